@@ -1,0 +1,287 @@
+//! The typed messages of every edge. One enum per direction.
+
+use serde::{Deserialize, Serialize};
+
+/// The five child processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Role {
+    Keyholder,
+    Smtp,
+    Queue,
+    Delivery,
+    Imap,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Keyholder,
+        Role::Smtp,
+        Role::Queue,
+        Role::Delivery,
+        Role::Imap,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Keyholder => "keyholder",
+            Role::Smtp => "smtp",
+            Role::Queue => "queue",
+            Role::Delivery => "delivery",
+            Role::Imap => "imap",
+        }
+    }
+
+    /// Process title and syslog ident.
+    pub fn title(self) -> &'static str {
+        match self {
+            Role::Keyholder => "sx-keyholder",
+            Role::Smtp => "sx-smtp",
+            Role::Queue => "sx-queue",
+            Role::Delivery => "sx-delivery",
+            Role::Imap => "sx-imap",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.name() == s)
+    }
+}
+
+/// Listening services; the parent binds them and hands the fds down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Service {
+    /// MTA, port 25.
+    Smtp,
+    /// Submission with STARTTLS, port 587.
+    Submission,
+    /// Submission over implicit TLS, port 465.
+    Submissions,
+    /// IMAP over implicit TLS, port 993.
+    Imaps,
+    /// IMAP with STARTTLS, port 143.
+    Imap,
+}
+
+impl Service {
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Smtp => "smtp",
+            Service::Submission => "submission",
+            Service::Submissions => "submissions",
+            Service::Imaps => "imaps",
+            Service::Imap => "imap",
+        }
+    }
+
+    pub fn owner(self) -> Role {
+        match self {
+            Service::Smtp | Service::Submission | Service::Submissions => Role::Smtp,
+            Service::Imaps | Service::Imap => Role::Imap,
+        }
+    }
+
+    /// TLS from the first byte (RFC 8314) rather than STARTTLS.
+    pub fn implicit_tls(self) -> bool {
+        matches!(self, Service::Submissions | Service::Imaps)
+    }
+}
+
+/// What an fd attached to [`ParentToChild::Start`] is, in attachment order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FdName {
+    /// Request/reply edge to a peer process.
+    Peer(Role),
+    /// Dedicated blocking edge to keyholder for TLS handshake signatures.
+    TlsSigner,
+    Listener(Service),
+    /// A sealed memfd holding a bincode [`Secrets`] (keyholder only).
+    Secrets,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LogTarget {
+    Syslog,
+    Stderr,
+}
+
+/// Who a child becomes after start-up. `None` when the server is not run as root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sandbox {
+    pub user: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub chroot: String,
+}
+
+/// The public half of a TLS identity: what smtp and imap may hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsPublic {
+    /// DER certificates, leaf first.
+    pub cert_chain: Vec<Vec<u8>>,
+    /// Which key keyholder must use.
+    pub key_id: u32,
+    /// rustls `SignatureScheme`s the key can produce, as u16.
+    pub schemes: Vec<u16>,
+    /// rustls `SignatureAlgorithm` as u8.
+    pub algorithm: u8,
+}
+
+/// Settings every child gets; role-specific parts are optional.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildSettings {
+    pub hostname: String,
+    /// Local domains, primary first.
+    pub domains: Vec<String>,
+    pub tls: Option<TlsPublic>,
+    pub max_message_size: u64,
+    pub max_recipients: u32,
+    pub max_connections: u32,
+    /// Seconds a successful password check is remembered by keyholder.
+    pub auth_cache_ttl: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChildStart {
+    pub role: Role,
+    pub log: LogTarget,
+    pub sandbox: Option<Sandbox>,
+    pub settings: ChildSettings,
+    pub fds: Vec<FdName>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ParentToChild {
+    /// First frame on every child's fd 3; carries the fds named in `fds`.
+    Start(ChildStart),
+    /// New settings after SIGHUP (keyholder also gets a new Secrets fd).
+    Reload(ChildSettings),
+    /// Keyholder only: sign the message in the attached fd (control socket test hook).
+    DkimSign { domain: String },
+    Ping,
+    /// Finish what is in flight and exit 0.
+    Shutdown,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ChildToParent {
+    Ready,
+    Reloaded,
+    Pong,
+    DkimSigned(Result<String, String>),
+}
+
+/// Everything only keyholder may hold. Sent as a memfd, never as a frame.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Secrets {
+    pub tls_keys: Vec<TlsKey>,
+    pub dkim_keys: Vec<DkimKey>,
+    /// (address, argon2id PHC hash)
+    pub accounts: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TlsKey {
+    pub key_id: u32,
+    /// PKCS#8, PKCS#1 or SEC1 DER, as rustls-pki-types `PrivateKeyDer` kinds.
+    pub der: Vec<u8>,
+    pub kind: KeyKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyKind {
+    Pkcs8,
+    Pkcs1,
+    Sec1,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DkimAlgo {
+    RsaSha256,
+    Ed25519Sha256,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DkimKey {
+    pub domain: String,
+    pub selector: String,
+    pub algo: DkimAlgo,
+    pub der: Vec<u8>,
+    pub kind: KeyKind,
+}
+
+/// Requests to keyholder from smtp, imap and queue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum KeyRequest {
+    /// TLS handshake signature with the identified key.
+    TlsSign {
+        key_id: u32,
+        scheme: u16,
+        data: Vec<u8>,
+    },
+    CheckPassword { user: String, password: String },
+    /// DKIM-sign the message in the attached read-only fd.
+    DkimSign { domain: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum KeyReply {
+    TlsSignature(Vec<u8>),
+    /// Some(canonical account address) when the password is right.
+    Password(Option<String>),
+    /// The complete `DKIM-Signature:` header field, CRLF-terminated.
+    DkimHeader(String),
+    Error(String),
+}
+
+/// smtp <-> queue (filled in by the queue issue).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum SmtpToQueue {
+    Ping,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum QueueToSmtp {
+    Pong,
+}
+
+/// queue <-> delivery (filled in by the queue issue).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum QueueToDelivery {
+    Ping,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum DeliveryToQueue {
+    Pong,
+}
+
+/// delivery -> imap: a mailbox changed on disk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum DeliveryToImap {
+    Changed { account: String, mailbox: String },
+}
+
+/// Admin CLI <-> parent over the control socket (SOCK_SEQPACKET, same framing).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ControlRequest {
+    Status,
+    Reload,
+    /// Sign the message in the attached fd with keyholder's DKIM key for `domain`.
+    DkimSign { domain: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ControlReply {
+    Status(Status),
+    Ok,
+    DkimHeader(String),
+    Error(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    pub pid: u32,
+    pub uptime_secs: u64,
+    pub restarts: u32,
+    pub children: Vec<(Role, u32)>,
+}

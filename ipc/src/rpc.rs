@@ -1,0 +1,120 @@
+//! Request/reply on top of a [`Channel`]: many tasks may call at once; replies are
+//! matched by request id. Frames nobody waits for go to the `unsolicited` stream.
+
+use crate::channel::{Channel, Received};
+use crate::frame::FrameError;
+use serde::{de::DeserializeOwned, Serialize};
+use std::collections::HashMap;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+
+type Pending<In> = Arc<Mutex<HashMap<u64, oneshot::Sender<Received<In>>>>>;
+
+pub struct Rpc<Out, In> {
+    chan: Arc<Channel<Out, In>>,
+    pending: Pending<In>,
+}
+
+impl<Out, In> Clone for Rpc<Out, In> {
+    fn clone(&self) -> Self {
+        Rpc {
+            chan: self.chan.clone(),
+            pending: self.pending.clone(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum RpcError {
+    Closed,
+    Frame(FrameError),
+}
+
+impl std::fmt::Display for RpcError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RpcError::Closed => write!(f, "peer process went away"),
+            RpcError::Frame(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for RpcError {}
+
+impl<Out, In> Rpc<Out, In>
+where
+    Out: Serialize + Send + Sync + 'static,
+    In: DeserializeOwned + Send + 'static,
+{
+    /// Start the reader task. `label` names the edge in log lines about bad frames.
+    /// The returned receiver yields frames that are not replies, then `None` at EOF.
+    pub fn start(chan: Channel<Out, In>, label: &'static str) -> (Self, mpsc::Receiver<Received<In>>) {
+        let chan = Arc::new(chan);
+        let pending: Pending<In> = Arc::new(Mutex::new(HashMap::new()));
+        let (tx, rx) = mpsc::channel(64);
+        let (c, p) = (chan.clone(), pending.clone());
+        tokio::spawn(async move {
+            loop {
+                match c.recv().await {
+                    Ok(r) => {
+                        let waiter = p.lock().ok().and_then(|mut m| m.remove(&r.id));
+                        match waiter {
+                            Some(w) => {
+                                let _ = w.send(r);
+                            }
+                            None => {
+                                if tx.send(r).await.is_err() {
+                                    // Nobody reads unsolicited frames; keep serving replies.
+                                }
+                            }
+                        }
+                    }
+                    Err(e) if e.is_recoverable() => {
+                        log::warn!("ipc {label}: {e}");
+                    }
+                    Err(FrameError::Closed) => break,
+                    Err(e) => {
+                        log::warn!("ipc {label}: {e}");
+                        break;
+                    }
+                }
+            }
+            // Wake every waiter with an error by dropping their senders.
+            if let Ok(mut m) = p.lock() {
+                m.clear();
+            }
+        });
+        (Rpc { chan, pending }, rx)
+    }
+
+    pub async fn call(&self, msg: &Out, fds: &[BorrowedFd<'_>]) -> Result<(In, Vec<OwnedFd>), RpcError> {
+        let id = self.chan.next_id();
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut m) = self.pending.lock() {
+            m.insert(id, tx);
+        }
+        if let Err(e) = self.chan.send(id, msg, fds).await {
+            if let Ok(mut m) = self.pending.lock() {
+                m.remove(&id);
+            }
+            return Err(match e {
+                FrameError::Closed => RpcError::Closed,
+                e => RpcError::Frame(e),
+            });
+        }
+        let r = rx.await.map_err(|_| RpcError::Closed)?;
+        Ok((r.msg, r.fds))
+    }
+
+    /// Send without waiting for a reply.
+    pub async fn notify(&self, msg: &Out, fds: &[BorrowedFd<'_>]) -> Result<(), FrameError> {
+        let id = self.chan.next_id();
+        self.chan.send(id, msg, fds).await
+    }
+
+    /// Reply to a request received on the unsolicited stream.
+    pub async fn reply(&self, id: u64, msg: &Out, fds: &[BorrowedFd<'_>]) -> Result<(), FrameError> {
+        self.chan.send(id, msg, fds).await
+    }
+}

@@ -1,0 +1,91 @@
+//! Every configuration key, its default and what it means: the one place they are
+//! documented in code (the man page scorpiox-env.txt(5) is checked against this list).
+
+pub struct KeyDef {
+    pub name: &'static str,
+    /// Default on an installed system (root, or a config file present).
+    pub default: &'static str,
+    /// Default for the embedded development setup (no config file, not root), if different.
+    pub embedded: Option<&'static str>,
+    pub doc: &'static str,
+}
+
+const fn k(name: &'static str, default: &'static str, doc: &'static str) -> KeyDef {
+    KeyDef {
+        name,
+        default,
+        embedded: None,
+        doc,
+    }
+}
+
+const fn ke(
+    name: &'static str,
+    default: &'static str,
+    embedded: &'static str,
+    doc: &'static str,
+) -> KeyDef {
+    KeyDef {
+        name,
+        default,
+        embedded: Some(embedded),
+        doc,
+    }
+}
+
+/// Keys read by `sx server-email`.
+pub const SERVER_KEYS: &[KeyDef] = &[
+    ke("EMAIL_LISTEN_ADDR", "0.0.0.0", "127.0.0.1", "Addresses to listen on, comma separated."),
+    k("EMAIL_HOSTNAME", "", "Name in the SMTP greeting and Received: headers; empty means the system host name."),
+    ke("EMAIL_DOMAIN", "", "localhost", "Primary mail domain; empty means the host name's domain."),
+    k("EMAIL_DOMAINS", "", "Further local domains, comma separated."),
+    ke("EMAIL_SMTP_PORT", "25", "2525", "MTA port (plain, STARTTLS offered); 0 disables."),
+    ke("EMAIL_SUBMISSION_PORT", "587", "2587", "Submission port (STARTTLS required before AUTH); 0 disables."),
+    ke("EMAIL_SUBMISSIONS_PORT", "465", "2465", "Submission over implicit TLS; 0 disables."),
+    ke("EMAIL_IMAP_PORT", "993", "2993", "IMAP over implicit TLS; 0 disables."),
+    ke("EMAIL_IMAP_STARTTLS_PORT", "143", "2143", "IMAP with STARTTLS; 0 disables."),
+    ke("EMAIL_DATA_DIR", "/var/lib/scorpiox", "scorpiox-data", "Base directory for state the server creates itself (empty chroot, self-signed certificate)."),
+    ke("EMAIL_MAILDIR", "/var/mail", "scorpiox-data/mail", "Root of the Maildir tree: <domain>/<user>/."),
+    ke("EMAIL_QUEUE_DIR", "/var/spool/scorpiox", "scorpiox-data/queue", "Mail queue (msg/ env/ tmp/)."),
+    ke("EMAIL_TLS_CERT", "/etc/scorpiox/tls/cert.pem", "scorpiox-data/tls/cert.pem", "PEM certificate chain, leaf first."),
+    ke("EMAIL_TLS_KEY", "/etc/scorpiox/tls/key.pem", "scorpiox-data/tls/key.pem", "PEM private key (readable by root only); only keyholder ever holds it."),
+    ke("EMAIL_ACCOUNTS_FILE", "/etc/scorpiox/accounts", "scorpiox-data/accounts", "Accounts: one user@domain:$argon2id$... per line."),
+    ke("EMAIL_ALIASES_FILE", "/etc/scorpiox/aliases", "scorpiox-data/aliases", "Aliases: alias@domain: target, target."),
+    ke("EMAIL_DKIM_KEY", "/etc/scorpiox/dkim/default.key", "scorpiox-data/dkim/default.key", "DKIM private key (PEM) for EMAIL_DOMAIN; missing means outbound mail is not signed."),
+    k("EMAIL_DKIM_SELECTOR", "default", "DKIM selector published in DNS as <selector>._domainkey.<domain>."),
+    ke("EMAIL_PID_FILE", "/run/scorpiox/sx-server-email.pid", "scorpiox-data/sx-server-email.pid", "Pid file of the running daemon."),
+    ke("EMAIL_CONTROL_SOCKET", "/run/scorpiox/control.sock", "scorpiox-data/control.sock", "Control socket for admin commands (root and EMAIL_ADMIN_GROUP only)."),
+    k("EMAIL_ADMIN_GROUP", "", "Group, besides root, allowed on the control socket; empty means root only."),
+    ke("EMAIL_LOG", "syslog", "stderr", "Where logs go: syslog (facility mail) or stderr."),
+    k("EMAIL_USER_KEYHOLDER", "_sxkey", "User keyholder runs as."),
+    k("EMAIL_USER_SMTP", "_sxsmtp", "User smtp runs as."),
+    k("EMAIL_USER_QUEUE", "_sxqueue", "User queue runs as (owns EMAIL_QUEUE_DIR)."),
+    k("EMAIL_USER_MAIL", "_sxmail", "User delivery and imap run as (owns EMAIL_MAILDIR)."),
+    k("EMAIL_MAX_MESSAGE_SIZE", "52428800", "Largest message accepted, in bytes (SIZE)."),
+    k("EMAIL_MAX_RECIPIENTS", "1000", "Most recipients per message."),
+    k("EMAIL_MAX_CONNECTIONS", "500", "Most concurrent connections per service."),
+    k("EMAIL_AUTH_CACHE_TTL", "300", "Seconds a successful password check is cached by keyholder (0 disables)."),
+];
+
+/// Keys read by `sx email` (the client).
+pub const CLIENT_KEYS: &[KeyDef] = &[
+    k("SMTP_HOST", "localhost", "Server to send through."),
+    k("SMTP_PORT", "", "Server port; empty means 587 for starttls/none and 465 for ssl."),
+    k("SMTP_USER", "", "AUTH user; empty means no AUTH."),
+    k("SMTP_PASS", "", "AUTH password."),
+    k("SMTP_PASS_FILE", "", "File whose first line is the password."),
+    k("SMTP_PASS_CMD", "", "Command whose first output line is the password."),
+    k("SMTP_FROM", "", "Envelope and From: address."),
+    k("SMTP_TLS", "starttls", "starttls (required), ssl (implicit TLS) or none."),
+    k("SMTP_CA_FILE", "", "PEM CA bundle to verify the server with, instead of the system roots."),
+    k("SMTP_TLS_VERIFY", "yes", "yes, or no to skip certificate verification."),
+    k("SMTP_TIMEOUT", "30", "Seconds before a connection or command times out."),
+    k("SMTP_QUEUE_DIR", "", "Offline queue; empty means $XDG_DATA_HOME/scorpiox/queue."),
+];
+
+pub fn find(name: &str) -> Option<&'static KeyDef> {
+    SERVER_KEYS
+        .iter()
+        .chain(CLIENT_KEYS.iter())
+        .find(|k| k.name == name)
+}

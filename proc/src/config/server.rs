@@ -1,0 +1,173 @@
+//! The typed server configuration.
+
+use super::{ConfigError, RawConfig};
+use ipc::messages::LogTarget;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct Ports {
+    pub smtp: u16,
+    pub submission: u16,
+    pub submissions: u16,
+    pub imaps: u16,
+    pub imap: u16,
+}
+
+#[derive(Debug, Clone)]
+pub struct Users {
+    pub keyholder: String,
+    pub smtp: String,
+    pub queue: String,
+    pub mail: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub raw: RawConfig,
+    pub listen: Vec<IpAddr>,
+    pub hostname: String,
+    /// Local domains, primary first, lower case.
+    pub domains: Vec<String>,
+    pub ports: Ports,
+    pub data_dir: PathBuf,
+    pub maildir: PathBuf,
+    pub queue_dir: PathBuf,
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+    pub accounts_file: PathBuf,
+    pub aliases_file: PathBuf,
+    pub dkim_key: PathBuf,
+    pub dkim_selector: String,
+    pub pid_file: PathBuf,
+    pub control_socket: PathBuf,
+    pub admin_group: String,
+    pub log: LogTarget,
+    pub users: Users,
+    pub max_message_size: u64,
+    pub max_recipients: u32,
+    pub max_connections: u32,
+    pub auth_cache_ttl: u64,
+}
+
+fn valid_domain(d: &str) -> bool {
+    !d.is_empty()
+        && d.len() <= 253
+        && d.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+impl ServerConfig {
+    pub fn from_raw(raw: RawConfig) -> Result<ServerConfig, ConfigError> {
+        let mut listen = Vec::new();
+        for a in raw.list("EMAIL_LISTEN_ADDR") {
+            listen.push(
+                a.parse::<IpAddr>()
+                    .map_err(|_| raw.error("EMAIL_LISTEN_ADDR", format!("{a:?} is not an IP address")))?,
+            );
+        }
+        if listen.is_empty() {
+            return Err(raw.error("EMAIL_LISTEN_ADDR", "no address given"));
+        }
+        let system_host = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".into());
+        let mut hostname = raw.string("EMAIL_HOSTNAME").to_ascii_lowercase();
+        if hostname.is_empty() {
+            hostname = system_host.to_ascii_lowercase();
+        }
+        if !valid_domain(&hostname) {
+            return Err(raw.error("EMAIL_HOSTNAME", format!("{hostname:?} is not a host name")));
+        }
+        let mut primary = raw.string("EMAIL_DOMAIN").to_ascii_lowercase();
+        if primary.is_empty() {
+            primary = match hostname.split_once('.') {
+                Some((_, d)) if d.contains('.') => d.to_string(),
+                _ => hostname.clone(),
+            };
+        }
+        if !valid_domain(&primary) {
+            return Err(raw.error("EMAIL_DOMAIN", format!("{primary:?} is not a domain name")));
+        }
+        let mut domains = vec![primary];
+        for d in raw.list("EMAIL_DOMAINS") {
+            let d = d.to_ascii_lowercase();
+            if !valid_domain(&d) {
+                return Err(raw.error("EMAIL_DOMAINS", format!("{d:?} is not a domain name")));
+            }
+            if !domains.contains(&d) {
+                domains.push(d);
+            }
+        }
+        let log = match raw.string("EMAIL_LOG").as_str() {
+            "syslog" => LogTarget::Syslog,
+            "stderr" => LogTarget::Stderr,
+            other => {
+                return Err(raw.error("EMAIL_LOG", format!("{other:?} is not syslog or stderr")))
+            }
+        };
+        let selector = raw.string("EMAIL_DKIM_SELECTOR");
+        if !valid_domain(&selector) {
+            return Err(raw.error("EMAIL_DKIM_SELECTOR", format!("{selector:?} is not a valid selector")));
+        }
+        let max_connections: u32 = raw.number("EMAIL_MAX_CONNECTIONS")?;
+        if max_connections == 0 {
+            return Err(raw.error("EMAIL_MAX_CONNECTIONS", "must be at least 1"));
+        }
+        Ok(ServerConfig {
+            listen,
+            hostname,
+            domains,
+            ports: Ports {
+                smtp: raw.port("EMAIL_SMTP_PORT")?,
+                submission: raw.port("EMAIL_SUBMISSION_PORT")?,
+                submissions: raw.port("EMAIL_SUBMISSIONS_PORT")?,
+                imaps: raw.port("EMAIL_IMAP_PORT")?,
+                imap: raw.port("EMAIL_IMAP_STARTTLS_PORT")?,
+            },
+            data_dir: raw.path("EMAIL_DATA_DIR")?,
+            maildir: raw.path("EMAIL_MAILDIR")?,
+            queue_dir: raw.path("EMAIL_QUEUE_DIR")?,
+            tls_cert: raw.path("EMAIL_TLS_CERT")?,
+            tls_key: raw.path("EMAIL_TLS_KEY")?,
+            accounts_file: raw.path("EMAIL_ACCOUNTS_FILE")?,
+            aliases_file: raw.path("EMAIL_ALIASES_FILE")?,
+            dkim_key: raw.path("EMAIL_DKIM_KEY")?,
+            dkim_selector: selector,
+            pid_file: raw.path("EMAIL_PID_FILE")?,
+            control_socket: raw.path("EMAIL_CONTROL_SOCKET")?,
+            admin_group: raw.string("EMAIL_ADMIN_GROUP"),
+            log,
+            users: Users {
+                keyholder: raw.string("EMAIL_USER_KEYHOLDER"),
+                smtp: raw.string("EMAIL_USER_SMTP"),
+                queue: raw.string("EMAIL_USER_QUEUE"),
+                mail: raw.string("EMAIL_USER_MAIL"),
+            },
+            max_message_size: raw.size("EMAIL_MAX_MESSAGE_SIZE")?,
+            max_recipients: raw.number("EMAIL_MAX_RECIPIENTS")?,
+            max_connections,
+            auth_cache_ttl: raw.number("EMAIL_AUTH_CACHE_TTL")?,
+            raw,
+        })
+    }
+
+    pub fn load(explicit: Option<&std::path::Path>) -> Result<ServerConfig, ConfigError> {
+        Self::from_raw(RawConfig::load(explicit)?)
+    }
+
+    pub fn primary_domain(&self) -> &str {
+        &self.domains[0]
+    }
+
+    /// The empty directory keyholder and smtp are chrooted into.
+    pub fn empty_dir(&self) -> PathBuf {
+        self.data_dir.join("empty")
+    }
+}

@@ -1,0 +1,111 @@
+//! DKIM signing with mail-auth: relaxed/relaxed, RSA-SHA256 or Ed25519-SHA256.
+//! Only domains the parent gave a key for are signed.
+
+use ipc::messages::{DkimAlgo, DkimKey, KeyKind};
+use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256, SigningKey};
+use mail_auth::common::headers::HeaderWriter;
+use mail_auth::dkim::{Canonicalization, DkimSigner, Done};
+use rustls_pki_types::PrivateKeyDer;
+use std::io::Read;
+use std::os::fd::OwnedFd;
+
+/// Header fields signed when present (RFC 6376 §5.4.1 recommendations).
+pub const SIGNED_HEADERS: [&str; 14] = [
+    "From",
+    "Sender",
+    "Reply-To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "To",
+    "Cc",
+    "MIME-Version",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+    "In-Reply-To",
+    "References",
+    "List-Id",
+];
+
+enum Signer {
+    Rsa(DkimSigner<RsaKey<Sha256>, Done>),
+    Ed25519(DkimSigner<Ed25519Key, Done>),
+}
+
+struct Entry {
+    domain: String,
+    signer: Signer,
+}
+
+#[derive(Default)]
+pub struct DkimKeys {
+    keys: Vec<Entry>,
+}
+
+fn der(k: &DkimKey) -> PrivateKeyDer<'static> {
+    match k.kind {
+        KeyKind::Pkcs8 => PrivateKeyDer::Pkcs8(k.der.clone().into()),
+        KeyKind::Pkcs1 => PrivateKeyDer::Pkcs1(k.der.clone().into()),
+        KeyKind::Sec1 => PrivateKeyDer::Sec1(k.der.clone().into()),
+    }
+}
+
+impl DkimKeys {
+    pub fn load(list: &[DkimKey]) -> DkimKeys {
+        let mut keys = Vec::new();
+        for k in list {
+            let domain = k.domain.to_ascii_lowercase();
+            let signer = match k.algo {
+                DkimAlgo::RsaSha256 => RsaKey::<Sha256>::from_key_der(der(k))
+                    .map(|key| Signer::Rsa(signer(key, &domain, &k.selector))),
+                DkimAlgo::Ed25519Sha256 => Ed25519Key::from_pkcs8_maybe_unchecked_der(&k.der)
+                    .map(|key| Signer::Ed25519(signer(key, &domain, &k.selector))),
+            };
+            match signer {
+                Ok(signer) => keys.push(Entry { domain, signer }),
+                Err(e) => log::error!("DKIM key for {} unusable: {e}", k.domain),
+            }
+        }
+        DkimKeys { keys }
+    }
+
+    /// Every `DKIM-Signature:` header for `domain` (one per key), CRLF-terminated.
+    pub fn sign(&self, domain: &str, message: &[u8]) -> Result<String, String> {
+        let domain = domain.to_ascii_lowercase();
+        let mut out = String::new();
+        for e in self.keys.iter().filter(|e| e.domain == domain) {
+            let sig = match &e.signer {
+                Signer::Rsa(s) => s.sign(message),
+                Signer::Ed25519(s) => s.sign(message),
+            }
+            .map_err(|err| format!("DKIM signing for {domain} failed: {err}"))?;
+            out.push_str(&sig.to_header());
+        }
+        if out.is_empty() {
+            return Err(format!("no DKIM key for {domain}"));
+        }
+        Ok(out)
+    }
+}
+
+fn signer<T: SigningKey<Hasher = Sha256>>(key: T, domain: &str, selector: &str) -> DkimSigner<T, Done> {
+    DkimSigner::from_key(key)
+        .domain(domain)
+        .selector(selector)
+        .headers(SIGNED_HEADERS)
+        .header_canonicalization(Canonicalization::Relaxed)
+        .body_canonicalization(Canonicalization::Relaxed)
+}
+
+/// Read a whole message from an fd handed over by queue or the parent, bounded.
+pub fn read_message(fd: OwnedFd, max: u64) -> Result<Vec<u8>, String> {
+    let f = std::fs::File::from(fd);
+    let mut buf = Vec::new();
+    f.take(max + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("cannot read message: {e}"))?;
+    if buf.len() as u64 > max {
+        return Err("message too large to sign".into());
+    }
+    Ok(buf)
+}

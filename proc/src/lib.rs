@@ -1,0 +1,16 @@
+//! The processes of `sx server-email` (DESIGN.md §1) and the pieces they share.
+
+pub mod accounts;
+pub mod child;
+pub mod config;
+pub mod delivery;
+pub mod imap;
+pub mod keyholder;
+pub mod log;
+pub mod maildir;
+pub mod net;
+pub mod parent;
+pub mod queue;
+pub mod sandbox;
+pub mod smtp;
+pub mod tls;

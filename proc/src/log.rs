@@ -1,0 +1,76 @@
+//! Logging: syslog (facility mail, ident per process, e.g. `sx-smtp[123]`) or
+//! stderr in the same one-line format. The syslog socket is connected before the
+//! process chroots, so logging keeps working inside the chroot.
+//! Never pass a password or a message body to these functions.
+
+use ipc::messages::LogTarget;
+use std::io::Write;
+use std::sync::Mutex;
+
+type Syslog = syslog::Logger<syslog::LoggerBackend, syslog::Formatter3164>;
+
+struct Logger {
+    ident: String,
+    pid: u32,
+    syslog: Option<Mutex<Syslog>>,
+}
+
+impl log::Log for Logger {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        // Dependencies (rustls) only get to say warnings and worse.
+        m.level() <= log::Level::Info
+            && (m.level() <= log::Level::Warn || !m.target().starts_with("rustls"))
+    }
+
+    fn log(&self, r: &log::Record) {
+        if !self.enabled(r.metadata()) {
+            return;
+        }
+        let msg = r.args().to_string();
+        // One event, one line: a stray newline must not forge a second log line.
+        let msg = msg.replace(['\r', '\n'], " ");
+        if let Some(s) = &self.syslog {
+            if let Ok(mut s) = s.lock() {
+                let _ = match r.level() {
+                    log::Level::Error => s.err(&msg),
+                    log::Level::Warn => s.warning(&msg),
+                    _ => s.info(&msg),
+                };
+                return;
+            }
+        }
+        let mut e = std::io::stderr().lock();
+        let _ = writeln!(e, "{}[{}]: {}", self.ident, self.pid, msg);
+    }
+
+    fn flush(&self) {}
+}
+
+/// Install the process-wide logger. Falls back to stderr when syslog is unreachable.
+pub fn init(ident: &str, target: LogTarget) {
+    let pid = std::process::id();
+    let syslog = match target {
+        LogTarget::Stderr => None,
+        LogTarget::Syslog => syslog::unix(syslog::Formatter3164 {
+            facility: syslog::Facility::LOG_MAIL,
+            hostname: None,
+            process: ident.to_string(),
+            pid,
+        })
+        .ok()
+        .map(Mutex::new),
+    };
+    let fell_back = target == LogTarget::Syslog && syslog.is_none();
+    let logger = Logger {
+        ident: ident.to_string(),
+        pid,
+        syslog,
+    };
+    // A second init (tests, re-exec) keeps the first logger.
+    if log::set_boxed_logger(Box::new(logger)).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
+    if fell_back {
+        log::warn!("syslog not reachable (/dev/log); logging to stderr");
+    }
+}

@@ -1,0 +1,225 @@
+//! Pieces shared by the network-facing processes (smtp, imap): a connection that is
+//! plain or TLS, bounded line reading, the TLS acceptor whose key is in keyholder,
+//! and accept loops over the listeners the parent handed down.
+
+use crate::tls::SignClient;
+use ipc::messages::{Service, TlsPublic};
+use std::io;
+use std::os::fd::OwnedFd;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::server::TlsStream;
+
+pub enum Conn {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Conn {
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Conn::Tls(_))
+    }
+
+    /// "TLSv1.3 TLS13_AES_256_GCM_SHA384" for logs and Received: headers.
+    pub fn tls_info(&self) -> Option<String> {
+        match self {
+            Conn::Plain(_) => None,
+            Conn::Tls(t) => {
+                let c = t.get_ref().1;
+                let v = c
+                    .protocol_version()
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("TLS")
+                    .replace('_', ".");
+                let s = c
+                    .negotiated_cipher_suite()
+                    .and_then(|s| s.suite().as_str())
+                    .unwrap_or("unknown");
+                Some(format!("{v} {s}"))
+            }
+        }
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+pub enum Line {
+    Ok(Vec<u8>),
+    /// Longer than the limit; the rest of the line was consumed and dropped.
+    TooLong,
+    Eof,
+}
+
+/// Read one line (without CRLF) of at most `max` bytes, never buffering more.
+pub async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R, max: usize, idle: Duration) -> io::Result<Line> {
+    let mut out = Vec::new();
+    let mut too_long = false;
+    loop {
+        let buf = match tokio::time::timeout(idle, r.fill_buf()).await {
+            Ok(b) => b?,
+            Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout")),
+        };
+        if buf.is_empty() {
+            return Ok(Line::Eof);
+        }
+        let (chunk, done) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (&buf[..=i], true),
+            None => (buf, false),
+        };
+        let n = chunk.len();
+        if !too_long {
+            if out.len() + n > max + 2 {
+                too_long = true;
+                out.clear();
+            } else {
+                out.extend_from_slice(chunk);
+            }
+        }
+        r.consume(n);
+        if done {
+            if too_long {
+                return Ok(Line::TooLong);
+            }
+            while matches!(out.last(), Some(b'\n' | b'\r')) {
+                out.pop();
+            }
+            return Ok(Line::Ok(out));
+        }
+    }
+}
+
+/// The current TLS server config; replaced on reload, sessions keep theirs.
+pub struct TlsState {
+    signer: Arc<SignClient>,
+    config: RwLock<Option<Arc<rustls::ServerConfig>>>,
+}
+
+impl TlsState {
+    pub fn new(signer: OwnedFd, public: Option<&TlsPublic>) -> io::Result<Arc<TlsState>> {
+        let st = Arc::new(TlsState {
+            signer: Arc::new(SignClient::new(signer)?),
+            config: RwLock::new(None),
+        });
+        st.update(public);
+        Ok(st)
+    }
+
+    pub fn update(&self, public: Option<&TlsPublic>) {
+        let cfg = public.and_then(|p| match crate::tls::server_config(p, self.signer.clone()) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                log::error!("TLS config: {e}");
+                None
+            }
+        });
+        if let Ok(mut c) = self.config.write() {
+            *c = cfg;
+        }
+    }
+
+    pub fn acceptor(&self) -> Option<tokio_rustls::TlsAcceptor> {
+        self.config
+            .read()
+            .ok()
+            .and_then(|c| c.clone())
+            .map(tokio_rustls::TlsAcceptor::from)
+    }
+
+    /// Handshake with a time limit, so a stalled client cannot hold a slot.
+    pub async fn accept(&self, tcp: TcpStream) -> io::Result<Conn> {
+        let acc = self
+            .acceptor()
+            .ok_or_else(|| io::Error::other("TLS is not configured"))?;
+        match tokio::time::timeout(Duration::from_secs(30), acc.accept(tcp)).await {
+            Ok(Ok(s)) => Ok(Conn::Tls(Box::new(s))),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timeout")),
+        }
+    }
+}
+
+/// Errors that are just a client going away, not worth a log line.
+pub fn is_disconnect(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+    )
+}
+
+/// Turn a handed-down listening fd into a tokio listener.
+pub fn listener(fd: OwnedFd) -> io::Result<TcpListener> {
+    let std = std::net::TcpListener::from(fd);
+    std.set_nonblocking(true)?;
+    TcpListener::from_std(std)
+}
+
+/// Accept forever, at most `max` sessions at once; extra connections are closed
+/// after `refuse` writes its one-line reply.
+pub async fn accept_loop<F, Fut>(service: Service, l: TcpListener, max: usize, refuse: &'static [u8], session: F)
+where
+    F: Fn(TcpStream, std::net::SocketAddr) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    use tokio::io::AsyncWriteExt;
+    let slots = Arc::new(tokio::sync::Semaphore::new(max));
+    let session = Arc::new(session);
+    loop {
+        let (mut tcp, peer) = match l.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                log::warn!("{}: accept: {e}", service.name());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            log::warn!("{}: connection from {peer} refused: too many connections", service.name());
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(5), tcp.write_all(refuse)).await;
+            });
+            continue;
+        };
+        let s = session.clone();
+        tokio::spawn(async move {
+            s(tcp, peer).await;
+            drop(permit);
+        });
+    }
+}
+
+/// A BufReader over a connection, for line protocols.
+pub type Reader = BufReader<Conn>;

@@ -1,0 +1,177 @@
+//! Spawning the five children by re-exec (never fork a live runtime): the parent
+//! edge is dup2'ed to fd 3 in pre_exec (nothing else runs there), and every other
+//! fd (peer edges, signer edges, listeners, secrets) rides in the Start frame.
+
+use super::listeners::Bound;
+use super::prepare::Prepared;
+use crate::child::PARENT_FD;
+use crate::config::ServerConfig;
+use ipc::messages::{ChildStart, ChildToParent, FdName, ParentToChild, Role};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Peer edges of DESIGN.md §2 (each a request/reply socketpair).
+const PEERS: [(Role, Role); 6] = [
+    (Role::Smtp, Role::Queue),
+    (Role::Smtp, Role::Keyholder),
+    (Role::Imap, Role::Keyholder),
+    (Role::Queue, Role::Delivery),
+    (Role::Queue, Role::Keyholder),
+    (Role::Delivery, Role::Imap),
+];
+
+/// Processes that terminate TLS and so get a blocking signer edge to keyholder.
+const SIGNERS: [Role; 2] = [Role::Smtp, Role::Imap];
+
+pub struct Spawned {
+    pub role: Role,
+    pub child: Child,
+    /// Parent's end of the edge, still blocking.
+    pub edge: OwnedFd,
+}
+
+fn command(role: Role) -> Command {
+    // /proc/self/exe re-execs this very binary even if the file was replaced.
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg0(role.title())
+        .arg("__child")
+        .arg(role.name())
+        .env_clear()
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn spawn_one(role: Role, child_end: &OwnedFd) -> std::io::Result<Child> {
+    let raw = child_end.as_raw_fd();
+    let mut cmd = command(role);
+    // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if raw == PARENT_FD {
+                if libc::fcntl(raw, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(raw, PARENT_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
+/// Kill what was started so far (start-up failed half way).
+pub fn kill_all(set: &mut [Spawned]) {
+    for s in set.iter_mut() {
+        let _ = s.child.kill();
+        let _ = s.child.wait();
+    }
+}
+
+/// Start the whole set and wait until each child says Ready.
+pub fn spawn_set(cfg: &ServerConfig, prep: &Prepared, listeners: &[Bound]) -> Result<Vec<Spawned>, String> {
+    let pair = || ipc::seqpacket_pair().map_err(|e| format!("socketpair: {e}"));
+    // Per role: the fds to hand down, with their names.
+    let mut handed: Vec<(Role, Vec<(FdName, OwnedFd)>)> = Role::ALL.iter().map(|r| (*r, Vec::new())).collect();
+    let slot = |h: &mut Vec<(Role, Vec<(FdName, OwnedFd)>)>, r: Role, n: FdName, f: OwnedFd| {
+        if let Some((_, v)) = h.iter_mut().find(|(x, _)| *x == r) {
+            v.push((n, f));
+        }
+    };
+    for (a, b) in PEERS {
+        let (fa, fb) = pair()?;
+        slot(&mut handed, a, FdName::Peer(b), fa);
+        slot(&mut handed, b, FdName::Peer(a), fb);
+    }
+    for r in SIGNERS {
+        let (fa, fb) = pair()?;
+        slot(&mut handed, r, FdName::TlsSigner, fa);
+        slot(&mut handed, Role::Keyholder, FdName::TlsSigner, fb);
+    }
+    let secrets = super::super::keyholder::secrets::write(&prep.secrets()).map_err(|e| format!("secrets memfd: {e}"))?;
+    slot(&mut handed, Role::Keyholder, FdName::Secrets, secrets);
+
+    let mut set: Vec<Spawned> = Vec::new();
+    for (role, fds) in handed {
+        let (parent_end, child_end) = match pair() {
+            Ok(p) => p,
+            Err(e) => {
+                kill_all(&mut set);
+                return Err(e);
+            }
+        };
+        let child = match spawn_one(role, &child_end) {
+            Ok(c) => c,
+            Err(e) => {
+                kill_all(&mut set);
+                return Err(format!("cannot start {}: {e}", role.title()));
+            }
+        };
+        drop(child_end);
+        let mut names: Vec<FdName> = fds.iter().map(|(n, _)| n.clone()).collect();
+        let mut borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|(_, f)| f.as_fd()).collect();
+        for l in listeners.iter().filter(|l| l.service.owner() == role) {
+            names.push(FdName::Listener(l.service));
+            borrowed.push(l.listener.as_fd());
+        }
+        let start = ChildStart {
+            role,
+            log: cfg.log,
+            sandbox: prep.sandbox(role),
+            settings: prep.settings(cfg, role),
+            fds: names,
+        };
+        let sent = ipc::frame::send(parent_end.as_raw_fd(), 0, &ParentToChild::Start(start), &borrowed);
+        set.push(Spawned {
+            role,
+            child,
+            edge: parent_end,
+        });
+        if let Err(e) = sent {
+            kill_all(&mut set);
+            return Err(format!("cannot hand start-up data to {}: {e}", role.title()));
+        }
+    }
+    // Our copies of the children's fds close here; only the children hold them now.
+    for s in &set {
+        if let Err(e) = wait_ready(s) {
+            let msg = format!("{} did not start: {e}", s.role.title());
+            kill_all(&mut set);
+            return Err(msg);
+        }
+    }
+    Ok(set)
+}
+
+fn wait_ready(s: &Spawned) -> Result<(), String> {
+    let tv = nix::sys::time::TimeVal::new(10, 0);
+    nix::sys::socket::setsockopt(&s.edge, nix::sys::socket::sockopt::ReceiveTimeout, &tv).map_err(|e| e.to_string())?;
+    let r = match ipc::frame::recv::<ChildToParent>(s.edge.as_raw_fd()) {
+        Ok((_, ChildToParent::Ready, _)) => Ok(()),
+        Ok((_, other, _)) => Err(format!("unexpected {other:?}")),
+        Err(ipc::FrameError::WouldBlock) => Err("no answer within 10 s".into()),
+        Err(ipc::FrameError::Closed) => Err("exited during start-up (see its log line above)".into()),
+        Err(e) => Err(e.to_string()),
+    };
+    let zero = nix::sys::time::TimeVal::new(0, 0);
+    let _ = nix::sys::socket::setsockopt(&s.edge, nix::sys::socket::sockopt::ReceiveTimeout, &zero);
+    r
+}
+
+/// Ask politely, then SIGKILL whatever is still there after `grace`.
+pub fn stop_set(set: &mut [Spawned], grace: Duration) {
+    for s in set.iter() {
+        let _ = ipc::frame::send(s.edge.as_raw_fd(), 0, &ParentToChild::Shutdown, &[]);
+    }
+    let deadline = std::time::Instant::now() + grace;
+    loop {
+        let alive = set.iter_mut().map(|s| s.child.try_wait()).filter(|r| matches!(r, Ok(None))).count();
+        if alive == 0 || std::time::Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill_all(set);
+}

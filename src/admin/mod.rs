@@ -1,0 +1,104 @@
+//! `sx server-email`: run the server, or one admin action against its files or
+//! its control socket.
+
+mod accounts;
+mod control;
+mod dkim;
+
+use crate::cli::ServerArgs;
+use crate::exit;
+use sxproc::config::ServerConfig;
+
+pub fn server_email(a: ServerArgs) -> i32 {
+    let cfg = match ServerConfig::load(a.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sx server-email: {e}");
+            return exit::CONFIG;
+        }
+    };
+    if let Some(addr) = &a.add_account {
+        return accounts::add(&cfg, addr);
+    }
+    if let Some(addr) = &a.remove_account {
+        return accounts::remove(&cfg, addr);
+    }
+    if let Some(addr) = &a.passwd {
+        return accounts::passwd(&cfg, addr);
+    }
+    if a.list_accounts {
+        return accounts::list(&cfg);
+    }
+    if a.dkim_keygen {
+        return dkim::keygen(&cfg, &a);
+    }
+    if let Some(f) = &a.dkim_sign {
+        return dkim::sign(&cfg, f, a.domain.as_deref());
+    }
+    if a.status {
+        return control::status(&cfg);
+    }
+    if a.reload {
+        return control::reload(&cfg);
+    }
+    if a.check_config {
+        return check_config(&cfg);
+    }
+    for w in &cfg.raw.warnings {
+        eprintln!("sx server-email: warning: {w}");
+    }
+    let (ready, on_ready): (_, Option<fn()>) = if a.daemon {
+        (Some(crate::daemon::detach()), Some(crate::daemon::close_stderr))
+    } else {
+        (None, None)
+    };
+    sxproc::parent::run(
+        cfg,
+        sxproc::parent::RunOpts {
+            config: a.config.clone(),
+            announce: ready.is_none(),
+            ready,
+            on_ready,
+        },
+    )
+}
+
+fn check_config(cfg: &ServerConfig) -> i32 {
+    let mut bad = 0;
+    match sxproc::tls::load_identity(&cfg.tls_cert, &cfg.tls_key, 0) {
+        Ok(_) => println!("ok: TLS certificate {} and key match", cfg.tls_cert.display()),
+        Err(e) => {
+            println!("error: EMAIL_TLS_CERT/EMAIL_TLS_KEY: {e}");
+            bad += 1;
+        }
+    }
+    match sxproc::accounts::load(&cfg.accounts_file) {
+        Ok(a) => println!("ok: {} account(s) in {}", a.len(), cfg.accounts_file.display()),
+        Err(e) => {
+            println!("error: {e}");
+            bad += 1;
+        }
+    }
+    if cfg.dkim_key.exists() {
+        match sxproc::parent::load_dkim_key(&cfg.dkim_key, cfg.primary_domain(), &cfg.dkim_selector) {
+            Ok(_) => println!("ok: DKIM key {}", cfg.dkim_key.display()),
+            Err(e) => {
+                println!("error: EMAIL_DKIM_KEY: {e}");
+                bad += 1;
+            }
+        }
+    } else {
+        println!("warning: no DKIM key at {}", cfg.dkim_key.display());
+    }
+    for d in [&cfg.maildir, &cfg.queue_dir] {
+        if !d.is_dir() {
+            println!("error: directory {} does not exist", d.display());
+            bad += 1;
+        }
+    }
+    if bad == 0 {
+        exit::OK
+    } else {
+        exit::CONFIG
+    }
+}

@@ -1,0 +1,119 @@
+//! Command-line definitions (clap). Every flag here is documented in man/.
+
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "sx", version, about = "scorpiox-email: a privilege-separated mail server and an SMTP client")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run or administer the mail server (SMTP, submission, IMAP, queue, DKIM).
+    #[command(name = "server-email")]
+    ServerEmail(ServerArgs),
+    /// Send mail through an SMTP server (for scripts and cron).
+    Email(EmailArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("action").multiple(false).args([
+    "add_account", "remove_account", "passwd", "list_accounts", "dkim_keygen",
+    "dkim_sign", "status", "reload", "check_config",
+])))]
+pub struct ServerArgs {
+    /// Configuration file (default: lookup order of scorpiox-env.txt(5)).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Detach: double fork, new session, pid file, stdio to /dev/null.
+    #[arg(long)]
+    pub daemon: bool,
+    /// Add an account; the password is prompted for (or read from stdin when not a TTY).
+    #[arg(long, value_name = "ADDR")]
+    pub add_account: Option<String>,
+    /// Remove an account (its mail is kept).
+    #[arg(long, value_name = "ADDR")]
+    pub remove_account: Option<String>,
+    /// Change an account's password.
+    #[arg(long, value_name = "ADDR")]
+    pub passwd: Option<String>,
+    /// List accounts.
+    #[arg(long)]
+    pub list_accounts: bool,
+    /// Generate a DKIM key and print the DNS TXT record to publish.
+    #[arg(long)]
+    pub dkim_keygen: bool,
+    /// Domain for --dkim-keygen / --dkim-sign (default: EMAIL_DOMAIN).
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// Selector for --dkim-keygen (default: EMAIL_DKIM_SELECTOR).
+    #[arg(long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+    /// Key algorithm for --dkim-keygen.
+    #[arg(long, value_enum, default_value_t = Algo::Rsa)]
+    pub algo: Algo,
+    /// Where --dkim-keygen writes the private key (default: EMAIL_DKIM_KEY).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Overwrite an existing key file with --dkim-keygen.
+    #[arg(long)]
+    pub force: bool,
+    /// Ask the running server's keyholder to DKIM-sign FILE; prints the header.
+    #[arg(long, value_name = "FILE")]
+    pub dkim_sign: Option<PathBuf>,
+    /// Show the running server's processes and uptime.
+    #[arg(long)]
+    pub status: bool,
+    /// Make the running server re-read its configuration, keys and accounts.
+    #[arg(long)]
+    pub reload: bool,
+    /// Validate the configuration, certificate, keys and accounts, then exit.
+    #[arg(long)]
+    pub check_config: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algo {
+    Rsa,
+    Ed25519,
+}
+
+#[derive(Args, Debug)]
+pub struct EmailArgs {
+    /// Configuration file (default: lookup order of scorpiox-env.txt(5)).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Recipient (repeatable, or comma separated).
+    #[arg(long, value_name = "ADDR")]
+    pub to: Vec<String>,
+    /// Subject line.
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Message body text.
+    #[arg(long)]
+    pub body: Option<String>,
+    /// Read the body from FILE.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    /// The body is HTML.
+    #[arg(long)]
+    pub html: bool,
+    /// Store in the offline queue instead of sending.
+    #[arg(long)]
+    pub queue: bool,
+    /// List the offline queue.
+    #[arg(long)]
+    pub list: bool,
+    /// Send everything in the offline queue.
+    #[arg(long)]
+    pub flush: bool,
+    /// Empty the offline queue.
+    #[arg(long)]
+    pub clear: bool,
+    /// Send a test message to SMTP_FROM and show the server's replies.
+    #[arg(long)]
+    pub test: bool,
+}
