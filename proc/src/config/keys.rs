@@ -3,9 +3,9 @@
 
 pub struct KeyDef {
     pub name: &'static str,
-    /// Default on an installed system (root, or a config file present).
+    /// Default when a config file is in use.
     pub default: &'static str,
-    /// Default for the embedded development setup (no config file, not root), if different.
+    /// Default for the embedded setup (no config file found), if different.
     pub embedded: Option<&'static str>,
     pub doc: &'static str,
 }

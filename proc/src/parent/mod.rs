@@ -42,11 +42,20 @@ pub const EX_TEMPFAIL: i32 = 75;
 /// Run the server in the foreground until SIGTERM/SIGINT. Returns the exit code.
 pub fn run(cfg: ServerConfig, opts: RunOpts) -> i32 {
     crate::log::init("sx-parent", cfg.log);
+    if opts.ready.is_some() {
+        spawn::CHILD_STDERR_NULL.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     for w in &cfg.raw.warnings {
         log::warn!("{w}");
     }
     if !prepare::is_root() {
         log::warn!("not running as root: children keep this user, no chroot (development mode)");
+    }
+    if let Some(pid) = pidfile::running(&cfg.pid_file) {
+        let e = format!("already running (pid {pid}, {})", cfg.pid_file.display());
+        log::error!("{e}");
+        eprintln!("sx server-email: {e}");
+        return EX_TEMPFAIL;
     }
     let prep = match prepare::load(&cfg, 1) {
         Ok(p) => p,

@@ -31,6 +31,24 @@ fn user(name: &str, key: &str) -> Result<nix::unistd::User, String> {
     }
 }
 
+/// `useradd --system` unless the user exists (embedded default as root only).
+pub fn create_system_user(name: &str) -> Result<(), String> {
+    if matches!(nix::unistd::User::from_name(name), Ok(Some(_))) {
+        return Ok(());
+    }
+    let st = std::process::Command::new("useradd")
+        .args(["--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name])
+        .status()
+        .map_err(|e| format!("cannot run useradd for {name}: {e}"))?;
+    // Another process may have created it meanwhile (exit 9: already exists).
+    if st.success() || matches!(nix::unistd::User::from_name(name), Ok(Some(_))) {
+        log::info!("created system user {name}");
+        Ok(())
+    } else {
+        Err(format!("useradd {name} failed ({st})"))
+    }
+}
+
 fn ensure_dir(p: &Path, mode: u32, owner: Option<(u32, u32)>) -> Result<(), String> {
     if !p.is_dir() {
         std::fs::DirBuilder::new()
@@ -56,6 +74,12 @@ pub fn sandboxes(cfg: &ServerConfig) -> Result<Vec<(Role, Sandbox)>, String> {
         ensure_dir(&cfg.queue_dir, 0o700, None)?;
         ensure_dir(&cfg.maildir, 0o755, None)?;
         return Ok(Vec::new());
+    }
+    if cfg.raw.embedded {
+        // Trying it out as root with no config: make the users a package would make.
+        for name in [&cfg.users.keyholder, &cfg.users.smtp, &cfg.users.queue, &cfg.users.mail] {
+            create_system_user(name)?;
+        }
     }
     let kh = user(&cfg.users.keyholder, "EMAIL_USER_KEYHOLDER")?;
     let sm = user(&cfg.users.smtp, "EMAIL_USER_SMTP")?;

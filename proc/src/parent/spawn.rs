@@ -25,6 +25,10 @@ const PEERS: [(Role, Role); 6] = [
 /// Processes that terminate TLS and so get a blocking signer edge to keyholder.
 const SIGNERS: [Role; 2] = [Role::Smtp, Role::Imap];
 
+/// Set by a detached daemon: children must not hold the terminal (or a caller's
+/// pipe) open as stderr; they log to syslog.
+pub static CHILD_STDERR_NULL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 pub struct Spawned {
     pub role: Role,
     pub child: Child,
@@ -40,6 +44,9 @@ fn command(role: Role) -> Command {
         .arg(role.name())
         .env_clear()
         .stdin(Stdio::null());
+    if CHILD_STDERR_NULL.load(std::sync::atomic::Ordering::Relaxed) {
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    }
     cmd
 }
 

@@ -1,0 +1,345 @@
+//! Test harness: runs the real `sx` binary as a daemon on free loopback ports in a
+//! temp dir (with privilege drop when the tests run as root) and stops it.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const SX: &str = env!("CARGO_BIN_EXE_sx");
+pub const USERS: [&str; 4] = ["_sxkey", "_sxsmtp", "_sxqueue", "_sxmail"];
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Create the system users the server drops to (root only, idempotent, one at a time).
+pub fn ensure_users() {
+    if !is_root() {
+        return;
+    }
+    let lock = std::fs::File::create("/tmp/.sx-test-users.lock").unwrap();
+    let _g = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).unwrap();
+    for u in USERS {
+        if nix::unistd::User::from_name(u).unwrap().is_none() {
+            let st = Command::new("useradd")
+                .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", u])
+                .status()
+                .unwrap();
+            assert!(st.success(), "useradd {u}");
+        }
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub struct Ports {
+    pub smtp: u16,
+    pub submission: u16,
+    pub submissions: u16,
+    pub imaps: u16,
+    pub imap: u16,
+}
+
+/// A self-signed RSA certificate made by openssl (a real, independent tool).
+pub fn make_cert(dir: &Path, name: &str, cn: &str) -> (PathBuf, PathBuf) {
+    let cert = dir.join(format!("{name}.cert.pem"));
+    let key = dir.join(format!("{name}.key.pem"));
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj"])
+        .arg(format!("/CN={cn}"))
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(out.status.success(), "openssl req: {}", String::from_utf8_lossy(&out.stderr));
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    (cert, key)
+}
+
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub ports: Ports,
+    pub child: Option<Child>,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Server {
+    /// Config only (not started), with `extra` KEY=VALUE lines appended.
+    pub fn prepare(extra: &str) -> Server {
+        ensure_users();
+        let dir = tempfile::Builder::new().prefix("sx-test-").tempdir().unwrap();
+        let d = dir.path();
+        let (cert, key) = make_cert(d, "tls", "mail.a.test");
+        let ports = Ports {
+            smtp: free_port(),
+            submission: free_port(),
+            submissions: free_port(),
+            imaps: free_port(),
+            imap: free_port(),
+        };
+        let config = d.join("scorpiox-env.txt");
+        let text = format!(
+            "# test server\nEMAIL_LISTEN_ADDR=127.0.0.1\nEMAIL_HOSTNAME=mail.a.test\nEMAIL_DOMAIN=a.test\n\
+             EMAIL_SMTP_PORT={}\nEMAIL_SUBMISSION_PORT={}\nEMAIL_SUBMISSIONS_PORT={}\nEMAIL_IMAP_PORT={}\n\
+             EMAIL_IMAP_STARTTLS_PORT={}\nEMAIL_DATA_DIR={d}/data\nEMAIL_MAILDIR={d}/mail\nEMAIL_QUEUE_DIR={d}/queue\n\
+             EMAIL_TLS_CERT={}\nEMAIL_TLS_KEY={}\nEMAIL_ACCOUNTS_FILE={d}/accounts\nEMAIL_ALIASES_FILE={d}/aliases\n\
+             EMAIL_DKIM_KEY={d}/dkim.key\nEMAIL_PID_FILE={d}/sx.pid\nEMAIL_CONTROL_SOCKET={d}/control.sock\n\
+             EMAIL_LOG=stderr\n{extra}\n",
+            ports.smtp,
+            ports.submission,
+            ports.submissions,
+            ports.imaps,
+            ports.imap,
+            cert.display(),
+            key.display(),
+            d = d.display()
+        );
+        std::fs::write(&config, text).unwrap();
+        Server {
+            dir,
+            config,
+            ports,
+            child: None,
+            cert,
+            key,
+        }
+    }
+
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    /// Start in the foreground (stdout/stderr to files) and wait until it serves.
+    pub fn start(mut self) -> Server {
+        let out = std::fs::File::create(self.path("stdout.log")).unwrap();
+        let err = std::fs::File::create(self.path("stderr.log")).unwrap();
+        let child = Command::new(SX)
+            .args(["server-email", "--config"])
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        self.wait_serving(Duration::from_secs(20));
+        self
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().unwrap().id() as i32
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path("stderr.log")).unwrap_or_default()
+    }
+
+    /// Wait until the log contains `needle` (n times), or panic with the log.
+    pub fn wait_log(&self, needle: &str, n: usize, timeout: Duration) {
+        let t = Instant::now();
+        while t.elapsed() < timeout {
+            if self.log().matches(needle).count() >= n {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("log never showed {needle:?} x{n}:\n{}", self.log());
+    }
+
+    pub fn wait_serving(&mut self, timeout: Duration) {
+        let t = Instant::now();
+        loop {
+            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("server exited with {st}:\n{}", self.log());
+            }
+            if self.log().contains("processes serving") && smtp_greets(self.ports.smtp) {
+                return;
+            }
+            assert!(t.elapsed() < timeout, "server did not start:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `sx server-email --config <ours> args...` with `stdin` fed in.
+    pub fn sx(&self, args: &[&str], stdin: &str) -> Output {
+        sx_with_config(&self.config, args, stdin)
+    }
+
+    pub fn add_account(&self, addr: &str, pw: &str) {
+        let o = self.sx(&["--add-account", addr], &format!("{pw}\n"));
+        assert!(o.status.success(), "add-account: {}", String::from_utf8_lossy(&o.stderr));
+    }
+
+    /// Pids of the children, by process name (`sx-smtp`, ...).
+    pub fn children(&self) -> Vec<(String, i32)> {
+        children_of(self.pid())
+    }
+
+    pub fn child_pid(&self, name: &str) -> i32 {
+        self.children()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no {name} child:\n{}", self.log()))
+            .1
+    }
+
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig).unwrap();
+    }
+
+    /// SIGTERM and wait; returns the exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let kids = children_of(child.id() as i32);
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        let t = Instant::now();
+        let code = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st.code();
+            }
+            if t.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        for (_, pid) in kids {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        code
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn sx_with_config(config: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut c = Command::new(SX)
+        .args(["server-email", "--config"])
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    c.wait_with_output().unwrap()
+}
+
+/// (comm, pid) of every process whose parent is `ppid`.
+pub fn children_of(ppid: i32) -> Vec<(String, i32)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // comm is in parentheses and may contain spaces; fields after it are fixed.
+        let Some(close) = stat.rfind(')') else { continue };
+        let comm = stat[stat.find('(').unwrap() + 1..close].to_string();
+        let rest: Vec<&str> = stat[close + 2..].split(' ').collect();
+        if rest.get(1).and_then(|p| p.parse::<i32>().ok()) == Some(ppid) && rest[0] != "Z" {
+            out.push((comm, pid));
+        }
+    }
+    out.sort();
+    out
+}
+
+pub fn proc_status(pid: i32, field: &str) -> String {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+        .trim()
+        .to_string()
+}
+
+pub fn smtp_greets(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut buf = [0u8; 256];
+    matches!(s.read(&mut buf), Ok(n) if n > 4 && buf.starts_with(b"220 "))
+}
+
+/// Run a Python 3 script (Debian's interpreter, where python3-dkim lives).
+pub fn python(script: &str, args: &[&str]) -> Output {
+    let py = if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
+    Command::new(py).arg("-c").arg(script).args(args).output().expect("python3")
+}
+
+pub fn assert_ok(o: &Output, what: &str) {
+    assert!(
+        o.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// IMAP LOGIN over implicit TLS with Python's imaplib: "OK" or the error text.
+pub const IMAP_LOGIN_PY: &str = r#"
+import imaplib, ssl, sys
+port, cafile, user, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
+m = imaplib.IMAP4_SSL('127.0.0.1', port, ssl_context=ctx)
+try:
+    typ, _ = m.login(user, pw)
+    print(typ)
+    m.logout()
+except imaplib.IMAP4.error as e:
+    print('NO', e)
+"#;
+
+pub fn imap_login(srv: &Server, user: &str, pw: &str) -> String {
+    let o = python(
+        IMAP_LOGIN_PY,
+        &[&srv.ports.imaps.to_string(), &srv.cert.to_string_lossy(), user, pw],
+    );
+    assert_ok(&o, "imap login");
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// SHA-256 fingerprint (hex, lower case) of the certificate a TLS server presents,
+/// as seen by openssl s_client.
+pub fn served_cert_fingerprint(port: u16) -> String {
+    let sc = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-servername", "mail.a.test"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let pem = String::from_utf8_lossy(&sc.stdout).to_string();
+    let start = pem.find("-----BEGIN CERTIFICATE-----").unwrap_or_else(|| panic!("no cert from s_client:\n{pem}"));
+    let end = pem.find("-----END CERTIFICATE-----").unwrap() + "-----END CERTIFICATE-----".len();
+    pem_fingerprint(&pem[start..end])
+}
+
+pub fn pem_fingerprint(pem: &str) -> String {
+    let mut c = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(pem.as_bytes()).unwrap();
+    let o = c.wait_with_output().unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().to_lowercase()
+}
+
+pub fn file_fingerprint(p: &Path) -> String {
+    pem_fingerprint(&std::fs::read_to_string(p).unwrap())
+}
