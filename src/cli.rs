@@ -4,7 +4,11 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "sx", version, about = "scorpiox-email: a privilege-separated mail server and an SMTP client")]
+#[command(
+    name = "sx",
+    version,
+    about = "scorpiox-email: a privilege-separated mail server and an SMTP client"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

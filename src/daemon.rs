@@ -45,7 +45,11 @@ pub fn detach() -> OwnedFd {
     }
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let _ = std::env::set_current_dir("/");
-    if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
         for fd in [0, 1] {
             // SAFETY: dup2 onto stdio numbers.
             unsafe { libc::dup2(null.as_raw_fd(), fd) };

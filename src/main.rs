@@ -30,7 +30,13 @@ fn main() {
     // Install names: scorpiox-email and scorpiox-server-email behave as the subcommands.
     let name = args
         .first()
-        .map(|a| std::path::Path::new(a).file_name().unwrap_or_default().to_string_lossy().into_owned())
+        .map(|a| {
+            std::path::Path::new(a)
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
         .unwrap_or_default();
     match name.as_str() {
         "scorpiox-email" => args.insert(1, "email".into()),
@@ -40,7 +46,11 @@ fn main() {
     let cli = match cli::Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
             let _ = e.print();
             std::process::exit(code);
         }

@@ -18,12 +18,24 @@ fn account_commands_round_trip_with_running_server() {
     let srv = Server::prepare("").start();
     srv.add_account("Bob@A.test", "first-pw");
     let maildir = srv.path("mail/a.test/bob");
-    for sub in ["cur", "new", "tmp", ".Sent/cur", ".Drafts/new", ".Trash/tmp", ".Junk/cur"] {
+    for sub in [
+        "cur",
+        "new",
+        "tmp",
+        ".Sent/cur",
+        ".Drafts/new",
+        ".Trash/tmp",
+        ".Junk/cur",
+    ] {
         assert!(maildir.join(sub).is_dir(), "missing {sub}");
     }
     if is_root() {
         use std::os::unix::fs::MetadataExt;
-        let uid = nix::unistd::User::from_name("_sxmail").unwrap().unwrap().uid.as_raw();
+        let uid = nix::unistd::User::from_name("_sxmail")
+            .unwrap()
+            .unwrap()
+            .uid
+            .as_raw();
         assert_eq!(std::fs::metadata(maildir.join("new")).unwrap().uid(), uid);
     }
     let list = srv.sx(&["--list-accounts"], "");
@@ -46,7 +58,10 @@ fn account_commands_round_trip_with_running_server() {
     assert!(imap_login(&srv, "nobody@a.test", "first-pw").starts_with("NO"));
 
     // --passwd: the old password stops working at once (cache dropped on reload).
-    assert_ok(&srv.sx(&["--passwd", "bob@a.test"], "second-pw\n"), "passwd");
+    assert_ok(
+        &srv.sx(&["--passwd", "bob@a.test"], "second-pw\n"),
+        "passwd",
+    );
     srv.wait_log("reloaded configuration", 1, Duration::from_secs(10));
     assert!(imap_login(&srv, "bob@a.test", "first-pw").starts_with("NO"));
     assert_eq!(imap_login(&srv, "bob@a.test", "second-pw"), "OK");
@@ -64,7 +79,9 @@ fn account_commands_round_trip_with_running_server() {
         assert!(!srv.log().contains(pw), "password in log");
     }
     // Wrong passwords are logged as failures, by user and address.
-    assert!(srv.log().contains("login failed user=bob@a.test rip=127.0.0.1"));
+    assert!(srv
+        .log()
+        .contains("login failed user=bob@a.test rip=127.0.0.1"));
 }
 
 #[test]
@@ -78,11 +95,19 @@ fn malformed_accounts_line_names_file_and_line() {
     let line = text.lines().count();
     let o = srv.sx(&["--list-accounts"], "");
     assert_eq!(o.status.code(), Some(65));
-    assert!(stderr(&o).contains(&format!("{}:{line}:", acc.display())), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("{}:{line}:", acc.display())),
+        "{}",
+        stderr(&o)
+    );
     // The server refuses to start on it, naming file:line, exit 78.
     let o = srv.sx(&[], "");
     assert_eq!(o.status.code(), Some(78), "{}", stderr(&o));
-    assert!(stderr(&o).contains(&format!("{}:{line}:", acc.display())), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("{}:{line}:", acc.display())),
+        "{}",
+        stderr(&o)
+    );
     srv.child = None;
 }
 
@@ -92,7 +117,11 @@ fn bad_config_value_names_file_line_and_key() {
     let o = srv.sx(&[], "");
     assert_eq!(o.status.code(), Some(78));
     let lines = std::fs::read_to_string(&srv.config).unwrap();
-    let n = lines.lines().position(|l| l.starts_with("EMAIL_MAX_RECIPIENTS")).unwrap() + 1;
+    let n = lines
+        .lines()
+        .position(|l| l.starts_with("EMAIL_MAX_RECIPIENTS"))
+        .unwrap()
+        + 1;
     let want = format!("{}:{n}: EMAIL_MAX_RECIPIENTS:", srv.config.display());
     assert!(stderr(&o).contains(&want), "want {want} in {}", stderr(&o));
 
@@ -103,7 +132,11 @@ fn bad_config_value_names_file_line_and_key() {
 
     // Unknown keys are only warnings.
     let srv = Server::prepare("EMAIL_NO_SUCH_KEY=1").start();
-    assert!(srv.log().contains("unknown key EMAIL_NO_SUCH_KEY"), "{}", srv.log());
+    assert!(
+        srv.log().contains("unknown key EMAIL_NO_SUCH_KEY"),
+        "{}",
+        srv.log()
+    );
 }
 
 #[test]
@@ -116,19 +149,29 @@ fn bad_port_from_environment_is_reported() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(78));
-    assert!(stderr(&o).contains("environment: EMAIL_IMAP_PORT:"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("environment: EMAIL_IMAP_PORT:"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn usage_errors_exit_64() {
-    let o = std::process::Command::new(SX).args(["server-email", "--no-such-flag"]).output().unwrap();
+    let o = std::process::Command::new(SX)
+        .args(["server-email", "--no-such-flag"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(64));
     let o = std::process::Command::new(SX)
         .args(["server-email", "--list-accounts", "--status"])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(64));
-    let o = std::process::Command::new(SX).arg("--version").output().unwrap();
+    let o = std::process::Command::new(SX)
+        .arg("--version")
+        .output()
+        .unwrap();
     assert!(o.status.success());
     assert!(stdout(&o).starts_with("sx "));
 }

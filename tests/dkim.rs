@@ -25,10 +25,16 @@ fn keygen_sign_verify(algo: &str) {
     let gen = srv.sx(&["--dkim-keygen", "--algo", algo], "");
     assert_ok(&gen, "dkim-keygen");
     let record = String::from_utf8_lossy(&gen.stdout).to_string();
-    assert!(record.starts_with("sel2026._domainkey.a.test. IN TXT \"v=DKIM1; k="), "{record}");
+    assert!(
+        record.starts_with("sel2026._domainkey.a.test. IN TXT \"v=DKIM1; k="),
+        "{record}"
+    );
     assert!(record.contains(&format!("k={algo};")), "{record}");
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(srv.path("dkim.key")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(srv.path("dkim.key"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     // Refuses to overwrite without --force.
     let again = srv.sx(&["--dkim-keygen", "--algo", algo], "");
@@ -44,16 +50,26 @@ fn keygen_sign_verify(algo: &str) {
     assert_ok(&signed, "dkim-sign");
     let header = String::from_utf8_lossy(&signed.stdout).to_string();
     assert!(header.starts_with("DKIM-Signature: v=1;"), "{header}");
-    assert!(header.contains("d=a.test") && header.contains("s=sel2026") && header.contains("c=relaxed/relaxed"));
+    assert!(
+        header.contains("d=a.test")
+            && header.contains("s=sel2026")
+            && header.contains("c=relaxed/relaxed")
+    );
     let signed_msg = srv.path("signed.eml");
     std::fs::write(&signed_msg, format!("{header}{body}")).unwrap();
     let rec = srv.path("record.txt");
     std::fs::write(&rec, &record).unwrap();
-    let v = python(VERIFY_PY, &[&rec.to_string_lossy(), &signed_msg.to_string_lossy()]);
+    let v = python(
+        VERIFY_PY,
+        &[&rec.to_string_lossy(), &signed_msg.to_string_lossy()],
+    );
     assert_ok(&v, "dkimpy");
     assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), "verified");
     // Keyholder signs only for domains it has a key for.
-    let other = srv.sx(&["--dkim-sign", &msg.to_string_lossy(), "--domain", "b.test"], "");
+    let other = srv.sx(
+        &["--dkim-sign", &msg.to_string_lossy(), "--domain", "b.test"],
+        "",
+    );
     assert!(!other.status.success());
     assert!(String::from_utf8_lossy(&other.stderr).contains("no DKIM key for b.test"));
 }

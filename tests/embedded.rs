@@ -12,7 +12,10 @@ fn starts_with_no_config_as_a_normal_user() {
         eprintln!("skipped: /etc/scorpiox/scorpiox-env.txt exists on this machine");
         return;
     }
-    let dir = tempfile::Builder::new().prefix("sx-embedded-").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("sx-embedded-")
+        .tempdir()
+        .unwrap();
     let d = dir.path();
     let (smtp, imaps) = (free_port(), free_port());
     let mut cmd = if is_root() {
@@ -58,18 +61,31 @@ fn starts_with_no_config_as_a_normal_user() {
             break s;
         }
         if let Some(st) = child.try_wait().unwrap() {
-            panic!("exited {st}: {}", std::fs::read_to_string(d.join("err.log")).unwrap());
+            panic!(
+                "exited {st}: {}",
+                std::fs::read_to_string(d.join("err.log")).unwrap()
+            );
         }
-        assert!(t.elapsed() < Duration::from_secs(20), "{}", std::fs::read_to_string(d.join("err.log")).unwrap());
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "{}",
+            std::fs::read_to_string(d.join("err.log")).unwrap()
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(announce.contains("embedded default"), "{announce}");
-    assert!(announce.contains(&format!("127.0.0.1:{smtp}")), "{announce}");
+    assert!(
+        announce.contains(&format!("127.0.0.1:{smtp}")),
+        "{announce}"
+    );
     let cert = d.join("scorpiox-data/tls/cert.pem");
     assert!(cert.exists());
     assert_eq!(served_cert_fingerprint(imaps), file_fingerprint(&cert));
     let log = std::fs::read_to_string(d.join("err.log")).unwrap();
     assert!(log.contains("not running as root"), "{log}");
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }

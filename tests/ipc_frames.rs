@@ -11,18 +11,34 @@ use std::os::fd::AsRawFd;
 #[test]
 fn bad_frames_are_rejected_and_the_peer_survives() {
     let srv = Server::prepare("").start();
-    let fd = socket::socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC, None).unwrap();
-    socket::connect(fd.as_raw_fd(), &UnixAddr::new(&srv.path("control.sock")).unwrap()).unwrap();
+    let fd = socket::socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    socket::connect(
+        fd.as_raw_fd(),
+        &UnixAddr::new(&srv.path("control.sock")).unwrap(),
+    )
+    .unwrap();
     let raw = fd.as_raw_fd();
 
     // 1. Over the 64 KiB limit.
     ipc::frame::send_raw(raw, &vec![0x41; ipc::MAX_FRAME + 100], &[]).unwrap();
     let (_, r, _) = ipc::frame::recv::<ControlReply>(raw).unwrap();
-    assert!(matches!(&r, ControlReply::Error(e) if e.contains("frame over")), "{r:?}");
+    assert!(
+        matches!(&r, ControlReply::Error(e) if e.contains("frame over")),
+        "{r:?}"
+    );
     // 2. Garbage that is not a ControlRequest.
     ipc::frame::send_raw(raw, &[0xff, 0xff, 0xff, 0x09, 0x42], &[]).unwrap();
     let (_, r, _) = ipc::frame::recv::<ControlReply>(raw).unwrap();
-    assert!(matches!(&r, ControlReply::Error(e) if e.contains("undecodable")), "{r:?}");
+    assert!(
+        matches!(&r, ControlReply::Error(e) if e.contains("undecodable")),
+        "{r:?}"
+    );
     // 3. The same connection still answers a good request.
     ipc::frame::send(raw, 7, &ControlRequest::Status, &[]).unwrap();
     let (id, r, _) = ipc::frame::recv::<ControlReply>(raw).unwrap();
@@ -32,8 +48,14 @@ fn bad_frames_are_rejected_and_the_peer_survives() {
         other => panic!("{other:?}"),
     }
     let log = srv.log();
-    assert!(log.contains("control socket: frame over 65536 bytes rejected"), "{log}");
-    assert!(log.contains("control socket: undecodable frame rejected"), "{log}");
+    assert!(
+        log.contains("control socket: frame over 65536 bytes rejected"),
+        "{log}"
+    );
+    assert!(
+        log.contains("control socket: undecodable frame rejected"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -43,7 +65,13 @@ fn status_command_lists_the_children() {
     assert_ok(&o, "--status");
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains(&format!("pid {}", srv.pid())), "{out}");
-    for name in ["sx-keyholder", "sx-smtp", "sx-queue", "sx-delivery", "sx-imap"] {
+    for name in [
+        "sx-keyholder",
+        "sx-smtp",
+        "sx-queue",
+        "sx-delivery",
+        "sx-imap",
+    ] {
         assert!(out.contains(name), "{out}");
     }
     // Nobody listening: EX_UNAVAILABLE.

@@ -20,29 +20,64 @@ fn process_tree_users_caps_chroot() {
     let parent = srv.pid();
     let kids = srv.children();
     let names: Vec<&str> = kids.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["sx-delivery", "sx-imap", "sx-keyholder", "sx-queue", "sx-smtp"], "{kids:?}");
+    assert_eq!(
+        names,
+        [
+            "sx-delivery",
+            "sx-imap",
+            "sx-keyholder",
+            "sx-queue",
+            "sx-smtp"
+        ],
+        "{kids:?}"
+    );
     for (name, pid) in &kids {
-        assert_eq!(proc_status(*pid, "CapEff"), "0000000000000000", "{name} CapEff");
+        assert_eq!(
+            proc_status(*pid, "CapEff"),
+            "0000000000000000",
+            "{name} CapEff"
+        );
         assert_eq!(proc_status(*pid, "NoNewPrivs"), "1", "{name} NoNewPrivs");
         let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
-        assert!(cmdline.starts_with(name.as_str()), "argv[0] of {name}: {cmdline:?}");
+        assert!(
+            cmdline.starts_with(name.as_str()),
+            "argv[0] of {name}: {cmdline:?}"
+        );
     }
     if !is_root() {
         eprintln!("not root: uid and chroot checks skipped");
         return;
     }
-    assert_eq!(proc_status(parent, "Uid").split_whitespace().next(), Some("0"));
+    assert_eq!(
+        proc_status(parent, "Uid").split_whitespace().next(),
+        Some("0")
+    );
     for (name, user, root) in ROLES {
         let pid = srv.child_pid(name);
-        let uid = nix::unistd::User::from_name(user).unwrap().unwrap().uid.as_raw();
-        let uids: Vec<u32> = proc_status(pid, "Uid").split_whitespace().map(|u| u.parse().unwrap()).collect();
+        let uid = nix::unistd::User::from_name(user)
+            .unwrap()
+            .unwrap()
+            .uid
+            .as_raw();
+        let uids: Vec<u32> = proc_status(pid, "Uid")
+            .split_whitespace()
+            .map(|u| u.parse().unwrap())
+            .collect();
         assert_eq!(uids, vec![uid; 4], "{name} real/effective/saved/fs uid");
         let gid_line = proc_status(pid, "Gid");
         let gids: Vec<&str> = gid_line.split_whitespace().collect();
         assert!(gids.iter().all(|g| *g != "0"), "{name} gid {gids:?}");
-        assert_eq!(proc_status(pid, "CapBnd"), "0000000000000000", "{name} bounding set");
+        assert_eq!(
+            proc_status(pid, "CapBnd"),
+            "0000000000000000",
+            "{name} bounding set"
+        );
         let chroot = std::fs::read_link(format!("/proc/{pid}/root")).unwrap();
-        assert_eq!(chroot, srv.path(root).canonicalize().unwrap(), "{name} chroot");
+        assert_eq!(
+            chroot,
+            srv.path(root).canonicalize().unwrap(),
+            "{name} chroot"
+        );
     }
 }
 
@@ -58,7 +93,10 @@ fn memory_contains(pid: i32, needle: &[u8]) -> bool {
             continue;
         }
         let (a, b) = range.split_once('-').unwrap();
-        let (a, b) = (u64::from_str_radix(a, 16).unwrap(), u64::from_str_radix(b, 16).unwrap());
+        let (a, b) = (
+            u64::from_str_radix(a, 16).unwrap(),
+            u64::from_str_radix(b, 16).unwrap(),
+        );
         let mut buf = vec![0u8; (b - a) as usize];
         if mem.seek(SeekFrom::Start(a)).is_err() || mem.read_exact(&mut buf).is_err() {
             continue;
@@ -74,8 +112,14 @@ fn memory_contains(pid: i32, needle: &[u8]) -> bool {
 fn tls_on_993_without_the_key_in_smtp_or_imap() {
     let srv = Server::prepare("").start();
     // openssl s_client completes a handshake and sees the configured certificate.
-    assert_eq!(served_cert_fingerprint(srv.ports.imaps), file_fingerprint(&srv.cert));
-    assert_eq!(served_cert_fingerprint(srv.ports.submissions), file_fingerprint(&srv.cert));
+    assert_eq!(
+        served_cert_fingerprint(srv.ports.imaps),
+        file_fingerprint(&srv.cert)
+    );
+    assert_eq!(
+        served_cert_fingerprint(srv.ports.submissions),
+        file_fingerprint(&srv.cert)
+    );
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(&srv.key).unwrap();
     assert_eq!(meta.mode() & 0o077, 0, "key file must be private");
@@ -89,21 +133,32 @@ fn tls_on_993_without_the_key_in_smtp_or_imap() {
     let der = rustls_pki_types_der(&pem);
     let needle = &der[der.len() / 2..der.len() / 2 + 32];
     // The scan works: the parent, which read the key, has it.
-    assert!(memory_contains(srv.pid(), needle), "scan sanity check failed on parent");
+    assert!(
+        memory_contains(srv.pid(), needle),
+        "scan sanity check failed on parent"
+    );
     for name in ["sx-smtp", "sx-imap"] {
         let pid = srv.child_pid(name);
-        for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten() {
+        for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .flatten()
+        {
             let target = std::fs::read_link(fd.path()).unwrap_or_default();
             assert_ne!(target, srv.key, "{name} has an fd to the key file");
         }
-        assert!(!memory_contains(pid, needle), "{name} has private key bytes in memory");
+        assert!(
+            !memory_contains(pid, needle),
+            "{name} has private key bytes in memory"
+        );
     }
 }
 
 fn rustls_pki_types_der(pem: &str) -> Vec<u8> {
     use base64::Engine;
     let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    base64::engine::general_purpose::STANDARD.decode(body).unwrap()
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap()
 }
 
 #[test]
@@ -114,19 +169,40 @@ fn kill9_of_any_child_is_back_within_2s() {
         srv.wait_log("1 account(s)", 1, Duration::from_secs(5));
         let before = srv.children();
         let victim = srv.child_pid(name);
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(victim), nix::sys::signal::Signal::SIGKILL).unwrap();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(victim),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
         let t = Instant::now();
         loop {
             let now = srv.children();
-            let fresh = now.len() == 5 && now.iter().all(|(_, p)| !before.iter().any(|(_, q)| q == p));
-            if fresh && smtp_greets(srv.ports.smtp) && imap_login(&srv, "bob@a.test", "pw-bob") == "OK" {
+            let fresh =
+                now.len() == 5 && now.iter().all(|(_, p)| !before.iter().any(|(_, q)| q == p));
+            if fresh
+                && smtp_greets(srv.ports.smtp)
+                && imap_login(&srv, "bob@a.test", "pw-bob") == "OK"
+            {
                 break;
             }
-            assert!(t.elapsed() < Duration::from_secs(2), "{name}: not back after 2 s:\n{}", srv.log());
+            assert!(
+                t.elapsed() < Duration::from_secs(2),
+                "{name}: not back after 2 s:\n{}",
+                srv.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(t.elapsed() < Duration::from_secs(2), "{name}: took {:?}", t.elapsed());
-        assert!(srv.log().contains(&format!("{name}[{victim}] killed by signal 9")), "{}", srv.log());
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "{name}: took {:?}",
+            t.elapsed()
+        );
+        assert!(
+            srv.log()
+                .contains(&format!("{name}[{victim}] killed by signal 9")),
+            "{}",
+            srv.log()
+        );
     }
 }
 
@@ -149,9 +225,18 @@ fn sighup_reloads_cert_and_accounts_keeping_sessions() {
     srv.add_account("bob@a.test", "pw-bob");
     srv.wait_log("1 account(s)", 1, Duration::from_secs(5));
     let old_fp = file_fingerprint(&srv.cert);
-    let py = if std::path::Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
+    let py = if std::path::Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
     let mut held = std::process::Command::new(py)
-        .args(["-c", HELD_SESSION_PY, &srv.ports.imaps.to_string(), &srv.cert.to_string_lossy()])
+        .args([
+            "-c",
+            HELD_SESSION_PY,
+            &srv.ports.imaps.to_string(),
+            &srv.cert.to_string_lossy(),
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -191,11 +276,16 @@ fn sigterm_exits_0_and_leaves_nothing() {
     let kids = srv.children();
     assert_eq!(kids.len(), 5);
     let pidfile = srv.path("sx.pid");
-    assert_eq!(std::fs::read_to_string(&pidfile).unwrap().trim(), srv.pid().to_string());
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap().trim(),
+        srv.pid().to_string()
+    );
     assert_eq!(srv.stop(), Some(0), "{}", srv.log());
     for (name, pid) in kids {
         let alive = std::path::Path::new(&format!("/proc/{pid}")).exists()
-            && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ");
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap_or_default()
+                .contains(") Z ");
         assert!(!alive, "{name} ({pid}) survived SIGTERM");
     }
     assert!(!pidfile.exists(), "pid file left behind");
@@ -207,7 +297,11 @@ fn daemon_detaches_and_stops() {
     let srv = Server::prepare("");
     let o = srv.sx(&["--daemon"], "");
     assert_ok(&o, "--daemon");
-    let pid: i32 = std::fs::read_to_string(srv.path("sx.pid")).unwrap().trim().parse().unwrap();
+    let pid: i32 = std::fs::read_to_string(srv.path("sx.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert!(smtp_greets(srv.ports.smtp));
     // Detached: a new session without a terminal, and not our child.
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
@@ -222,9 +316,15 @@ fn daemon_detaches_and_stops() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("already running"));
     let kids = children_of(pid);
     assert_eq!(kids.len(), 5);
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     let t = Instant::now();
-    while std::path::Path::new(&format!("/proc/{pid}")).exists() && t.elapsed() < Duration::from_secs(10) {
+    while std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && t.elapsed() < Duration::from_secs(10)
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(!srv.path("sx.pid").exists());

@@ -59,9 +59,8 @@ pub fn encode<T: Serialize>(id: u64, msg: &T) -> Result<Vec<u8>, FrameError> {
 }
 
 pub fn decode<T: DeserializeOwned>(buf: &[u8]) -> Result<(u64, T), FrameError> {
-    let ((id, msg), used): ((u64, T), usize) =
-        bincode::serde::decode_from_slice(buf, config())
-            .map_err(|e| FrameError::Decode(e.to_string()))?;
+    let ((id, msg), used): ((u64, T), usize) = bincode::serde::decode_from_slice(buf, config())
+        .map_err(|e| FrameError::Decode(e.to_string()))?;
     if used != buf.len() {
         return Err(FrameError::Decode(format!(
             "{} trailing bytes",
@@ -108,12 +107,7 @@ pub fn recv_raw(fd: RawFd) -> Result<(Vec<u8>, Vec<OwnedFd>), FrameError> {
     let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
     loop {
         let mut iov = [IoSliceMut::new(&mut buf)];
-        let res = recvmsg::<()>(
-            fd,
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        );
+        let res = recvmsg::<()>(fd, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC);
         let msg = match res {
             Ok(m) => m,
             Err(nix::errno::Errno::EINTR) => continue,

@@ -11,8 +11,8 @@ pub mod messages;
 pub mod rpc;
 
 pub use channel::{Channel, Received};
-pub use rpc::{Rpc, RpcError};
 pub use frame::{FrameError, MAX_FDS, MAX_FRAME};
+pub use rpc::{Rpc, RpcError};
 
 use std::os::fd::OwnedFd;
 

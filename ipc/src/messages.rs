@@ -156,7 +156,9 @@ pub enum ParentToChild {
     /// New settings after SIGHUP (keyholder also gets a new Secrets fd).
     Reload(ChildSettings),
     /// Keyholder only: sign the message in the attached fd (control socket test hook).
-    DkimSign { domain: String },
+    DkimSign {
+        domain: String,
+    },
     Ping,
     /// Finish what is in flight and exit 0.
     Shutdown,
@@ -218,9 +220,14 @@ pub enum KeyRequest {
         scheme: u16,
         data: Vec<u8>,
     },
-    CheckPassword { user: String, password: String },
+    CheckPassword {
+        user: String,
+        password: String,
+    },
     /// DKIM-sign the message in the attached read-only fd.
-    DkimSign { domain: String },
+    DkimSign {
+        domain: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -267,7 +274,9 @@ pub enum ControlRequest {
     Status,
     Reload,
     /// Sign the message in the attached fd with keyholder's DKIM key for `domain`.
-    DkimSign { domain: String },
+    DkimSign {
+        domain: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

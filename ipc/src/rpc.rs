@@ -49,7 +49,10 @@ where
 {
     /// Start the reader task. `label` names the edge in log lines about bad frames.
     /// The returned receiver yields frames that are not replies, then `None` at EOF.
-    pub fn start(chan: Channel<Out, In>, label: &'static str) -> (Self, mpsc::Receiver<Received<In>>) {
+    pub fn start(
+        chan: Channel<Out, In>,
+        label: &'static str,
+    ) -> (Self, mpsc::Receiver<Received<In>>) {
         let chan = Arc::new(chan);
         let pending: Pending<In> = Arc::new(Mutex::new(HashMap::new()));
         let (tx, rx) = mpsc::channel(64);
@@ -88,7 +91,11 @@ where
         (Rpc { chan, pending }, rx)
     }
 
-    pub async fn call(&self, msg: &Out, fds: &[BorrowedFd<'_>]) -> Result<(In, Vec<OwnedFd>), RpcError> {
+    pub async fn call(
+        &self,
+        msg: &Out,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<(In, Vec<OwnedFd>), RpcError> {
         let id = self.chan.next_id();
         let (tx, rx) = oneshot::channel();
         if let Ok(mut m) = self.pending.lock() {
@@ -114,7 +121,12 @@ where
     }
 
     /// Reply to a request received on the unsolicited stream.
-    pub async fn reply(&self, id: u64, msg: &Out, fds: &[BorrowedFd<'_>]) -> Result<(), FrameError> {
+    pub async fn reply(
+        &self,
+        id: u64,
+        msg: &Out,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<(), FrameError> {
         self.chan.send(id, msg, fds).await
     }
 }

@@ -46,9 +46,9 @@ pub fn normalize_address(a: &str) -> Option<String> {
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     let domain_ok = !domain.is_empty()
         && domain.len() <= 253
-        && domain.split('.').all(|l| {
-            !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
+        && domain
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
     (local_ok && domain_ok).then_some(a)
 }
 
@@ -65,13 +65,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Account>, AccountsError> {
             continue;
         }
         let Some((addr, hash)) = t.split_once(':') else {
-            return Err(err("expected user@domain:$argon2id$... (missing ':')".into()));
+            return Err(err(
+                "expected user@domain:$argon2id$... (missing ':')".into()
+            ));
         };
         let Some(address) = normalize_address(addr) else {
             return Err(err(format!("{addr:?} is not a valid address")));
         };
         if !hash.starts_with("$argon2") || argon2::PasswordHash::new(hash).is_err() {
-            return Err(err(format!("password hash for {address} is not an argon2 PHC string")));
+            return Err(err(format!(
+                "password hash for {address} is not an argon2 PHC string"
+            )));
         }
         if out.iter().any(|a| a.address == address) {
             return Err(err(format!("duplicate account {address}")));
@@ -197,7 +201,10 @@ mod tests {
 
     #[test]
     fn addresses() {
-        assert_eq!(normalize_address("Bob@Example.TEST").as_deref(), Some("bob@example.test"));
+        assert_eq!(
+            normalize_address("Bob@Example.TEST").as_deref(),
+            Some("bob@example.test")
+        );
         assert!(normalize_address("a%b@c").is_none());
         assert!(normalize_address("../x@c").is_none());
         assert!(normalize_address("a@").is_none());

@@ -55,9 +55,14 @@ pub fn main(role: Role) -> ! {
     // SAFETY: the parent placed our edge at fd 3 in pre_exec; nothing else owns it.
     let parent_fd = unsafe { OwnedFd::from_raw_fd(PARENT_FD) };
     let (start, fds) = match ipc::frame::recv::<ParentToChild>(PARENT_FD) {
-        Ok((_, ParentToChild::Start(s), fds)) if s.role == role && fds.len() == s.fds.len() => (s, fds),
+        Ok((_, ParentToChild::Start(s), fds)) if s.role == role && fds.len() == s.fds.len() => {
+            (s, fds)
+        }
         Ok(_) => {
-            eprintln!("{}: first frame from parent was not a matching Start", role.title());
+            eprintln!(
+                "{}: first frame from parent was not a matching Start",
+                role.title()
+            );
             std::process::exit(70);
         }
         Err(e) => {
@@ -120,7 +125,9 @@ pub async fn next_from_parent(parent: &ParentChannel) -> Option<Received<ParentT
                     let _ = parent.send(r.id, &ChildToParent::Pong, &[]).await;
                 }
                 ParentToChild::Shutdown => return None,
-                ParentToChild::Start(_) => log::warn!("ipc parent: unexpected second Start ignored"),
+                ParentToChild::Start(_) => {
+                    log::warn!("ipc parent: unexpected second Start ignored")
+                }
                 _ => return Some(r),
             },
             Err(e) if e.is_recoverable() => log::warn!("ipc parent: {e}"),

@@ -9,7 +9,11 @@ pub const SPECIAL_FOLDERS: [&str; 4] = ["Sent", "Drafts", "Trash", "Junk"];
 /// `<root>/<domain>/<local>` for a normalized address.
 pub fn account_dir(root: &Path, address: &str) -> Option<PathBuf> {
     let (local, domain) = address.rsplit_once('@')?;
-    if local.contains('/') || domain.contains('/') || local.starts_with('.') || domain.starts_with('.') {
+    if local.contains('/')
+        || domain.contains('/')
+        || local.starts_with('.')
+        || domain.starts_with('.')
+    {
         return None;
     }
     Some(root.join(domain).join(local))
@@ -34,7 +38,11 @@ fn make_maildir(p: &Path, owner: Option<(u32, u32)>) -> std::io::Result<()> {
 }
 
 /// Create INBOX and the special folders; `owner` is (uid, gid) when run as root.
-pub fn create_account(root: &Path, address: &str, owner: Option<(u32, u32)>) -> std::io::Result<PathBuf> {
+pub fn create_account(
+    root: &Path,
+    address: &str,
+    owner: Option<(u32, u32)>,
+) -> std::io::Result<PathBuf> {
     let dir = account_dir(root, address)
         .ok_or_else(|| std::io::Error::other(format!("{address}: not a valid address")))?;
     if !root.exists() {

@@ -46,7 +46,11 @@ impl Conn {
 }
 
 impl AsyncRead for Conn {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -55,7 +59,11 @@ impl AsyncRead for Conn {
 }
 
 impl AsyncWrite for Conn {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -85,7 +93,11 @@ pub enum Line {
 }
 
 /// Read one line (without CRLF) of at most `max` bytes, never buffering more.
-pub async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R, max: usize, idle: Duration) -> io::Result<Line> {
+pub async fn read_line<R: AsyncBufRead + Unpin>(
+    r: &mut R,
+    max: usize,
+    idle: Duration,
+) -> io::Result<Line> {
     let mut out = Vec::new();
     let mut too_long = false;
     loop {
@@ -139,13 +151,15 @@ impl TlsState {
     }
 
     pub fn update(&self, public: Option<&TlsPublic>) {
-        let cfg = public.and_then(|p| match crate::tls::server_config(p, self.signer.clone()) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                log::error!("TLS config: {e}");
-                None
-            }
-        });
+        let cfg = public.and_then(
+            |p| match crate::tls::server_config(p, self.signer.clone()) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    log::error!("TLS config: {e}");
+                    None
+                }
+            },
+        );
         if let Ok(mut c) = self.config.write() {
             *c = cfg;
         }
@@ -167,7 +181,10 @@ impl TlsState {
         match tokio::time::timeout(Duration::from_secs(30), acc.accept(tcp)).await {
             Ok(Ok(s)) => Ok(Conn::Tls(Box::new(s))),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timeout")),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "TLS handshake timeout",
+            )),
         }
     }
 }
@@ -189,8 +206,13 @@ pub fn listener(fd: OwnedFd) -> io::Result<TcpListener> {
 
 /// Accept forever, at most `max` sessions at once; extra connections are closed
 /// after `refuse` writes its one-line reply.
-pub async fn accept_loop<F, Fut>(service: Service, l: TcpListener, max: usize, refuse: &'static [u8], session: F)
-where
+pub async fn accept_loop<F, Fut>(
+    service: Service,
+    l: TcpListener,
+    max: usize,
+    refuse: &'static [u8],
+    session: F,
+) where
     F: Fn(TcpStream, std::net::SocketAddr) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
@@ -207,7 +229,10 @@ where
             }
         };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
-            log::warn!("{}: connection from {peer} refused: too many connections", service.name());
+            log::warn!(
+                "{}: connection from {peer} refused: too many connections",
+                service.name()
+            );
             tokio::spawn(async move {
                 let _ = tokio::time::timeout(Duration::from_secs(5), tcp.write_all(refuse)).await;
             });

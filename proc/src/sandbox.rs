@@ -11,7 +11,8 @@ fn io_err(what: &str, e: impl std::fmt::Display) -> io::Error {
 /// Drop to `sb` (when given: we are root), then forbid regaining privileges.
 pub fn enter(sb: Option<&Sandbox>) -> io::Result<()> {
     if let Some(sb) = sb {
-        nix::unistd::chroot(sb.chroot.as_str()).map_err(|e| io_err(&format!("chroot {}", sb.chroot), e))?;
+        nix::unistd::chroot(sb.chroot.as_str())
+            .map_err(|e| io_err(&format!("chroot {}", sb.chroot), e))?;
         nix::unistd::chdir("/").map_err(|e| io_err("chdir /", e))?;
         // The bounding set can only be shrunk while we still hold CAP_SETPCAP.
         caps::clear(None, caps::CapSet::Bounding)
@@ -26,9 +27,12 @@ pub fn enter(sb: Option<&Sandbox>) -> io::Result<()> {
         let uid = nix::unistd::Uid::from_raw(sb.uid);
         nix::unistd::setgroups(&[gid]).map_err(|e| io_err("setgroups", e))?;
         nix::unistd::setresgid(gid, gid, gid).map_err(|e| io_err("setresgid", e))?;
-        nix::unistd::setresuid(uid, uid, uid).map_err(|e| io_err(&format!("setresuid {}", sb.user), e))?;
+        nix::unistd::setresuid(uid, uid, uid)
+            .map_err(|e| io_err(&format!("setresuid {}", sb.user), e))?;
         if nix::unistd::setuid(nix::unistd::Uid::from_raw(0)).is_ok() {
-            return Err(io::Error::other("privilege drop failed: could regain uid 0"));
+            return Err(io::Error::other(
+                "privilege drop failed: could regain uid 0",
+            ));
         }
     }
     for set in [

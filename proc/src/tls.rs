@@ -117,7 +117,10 @@ impl SignClient {
     }
 
     pub fn call(&self, req: &KeyRequest) -> Result<KeyReply, String> {
-        let fd = self.fd.lock().map_err(|_| "signer lock poisoned".to_string())?;
+        let fd = self
+            .fd
+            .lock()
+            .map_err(|_| "signer lock poisoned".to_string())?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         ipc::frame::send(fd.as_raw_fd(), id, req, &[]).map_err(|e| e.to_string())?;
         loop {
@@ -125,7 +128,9 @@ impl SignClient {
                 Ok((rid, reply, _)) if rid == id => return Ok(reply),
                 // A reply to an earlier request that timed out: skip it.
                 Ok(_) => continue,
-                Err(ipc::FrameError::WouldBlock) => return Err("keyholder did not answer in time".into()),
+                Err(ipc::FrameError::WouldBlock) => {
+                    return Err("keyholder did not answer in time".into())
+                }
                 Err(e) => return Err(e.to_string()),
             }
         }
@@ -179,7 +184,9 @@ impl Signer for RemoteSigner {
         };
         match reply {
             Ok(KeyReply::TlsSignature(sig)) => Ok(sig),
-            Ok(KeyReply::Error(e)) | Err(e) => Err(rustls::Error::General(format!("keyholder: {e}"))),
+            Ok(KeyReply::Error(e)) | Err(e) => {
+                Err(rustls::Error::General(format!("keyholder: {e}")))
+            }
             Ok(_) => Err(rustls::Error::General("keyholder: unexpected reply".into())),
         }
     }
@@ -199,10 +206,17 @@ impl rustls::server::ResolvesServerCert for FixedCert {
 }
 
 /// A rustls server config whose key lives in keyholder.
-pub fn server_config(public: &TlsPublic, client: Arc<SignClient>) -> Result<Arc<rustls::ServerConfig>, String> {
+pub fn server_config(
+    public: &TlsPublic,
+    client: Arc<SignClient>,
+) -> Result<Arc<rustls::ServerConfig>, String> {
     let key = RemoteSigningKey {
         key_id: public.key_id,
-        schemes: public.schemes.iter().map(|s| SignatureScheme::from(*s)).collect(),
+        schemes: public
+            .schemes
+            .iter()
+            .map(|s| SignatureScheme::from(*s))
+            .collect(),
         algorithm: SignatureAlgorithm::from(public.algorithm),
         client,
     };

@@ -30,7 +30,10 @@ fn load(cfg: &ServerConfig) -> Result<Vec<Account>, i32> {
 
 fn save(cfg: &ServerConfig, list: &[Account]) -> Result<(), i32> {
     accounts::save(&cfg.accounts_file, list).map_err(|e| {
-        eprintln!("sx server-email: cannot write {}: {e}", cfg.accounts_file.display());
+        eprintln!(
+            "sx server-email: cannot write {}: {e}",
+            cfg.accounts_file.display()
+        );
         exit::CANTCREAT
     })
 }
@@ -40,7 +43,10 @@ fn edit(cfg: &ServerConfig, f: impl FnOnce(&mut Vec<Account>) -> Result<(), i32>
     let _lock = match accounts::lock(&cfg.accounts_file) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("sx server-email: cannot lock {}: {e}", cfg.accounts_file.display());
+            eprintln!(
+                "sx server-email: cannot lock {}: {e}",
+                cfg.accounts_file.display()
+            );
             return if e.kind() == std::io::ErrorKind::PermissionDenied {
                 exit::NOPERM
             } else {
@@ -81,7 +87,10 @@ pub fn add(cfg: &ServerConfig, addr: &str) -> i32 {
         Ok(a) => a,
         Err(c) => return c,
     };
-    if load(cfg).map(|l| l.iter().any(|a| a.address == addr)).unwrap_or(false) {
+    if load(cfg)
+        .map(|l| l.iter().any(|a| a.address == addr))
+        .unwrap_or(false)
+    {
         eprintln!("sx server-email: account {addr} already exists");
         return exit::DATAERR;
     }
@@ -111,7 +120,10 @@ pub fn add(cfg: &ServerConfig, addr: &str) -> i32 {
         match nix::unistd::User::from_name(&cfg.users.mail) {
             Ok(Some(u)) => Some((u.uid.as_raw(), u.gid.as_raw())),
             _ => {
-                eprintln!("sx server-email: warning: user {} missing; Maildir left owned by root", cfg.users.mail);
+                eprintln!(
+                    "sx server-email: warning: user {} missing; Maildir left owned by root",
+                    cfg.users.mail
+                );
                 None
             }
         }
@@ -153,7 +165,10 @@ pub fn passwd(cfg: &ServerConfig, addr: &str) -> i32 {
         eprintln!("sx server-email: {addr:?} is not a valid address");
         return exit::DATAERR;
     };
-    if !load(cfg).map(|l| l.iter().any(|a| a.address == addr)).unwrap_or(false) {
+    if !load(cfg)
+        .map(|l| l.iter().any(|a| a.address == addr))
+        .unwrap_or(false)
+    {
         eprintln!("sx server-email: no account {addr}");
         return exit::NOINPUT;
     }
@@ -165,14 +180,16 @@ pub fn passwd(cfg: &ServerConfig, addr: &str) -> i32 {
         Ok(h) => h,
         Err(c) => return c,
     };
-    let code = edit(cfg, |list| match list.iter_mut().find(|a| a.address == addr) {
-        Some(a) => {
-            a.hash = h;
-            Ok(())
-        }
-        None => {
-            eprintln!("sx server-email: no account {addr}");
-            Err(exit::NOINPUT)
+    let code = edit(cfg, |list| {
+        match list.iter_mut().find(|a| a.address == addr) {
+            Some(a) => {
+                a.hash = h;
+                Ok(())
+            }
+            None => {
+                eprintln!("sx server-email: no account {addr}");
+                Err(exit::NOINPUT)
+            }
         }
     });
     if code == exit::OK {
@@ -196,6 +213,9 @@ pub fn list(cfg: &ServerConfig) -> i32 {
 /// A running daemon re-reads accounts on SIGHUP.
 fn notify_daemon(cfg: &ServerConfig) {
     if let Some(pid) = sxproc::parent::running_pid(&cfg.pid_file) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGHUP);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGHUP,
+        );
     }
 }

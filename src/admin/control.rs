@@ -6,16 +6,28 @@ use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use sxproc::config::ServerConfig;
 
-pub fn call(cfg: &ServerConfig, req: &ControlRequest, fds: &[BorrowedFd<'_>]) -> Result<ControlReply, i32> {
+pub fn call(
+    cfg: &ServerConfig,
+    req: &ControlRequest,
+    fds: &[BorrowedFd<'_>],
+) -> Result<ControlReply, i32> {
     let path = &cfg.control_socket;
-    let fd: OwnedFd = socket::socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC, None)
-        .map_err(|e| {
-            eprintln!("sx server-email: socket: {e}");
-            exit::SOFTWARE
-        })?;
+    let fd: OwnedFd = socket::socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| {
+        eprintln!("sx server-email: socket: {e}");
+        exit::SOFTWARE
+    })?;
     let addr = UnixAddr::new(path.as_path()).map_err(|_| exit::CONFIG)?;
     if let Err(e) = socket::connect(fd.as_raw_fd(), &addr) {
-        eprintln!("sx server-email: server not reachable at {}: {e}", path.display());
+        eprintln!(
+            "sx server-email: server not reachable at {}: {e}",
+            path.display()
+        );
         return Err(match e {
             nix::errno::Errno::EACCES | nix::errno::Errno::EPERM => exit::NOPERM,
             _ => exit::UNAVAILABLE,
@@ -43,7 +55,10 @@ pub fn call(cfg: &ServerConfig, req: &ControlRequest, fds: &[BorrowedFd<'_>]) ->
 pub fn status(cfg: &ServerConfig) -> i32 {
     match call(cfg, &ControlRequest::Status, &[]) {
         Ok(ControlReply::Status(s)) => {
-            println!("sx server-email running: pid {} up {} s, {} restart(s)", s.pid, s.uptime_secs, s.restarts);
+            println!(
+                "sx server-email running: pid {} up {} s, {} restart(s)",
+                s.pid, s.uptime_secs, s.restarts
+            );
             for (role, pid) in s.children {
                 println!("  {:<14} pid {pid}", role.title());
             }

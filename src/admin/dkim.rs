@@ -11,11 +11,20 @@ use std::path::Path;
 use sxproc::config::ServerConfig;
 
 pub fn keygen(cfg: &ServerConfig, a: &ServerArgs) -> i32 {
-    let domain = a.domain.clone().unwrap_or_else(|| cfg.primary_domain().to_string());
-    let selector = a.selector.clone().unwrap_or_else(|| cfg.dkim_selector.clone());
+    let domain = a
+        .domain
+        .clone()
+        .unwrap_or_else(|| cfg.primary_domain().to_string());
+    let selector = a
+        .selector
+        .clone()
+        .unwrap_or_else(|| cfg.dkim_selector.clone());
     let out = a.output.clone().unwrap_or_else(|| cfg.dkim_key.clone());
     if out.exists() && !a.force {
-        eprintln!("sx server-email: {} exists; use --force to replace it", out.display());
+        eprintln!(
+            "sx server-email: {} exists; use --force to replace it",
+            out.display()
+        );
         return exit::CANTCREAT;
     }
     let (pem, k, p) = match generate(a.algo) {
@@ -29,7 +38,10 @@ pub fn keygen(cfg: &ServerConfig, a: &ServerArgs) -> i32 {
         eprintln!("sx server-email: cannot write {}: {e}", out.display());
         return exit::CANTCREAT;
     }
-    eprintln!("wrote {} (mode 0600); publish this DNS record:", out.display());
+    eprintln!(
+        "wrote {} (mode 0600); publish this DNS record:",
+        out.display()
+    );
     println!("{}", txt_record(&selector, &domain, k, &p));
     exit::OK
 }
@@ -51,16 +63,24 @@ fn generate(algo: Algo) -> Result<(String, &'static str, String), String> {
     match algo {
         Algo::Rsa => {
             use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-            let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(|e| e.to_string())?;
-            let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| e.to_string())?;
-            let spki = key.to_public_key().to_public_key_der().map_err(|e| e.to_string())?;
+            let key =
+                rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(|e| e.to_string())?;
+            let pem = key
+                .to_pkcs8_pem(LineEnding::LF)
+                .map_err(|e| e.to_string())?;
+            let spki = key
+                .to_public_key()
+                .to_public_key_der()
+                .map_err(|e| e.to_string())?;
             Ok((pem.to_string(), "rsa", b64.encode(spki.as_bytes())))
         }
         Algo::Ed25519 => {
             use ring::signature::KeyPair;
             let rng = ring::rand::SystemRandom::new();
-            let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| e.to_string())?;
-            let kp = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|e| e.to_string())?;
+            let pkcs8 =
+                ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| e.to_string())?;
+            let kp = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+                .map_err(|e| e.to_string())?;
             let body = b64.encode(pkcs8.as_ref());
             let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
             for line in body.as_bytes().chunks(64) {

@@ -48,7 +48,10 @@ pub fn server_email(a: ServerArgs) -> i32 {
         eprintln!("sx server-email: warning: {w}");
     }
     let (ready, on_ready): (_, Option<fn()>) = if a.daemon {
-        (Some(crate::daemon::detach()), Some(crate::daemon::close_stderr))
+        (
+            Some(crate::daemon::detach()),
+            Some(crate::daemon::close_stderr),
+        )
     } else {
         (None, None)
     };
@@ -66,21 +69,29 @@ pub fn server_email(a: ServerArgs) -> i32 {
 fn check_config(cfg: &ServerConfig) -> i32 {
     let mut bad = 0;
     match sxproc::tls::load_identity(&cfg.tls_cert, &cfg.tls_key, 0) {
-        Ok(_) => println!("ok: TLS certificate {} and key match", cfg.tls_cert.display()),
+        Ok(_) => println!(
+            "ok: TLS certificate {} and key match",
+            cfg.tls_cert.display()
+        ),
         Err(e) => {
             println!("error: EMAIL_TLS_CERT/EMAIL_TLS_KEY: {e}");
             bad += 1;
         }
     }
     match sxproc::accounts::load(&cfg.accounts_file) {
-        Ok(a) => println!("ok: {} account(s) in {}", a.len(), cfg.accounts_file.display()),
+        Ok(a) => println!(
+            "ok: {} account(s) in {}",
+            a.len(),
+            cfg.accounts_file.display()
+        ),
         Err(e) => {
             println!("error: {e}");
             bad += 1;
         }
     }
     if cfg.dkim_key.exists() {
-        match sxproc::parent::load_dkim_key(&cfg.dkim_key, cfg.primary_domain(), &cfg.dkim_selector) {
+        match sxproc::parent::load_dkim_key(&cfg.dkim_key, cfg.primary_domain(), &cfg.dkim_selector)
+        {
             Ok(_) => println!("ok: DKIM key {}", cfg.dkim_key.display()),
             Err(e) => {
                 println!("error: EMAIL_DKIM_KEY: {e}");

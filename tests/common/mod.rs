@@ -25,7 +25,13 @@ pub fn ensure_users() {
     for u in USERS {
         if nix::unistd::User::from_name(u).unwrap().is_none() {
             let st = Command::new("useradd")
-                .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", u])
+                .args([
+                    "--system",
+                    "--no-create-home",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    u,
+                ])
                 .status()
                 .unwrap();
             assert!(st.success(), "useradd {u}");
@@ -34,7 +40,11 @@ pub fn ensure_users() {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub struct Ports {
@@ -50,7 +60,9 @@ pub fn make_cert(dir: &Path, name: &str, cn: &str) -> (PathBuf, PathBuf) {
     let cert = dir.join(format!("{name}.cert.pem"));
     let key = dir.join(format!("{name}.key.pem"));
     let out = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj",
+        ])
         .arg(format!("/CN={cn}"))
         .arg("-keyout")
         .arg(&key)
@@ -58,7 +70,11 @@ pub fn make_cert(dir: &Path, name: &str, cn: &str) -> (PathBuf, PathBuf) {
         .arg(&cert)
         .output()
         .expect("openssl");
-    assert!(out.status.success(), "openssl req: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl req: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     (cert, key)
@@ -77,7 +93,10 @@ impl Server {
     /// Config only (not started), with `extra` KEY=VALUE lines appended.
     pub fn prepare(extra: &str) -> Server {
         ensure_users();
-        let dir = tempfile::Builder::new().prefix("sx-test-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("sx-test-")
+            .tempdir()
+            .unwrap();
         let d = dir.path();
         let (cert, key) = make_cert(d, "tls", "mail.a.test");
         let ports = Ports {
@@ -165,7 +184,11 @@ impl Server {
             if self.log().contains("processes serving") && smtp_greets(self.ports.smtp) {
                 return;
             }
-            assert!(t.elapsed() < timeout, "server did not start:\n{}", self.log());
+            assert!(
+                t.elapsed() < timeout,
+                "server did not start:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -177,7 +200,11 @@ impl Server {
 
     pub fn add_account(&self, addr: &str, pw: &str) {
         let o = self.sx(&["--add-account", addr], &format!("{pw}\n"));
-        assert!(o.status.success(), "add-account: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "add-account: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
 
     /// Pids of the children, by process name (`sx-smtp`, ...).
@@ -201,7 +228,10 @@ impl Server {
     pub fn stop(&mut self) -> Option<i32> {
         let mut child = self.child.take()?;
         let kids = children_of(child.id() as i32);
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
         let t = Instant::now();
         let code = loop {
             if let Some(st) = child.try_wait().unwrap() {
@@ -215,7 +245,10 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         };
         for (_, pid) in kids {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         code
     }
@@ -245,10 +278,16 @@ pub fn sx_with_config(config: &Path, args: &[&str], stdin: &str) -> Output {
 pub fn children_of(ppid: i32) -> Vec<(String, i32)> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
         // comm is in parentheses and may contain spaces; fields after it are fixed.
-        let Some(close) = stat.rfind(')') else { continue };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
         let comm = stat[stat.find('(').unwrap() + 1..close].to_string();
         let rest: Vec<&str> = stat[close + 2..].split(' ').collect();
         if rest.get(1).and_then(|p| p.parse::<i32>().ok()) == Some(ppid) && rest[0] != "Z" {
@@ -269,7 +308,9 @@ pub fn proc_status(pid: i32, field: &str) -> String {
 }
 
 pub fn smtp_greets(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     let mut buf = [0u8; 256];
     matches!(s.read(&mut buf), Ok(n) if n > 4 && buf.starts_with(b"220 "))
@@ -277,8 +318,17 @@ pub fn smtp_greets(port: u16) -> bool {
 
 /// Run a Python 3 script (Debian's interpreter, where python3-dkim lives).
 pub fn python(script: &str, args: &[&str]) -> Output {
-    let py = if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
-    Command::new(py).arg("-c").arg(script).args(args).output().expect("python3")
+    let py = if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    Command::new(py)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3")
 }
 
 pub fn assert_ok(o: &Output, what: &str) {
@@ -308,7 +358,12 @@ except imaplib.IMAP4.error as e:
 pub fn imap_login(srv: &Server, user: &str, pw: &str) -> String {
     let o = python(
         IMAP_LOGIN_PY,
-        &[&srv.ports.imaps.to_string(), &srv.cert.to_string_lossy(), user, pw],
+        &[
+            &srv.ports.imaps.to_string(),
+            &srv.cert.to_string_lossy(),
+            user,
+            pw,
+        ],
     );
     assert_ok(&o, "imap login");
     String::from_utf8_lossy(&o.stdout).trim().to_string()
@@ -318,12 +373,20 @@ pub fn imap_login(srv: &Server, user: &str, pw: &str) -> String {
 /// as seen by openssl s_client.
 pub fn served_cert_fingerprint(port: u16) -> String {
     let sc = Command::new("openssl")
-        .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-servername", "mail.a.test"])
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-servername",
+            "mail.a.test",
+        ])
         .stdin(Stdio::null())
         .output()
         .unwrap();
     let pem = String::from_utf8_lossy(&sc.stdout).to_string();
-    let start = pem.find("-----BEGIN CERTIFICATE-----").unwrap_or_else(|| panic!("no cert from s_client:\n{pem}"));
+    let start = pem
+        .find("-----BEGIN CERTIFICATE-----")
+        .unwrap_or_else(|| panic!("no cert from s_client:\n{pem}"));
     let end = pem.find("-----END CERTIFICATE-----").unwrap() + "-----END CERTIFICATE-----".len();
     pem_fingerprint(&pem[start..end])
 }

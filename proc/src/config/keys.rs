@@ -70,17 +70,49 @@ pub const SERVER_KEYS: &[KeyDef] = &[
 /// Keys read by `sx email` (the client).
 pub const CLIENT_KEYS: &[KeyDef] = &[
     k("SMTP_HOST", "localhost", "Server to send through."),
-    k("SMTP_PORT", "", "Server port; empty means 587 for starttls/none and 465 for ssl."),
+    k(
+        "SMTP_PORT",
+        "",
+        "Server port; empty means 587 for starttls/none and 465 for ssl.",
+    ),
     k("SMTP_USER", "", "AUTH user; empty means no AUTH."),
     k("SMTP_PASS", "", "AUTH password."),
-    k("SMTP_PASS_FILE", "", "File whose first line is the password."),
-    k("SMTP_PASS_CMD", "", "Command whose first output line is the password."),
+    k(
+        "SMTP_PASS_FILE",
+        "",
+        "File whose first line is the password.",
+    ),
+    k(
+        "SMTP_PASS_CMD",
+        "",
+        "Command whose first output line is the password.",
+    ),
     k("SMTP_FROM", "", "Envelope and From: address."),
-    k("SMTP_TLS", "starttls", "starttls (required), ssl (implicit TLS) or none."),
-    k("SMTP_CA_FILE", "", "PEM CA bundle to verify the server with, instead of the system roots."),
-    k("SMTP_TLS_VERIFY", "yes", "yes, or no to skip certificate verification."),
-    k("SMTP_TIMEOUT", "30", "Seconds before a connection or command times out."),
-    k("SMTP_QUEUE_DIR", "", "Offline queue; empty means $XDG_DATA_HOME/scorpiox/queue."),
+    k(
+        "SMTP_TLS",
+        "starttls",
+        "starttls (required), ssl (implicit TLS) or none.",
+    ),
+    k(
+        "SMTP_CA_FILE",
+        "",
+        "PEM CA bundle to verify the server with, instead of the system roots.",
+    ),
+    k(
+        "SMTP_TLS_VERIFY",
+        "yes",
+        "yes, or no to skip certificate verification.",
+    ),
+    k(
+        "SMTP_TIMEOUT",
+        "30",
+        "Seconds before a connection or command times out.",
+    ),
+    k(
+        "SMTP_QUEUE_DIR",
+        "",
+        "Offline queue; empty means $XDG_DATA_HOME/scorpiox/queue.",
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static KeyDef> {

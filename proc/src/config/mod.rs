@@ -198,7 +198,8 @@ impl RawConfig {
     /// A size with optional K/M/G suffix.
     pub fn size(&self, name: &str) -> Result<u64, ConfigError> {
         let (v, _) = self.get(name);
-        parse_size(&v).ok_or_else(|| self.err(name, format!("{v:?} is not a size (e.g. 52428800, 50M)")))
+        parse_size(&v)
+            .ok_or_else(|| self.err(name, format!("{v:?} is not a size (e.g. 52428800, 50M)")))
     }
 
     /// A path; relative paths are taken from the current directory.
@@ -269,13 +270,19 @@ mod tests {
     #[test]
     fn parses_and_reports_line() {
         let p = Path::new("/x/scorpiox-env.txt");
-        let raw = RawConfig::parse(p, "# c\n\nEMAIL_SMTP_PORT=2525\nEMAIL_DOMAIN=\"a.test\"\n").unwrap();
+        let raw =
+            RawConfig::parse(p, "# c\n\nEMAIL_SMTP_PORT=2525\nEMAIL_DOMAIN=\"a.test\"\n").unwrap();
         assert_eq!(raw.port("EMAIL_SMTP_PORT").unwrap(), 2525);
         assert_eq!(raw.string("EMAIL_DOMAIN"), "a.test");
         let raw = RawConfig::parse(p, "EMAIL_SMTP_PORT=25\nEMAIL_IMAP_PORT=99999\n").unwrap();
         let e = raw.port("EMAIL_IMAP_PORT").unwrap_err().to_string();
-        assert!(e.starts_with("/x/scorpiox-env.txt:2: EMAIL_IMAP_PORT:"), "{e}");
-        let e = RawConfig::parse(p, "A=1\njunk line\n").unwrap_err().to_string();
+        assert!(
+            e.starts_with("/x/scorpiox-env.txt:2: EMAIL_IMAP_PORT:"),
+            "{e}"
+        );
+        let e = RawConfig::parse(p, "A=1\njunk line\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("/x/scorpiox-env.txt:2:"), "{e}");
     }
 

@@ -66,10 +66,9 @@ impl ServerConfig {
     pub fn from_raw(raw: RawConfig) -> Result<ServerConfig, ConfigError> {
         let mut listen = Vec::new();
         for a in raw.list("EMAIL_LISTEN_ADDR") {
-            listen.push(
-                a.parse::<IpAddr>()
-                    .map_err(|_| raw.error("EMAIL_LISTEN_ADDR", format!("{a:?} is not an IP address")))?,
-            );
+            listen.push(a.parse::<IpAddr>().map_err(|_| {
+                raw.error("EMAIL_LISTEN_ADDR", format!("{a:?} is not an IP address"))
+            })?);
         }
         if listen.is_empty() {
             return Err(raw.error("EMAIL_LISTEN_ADDR", "no address given"));
@@ -114,7 +113,10 @@ impl ServerConfig {
         };
         let selector = raw.string("EMAIL_DKIM_SELECTOR");
         if !valid_domain(&selector) {
-            return Err(raw.error("EMAIL_DKIM_SELECTOR", format!("{selector:?} is not a valid selector")));
+            return Err(raw.error(
+                "EMAIL_DKIM_SELECTOR",
+                format!("{selector:?} is not a valid selector"),
+            ));
         }
         let max_connections: u32 = raw.number("EMAIL_MAX_CONNECTIONS")?;
         if max_connections == 0 {

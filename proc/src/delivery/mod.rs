@@ -10,7 +10,8 @@ use ipc::Channel;
 use std::sync::Arc;
 
 pub async fn run(mut ctx: ChildCtx) -> i32 {
-    let queue: Channel<DeliveryToQueue, QueueToDelivery> = match child::peer(&mut ctx, Role::Queue) {
+    let queue: Channel<DeliveryToQueue, QueueToDelivery> = match child::peer(&mut ctx, Role::Queue)
+    {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -35,7 +36,10 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
     child::ready(&ctx.parent).await;
     while let Some(r) = child::next_from_parent(&ctx.parent).await {
         if let ipc::messages::ParentToChild::Reload(_) = r.msg {
-            let _ = ctx.parent.send(r.id, &ipc::messages::ChildToParent::Reloaded, &[]).await;
+            let _ = ctx
+                .parent
+                .send(r.id, &ipc::messages::ChildToParent::Reloaded, &[])
+                .await;
         }
     }
     0

@@ -56,7 +56,9 @@ fn args(s: &str) -> Option<Vec<String>> {
         while it.peek() == Some(&' ') {
             it.next();
         }
-        let Some(&c) = it.peek() else { return Some(out) };
+        let Some(&c) = it.peek() else {
+            return Some(out);
+        };
         let mut a = String::new();
         if c == '"' {
             it.next();
@@ -80,12 +82,24 @@ fn args(s: &str) -> Option<Vec<String>> {
     }
 }
 
-async fn session(sh: &Shared, service: Service, conn: Conn, peer: SocketAddr) -> std::io::Result<()> {
+async fn session(
+    sh: &Shared,
+    service: Service,
+    conn: Conn,
+    peer: SocketAddr,
+) -> std::io::Result<()> {
     let mut r: Reader = BufReader::new(conn);
     let mut user: Option<String> = None;
     let tls_ok = sh.tls.acceptor().is_some();
     let cap = capability(r.get_ref().is_tls(), tls_ok);
-    send(&mut r, &format!("* OK [CAPABILITY {cap}] {} IMAP4rev1 ready\r\n", sh.hostname)).await?;
+    send(
+        &mut r,
+        &format!(
+            "* OK [CAPABILITY {cap}] {} IMAP4rev1 ready\r\n",
+            sh.hostname
+        ),
+    )
+    .await?;
     loop {
         let line = match read_line(&mut r, MAX_LINE, IDLE).await {
             Ok(Line::Ok(l)) => l,
@@ -113,11 +127,19 @@ async fn session(sh: &Shared, service: Service, conn: Conn, peer: SocketAddr) ->
         match cmd.as_str() {
             "CAPABILITY" => {
                 let cap = capability(tls, tls_ok);
-                send(&mut r, &format!("* CAPABILITY {cap}\r\n{tag} OK CAPABILITY completed\r\n")).await?
+                send(
+                    &mut r,
+                    &format!("* CAPABILITY {cap}\r\n{tag} OK CAPABILITY completed\r\n"),
+                )
+                .await?
             }
             "NOOP" => send(&mut r, &format!("{tag} OK NOOP completed\r\n")).await?,
             "LOGOUT" => {
-                send(&mut r, &format!("* BYE Logging out\r\n{tag} OK LOGOUT completed\r\n")).await?;
+                send(
+                    &mut r,
+                    &format!("* BYE Logging out\r\n{tag} OK LOGOUT completed\r\n"),
+                )
+                .await?;
                 if let Some(u) = &user {
                     log::info!("{}: logout user={u} rip={}", service.name(), peer.ip());
                 }
@@ -135,11 +157,19 @@ async fn session(sh: &Shared, service: Service, conn: Conn, peer: SocketAddr) ->
                 send(&mut r, &format!("{tag} BAD Already authenticated\r\n")).await?
             }
             "LOGIN" if !tls => {
-                send(&mut r, &format!("{tag} NO [PRIVACYREQUIRED] LOGIN only after TLS\r\n")).await?
+                send(
+                    &mut r,
+                    &format!("{tag} NO [PRIVACYREQUIRED] LOGIN only after TLS\r\n"),
+                )
+                .await?
             }
             "LOGIN" => {
                 let Some(a) = args(rest).filter(|a| a.len() == 2) else {
-                    send(&mut r, &format!("{tag} BAD LOGIN needs user and password\r\n")).await?;
+                    send(
+                        &mut r,
+                        &format!("{tag} BAD LOGIN needs user and password\r\n"),
+                    )
+                    .await?;
                     continue;
                 };
                 let req = KeyRequest::CheckPassword {
@@ -153,17 +183,35 @@ async fn session(sh: &Shared, service: Service, conn: Conn, peer: SocketAddr) ->
                         send(&mut r, &format!("{tag} OK LOGIN completed\r\n")).await?
                     }
                     Ok(_) => {
-                        log::info!("{}: login failed user={} rip={}", service.name(), a[0], peer.ip());
-                        send(&mut r, &format!("{tag} NO [AUTHENTICATIONFAILED] Authentication failed\r\n"))
-                            .await?
+                        log::info!(
+                            "{}: login failed user={} rip={}",
+                            service.name(),
+                            a[0],
+                            peer.ip()
+                        );
+                        send(
+                            &mut r,
+                            &format!("{tag} NO [AUTHENTICATIONFAILED] Authentication failed\r\n"),
+                        )
+                        .await?
                     }
                     Err(e) => {
                         log::warn!("{}: keyholder unavailable: {e}", service.name());
-                        send(&mut r, &format!("{tag} NO [UNAVAILABLE] Try again later\r\n")).await?
+                        send(
+                            &mut r,
+                            &format!("{tag} NO [UNAVAILABLE] Try again later\r\n"),
+                        )
+                        .await?
                     }
                 }
             }
-            _ => send(&mut r, &format!("{tag} BAD Unknown or unsupported command\r\n")).await?,
+            _ => {
+                send(
+                    &mut r,
+                    &format!("{tag} BAD Unknown or unsupported command\r\n"),
+                )
+                .await?
+            }
         }
     }
 }

@@ -88,7 +88,11 @@ impl DkimKeys {
     }
 }
 
-fn signer<T: SigningKey<Hasher = Sha256>>(key: T, domain: &str, selector: &str) -> DkimSigner<T, Done> {
+fn signer<T: SigningKey<Hasher = Sha256>>(
+    key: T,
+    domain: &str,
+    selector: &str,
+) -> DkimSigner<T, Done> {
     DkimSigner::from_key(key)
         .domain(domain)
         .selector(selector)

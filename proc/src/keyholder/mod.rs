@@ -75,7 +75,11 @@ impl State {
     }
 
     fn tls_sign(&self, key_id: u32, scheme: u16, data: &[u8]) -> KeyReply {
-        let key = self.keys.read().ok().and_then(|k| k.tls.get(&key_id).cloned());
+        let key = self
+            .keys
+            .read()
+            .ok()
+            .and_then(|k| k.tls.get(&key_id).cloned());
         let Some(key) = key else {
             return KeyReply::Error(format!("no TLS key {key_id}"));
         };
@@ -132,7 +136,11 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         .into_iter()
         .map(|f| (Edge::TlsSigner, f))
         .collect();
-    for (role, edge) in [(Role::Smtp, Edge::Smtp), (Role::Imap, Edge::Imap), (Role::Queue, Edge::Queue)] {
+    for (role, edge) in [
+        (Role::Smtp, Edge::Smtp),
+        (Role::Imap, Edge::Imap),
+        (Role::Queue, Edge::Queue),
+    ] {
         if let Some(f) = ctx.take(&FdName::Peer(role)) {
             edges.push((edge, f));
         }
@@ -172,7 +180,9 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
                     KeyReply::Error(e) => Err(e),
                     _ => Err("unexpected".into()),
                 };
-                let _ = parent.send(r.id, &ChildToParent::DkimSigned(out), &[]).await;
+                let _ = parent
+                    .send(r.id, &ChildToParent::DkimSigned(out), &[])
+                    .await;
             }
             other => log::warn!("ipc parent: unexpected {other:?}"),
         }
@@ -197,9 +207,14 @@ async fn serve(edge: Edge, chan: Arc<Channel<KeyReply, KeyRequest>>, state: Arc<
         let (chan, state) = (chan.clone(), state.clone());
         tokio::spawn(async move {
             let reply = match (edge, r.msg) {
-                (Edge::TlsSigner, KeyRequest::TlsSign { key_id, scheme, data }) => {
-                    state.tls_sign(key_id, scheme, &data)
-                }
+                (
+                    Edge::TlsSigner,
+                    KeyRequest::TlsSign {
+                        key_id,
+                        scheme,
+                        data,
+                    },
+                ) => state.tls_sign(key_id, scheme, &data),
                 (Edge::Smtp | Edge::Imap, KeyRequest::CheckPassword { user, password }) => {
                     KeyReply::Password(state.passwords.check(&user, &password).await)
                 }
@@ -230,4 +245,3 @@ fn request_name(r: &KeyRequest) -> &'static str {
         KeyRequest::DkimSign { .. } => "DkimSign",
     }
 }
-

@@ -69,8 +69,8 @@ impl Checker {
 
     /// The canonical account address when the password is right.
     pub async fn check(&self, user: &str, password: &str) -> Option<String> {
-        let user = crate::accounts::normalize_address(user)
-            .unwrap_or_else(|| user.to_ascii_lowercase());
+        let user =
+            crate::accounts::normalize_address(user).unwrap_or_else(|| user.to_ascii_lowercase());
         if user.len() > 320 || password.len() > 1024 {
             return None;
         }

@@ -30,15 +30,21 @@ pub fn write(s: &Secrets) -> std::io::Result<OwnedFd> {
     use std::io::{Seek, Write};
     let cfg = bincode::config::standard().with_limit::<{ MAX_SECRETS as usize }>();
     let bytes = bincode::serde::encode_to_vec(s, cfg).map_err(std::io::Error::other)?;
-    let fd = memfd_create(c"sx-secrets", MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)
-        .map_err(std::io::Error::from)?;
+    let fd = memfd_create(
+        c"sx-secrets",
+        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+    )
+    .map_err(std::io::Error::from)?;
     let mut f = std::fs::File::from(fd);
     f.write_all(&bytes)?;
     f.rewind()?;
     fcntl(
         &f,
         FcntlArg::F_ADD_SEALS(
-            SealFlag::F_SEAL_WRITE | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL,
+            SealFlag::F_SEAL_WRITE
+                | SealFlag::F_SEAL_SHRINK
+                | SealFlag::F_SEAL_GROW
+                | SealFlag::F_SEAL_SEAL,
         ),
     )
     .map_err(std::io::Error::from)?;

@@ -77,7 +77,10 @@ fn admin_gid(cfg: &ServerConfig) -> Option<u32> {
     match nix::unistd::Group::from_name(&cfg.admin_group) {
         Ok(Some(g)) => Some(g.gid.as_raw()),
         _ => {
-            log::warn!("EMAIL_ADMIN_GROUP {:?} does not exist; control socket is root only", cfg.admin_group);
+            log::warn!(
+                "EMAIL_ADMIN_GROUP {:?} does not exist; control socket is root only",
+                cfg.admin_group
+            );
             None
         }
     }
@@ -96,7 +99,9 @@ pub fn serve(l: Listener, shared: Shared, tx: mpsc::Sender<ControlHandle>, cfg: 
             }
         };
         loop {
-            let Ok(mut guard) = afd.readable().await else { return };
+            let Ok(mut guard) = afd.readable().await else {
+                return;
+            };
             let conn = match socket::accept4(afd.get_ref().as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
                 // SAFETY: accept4 returned a new fd that we now own.
                 Ok(fd) => unsafe { OwnedFd::from_raw_fd(fd) },
@@ -115,7 +120,10 @@ pub fn serve(l: Listener, shared: Shared, tx: mpsc::Sender<ControlHandle>, cfg: 
                 Err(_) => false,
             };
             if !allowed {
-                log::warn!("control socket: refused peer uid {:?}", cred.map(|c| c.uid()).ok());
+                log::warn!(
+                    "control socket: refused peer uid {:?}",
+                    cred.map(|c| c.uid()).ok()
+                );
                 continue;
             }
             let (sh, tx) = (shared.clone(), tx.clone());
@@ -128,7 +136,11 @@ pub fn serve(l: Listener, shared: Shared, tx: mpsc::Sender<ControlHandle>, cfg: 
     });
 }
 
-async fn handle(ch: Channel<ControlReply, ControlRequest>, shared: Shared, tx: mpsc::Sender<ControlHandle>) {
+async fn handle(
+    ch: Channel<ControlReply, ControlRequest>,
+    shared: Shared,
+    tx: mpsc::Sender<ControlHandle>,
+) {
     loop {
         let r = match ch.recv().await {
             Ok(r) => r,
@@ -172,9 +184,15 @@ async fn handle(ch: Channel<ControlReply, ControlRequest>, shared: Shared, tx: m
                         let fds = [fd.as_fd()];
                         let call = kh.call(&req, &fds);
                         match tokio::time::timeout(Duration::from_secs(30), call).await {
-                            Ok(Ok((ChildToParent::DkimSigned(Ok(h)), _))) => ControlReply::DkimHeader(h),
-                            Ok(Ok((ChildToParent::DkimSigned(Err(e)), _))) => ControlReply::Error(e),
-                            Ok(Ok(_)) => ControlReply::Error("unexpected answer from keyholder".into()),
+                            Ok(Ok((ChildToParent::DkimSigned(Ok(h)), _))) => {
+                                ControlReply::DkimHeader(h)
+                            }
+                            Ok(Ok((ChildToParent::DkimSigned(Err(e)), _))) => {
+                                ControlReply::Error(e)
+                            }
+                            Ok(Ok(_)) => {
+                                ControlReply::Error("unexpected answer from keyholder".into())
+                            }
                             Ok(Err(e)) => ControlReply::Error(e.to_string()),
                             Err(_) => ControlReply::Error("keyholder did not answer".into()),
                         }

@@ -13,8 +13,16 @@ pub struct Bound {
 pub fn services(cfg: &ServerConfig) -> [(Service, u16, &'static str); 5] {
     [
         (Service::Smtp, cfg.ports.smtp, "EMAIL_SMTP_PORT"),
-        (Service::Submission, cfg.ports.submission, "EMAIL_SUBMISSION_PORT"),
-        (Service::Submissions, cfg.ports.submissions, "EMAIL_SUBMISSIONS_PORT"),
+        (
+            Service::Submission,
+            cfg.ports.submission,
+            "EMAIL_SUBMISSION_PORT",
+        ),
+        (
+            Service::Submissions,
+            cfg.ports.submissions,
+            "EMAIL_SUBMISSIONS_PORT",
+        ),
         (Service::Imaps, cfg.ports.imaps, "EMAIL_IMAP_PORT"),
         (Service::Imap, cfg.ports.imap, "EMAIL_IMAP_STARTTLS_PORT"),
     ]
@@ -28,7 +36,8 @@ pub fn bind_all(cfg: &ServerConfig) -> Result<Vec<Bound>, String> {
         }
         for ip in &cfg.listen {
             let addr = SocketAddr::new(*ip, port);
-            let listener = TcpListener::bind(addr).map_err(|e| format!("{key}: cannot listen on {addr}: {e}"))?;
+            let listener = TcpListener::bind(addr)
+                .map_err(|e| format!("{key}: cannot listen on {addr}: {e}"))?;
             out.push(Bound {
                 service,
                 addr,

@@ -110,14 +110,24 @@ pub fn run(cfg: ServerConfig, opts: RunOpts) -> i32 {
     if let Some(f) = opts.on_ready {
         f();
     }
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             log::error!("cannot start runtime: {e}");
             return EX_OSERR;
         }
     };
-    let code = rt.block_on(supervise::supervise(cfg.clone(), opts.config, prep, bound, set, control));
+    let code = rt.block_on(supervise::supervise(
+        cfg.clone(),
+        opts.config,
+        prep,
+        bound,
+        set,
+        control,
+    ));
     pidfile::remove(&cfg.pid_file);
     let _ = std::fs::remove_file(&cfg.control_socket);
     code
@@ -145,6 +155,10 @@ fn announce(cfg: &ServerConfig, bound: &[listeners::Bound]) {
         let _ = writeln!(out, "  {:<22} {}", b.addr, what);
     }
     let _ = writeln!(out, "  certificate            {}", cfg.tls_cert.display());
-    let _ = writeln!(out, "  control socket         {}", cfg.control_socket.display());
+    let _ = writeln!(
+        out,
+        "  control socket         {}",
+        cfg.control_socket.display()
+    );
     let _ = out.flush();
 }

@@ -27,7 +27,11 @@ pub fn write(path: &Path) -> Result<(), String> {
 }
 
 pub fn remove(path: &Path) {
-    if std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse::<u32>().ok()) == Some(std::process::id()) {
+    if std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        == Some(std::process::id())
+    {
         let _ = std::fs::remove_file(path);
     }
 }

@@ -37,7 +37,15 @@ pub fn create_system_user(name: &str) -> Result<(), String> {
         return Ok(());
     }
     let st = std::process::Command::new("useradd")
-        .args(["--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name])
+        .args([
+            "--system",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+            name,
+        ])
         .status()
         .map_err(|e| format!("cannot run useradd for {name}: {e}"))?;
     // Another process may have created it meanwhile (exit 9: already exists).
@@ -58,7 +66,8 @@ fn ensure_dir(p: &Path, mode: u32, owner: Option<(u32, u32)>) -> Result<(), Stri
             .map_err(|e| format!("cannot create {}: {e}", p.display()))?;
     }
     if let Some((u, g)) = owner {
-        std::os::unix::fs::chown(p, Some(u), Some(g)).map_err(|e| format!("cannot chown {}: {e}", p.display()))?;
+        std::os::unix::fs::chown(p, Some(u), Some(g))
+            .map_err(|e| format!("cannot chown {}: {e}", p.display()))?;
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
             .map_err(|e| format!("cannot chmod {}: {e}", p.display()))?;
     }
@@ -77,7 +86,12 @@ pub fn sandboxes(cfg: &ServerConfig) -> Result<Vec<(Role, Sandbox)>, String> {
     }
     if cfg.raw.embedded {
         // Trying it out as root with no config: make the users a package would make.
-        for name in [&cfg.users.keyholder, &cfg.users.smtp, &cfg.users.queue, &cfg.users.mail] {
+        for name in [
+            &cfg.users.keyholder,
+            &cfg.users.smtp,
+            &cfg.users.queue,
+            &cfg.users.mail,
+        ] {
             create_system_user(name)?;
         }
     }
@@ -87,13 +101,24 @@ pub fn sandboxes(cfg: &ServerConfig) -> Result<Vec<(Role, Sandbox)>, String> {
     let ma = user(&cfg.users.mail, "EMAIL_USER_MAIL")?;
     for u in [&kh, &sm, &qu, &ma] {
         if u.uid.is_root() {
-            return Err(format!("user {} has uid 0; children must not run as root", u.name));
+            return Err(format!(
+                "user {} has uid 0; children must not run as root",
+                u.name
+            ));
         }
     }
     // The empty chroot belongs to root and stays empty and read-only for everyone.
     ensure_dir(&empty, 0o755, Some((0, 0)))?;
-    ensure_dir(&cfg.queue_dir, 0o700, Some((qu.uid.as_raw(), qu.gid.as_raw())))?;
-    ensure_dir(&cfg.maildir, 0o750, Some((ma.uid.as_raw(), ma.gid.as_raw())))?;
+    ensure_dir(
+        &cfg.queue_dir,
+        0o700,
+        Some((qu.uid.as_raw(), qu.gid.as_raw())),
+    )?;
+    ensure_dir(
+        &cfg.maildir,
+        0o750,
+        Some((ma.uid.as_raw(), ma.gid.as_raw())),
+    )?;
     let sb = |u: &nix::unistd::User, dir: &Path| Sandbox {
         user: u.name.clone(),
         uid: u.uid.as_raw(),
@@ -122,18 +147,27 @@ fn ensure_self_signed(cfg: &ServerConfig) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", cfg.tls_key.display()))?;
     crate::accounts::write_atomic(&cfg.tls_cert, cert.as_bytes(), 0o644)
         .map_err(|e| format!("{}: {e}", cfg.tls_cert.display()))?;
-    log::info!("made a self-signed certificate for {} in {}", cfg.hostname, cfg.tls_cert.display());
+    log::info!(
+        "made a self-signed certificate for {} in {}",
+        cfg.hostname,
+        cfg.tls_cert.display()
+    );
     Ok(())
 }
 
 /// Load a DKIM private key PEM (PKCS#8 RSA or Ed25519, or PKCS#1 RSA).
 pub fn load_dkim_key(path: &Path, domain: &str, selector: &str) -> Result<DkimKey, String> {
     let der = PrivateKeyDer::from_pem_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let kind = crate::tls::key_kind(&der).ok_or_else(|| format!("{}: unsupported key type", path.display()))?;
+    let kind = crate::tls::key_kind(&der)
+        .ok_or_else(|| format!("{}: unsupported key type", path.display()))?;
     let bytes = der.secret_der().to_vec();
     let is_rsa = match &der {
-        PrivateKeyDer::Pkcs1(d) => ring::signature::RsaKeyPair::from_der(d.secret_pkcs1_der()).is_ok(),
-        PrivateKeyDer::Pkcs8(d) => ring::signature::RsaKeyPair::from_pkcs8(d.secret_pkcs8_der()).is_ok(),
+        PrivateKeyDer::Pkcs1(d) => {
+            ring::signature::RsaKeyPair::from_der(d.secret_pkcs1_der()).is_ok()
+        }
+        PrivateKeyDer::Pkcs8(d) => {
+            ring::signature::RsaKeyPair::from_pkcs8(d.secret_pkcs8_der()).is_ok()
+        }
         _ => false,
     };
     let is_ed = matches!(&der, PrivateKeyDer::Pkcs8(d)
@@ -159,7 +193,10 @@ pub fn load(cfg: &ServerConfig, key_id: u32) -> Result<Prepared, String> {
     let sandboxes = sandboxes(cfg)?;
     ensure_self_signed(cfg)?;
     let identity = if cfg.tls_cert.exists() || cfg.tls_key.exists() {
-        Some(crate::tls::load_identity(&cfg.tls_cert, &cfg.tls_key, key_id).map_err(|e| format!("EMAIL_TLS_CERT/EMAIL_TLS_KEY: {e}"))?)
+        Some(
+            crate::tls::load_identity(&cfg.tls_cert, &cfg.tls_key, key_id)
+                .map_err(|e| format!("EMAIL_TLS_CERT/EMAIL_TLS_KEY: {e}"))?,
+        )
     } else {
         log::warn!(
             "no TLS certificate at {}: STARTTLS, 465 and 993 are unavailable",
@@ -174,7 +211,10 @@ pub fn load(cfg: &ServerConfig, key_id: u32) -> Result<Prepared, String> {
                 .map_err(|e| format!("EMAIL_DKIM_KEY: {e}"))?,
         );
     } else {
-        log::info!("no DKIM key at {}: outbound mail will not be signed", cfg.dkim_key.display());
+        log::info!(
+            "no DKIM key at {}: outbound mail will not be signed",
+            cfg.dkim_key.display()
+        );
     }
     let accounts = crate::accounts::load(&cfg.accounts_file)
         .map_err(|e| e.to_string())?
@@ -224,6 +264,9 @@ impl Prepared {
     }
 
     pub fn sandbox(&self, role: Role) -> Option<Sandbox> {
-        self.sandboxes.iter().find(|(r, _)| *r == role).map(|(_, s)| s.clone())
+        self.sandboxes
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map(|(_, s)| s.clone())
     }
 }

@@ -27,7 +27,8 @@ const SIGNERS: [Role; 2] = [Role::Smtp, Role::Imap];
 
 /// Set by a detached daemon: children must not hold the terminal (or a caller's
 /// pipe) open as stderr; they log to syslog.
-pub static CHILD_STDERR_NULL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+pub static CHILD_STDERR_NULL: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 pub struct Spawned {
     pub role: Role,
@@ -78,10 +79,15 @@ pub fn kill_all(set: &mut [Spawned]) {
 }
 
 /// Start the whole set and wait until each child says Ready.
-pub fn spawn_set(cfg: &ServerConfig, prep: &Prepared, listeners: &[Bound]) -> Result<Vec<Spawned>, String> {
+pub fn spawn_set(
+    cfg: &ServerConfig,
+    prep: &Prepared,
+    listeners: &[Bound],
+) -> Result<Vec<Spawned>, String> {
     let pair = || ipc::seqpacket_pair().map_err(|e| format!("socketpair: {e}"));
     // Per role: the fds to hand down, with their names.
-    let mut handed: Vec<(Role, Vec<(FdName, OwnedFd)>)> = Role::ALL.iter().map(|r| (*r, Vec::new())).collect();
+    let mut handed: Vec<(Role, Vec<(FdName, OwnedFd)>)> =
+        Role::ALL.iter().map(|r| (*r, Vec::new())).collect();
     let slot = |h: &mut Vec<(Role, Vec<(FdName, OwnedFd)>)>, r: Role, n: FdName, f: OwnedFd| {
         if let Some((_, v)) = h.iter_mut().find(|(x, _)| *x == r) {
             v.push((n, f));
@@ -97,7 +103,8 @@ pub fn spawn_set(cfg: &ServerConfig, prep: &Prepared, listeners: &[Bound]) -> Re
         slot(&mut handed, r, FdName::TlsSigner, fa);
         slot(&mut handed, Role::Keyholder, FdName::TlsSigner, fb);
     }
-    let secrets = super::super::keyholder::secrets::write(&prep.secrets()).map_err(|e| format!("secrets memfd: {e}"))?;
+    let secrets = super::super::keyholder::secrets::write(&prep.secrets())
+        .map_err(|e| format!("secrets memfd: {e}"))?;
     slot(&mut handed, Role::Keyholder, FdName::Secrets, secrets);
 
     let mut set: Vec<Spawned> = Vec::new();
@@ -130,7 +137,12 @@ pub fn spawn_set(cfg: &ServerConfig, prep: &Prepared, listeners: &[Bound]) -> Re
             settings: prep.settings(cfg, role),
             fds: names,
         };
-        let sent = ipc::frame::send(parent_end.as_raw_fd(), 0, &ParentToChild::Start(start), &borrowed);
+        let sent = ipc::frame::send(
+            parent_end.as_raw_fd(),
+            0,
+            &ParentToChild::Start(start),
+            &borrowed,
+        );
         set.push(Spawned {
             role,
             child,
@@ -138,7 +150,10 @@ pub fn spawn_set(cfg: &ServerConfig, prep: &Prepared, listeners: &[Bound]) -> Re
         });
         if let Err(e) = sent {
             kill_all(&mut set);
-            return Err(format!("cannot hand start-up data to {}: {e}", role.title()));
+            return Err(format!(
+                "cannot hand start-up data to {}: {e}",
+                role.title()
+            ));
         }
     }
     // Our copies of the children's fds close here; only the children hold them now.
@@ -154,12 +169,15 @@ pub fn spawn_set(cfg: &ServerConfig, prep: &Prepared, listeners: &[Bound]) -> Re
 
 fn wait_ready(s: &Spawned) -> Result<(), String> {
     let tv = nix::sys::time::TimeVal::new(10, 0);
-    nix::sys::socket::setsockopt(&s.edge, nix::sys::socket::sockopt::ReceiveTimeout, &tv).map_err(|e| e.to_string())?;
+    nix::sys::socket::setsockopt(&s.edge, nix::sys::socket::sockopt::ReceiveTimeout, &tv)
+        .map_err(|e| e.to_string())?;
     let r = match ipc::frame::recv::<ChildToParent>(s.edge.as_raw_fd()) {
         Ok((_, ChildToParent::Ready, _)) => Ok(()),
         Ok((_, other, _)) => Err(format!("unexpected {other:?}")),
         Err(ipc::FrameError::WouldBlock) => Err("no answer within 10 s".into()),
-        Err(ipc::FrameError::Closed) => Err("exited during start-up (see its log line above)".into()),
+        Err(ipc::FrameError::Closed) => {
+            Err("exited during start-up (see its log line above)".into())
+        }
         Err(e) => Err(e.to_string()),
     };
     let zero = nix::sys::time::TimeVal::new(0, 0);
@@ -174,7 +192,11 @@ pub fn stop_set(set: &mut [Spawned], grace: Duration) {
     }
     let deadline = std::time::Instant::now() + grace;
     loop {
-        let alive = set.iter_mut().map(|s| s.child.try_wait()).filter(|r| matches!(r, Ok(None))).count();
+        let alive = set
+            .iter_mut()
+            .map(|s| s.child.try_wait())
+            .filter(|r| matches!(r, Ok(None)))
+            .count();
         if alive == 0 || std::time::Instant::now() >= deadline {
             break;
         }

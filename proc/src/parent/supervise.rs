@@ -27,7 +27,12 @@ struct Running {
     rpcs: Vec<(Role, ChildRpc)>,
 }
 
-fn attach(set: Vec<Spawned>, shared: &Shared, death_tx: &mpsc::Sender<u64>, generation: u64) -> Running {
+fn attach(
+    set: Vec<Spawned>,
+    shared: &Shared,
+    death_tx: &mpsc::Sender<u64>,
+    generation: u64,
+) -> Running {
     let mut rpcs = Vec::new();
     for s in &set {
         let fd = match s.edge.try_clone() {
@@ -53,7 +58,10 @@ fn attach(set: Vec<Spawned>, shared: &Shared, death_tx: &mpsc::Sender<u64>, gene
     }
     if let Ok(mut st) = shared.lock() {
         st.children = set.iter().map(|s| (s.role, s.child.id())).collect();
-        st.keyholder = rpcs.iter().find(|(r, _)| *r == Role::Keyholder).map(|(_, r)| r.clone());
+        st.keyholder = rpcs
+            .iter()
+            .find(|(r, _)| *r == Role::Keyholder)
+            .map(|(_, r)| r.clone());
     }
     Running { set, rpcs }
 }
@@ -62,8 +70,16 @@ fn describe_exit(s: &mut Spawned) -> Option<String> {
     use std::os::unix::process::ExitStatusExt;
     match s.child.try_wait() {
         Ok(Some(st)) => Some(match (st.code(), st.signal()) {
-            (Some(c), _) => format!("{}[{}] exited with status {c}", s.role.title(), s.child.id()),
-            (_, Some(sig)) => format!("{}[{}] killed by signal {sig}", s.role.title(), s.child.id()),
+            (Some(c), _) => format!(
+                "{}[{}] exited with status {c}",
+                s.role.title(),
+                s.child.id()
+            ),
+            (_, Some(sig)) => format!(
+                "{}[{}] killed by signal {sig}",
+                s.role.title(),
+                s.child.id()
+            ),
             _ => format!("{}[{}] exited", s.role.title(), s.child.id()),
         }),
         _ => None,
@@ -139,7 +155,11 @@ pub async fn supervise(
         crashes.retain(|t| now.duration_since(*t) < CRASH_WINDOW);
         crashes.push(now);
         if crashes.len() >= MAX_CRASHES {
-            log::error!("{} crashes within {} s: giving up", crashes.len(), CRASH_WINDOW.as_secs());
+            log::error!(
+                "{} crashes within {} s: giving up",
+                crashes.len(),
+                CRASH_WINDOW.as_secs()
+            );
             return super::EX_SOFTWARE;
         }
         // Back off a little more on each crash in the window; the first restart is immediate.
@@ -198,7 +218,8 @@ async fn reload(
         }
     };
     if new_cfg.listen != cfg.listen
-        || super::listeners::services(&new_cfg).map(|s| s.1) != super::listeners::services(cfg).map(|s| s.1)
+        || super::listeners::services(&new_cfg).map(|s| s.1)
+            != super::listeners::services(cfg).map(|s| s.1)
     {
         log::warn!("reload: listening addresses or ports changed; they take effect on restart");
     }

@@ -5,7 +5,9 @@
 //! the queue issue fills these in. Answers from the parent: Ping, Shutdown.
 
 use crate::child::{self, ChildCtx};
-use ipc::messages::{DeliveryToQueue, KeyReply, KeyRequest, QueueToDelivery, QueueToSmtp, Role, SmtpToQueue};
+use ipc::messages::{
+    DeliveryToQueue, KeyReply, KeyRequest, QueueToDelivery, QueueToSmtp, Role, SmtpToQueue,
+};
 use ipc::Channel;
 use std::sync::Arc;
 
@@ -14,10 +16,11 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let delivery: Channel<QueueToDelivery, DeliveryToQueue> = match child::peer(&mut ctx, Role::Delivery) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+    let delivery: Channel<QueueToDelivery, DeliveryToQueue> =
+        match child::peer(&mut ctx, Role::Delivery) {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
     let _keyholder: Channel<KeyRequest, KeyReply> = match child::peer(&mut ctx, Role::Keyholder) {
         Ok(c) => c,
         Err(code) => return code,
@@ -45,7 +48,10 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
     child::ready(&ctx.parent).await;
     while let Some(r) = child::next_from_parent(&ctx.parent).await {
         if let ipc::messages::ParentToChild::Reload(_) = r.msg {
-            let _ = ctx.parent.send(r.id, &ipc::messages::ChildToParent::Reloaded, &[]).await;
+            let _ = ctx
+                .parent
+                .send(r.id, &ipc::messages::ChildToParent::Reloaded, &[])
+                .await;
         }
     }
     0

@@ -76,7 +76,10 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
             ParentToChild::Reload(s) => {
                 tls.update(s.tls.as_ref());
                 log::info!("reloaded: new TLS certificate in use for new connections");
-                let _ = ctx.parent.send(r.id, &ipc::messages::ChildToParent::Reloaded, &[]).await;
+                let _ = ctx
+                    .parent
+                    .send(r.id, &ipc::messages::ChildToParent::Reloaded, &[])
+                    .await;
             }
             other => log::warn!("ipc parent: unexpected {other:?}"),
         }

@@ -36,7 +36,12 @@ pub async fn run(sh: Arc<Shared>, service: Service, tcp: TcpStream, peer: Socket
     }
 }
 
-async fn session(sh: &Shared, service: Service, conn: Conn, peer: SocketAddr) -> std::io::Result<()> {
+async fn session(
+    sh: &Shared,
+    service: Service,
+    conn: Conn,
+    peer: SocketAddr,
+) -> std::io::Result<()> {
     let mut r: Reader = BufReader::new(conn);
     let host = &sh.hostname;
     send(&mut r, &format!("220 {host} ESMTP scorpiox\r\n")).await?;
@@ -55,7 +60,11 @@ async fn session(sh: &Shared, service: Service, conn: Conn, peer: SocketAddr) ->
             Err(e) => return Err(e),
         };
         let text = String::from_utf8_lossy(&line);
-        let verb = text.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+        let verb = text
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
         match verb.as_str() {
             "EHLO" => {
                 let tls = r.get_ref().is_tls();

@@ -1,0 +1,63 @@
+//! The operator-facing documents stay in step with the code: every config key is
+//! in scorpiox-env.txt(5) and the sample config; every flag is in the man pages.
+
+use std::process::Command;
+
+const SX: &str = env!("CARGO_BIN_EXE_sx");
+
+fn read(p: &str) -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/").to_string() + p).unwrap()
+}
+
+/// roff escapes hyphens as \- ; compare on the unescaped text.
+fn unroff(s: &str) -> String {
+    s.replace("\\-", "-")
+}
+
+#[test]
+fn every_config_key_is_documented() {
+    let man = unroff(&read("man/scorpiox-env.txt.5"));
+    let sample = read("etc/scorpiox-env.txt");
+    let keys = sxproc::config::keys::SERVER_KEYS
+        .iter()
+        .chain(sxproc::config::keys::CLIENT_KEYS);
+    for k in keys {
+        assert!(
+            man.contains(&format!(".B {}", k.name)),
+            "{} missing from scorpiox-env.txt.5",
+            k.name
+        );
+        assert!(
+            sample.contains(&format!("#{}=", k.name)),
+            "{} missing from etc/scorpiox-env.txt",
+            k.name
+        );
+    }
+}
+
+fn long_flags(help: &str) -> Vec<String> {
+    help.split_whitespace()
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(|w| {
+            w.trim_end_matches([',', '.'])
+                .split(['=', '[', '<'])
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn every_flag_is_in_the_man_pages() {
+    for (sub, page) in [
+        ("server-email", "man/sx-server-email.8"),
+        ("email", "man/sx-email.1"),
+    ] {
+        let help = Command::new(SX).args([sub, "--help"]).output().unwrap();
+        let man = unroff(&read(page));
+        for f in long_flags(&String::from_utf8_lossy(&help.stdout)) {
+            assert!(man.contains(&f), "{f} of `sx {sub}` missing from {page}");
+        }
+    }
+}
