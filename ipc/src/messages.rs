@@ -96,6 +96,8 @@ pub enum FdName {
     Listener(Service),
     /// A sealed memfd holding a bincode [`Secrets`] (keyholder only).
     Secrets,
+    /// A sealed memfd holding a bincode [`Directory`] (smtp).
+    Directory,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,6 +138,13 @@ pub struct ChildSettings {
     pub max_message_size: u64,
     pub max_recipients: u32,
     pub max_connections: u32,
+    pub max_connections_per_ip: u32,
+    /// Protocol errors before a session is closed.
+    pub max_errors: u32,
+    /// Commands without a mail transaction (NOOP, RSET, VRFY, HELP...) before close.
+    pub max_idle_commands: u32,
+    /// Seconds of command inactivity before a session is closed.
+    pub timeout: u64,
     /// Seconds a successful password check is remembered by keyholder.
     pub auth_cache_ttl: u64,
 }
@@ -143,6 +152,8 @@ pub struct ChildSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChildStart {
     pub role: Role,
+    /// Directory the child works in: its chroot as root, its cwd otherwise.
+    pub workdir: String,
     pub log: LogTarget,
     pub sandbox: Option<Sandbox>,
     pub settings: ChildSettings,
@@ -240,32 +251,120 @@ pub enum KeyReply {
     Error(String),
 }
 
-/// smtp <-> queue (filled in by the queue issue).
+/// Where one accepted recipient goes, as resolved by smtp at RCPT time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Dest {
+    /// A local account (normalized `user@domain`, +tag and aliases resolved).
+    Local { mailbox: String },
+    /// Another domain (authenticated submission, or an alias pointing out).
+    Remote { address: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RcptState {
+    Pending,
+    Delivered,
+    /// Temporary failure: retried later.
+    Deferred {
+        attempts: u32,
+        next_attempt: u64,
+        last_error: String,
+    },
+    /// Permanent failure.
+    Failed {
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recipient {
+    /// The address as given in RCPT TO (lower-cased domain).
+    pub address: String,
+    /// RFC 3461 ORCPT, as given.
+    pub orcpt: Option<String>,
+    /// RFC 3461 NOTIFY flags (smtp-proto RCPT_NOTIFY_*).
+    pub notify: u64,
+    pub dest: Dest,
+    pub state: RcptState,
+}
+
+/// The envelope of one queued message; the queue writes it to env/<id>.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub id: String,
+    /// Reverse path; empty for `<>`.
+    pub from: String,
+    pub recipients: Vec<Recipient>,
+    /// Seconds since the epoch when the message was accepted.
+    pub arrived: u64,
+    pub size: u64,
+    /// RFC 3461 RET=FULL (true) / HDRS (false); None when not given.
+    pub ret_full: Option<bool>,
+    /// RFC 3461 ENVID.
+    pub envid: Option<String>,
+    pub body_8bit: bool,
+    pub smtputf8: bool,
+    pub helo: String,
+    pub client_ip: String,
+    /// Authenticated submitter, if any.
+    pub auth: Option<String>,
+}
+
+/// smtp <-> queue: message handoff.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum SmtpToQueue {
-    Ping,
+    /// Open a new spool file; the reply carries a writable fd to it.
+    Create,
+    /// The body is written: make it durable, write the envelope, then answer.
+    Commit { envelope: Envelope },
+    /// Drop a spool file that will not be committed.
+    Abort { id: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum QueueToSmtp {
-    Pong,
+    /// Spool file opened (fd attached).
+    Created {
+        id: String,
+    },
+    /// On disk (file and envelope fsynced): now 250 may be sent.
+    Committed {
+        id: String,
+    },
+    Error(String),
 }
 
-/// queue <-> delivery (filled in by the queue issue).
+/// queue <-> delivery: local delivery of one recipient.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum QueueToDelivery {
-    Ping,
+    /// Deliver the message in the attached read-only fd into `mailbox`'s INBOX.
+    Deliver {
+        id: String,
+        mailbox: String,
+        return_path: String,
+        original: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum DeliveryToQueue {
-    Pong,
+    Delivered,
+    TempFail(String),
+    PermFail(String),
 }
 
 /// delivery -> imap: a mailbox changed on disk.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum DeliveryToImap {
     Changed { account: String, mailbox: String },
+}
+
+/// Who exists: account addresses and aliases (no secrets). Sent to smtp as a memfd.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Directory {
+    pub accounts: Vec<String>,
+    /// (alias or `@domain` catch-all, targets)
+    pub aliases: Vec<(String, Vec<String>)>,
 }
 
 /// Admin CLI <-> parent over the control socket (SOCK_SEQPACKET, same framing).

@@ -75,6 +75,13 @@ pub fn main(role: Role) -> ! {
         log::error!("cannot drop privileges: {e}");
         std::process::exit(71);
     }
+    // Without a chroot, relative paths still mean the same directory.
+    if start.sandbox.is_none() {
+        if let Err(e) = std::env::set_current_dir(&start.workdir) {
+            log::error!("cannot enter {}: {e}", start.workdir);
+            std::process::exit(71);
+        }
+    }
     let fds = start.fds.iter().cloned().zip(fds).collect();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -1,9 +1,12 @@
 //! The processes of `sx server-email` (DESIGN.md §1) and the pieces they share.
 
 pub mod accounts;
+pub mod aliases;
+pub mod blob;
 pub mod child;
 pub mod config;
 pub mod delivery;
+pub mod directory;
 pub mod imap;
 pub mod keyholder;
 pub mod log;

@@ -17,6 +17,8 @@ use tokio_rustls::server::TlsStream;
 pub enum Conn {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// Placeholder while a connection is being upgraded to TLS.
+    Closed,
 }
 
 impl Conn {
@@ -27,7 +29,7 @@ impl Conn {
     /// "TLSv1.3 TLS13_AES_256_GCM_SHA384" for logs and Received: headers.
     pub fn tls_info(&self) -> Option<String> {
         match self {
-            Conn::Plain(_) => None,
+            Conn::Plain(_) | Conn::Closed => None,
             Conn::Tls(t) => {
                 let c = t.get_ref().1;
                 let v = c
@@ -54,6 +56,7 @@ impl AsyncRead for Conn {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Conn::Closed => Poll::Ready(Ok(())),
         }
     }
 }
@@ -67,6 +70,7 @@ impl AsyncWrite for Conn {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Conn::Closed => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
         }
     }
 
@@ -74,6 +78,7 @@ impl AsyncWrite for Conn {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_flush(cx),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Conn::Closed => Poll::Ready(Ok(())),
         }
     }
 
@@ -81,6 +86,7 @@ impl AsyncWrite for Conn {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Conn::Closed => Poll::Ready(Ok(())),
         }
     }
 }

@@ -270,7 +270,8 @@ pub fn sx_with_config(config: &Path, args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    // The command may exit before reading its input (EPIPE is fine).
+    let _ = c.stdin.take().unwrap().write_all(stdin.as_bytes());
     c.wait_with_output().unwrap()
 }
 

@@ -47,6 +47,10 @@ pub struct ServerConfig {
     pub max_message_size: u64,
     pub max_recipients: u32,
     pub max_connections: u32,
+    pub max_connections_per_ip: u32,
+    pub max_errors: u32,
+    pub max_idle_commands: u32,
+    pub smtp_timeout: u64,
     pub auth_cache_ttl: u64,
 }
 
@@ -155,6 +159,10 @@ impl ServerConfig {
             max_message_size: raw.size("EMAIL_MAX_MESSAGE_SIZE")?,
             max_recipients: raw.number("EMAIL_MAX_RECIPIENTS")?,
             max_connections,
+            max_connections_per_ip: raw.number("EMAIL_MAX_CONNECTIONS_PER_IP")?,
+            max_errors: raw.number("EMAIL_MAX_ERRORS")?,
+            max_idle_commands: raw.number("EMAIL_MAX_IDLE_COMMANDS")?,
+            smtp_timeout: raw.number("EMAIL_SMTP_TIMEOUT")?,
             auth_cache_ttl: raw.number("EMAIL_AUTH_CACHE_TTL")?,
             raw,
         })

@@ -1,12 +1,16 @@
 //! delivery — user `_sxmail` (EMAIL_USER_MAIL), chrooted in EMAIL_MAILDIR.
 //!
-//! May touch: the Maildir tree under its chroot (tmp -> fsync -> new/). Answers
-//! queue's Deliver requests and tells imap `Changed{mailbox}`; the queue issue
-//! fills these in. Answers from the parent: Ping, Shutdown.
+//! May touch: the Maildir tree under its chroot. Writes each message to
+//! `<domain>/<user>/tmp/`, fsyncs it, renames it into `new/` and fsyncs `new/`.
+//!
+//! Answers queue: `Deliver` (+ read-only body fd) with Delivered / TempFail /
+//! PermFail. Tells imap `Changed`. Answers from the parent: Ping, Shutdown.
+
+mod maildir_write;
 
 use crate::child::{self, ChildCtx};
 use ipc::messages::{DeliveryToImap, DeliveryToQueue, QueueToDelivery, Role};
-use ipc::Channel;
+use ipc::{Channel, FrameError};
 use std::sync::Arc;
 
 pub async fn run(mut ctx: ChildCtx) -> i32 {
@@ -15,22 +19,76 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let _imap: Channel<DeliveryToImap, ()> = match child::peer(&mut ctx, Role::Imap) {
+    let imap: Channel<DeliveryToImap, ()> = match child::peer(&mut ctx, Role::Imap) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let queue = Arc::new(queue);
+    let (queue, imap) = (Arc::new(queue), Arc::new(imap));
+    let hostname = Arc::new(ctx.start.settings.hostname.clone());
     tokio::spawn(async move {
         loop {
-            match queue.recv().await {
-                Ok(r) => match r.msg {
-                    QueueToDelivery::Ping => {
-                        let _ = queue.send(r.id, &DeliveryToQueue::Pong, &[]).await;
+            let r = match queue.recv().await {
+                Ok(r) => r,
+                Err(e) if e.is_recoverable() => {
+                    log::warn!("ipc queue: {e}");
+                    continue;
+                }
+                Err(FrameError::Closed) => return,
+                Err(e) => {
+                    log::warn!("ipc queue: {e}");
+                    return;
+                }
+            };
+            let (queue, imap, host) = (queue.clone(), imap.clone(), hostname.clone());
+            tokio::spawn(async move {
+                let QueueToDelivery::Deliver {
+                    id,
+                    mailbox,
+                    return_path,
+                    original,
+                } = r.msg;
+                let Some(fd) = r.fds.into_iter().next() else {
+                    let _ = queue
+                        .send(
+                            r.id,
+                            &DeliveryToQueue::PermFail("no message fd".into()),
+                            &[],
+                        )
+                        .await;
+                    return;
+                };
+                let mb = mailbox.clone();
+                let res = tokio::task::spawn_blocking(move || {
+                    maildir_write::deliver(
+                        &host,
+                        &mb,
+                        &return_path,
+                        &original,
+                        std::fs::File::from(fd),
+                    )
+                })
+                .await
+                .unwrap_or_else(|e| Err(maildir_write::Failure::Temp(e.to_string())));
+                let reply = match res {
+                    Ok(name) => {
+                        log::info!("{id}: delivered to {mailbox} as {name}");
+                        let _ = imap
+                            .send(
+                                0,
+                                &DeliveryToImap::Changed {
+                                    account: mailbox.clone(),
+                                    mailbox: "INBOX".into(),
+                                },
+                                &[],
+                            )
+                            .await;
+                        DeliveryToQueue::Delivered
                     }
-                },
-                Err(e) if e.is_recoverable() => log::warn!("ipc queue: {e}"),
-                Err(_) => return,
-            }
+                    Err(maildir_write::Failure::Temp(e)) => DeliveryToQueue::TempFail(e),
+                    Err(maildir_write::Failure::Perm(e)) => DeliveryToQueue::PermFail(e),
+                };
+                let _ = queue.send(r.id, &reply, &[]).await;
+            });
         }
     });
     child::ready(&ctx.parent).await;

@@ -13,7 +13,6 @@
 
 mod dkim;
 mod password;
-pub(crate) mod secrets;
 
 use crate::child::{self, ChildCtx};
 use ipc::messages::{ChildToParent, FdName, KeyReply, KeyRequest, ParentToChild, Role};
@@ -120,7 +119,10 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         }),
         passwords: password::Checker::new(),
     });
-    match ctx.take(&FdName::Secrets).map(secrets::read) {
+    match ctx
+        .take(&FdName::Secrets)
+        .map(crate::blob::read::<ipc::messages::Secrets>)
+    {
         Some(Ok(s)) => state.install(s, settings.auth_cache_ttl),
         Some(Err(e)) => {
             log::error!("cannot read secrets: {e}");
@@ -162,7 +164,7 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         match r.msg {
             ParentToChild::Reload(s) => {
                 let mut fds = r.fds;
-                match fds.pop().map(secrets::read) {
+                match fds.pop().map(crate::blob::read::<ipc::messages::Secrets>) {
                     Some(Ok(sec)) => state.install(sec, s.auth_cache_ttl),
                     Some(Err(e)) => log::error!("reload: cannot read secrets: {e}"),
                     None => log::warn!("reload without secrets: keys unchanged"),

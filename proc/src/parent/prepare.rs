@@ -11,6 +11,7 @@ use std::path::Path;
 
 pub struct Prepared {
     pub identity: Option<LoadedIdentity>,
+    pub aliases: Vec<(String, Vec<String>)>,
     pub dkim: Vec<DkimKey>,
     pub accounts: Vec<(String, String)>,
     /// Per role, when running as root.
@@ -221,7 +222,9 @@ pub fn load(cfg: &ServerConfig, key_id: u32) -> Result<Prepared, String> {
         .into_iter()
         .map(|a| (a.address, a.hash))
         .collect();
+    let aliases = crate::aliases::load(&cfg.aliases_file).map_err(|e| e.to_string())?;
     Ok(Prepared {
+        aliases,
         identity,
         dkim,
         accounts,
@@ -236,6 +239,24 @@ impl Prepared {
             dkim_keys: self.dkim.clone(),
             accounts: self.accounts.clone(),
         }
+    }
+
+    /// Account names and aliases, no secrets (smtp).
+    pub fn directory(&self) -> ipc::messages::Directory {
+        ipc::messages::Directory {
+            accounts: self.accounts.iter().map(|(a, _)| a.clone()).collect(),
+            aliases: self.aliases.clone(),
+        }
+    }
+
+    /// The directory each role works in (its chroot when root).
+    pub fn workdir(cfg: &ServerConfig, role: Role) -> String {
+        let d = match role {
+            Role::Keyholder | Role::Smtp => cfg.empty_dir(),
+            Role::Queue => cfg.queue_dir.clone(),
+            Role::Delivery | Role::Imap => cfg.maildir.clone(),
+        };
+        d.to_string_lossy().into_owned()
     }
 
     pub fn tls_public(&self) -> Option<TlsPublic> {
@@ -259,6 +280,10 @@ impl Prepared {
             max_message_size: cfg.max_message_size,
             max_recipients: cfg.max_recipients,
             max_connections: cfg.max_connections,
+            max_connections_per_ip: cfg.max_connections_per_ip,
+            max_errors: cfg.max_errors,
+            max_idle_commands: cfg.max_idle_commands,
+            timeout: cfg.smtp_timeout,
             auth_cache_ttl: cfg.auth_cache_ttl,
         }
     }

@@ -103,9 +103,11 @@ pub fn spawn_set(
         slot(&mut handed, r, FdName::TlsSigner, fa);
         slot(&mut handed, Role::Keyholder, FdName::TlsSigner, fb);
     }
-    let secrets = super::super::keyholder::secrets::write(&prep.secrets())
-        .map_err(|e| format!("secrets memfd: {e}"))?;
+    let secrets = crate::blob::write(&prep.secrets()).map_err(|e| format!("secrets memfd: {e}"))?;
     slot(&mut handed, Role::Keyholder, FdName::Secrets, secrets);
+    let directory =
+        crate::blob::write(&prep.directory()).map_err(|e| format!("directory memfd: {e}"))?;
+    slot(&mut handed, Role::Smtp, FdName::Directory, directory);
 
     let mut set: Vec<Spawned> = Vec::new();
     for (role, fds) in handed {
@@ -132,6 +134,7 @@ pub fn spawn_set(
         }
         let start = ChildStart {
             role,
+            workdir: Prepared::workdir(cfg, role),
             log: cfg.log,
             sandbox: prep.sandbox(role),
             settings: prep.settings(cfg, role),

@@ -227,11 +227,16 @@ async fn reload(
     *prep = new_prep;
     for (role, rpc) in &run.rpcs {
         let settings = prep.settings(cfg, *role);
-        let secrets = if *role == Role::Keyholder {
-            match crate::keyholder::secrets::write(&prep.secrets()) {
+        let blob = match role {
+            Role::Keyholder => Some(crate::blob::write(&prep.secrets())),
+            Role::Smtp => Some(crate::blob::write(&prep.directory())),
+            _ => None,
+        };
+        let secrets = if let Some(blob) = blob {
+            match blob {
                 Ok(f) => Some(f),
                 Err(e) => {
-                    log::error!("reload: secrets memfd: {e}");
+                    log::error!("reload: memfd for {}: {e}", role.title());
                     return Err(e.to_string());
                 }
             }

@@ -1,50 +1,59 @@
 //! queue — user `_sxqueue` (EMAIL_USER_QUEUE), chrooted in EMAIL_QUEUE_DIR.
 //!
-//! May touch: the spool (msg/ env/ tmp/) under its chroot. Answers smtp's message
-//! handoff and asks delivery, keyholder (DKIM) and smtp (outbound) to move mail on;
-//! the queue issue fills these in. Answers from the parent: Ping, Shutdown.
+//! May touch: the spool (tmp/ msg/ env/ corrupt/) under its chroot, nothing else.
+//!
+//! Answers smtp: `Create` (a new O_EXCL spool file, fd handed back), `Commit`
+//! (fsync body, write envelope, fsync dirs, then `Committed`), `Abort`.
+//! Asks delivery to `Deliver` local recipients (read-only fd of the body).
+//! Answers from the parent: Ping, Shutdown.
+
+mod schedule;
+pub mod spool;
 
 use crate::child::{self, ChildCtx};
-use ipc::messages::{
-    DeliveryToQueue, KeyReply, KeyRequest, QueueToDelivery, QueueToSmtp, Role, SmtpToQueue,
-};
-use ipc::Channel;
-use std::sync::Arc;
+use ipc::messages::{QueueToSmtp, Role, SmtpToQueue};
+use ipc::{Channel, FrameError, Rpc};
+use std::collections::HashMap;
+use std::os::fd::AsFd;
+use std::sync::{Arc, Mutex};
+
+/// Spool files smtp is writing, by id (bounded by smtp's connection limit).
+type Open = Arc<Mutex<HashMap<String, std::fs::File>>>;
+
+const MAX_OPEN: usize = 4096;
 
 pub async fn run(mut ctx: ChildCtx) -> i32 {
     let smtp: Channel<QueueToSmtp, SmtpToQueue> = match child::peer(&mut ctx, Role::Smtp) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let delivery: Channel<QueueToDelivery, DeliveryToQueue> =
-        match child::peer(&mut ctx, Role::Delivery) {
+    let delivery = match child::peer(&mut ctx, Role::Delivery) {
+        Ok(c) => Rpc::start(c, "queue->delivery").0,
+        Err(code) => return code,
+    };
+    let _keyholder: Channel<ipc::messages::KeyRequest, ipc::messages::KeyReply> =
+        match child::peer(&mut ctx, Role::Keyholder) {
             Ok(c) => c,
             Err(code) => return code,
         };
-    let _keyholder: Channel<KeyRequest, KeyReply> = match child::peer(&mut ctx, Role::Keyholder) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    for sub in ["msg", "env", "tmp"] {
-        if let Err(e) = std::fs::create_dir_all(sub) {
-            log::warn!("cannot create spool {sub}/: {e}");
+    let queued = match tokio::task::spawn_blocking(spool::init).await {
+        Ok(Ok(q)) => q,
+        Ok(Err(e)) => {
+            log::error!("spool: {e}");
+            return 74;
         }
+        Err(_) => return 70,
+    };
+    if !queued.is_empty() {
+        log::info!("{} message(s) in the queue", queued.len());
+    }
+    let sched = schedule::Scheduler::start(delivery, ctx.start.settings.hostname.clone());
+    for env in queued {
+        sched.submit(env);
     }
     let smtp = Arc::new(smtp);
-    tokio::spawn(async move {
-        loop {
-            match smtp.recv().await {
-                Ok(r) => match r.msg {
-                    SmtpToQueue::Ping => {
-                        let _ = smtp.send(r.id, &QueueToSmtp::Pong, &[]).await;
-                    }
-                },
-                Err(e) if e.is_recoverable() => log::warn!("ipc smtp: {e}"),
-                Err(_) => return,
-            }
-        }
-    });
-    let _delivery = delivery;
+    let open: Open = Arc::new(Mutex::new(HashMap::new()));
+    tokio::spawn(serve_smtp(smtp, open, sched.clone()));
     child::ready(&ctx.parent).await;
     while let Some(r) = child::next_from_parent(&ctx.parent).await {
         if let ipc::messages::ParentToChild::Reload(_) = r.msg {
@@ -55,4 +64,95 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         }
     }
     0
+}
+
+async fn serve_smtp(
+    smtp: Arc<Channel<QueueToSmtp, SmtpToQueue>>,
+    open: Open,
+    sched: schedule::Scheduler,
+) {
+    loop {
+        let r = match smtp.recv().await {
+            Ok(r) => r,
+            Err(e) if e.is_recoverable() => {
+                log::warn!("ipc smtp: {e}");
+                continue;
+            }
+            Err(FrameError::Closed) => return,
+            Err(e) => {
+                log::warn!("ipc smtp: {e}");
+                return;
+            }
+        };
+        let (smtp, open, sched) = (smtp.clone(), open.clone(), sched.clone());
+        tokio::spawn(async move {
+            match r.msg {
+                SmtpToQueue::Create => {
+                    let too_many = open.lock().map(|m| m.len() >= MAX_OPEN).unwrap_or(true);
+                    let made = if too_many {
+                        Err(std::io::Error::other("too many messages in progress"))
+                    } else {
+                        let id = spool::new_id();
+                        tokio::task::spawn_blocking(move || spool::create(&id).map(|f| (id, f)))
+                            .await
+                            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+                    };
+                    match made {
+                        Ok((id, f)) => {
+                            let sent = smtp
+                                .send(r.id, &QueueToSmtp::Created { id: id.clone() }, &[f.as_fd()])
+                                .await;
+                            if sent.is_ok() {
+                                if let Ok(mut m) = open.lock() {
+                                    m.insert(id, f);
+                                }
+                            } else {
+                                spool::abort(&id);
+                            }
+                        }
+                        Err(e) => {
+                            log::error!("cannot create spool file: {e}");
+                            let _ = smtp
+                                .send(r.id, &QueueToSmtp::Error(e.to_string()), &[])
+                                .await;
+                        }
+                    }
+                }
+                SmtpToQueue::Commit { envelope } => {
+                    let id = envelope.id.clone();
+                    let file = open.lock().ok().and_then(|mut m| m.remove(&id));
+                    let reply = match file {
+                        None => QueueToSmtp::Error(format!("no spool file {id} in progress")),
+                        Some(f) => {
+                            let env = envelope.clone();
+                            let res = tokio::task::spawn_blocking(move || spool::commit(&f, &env))
+                                .await
+                                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+                            match res {
+                                Ok(()) => QueueToSmtp::Committed { id: id.clone() },
+                                Err(e) => {
+                                    log::error!("{id}: cannot commit to the spool: {e}");
+                                    spool::abort(&id);
+                                    QueueToSmtp::Error(e.to_string())
+                                }
+                            }
+                        }
+                    };
+                    let ok = matches!(reply, QueueToSmtp::Committed { .. });
+                    let _ = smtp.send(r.id, &reply, &[]).await;
+                    if ok {
+                        sched.submit(envelope);
+                    }
+                }
+                SmtpToQueue::Abort { id } => {
+                    if spool::valid_id(&id) {
+                        if let Ok(mut m) = open.lock() {
+                            m.remove(&id);
+                        }
+                        spool::abort(&id);
+                    }
+                }
+            }
+        });
+    }
 }

@@ -1,28 +1,70 @@
 //! smtp — user `_sxsmtp` (EMAIL_USER_SMTP), chrooted in an empty directory.
 //!
 //! May touch: no files at all. Holds the listening sockets for 25, 587 and 465
-//! (handed down by the parent), the public TLS certificate chain, and a
-//! RemoteSigningKey whose signatures come from keyholder.
+//! (handed down by the parent), the public TLS certificate chain, a
+//! RemoteSigningKey (signatures by keyholder) and the account directory (names and
+//! aliases, no secrets). Message bodies are written into fds handed over by queue.
 //!
-//! Talks to: keyholder (TlsSign on the signer edge, CheckPassword), queue (message
-//! handoff). Answers from the parent: Reload (new certificate), Ping, Shutdown.
+//! Talks to: keyholder (TlsSign on the signer edge, CheckPassword), queue (Create,
+//! Commit, Abort). Answers from the parent: Reload (certificate, directory), Ping,
+//! Shutdown.
 
+mod auth;
+mod data;
+mod received;
 mod session;
 
 use crate::child::{self, ChildCtx};
+use crate::directory::Dir;
 use crate::net::{self, TlsState};
-use ipc::messages::{FdName, KeyReply, KeyRequest, ParentToChild, QueueToSmtp, Role, SmtpToQueue};
+use ipc::messages::{
+    ChildSettings, FdName, KeyReply, KeyRequest, ParentToChild, QueueToSmtp, Role, SmtpToQueue,
+};
 use ipc::Rpc;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Mutex, RwLock};
 
 pub(crate) struct Shared {
-    pub hostname: String,
-    pub max_message_size: u64,
+    pub settings: RwLock<ChildSettings>,
     pub tls: Arc<TlsState>,
-    #[allow(dead_code)] // used by AUTH (SMTP issue)
     pub keyholder: Rpc<KeyRequest, KeyReply>,
-    #[allow(dead_code)] // used by the message handoff (queue issue)
     pub queue: Rpc<SmtpToQueue, QueueToSmtp>,
+    pub dir: RwLock<Arc<Dir>>,
+    pub per_ip: Mutex<HashMap<IpAddr, u32>>,
+    pub auth_failures: auth::Failures,
+}
+
+impl Shared {
+    pub fn settings(&self) -> ChildSettings {
+        match self.settings.read() {
+            Ok(s) => s.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    pub fn dir(&self) -> Arc<Dir> {
+        self.dir.read().map(|d| d.clone()).unwrap_or_default()
+    }
+}
+
+fn load_dir(fd: Option<OwnedFd>, settings: &ChildSettings) -> Option<Dir> {
+    match fd.map(crate::blob::read::<ipc::messages::Directory>) {
+        Some(Ok(d)) => {
+            log::info!(
+                "directory: {} account(s), {} alias(es)",
+                d.accounts.len(),
+                d.aliases.len()
+            );
+            Some(Dir::new(d, &settings.domains))
+        }
+        Some(Err(e)) => {
+            log::error!("cannot read the account directory: {e}");
+            None
+        }
+        None => None,
+    }
 }
 
 pub async fn run(mut ctx: ChildCtx) -> i32 {
@@ -46,12 +88,18 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         Ok(c) => Rpc::start(c, "smtp->queue").0,
         Err(code) => return code,
     };
+    let Some(dir) = load_dir(ctx.take(&FdName::Directory), &settings) else {
+        log::error!("no account directory was handed down");
+        return 70;
+    };
     let shared = Arc::new(Shared {
-        hostname: settings.hostname.clone(),
-        max_message_size: settings.max_message_size,
+        settings: RwLock::new(settings.clone()),
         tls: tls.clone(),
         keyholder,
         queue,
+        dir: RwLock::new(Arc::new(dir)),
+        per_ip: Mutex::new(HashMap::new()),
+        auth_failures: auth::Failures::default(),
     });
     for (service, fd) in ctx.take_listeners() {
         let l = match net::listener(fd) {
@@ -75,7 +123,15 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         match r.msg {
             ParentToChild::Reload(s) => {
                 tls.update(s.tls.as_ref());
-                log::info!("reloaded: new TLS certificate in use for new connections");
+                if let Some(d) = load_dir(r.fds.into_iter().next(), &s) {
+                    if let Ok(mut cur) = shared.dir.write() {
+                        *cur = Arc::new(d);
+                    }
+                }
+                if let Ok(mut cur) = shared.settings.write() {
+                    *cur = s;
+                }
+                log::info!("reloaded: certificate, directory and limits for new sessions");
                 let _ = ctx
                     .parent
                     .send(r.id, &ipc::messages::ChildToParent::Reloaded, &[])

@@ -1,22 +1,55 @@
-//! One SMTP session. In this version: greeting, EHLO/HELO, STARTTLS (RFC 3207,
-//! pipelined bytes after STARTTLS are discarded), NOOP, RSET, QUIT; mail
-//! transactions come with the SMTP issue.
+//! One SMTP session (RFC 5321) on 25, 587 or 465: commands parsed by smtp-proto,
+//! STARTTLS (RFC 3207), AUTH (RFC 4954, submission only, TLS only), DSN
+//! parameters (RFC 3461) carried into the envelope, DATA and BDAT (RFC 3030) into
+//! a spool fd from queue, and 250 only after queue has committed to disk.
 
+use super::auth::{self, parse_plain};
+use super::data::{self, Outcome};
+use super::received::Trace;
 use super::Shared;
+use crate::directory::Refusal;
 use crate::net::{read_line, Conn, Line, Reader};
-use ipc::messages::Service;
+use ipc::messages::{
+    ChildSettings, Dest, Envelope, KeyReply, KeyRequest, QueueToSmtp, RcptState, Recipient,
+    Service, SmtpToQueue,
+};
+use smtp_proto::{
+    Request, AUTH_LOGIN, AUTH_PLAIN, MAIL_BODY_8BITMIME, MAIL_RET_FULL, MAIL_RET_HDRS,
+    MAIL_SMTPUTF8,
+};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 
-/// RFC 5321 §4.5.3.1.4: 512 octets for a command line; we allow the 1000 of a text line.
-const MAX_LINE: usize = 998;
-/// RFC 5321 §4.5.3.2.7: at least 5 minutes.
-const IDLE: Duration = Duration::from_secs(300);
+/// RFC 5321 §4.5.3.1.4 allows 512 for a command line; ESMTP parameters need more.
+const MAX_LINE: usize = 2048;
 
 pub async fn run(sh: Arc<Shared>, service: Service, tcp: TcpStream, peer: SocketAddr) {
+    let st = sh.settings();
+    // Per-IP connection limit, released when the session ends.
+    let over = {
+        let mut m = match sh.per_ip.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        let n = m.entry(peer.ip()).or_insert(0);
+        *n += 1;
+        *n > st.max_connections_per_ip
+    };
+    let _guard = IpGuard(&sh, peer.ip());
+    if over {
+        log::warn!(
+            "{}: connection from {peer} refused: too many from this address",
+            service.name()
+        );
+        let mut tcp = tcp;
+        let _ = tcp
+            .write_all(b"421 4.7.0 Too many connections from your address\r\n")
+            .await;
+        return;
+    }
     let conn = if service.implicit_tls() {
         match sh.tls.accept(tcp).await {
             Ok(c) => c,
@@ -28,94 +61,815 @@ pub async fn run(sh: Arc<Shared>, service: Service, tcp: TcpStream, peer: Socket
     } else {
         Conn::Plain(tcp)
     };
-    match session(&sh, service, conn, peer).await {
+    let mut s = Session {
+        sh: &sh,
+        st,
+        service,
+        peer,
+        r: BufReader::new(conn),
+        helo: None,
+        esmtp: false,
+        auth: None,
+        tx: None,
+        errors: 0,
+        idle: 0,
+    };
+    match s.serve().await {
         Err(e) if !crate::net::is_disconnect(&e) => {
             log::info!("{}: session with {peer} ended: {e}", service.name())
         }
         _ => {}
     }
+    if let Some(tx) = s.tx.take() {
+        tx.abort(&sh).await;
+    }
 }
 
-async fn session(
-    sh: &Shared,
-    service: Service,
-    conn: Conn,
-    peer: SocketAddr,
-) -> std::io::Result<()> {
-    let mut r: Reader = BufReader::new(conn);
-    let host = &sh.hostname;
-    send(&mut r, &format!("220 {host} ESMTP scorpiox\r\n")).await?;
-    loop {
-        let line = match read_line(&mut r, MAX_LINE, IDLE).await {
-            Ok(Line::Ok(l)) => l,
-            Ok(Line::TooLong) => {
-                send(&mut r, "500 5.5.6 Line too long\r\n").await?;
-                continue;
-            }
-            Ok(Line::Eof) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                let _ = send(&mut r, "421 4.4.2 Idle timeout, closing connection\r\n").await;
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        };
-        let text = String::from_utf8_lossy(&line);
-        let verb = text
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .to_ascii_uppercase();
-        match verb.as_str() {
-            "EHLO" => {
-                let tls = r.get_ref().is_tls();
-                let mut reply = format!(
-                    "250-{host} Hello {}\r\n250-PIPELINING\r\n250-SIZE {}\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n",
-                    peer.ip(),
-                    sh.max_message_size
-                );
-                if !tls && sh.tls.acceptor().is_some() {
-                    reply.push_str("250-STARTTLS\r\n");
+struct IpGuard<'a>(&'a Shared, std::net::IpAddr);
+
+impl Drop for IpGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.0.per_ip.lock() {
+            if let Some(n) = m.get_mut(&self.1) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&self.1);
                 }
-                reply.push_str("250 SMTPUTF8\r\n");
-                send(&mut r, &reply).await?;
             }
-            "HELO" => send(&mut r, &format!("250 {host}\r\n")).await?,
-            "STARTTLS" => {
-                if r.get_ref().is_tls() {
-                    send(&mut r, "503 5.5.1 TLS already active\r\n").await?;
-                    continue;
-                }
-                if sh.tls.acceptor().is_none() {
-                    send(&mut r, "454 4.7.0 TLS not available\r\n").await?;
-                    continue;
-                }
-                send(&mut r, "220 2.0.0 Ready to start TLS\r\n").await?;
-                // into_inner drops whatever the client pipelined after STARTTLS.
-                let Conn::Plain(tcp) = r.into_inner() else {
-                    return Ok(());
-                };
-                let conn = sh.tls.accept(tcp).await?;
-                log::info!(
-                    "{}: STARTTLS with {peer}: {}",
-                    service.name(),
-                    conn.tls_info().unwrap_or_default()
-                );
-                r = BufReader::new(conn);
-            }
-            "NOOP" => send(&mut r, "250 2.0.0 OK\r\n").await?,
-            "RSET" => send(&mut r, "250 2.0.0 OK\r\n").await?,
-            "VRFY" | "EXPN" => send(&mut r, "252 2.5.2 Cannot VRFY user\r\n").await?,
-            "QUIT" => {
-                send(&mut r, &format!("221 2.0.0 {host} closing connection\r\n")).await?;
-                return Ok(());
-            }
-            _ => send(&mut r, "502 5.5.2 Command not implemented\r\n").await?,
         }
     }
 }
 
-async fn send(r: &mut Reader, s: &str) -> std::io::Result<()> {
-    let w = r.get_mut();
-    w.write_all(s.as_bytes()).await?;
-    w.flush().await
+/// A mail transaction between MAIL and the end of DATA/BDAT LAST.
+struct Tx {
+    from: String,
+    ret_full: Option<bool>,
+    envid: Option<String>,
+    body_8bit: bool,
+    smtputf8: bool,
+    rcpts: Vec<Recipient>,
+    rcpt_count: u32,
+    /// BDAT in progress: spool file and running outcome.
+    bdat: Option<(String, BufWriter<tokio::fs::File>, Outcome)>,
+}
+
+impl Tx {
+    async fn abort(self, sh: &Shared) {
+        if let Some((id, _, _)) = self.bdat {
+            let _ = sh.queue.notify(&SmtpToQueue::Abort { id }, &[]).await;
+        }
+    }
+}
+
+enum Flow {
+    Continue,
+    Close,
+}
+
+struct Session<'a> {
+    sh: &'a Shared,
+    st: ChildSettings,
+    service: Service,
+    peer: SocketAddr,
+    r: Reader,
+    helo: Option<String>,
+    esmtp: bool,
+    auth: Option<String>,
+    tx: Option<Tx>,
+    errors: u32,
+    idle: u32,
+}
+
+impl Session<'_> {
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(self.st.timeout.max(1))
+    }
+
+    fn submission(&self) -> bool {
+        matches!(self.service, Service::Submission | Service::Submissions)
+    }
+
+    async fn send(&mut self, s: &str) -> std::io::Result<()> {
+        let w = self.r.get_mut();
+        w.write_all(s.as_bytes()).await?;
+        w.flush().await
+    }
+
+    /// An error reply; too many of them end the session.
+    async fn error(&mut self, s: &str) -> std::io::Result<Flow> {
+        self.errors += 1;
+        if self.errors > self.st.max_errors {
+            log::info!(
+                "{}: too many errors from {}",
+                self.service.name(),
+                self.peer
+            );
+            self.send("421 4.7.0 Too many errors, closing connection\r\n")
+                .await?;
+            return Ok(Flow::Close);
+        }
+        self.send(s).await?;
+        Ok(Flow::Continue)
+    }
+
+    fn reject_log(&self, cmd: &str, reply: &str) {
+        let from = self.tx.as_ref().map(|t| t.from.as_str()).unwrap_or("");
+        log::info!(
+            "reject: {cmd} from [{}]: {}; from=<{from}> proto={} helo=<{}>",
+            self.peer.ip(),
+            reply.trim_end(),
+            self.proto(),
+            self.helo.as_deref().unwrap_or("")
+        );
+    }
+
+    /// RFC 3848 protocol name.
+    fn proto(&self) -> &'static str {
+        match (self.esmtp, self.r.get_ref().is_tls(), self.auth.is_some()) {
+            (false, _, _) => "SMTP",
+            (true, false, false) => "ESMTP",
+            (true, true, false) => "ESMTPS",
+            (true, false, true) => "ESMTPA",
+            (true, true, true) => "ESMTPSA",
+        }
+    }
+
+    async fn serve(&mut self) -> std::io::Result<()> {
+        let host = self.st.hostname.clone();
+        self.send(&format!("220 {host} ESMTP scorpiox\r\n")).await?;
+        loop {
+            let t = self.timeout();
+            let line = match read_line(&mut self.r, MAX_LINE, t).await {
+                Ok(Line::Ok(l)) => l,
+                Ok(Line::TooLong) => {
+                    if let Flow::Close = self.error("500 5.5.2 Line too long\r\n").await? {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                Ok(Line::Eof) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    let _ = self.send("421 4.4.2 Timeout, closing connection\r\n").await;
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
+            let flow = self.command(line).await?;
+            if let Flow::Close = flow {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn command(&mut self, mut line: Vec<u8>) -> std::io::Result<Flow> {
+        line.extend_from_slice(b"\r\n");
+        let parsed = Request::parse(&mut line.iter()).map(|r| r.into_owned());
+        let req = match parsed {
+            Ok(r) => r,
+            Err(e) => {
+                use smtp_proto::Error as E;
+                let reply = match e {
+                    E::UnknownCommand => "500 5.5.1 Command unrecognized\r\n".to_string(),
+                    E::InvalidSenderAddress => {
+                        "501 5.1.7 Bad sender address syntax\r\n".to_string()
+                    }
+                    E::InvalidRecipientAddress => {
+                        "501 5.1.3 Bad recipient address syntax\r\n".to_string()
+                    }
+                    E::SyntaxError { syntax } => format!("501 5.5.4 Syntax: {syntax}\r\n"),
+                    E::InvalidParameter { param } => {
+                        format!("501 5.5.4 Invalid parameter {param}\r\n")
+                    }
+                    E::UnsupportedParameter { param } => {
+                        format!(
+                            "555 5.5.4 Unsupported parameter {}\r\n",
+                            param.chars().take(40).collect::<String>()
+                        )
+                    }
+                    _ => "500 5.5.2 Syntax error\r\n".to_string(),
+                };
+                self.idle += 1;
+                return self.error(&reply).await;
+            }
+        };
+        let in_tx = matches!(
+            req,
+            Request::Mail { .. } | Request::Rcpt { .. } | Request::Data | Request::Bdat { .. }
+        );
+        if !in_tx {
+            self.idle += 1;
+            if self.idle > self.st.max_idle_commands {
+                self.send("421 4.7.0 Too many commands without mail, closing connection\r\n")
+                    .await?;
+                return Ok(Flow::Close);
+            }
+        }
+        match req {
+            Request::Ehlo { host } => self.ehlo(host, true).await,
+            Request::Helo { host } => self.ehlo(host, false).await,
+            Request::StartTls => self.starttls().await,
+            Request::Auth {
+                mechanism,
+                initial_response,
+            } => self.auth(mechanism, initial_response).await,
+            Request::Mail { from } => self.mail(from).await,
+            Request::Rcpt { to } => self.rcpt(to).await,
+            Request::Data => self.data().await,
+            Request::Bdat {
+                chunk_size,
+                is_last,
+            } => self.bdat(chunk_size as u64, is_last).await,
+            Request::Rset => {
+                if let Some(tx) = self.tx.take() {
+                    tx.abort(self.sh).await;
+                }
+                self.send("250 2.0.0 Ok\r\n").await?;
+                Ok(Flow::Continue)
+            }
+            Request::Noop { .. } => {
+                self.send("250 2.0.0 Ok\r\n").await?;
+                Ok(Flow::Continue)
+            }
+            Request::Help { .. } => {
+                self.send("214 2.0.0 scorpiox ESMTP; see RFC 5321\r\n")
+                    .await?;
+                Ok(Flow::Continue)
+            }
+            Request::Vrfy { .. } | Request::Expn { .. } => {
+                self.send(
+                    "252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery\r\n",
+                )
+                .await?;
+                Ok(Flow::Continue)
+            }
+            Request::Quit => {
+                self.send(&format!(
+                    "221 2.0.0 {} closing connection\r\n",
+                    self.st.hostname
+                ))
+                .await?;
+                Ok(Flow::Close)
+            }
+            _ => self.error("502 5.5.1 Command not implemented\r\n").await,
+        }
+    }
+
+    async fn ehlo(&mut self, host: String, esmtp: bool) -> std::io::Result<Flow> {
+        if host.is_empty() || host.len() > 255 {
+            return self.error("501 5.5.4 Syntax: EHLO hostname\r\n").await;
+        }
+        if let Some(tx) = self.tx.take() {
+            tx.abort(self.sh).await;
+        }
+        self.helo = Some(host);
+        self.esmtp = esmtp;
+        if !esmtp {
+            let r = format!("250 {}\r\n", self.st.hostname);
+            self.send(&r).await?;
+            return Ok(Flow::Continue);
+        }
+        let tls = self.r.get_ref().is_tls();
+        let mut caps = vec![
+            format!("{} Hello [{}]", self.st.hostname, self.peer.ip()),
+            "PIPELINING".into(),
+            format!("SIZE {}", self.st.max_message_size),
+            "8BITMIME".into(),
+            "SMTPUTF8".into(),
+            "ENHANCEDSTATUSCODES".into(),
+            "CHUNKING".into(),
+            "DSN".into(),
+        ];
+        if !tls && self.sh.tls.acceptor().is_some() {
+            caps.push("STARTTLS".into());
+        }
+        if tls && self.submission() && self.auth.is_none() {
+            caps.push("AUTH PLAIN LOGIN".into());
+        }
+        caps.push("HELP".into());
+        let mut r = String::new();
+        for (i, c) in caps.iter().enumerate() {
+            let sep = if i + 1 == caps.len() { ' ' } else { '-' };
+            r.push_str(&format!("250{sep}{c}\r\n"));
+        }
+        self.send(&r).await?;
+        Ok(Flow::Continue)
+    }
+
+    async fn starttls(&mut self) -> std::io::Result<Flow> {
+        if self.r.get_ref().is_tls() {
+            return self.error("503 5.5.1 TLS already active\r\n").await;
+        }
+        if self.sh.tls.acceptor().is_none() {
+            return self.error("454 4.7.0 TLS not available\r\n").await;
+        }
+        self.send("220 2.0.0 Ready to start TLS\r\n").await?;
+        // RFC 3207 §4.2: forget everything, and drop whatever was pipelined after
+        // STARTTLS (the buffered bytes go with the BufReader).
+        let reader = std::mem::replace(&mut self.r, BufReader::new(Conn::Closed));
+        let Conn::Plain(tcp) = reader.into_inner() else {
+            return Ok(Flow::Close);
+        };
+        match self.sh.tls.accept(tcp).await {
+            Ok(conn) => {
+                log::info!(
+                    "{}: STARTTLS with {}: {}",
+                    self.service.name(),
+                    self.peer,
+                    conn.tls_info().unwrap_or_default()
+                );
+                self.r = BufReader::new(conn);
+            }
+            Err(e) => {
+                log::info!(
+                    "{}: STARTTLS with {} failed: {e}",
+                    self.service.name(),
+                    self.peer
+                );
+                return Ok(Flow::Close);
+            }
+        }
+        if let Some(tx) = self.tx.take() {
+            tx.abort(self.sh).await;
+        }
+        self.helo = None;
+        self.esmtp = false;
+        self.auth = None;
+        Ok(Flow::Continue)
+    }
+
+    async fn read_auth_line(&mut self) -> std::io::Result<Option<String>> {
+        let t = self.timeout();
+        match read_line(&mut self.r, MAX_LINE, t).await? {
+            Line::Ok(l) => Ok(Some(String::from_utf8_lossy(&l).into_owned())),
+            Line::TooLong | Line::Eof => Ok(None),
+        }
+    }
+
+    async fn auth(&mut self, mechanism: u64, initial: String) -> std::io::Result<Flow> {
+        if !self.submission() {
+            return self
+                .error("503 5.5.1 AUTH not available on this port\r\n")
+                .await;
+        }
+        if !self.r.get_ref().is_tls() {
+            return self
+                .error("538 5.7.11 Encryption required: issue STARTTLS first\r\n")
+                .await;
+        }
+        if self.auth.is_some() {
+            return self.error("503 5.5.1 Already authenticated\r\n").await;
+        }
+        if self.tx.is_some() {
+            return self
+                .error("503 5.5.1 AUTH not allowed during a mail transaction\r\n")
+                .await;
+        }
+        let ip = self.peer.ip();
+        if self.sh.auth_failures.count(ip) >= auth::MAX_FAILURES {
+            self.send("421 4.7.0 Too many authentication failures, try later\r\n")
+                .await?;
+            return Ok(Flow::Close);
+        }
+        let creds = if mechanism == AUTH_PLAIN {
+            let resp = if initial.is_empty() {
+                self.send("334 \r\n").await?;
+                match self.read_auth_line().await? {
+                    Some(l) => l,
+                    None => return Ok(Flow::Close),
+                }
+            } else {
+                initial
+            };
+            if resp.trim() == "*" {
+                return self.error("501 5.0.0 Authentication cancelled\r\n").await;
+            }
+            auth::unb64(&resp).and_then(|raw| parse_plain(&raw))
+        } else if mechanism == AUTH_LOGIN {
+            let user = if initial.is_empty() {
+                self.send(&format!("334 {}\r\n", auth::b64("Username:")))
+                    .await?;
+                match self.read_auth_line().await? {
+                    Some(l) => l,
+                    None => return Ok(Flow::Close),
+                }
+            } else {
+                initial
+            };
+            if user.trim() == "*" {
+                return self.error("501 5.0.0 Authentication cancelled\r\n").await;
+            }
+            self.send(&format!("334 {}\r\n", auth::b64("Password:")))
+                .await?;
+            let pw = match self.read_auth_line().await? {
+                Some(l) => l,
+                None => return Ok(Flow::Close),
+            };
+            if pw.trim() == "*" {
+                return self.error("501 5.0.0 Authentication cancelled\r\n").await;
+            }
+            let u = auth::unb64(&user).and_then(|u| String::from_utf8(u).ok());
+            let p = auth::unb64(&pw).and_then(|p| String::from_utf8(p).ok());
+            u.zip(p)
+        } else {
+            return self
+                .error("504 5.5.4 Unrecognized authentication type\r\n")
+                .await;
+        };
+        let Some((user, pw)) = creds else {
+            return self
+                .error("501 5.5.2 Cannot decode AUTH response\r\n")
+                .await;
+        };
+        let req = KeyRequest::CheckPassword {
+            user: user.clone(),
+            password: pw,
+        };
+        match self.sh.keyholder.call(&req, &[]).await {
+            Ok((KeyReply::Password(Some(account)), _)) => {
+                self.sh.auth_failures.succeed(ip);
+                log::info!("{}: auth user={account} rip={}", self.service.name(), ip);
+                self.auth = Some(account);
+                self.send("235 2.7.0 Authentication successful\r\n").await?;
+                Ok(Flow::Continue)
+            }
+            Ok(_) => {
+                let delay = self.sh.auth_failures.fail(ip);
+                let safe_user: String = user
+                    .chars()
+                    .filter(|c| c.is_ascii_graphic())
+                    .take(64)
+                    .collect();
+                log::info!(
+                    "{}: auth failed user={safe_user} rip={ip}",
+                    self.service.name()
+                );
+                tokio::time::sleep(delay).await;
+                self.error("535 5.7.8 Authentication credentials invalid\r\n")
+                    .await
+            }
+            Err(e) => {
+                log::warn!("{}: keyholder unavailable: {e}", self.service.name());
+                self.send("454 4.7.0 Temporary authentication failure\r\n")
+                    .await?;
+                Ok(Flow::Continue)
+            }
+        }
+    }
+
+    async fn mail(&mut self, from: smtp_proto::MailFrom<String>) -> std::io::Result<Flow> {
+        if self.helo.is_none() {
+            return self.error("503 5.5.1 Send EHLO or HELO first\r\n").await;
+        }
+        if self.submission() && self.auth.is_none() {
+            let r = "530 5.7.0 Authentication required\r\n";
+            self.reject_log("MAIL", r);
+            return self.error(r).await;
+        }
+        if self.tx.is_some() {
+            return self.error("503 5.5.1 Nested MAIL command\r\n").await;
+        }
+        if from.size as u64 > self.st.max_message_size {
+            let r = "552 5.3.4 Message size exceeds fixed maximum message size\r\n";
+            self.reject_log("MAIL", r);
+            return self.error(r).await;
+        }
+        let addr = from.address.trim().to_string();
+        let smtputf8 = from.flags & MAIL_SMTPUTF8 != 0;
+        if !addr.is_ascii() && !smtputf8 {
+            return self
+                .error("553 5.6.7 Non-ASCII address needs SMTPUTF8\r\n")
+                .await;
+        }
+        if !addr.is_empty()
+            && addr
+                .rsplit_once('@')
+                .is_none_or(|(l, d)| l.is_empty() || d.is_empty())
+        {
+            return self.error("501 5.1.7 Bad sender address syntax\r\n").await;
+        }
+        if let Some(user) = &self.auth {
+            if addr.is_empty() || !self.sh.dir().owns(user, &addr) {
+                let r = format!(
+                    "553 5.7.1 <{addr}>: Sender address rejected: not owned by user {user}\r\n"
+                );
+                self.reject_log("MAIL", &r);
+                return self.error(&r).await;
+            }
+        }
+        let ret_full = if from.flags & MAIL_RET_FULL != 0 {
+            Some(true)
+        } else if from.flags & MAIL_RET_HDRS != 0 {
+            Some(false)
+        } else {
+            None
+        };
+        self.tx = Some(Tx {
+            from: lower_domain(&addr),
+            ret_full,
+            envid: from.env_id,
+            body_8bit: from.flags & MAIL_BODY_8BITMIME != 0,
+            smtputf8,
+            rcpts: Vec::new(),
+            rcpt_count: 0,
+            bdat: None,
+        });
+        self.send("250 2.1.0 Ok\r\n").await?;
+        Ok(Flow::Continue)
+    }
+
+    async fn rcpt(&mut self, to: smtp_proto::RcptTo<String>) -> std::io::Result<Flow> {
+        let Some(count) = self.tx.as_ref().map(|t| t.rcpt_count) else {
+            return self.error("503 5.5.1 Need MAIL before RCPT\r\n").await;
+        };
+        if count >= self.st.max_recipients {
+            let r = "452 4.5.3 Too many recipients\r\n";
+            self.reject_log("RCPT", r);
+            self.send(r).await?;
+            return Ok(Flow::Continue);
+        }
+        let addr = lower_domain(to.address.trim());
+        if addr.is_empty() {
+            return self
+                .error("501 5.1.3 Bad recipient address syntax\r\n")
+                .await;
+        }
+        let resolved = self.sh.dir().resolve(&addr);
+        let dests = match resolved {
+            Ok(d) => d,
+            Err(Refusal::Relay) if self.auth.is_some() && !addr.contains(['%', '!', '"']) => {
+                match addr.rsplit_once('@') {
+                    Some((l, d))
+                        if !self.sh.dir().is_local_domain(d)
+                            && !l.is_empty()
+                            && !l.contains('@') =>
+                    {
+                        vec![Dest::Remote {
+                            address: addr.clone(),
+                        }]
+                    }
+                    _ => {
+                        let r =
+                            format!("553 5.1.3 <{addr}>: Recipient address syntax not allowed\r\n");
+                        self.reject_log("RCPT", &r);
+                        return self.error(&r).await;
+                    }
+                }
+            }
+            Err(Refusal::Relay) => {
+                let r = format!("554 5.7.1 <{addr}>: Relay access denied\r\n");
+                self.reject_log("RCPT", &r);
+                return self.error(&r).await;
+            }
+            Err(Refusal::Unknown) => {
+                let r = format!("550 5.1.1 <{addr}>: Recipient address rejected: User unknown\r\n");
+                self.reject_log("RCPT", &r);
+                return self.error(&r).await;
+            }
+            Err(Refusal::Syntax) => {
+                let r = format!("553 5.1.3 <{addr}>: Recipient address syntax not allowed\r\n");
+                self.reject_log("RCPT", &r);
+                return self.error(&r).await;
+            }
+        };
+        if let Some(tx) = self.tx.as_mut() {
+            tx.rcpt_count += 1;
+            for dest in dests {
+                tx.rcpts.push(Recipient {
+                    address: addr.clone(),
+                    orcpt: to.orcpt.clone(),
+                    notify: to.flags,
+                    dest,
+                    state: RcptState::Pending,
+                });
+            }
+        }
+        self.send("250 2.1.5 Ok\r\n").await?;
+        Ok(Flow::Continue)
+    }
+
+    /// Ask queue for a spool file and write the trace header into it.
+    async fn open_spool(&mut self) -> Result<(String, BufWriter<tokio::fs::File>), String> {
+        let (reply, fds) = self
+            .sh
+            .queue
+            .call(&SmtpToQueue::Create, &[])
+            .await
+            .map_err(|e| e.to_string())?;
+        let id = match reply {
+            QueueToSmtp::Created { id } => id,
+            QueueToSmtp::Error(e) => return Err(e),
+            other => return Err(format!("unexpected {other:?}")),
+        };
+        let fd = fds.into_iter().next().ok_or("no spool fd")?;
+        let mut w = BufWriter::with_capacity(
+            64 * 1024,
+            tokio::fs::File::from_std(std::fs::File::from(fd)),
+        );
+        let tls = self.r.get_ref().tls_info();
+        let single = self
+            .tx
+            .as_ref()
+            .filter(|t| t.rcpt_count == 1)
+            .and_then(|t| t.rcpts.first());
+        let trace = Trace {
+            helo: self.helo.as_deref().unwrap_or(""),
+            ip: self.peer.ip(),
+            hostname: &self.st.hostname,
+            proto: self.proto(),
+            id: &id,
+            tls: tls.as_deref(),
+            auth: self.auth.as_deref(),
+            rcpt: single.map(|r| r.address.as_str()),
+            time: now(),
+        };
+        w.write_all(trace.header().as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((id, w))
+    }
+
+    fn tx_ready(&self) -> Option<&'static str> {
+        match &self.tx {
+            None => Some("503 5.5.1 Need MAIL command\r\n"),
+            Some(t) if t.rcpts.is_empty() => Some("554 5.5.1 No valid recipients\r\n"),
+            _ => None,
+        }
+    }
+
+    async fn data(&mut self) -> std::io::Result<Flow> {
+        if let Some(r) = self.tx_ready() {
+            return self.error(r).await;
+        }
+        if self.tx.as_ref().is_some_and(|t| t.bdat.is_some()) {
+            return self
+                .error("503 5.5.1 DATA not allowed after BDAT\r\n")
+                .await;
+        }
+        let (id, mut w) = match self.open_spool().await {
+            Ok(x) => x,
+            Err(e) => {
+                log::error!("queue unavailable: {e}");
+                self.send("451 4.3.0 Queue unavailable, try again later\r\n")
+                    .await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        self.send("354 End data with <CR><LF>.<CR><LF>\r\n").await?;
+        let max = self.st.max_message_size;
+        let t = self.timeout();
+        let res = data::read_data(&mut self.r, Some(&mut w), max, t).await;
+        let out = match res {
+            Ok(o) => o,
+            Err(e) => {
+                let _ = self.sh.queue.notify(&SmtpToQueue::Abort { id }, &[]).await;
+                self.tx = None;
+                return Err(e);
+            }
+        };
+        self.finish(id, w, out).await
+    }
+
+    async fn bdat(&mut self, len: u64, last: bool) -> std::io::Result<Flow> {
+        if let Some(r) = self.tx_ready() {
+            // RFC 3030: the chunk must still be read (and dropped) to stay in sync.
+            let mut o = Outcome::default();
+            let t = self.timeout();
+            data::read_chunk::<_, tokio::fs::File>(&mut self.r, None, len, &mut o, 0, t).await?;
+            return self.error(r).await;
+        }
+        let has = self.tx.as_ref().is_some_and(|t| t.bdat.is_some());
+        if !has {
+            match self.open_spool().await {
+                Ok((id, w)) => {
+                    if let Some(tx) = self.tx.as_mut() {
+                        tx.bdat = Some((id, w, Outcome::default()));
+                    }
+                }
+                Err(e) => {
+                    log::error!("queue unavailable: {e}");
+                    let mut o = Outcome::default();
+                    let t = self.timeout();
+                    data::read_chunk::<_, tokio::fs::File>(&mut self.r, None, len, &mut o, 0, t)
+                        .await?;
+                    self.send("451 4.3.0 Queue unavailable, try again later\r\n")
+                        .await?;
+                    return Ok(Flow::Continue);
+                }
+            }
+        }
+        let Some((id, mut w, mut out)) = self.tx.as_mut().and_then(|t| t.bdat.take()) else {
+            return Ok(Flow::Close);
+        };
+        let (max, t) = (self.st.max_message_size, self.timeout());
+        if let Err(e) = data::read_chunk(&mut self.r, Some(&mut w), len, &mut out, max, t).await {
+            let _ = self.sh.queue.notify(&SmtpToQueue::Abort { id }, &[]).await;
+            self.tx = None;
+            return Err(e);
+        }
+        if !last {
+            if let Some(tx) = self.tx.as_mut() {
+                tx.bdat = Some((id, w, out));
+            }
+            self.send(&format!("250 2.0.0 {len} octets received\r\n"))
+                .await?;
+            return Ok(Flow::Continue);
+        }
+        self.finish(id, w, out).await
+    }
+
+    /// End of a message: refuse it, or have queue commit it and only then say 250.
+    async fn finish(
+        &mut self,
+        id: String,
+        mut w: BufWriter<tokio::fs::File>,
+        out: Outcome,
+    ) -> std::io::Result<Flow> {
+        let Some(tx) = self.tx.take() else {
+            return Ok(Flow::Close);
+        };
+        let refusal = if out.bare_newline {
+            Some("550 5.6.0 Message contains bare CR or LF characters (RFC 5321 2.3.8)\r\n")
+        } else if out.too_big {
+            Some("552 5.3.4 Message size exceeds fixed maximum message size\r\n")
+        } else {
+            None
+        };
+        if let Some(r) = refusal {
+            let _ = self.sh.queue.notify(&SmtpToQueue::Abort { id }, &[]).await;
+            self.reject_log("END-OF-MESSAGE", r);
+            self.send(r).await?;
+            return Ok(Flow::Continue);
+        }
+        let flushed = w.flush().await;
+        drop(w);
+        if let Err(e) = flushed {
+            log::error!("{id}: cannot write spool file: {e}");
+            let _ = self.sh.queue.notify(&SmtpToQueue::Abort { id }, &[]).await;
+            self.send("451 4.3.0 Error writing message, try again later\r\n")
+                .await?;
+            return Ok(Flow::Continue);
+        }
+        let envelope = Envelope {
+            id: id.clone(),
+            from: tx.from.clone(),
+            recipients: tx.rcpts,
+            arrived: now(),
+            size: out.size,
+            ret_full: tx.ret_full,
+            envid: tx.envid,
+            body_8bit: tx.body_8bit,
+            smtputf8: tx.smtputf8,
+            helo: self.helo.clone().unwrap_or_default(),
+            client_ip: self.peer.ip().to_string(),
+            auth: self.auth.clone(),
+        };
+        let nrcpt = envelope.recipients.len();
+        match self
+            .sh
+            .queue
+            .call(&SmtpToQueue::Commit { envelope }, &[])
+            .await
+        {
+            Ok((QueueToSmtp::Committed { id: cid }, _)) if cid == id => {
+                let tls = self.r.get_ref().tls_info();
+                log::info!(
+                    "{id}: from=<{}> size={} nrcpt={nrcpt} proto={} tls={} auth={} client=[{}] helo=<{}>",
+                    tx.from,
+                    out.size,
+                    self.proto(),
+                    tls.as_deref().and_then(|t| t.split(' ').next()).unwrap_or("none"),
+                    self.auth.as_deref().unwrap_or("-"),
+                    self.peer.ip(),
+                    self.helo.as_deref().unwrap_or("")
+                );
+                self.send(&format!("250 2.0.0 Ok: queued as {id}\r\n"))
+                    .await?;
+            }
+            Ok((other, _)) => {
+                log::error!("{id}: queue did not commit: {other:?}");
+                self.send("451 4.3.0 Queue error, try again later\r\n")
+                    .await?;
+            }
+            Err(e) => {
+                // Never a false 250: without the commit the message is not ours.
+                log::error!("{id}: queue unavailable at commit: {e}");
+                self.send("451 4.3.0 Queue unavailable, try again later\r\n")
+                    .await?;
+            }
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Domains are case-insensitive; local parts are kept as given except here, where
+/// every local part we host is lower case anyway.
+fn lower_domain(a: &str) -> String {
+    a.to_ascii_lowercase()
 }

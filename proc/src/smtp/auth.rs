@@ -1,0 +1,110 @@
+//! AUTH PLAIN and LOGIN (RFC 4954, RFC 4616), checked by keyholder; failures per
+//! client IP are remembered and answered ever more slowly.
+
+use base64::Engine;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Failures from one IP within this window count together.
+const WINDOW: Duration = Duration::from_secs(15 * 60);
+/// After this many failures in the window the session is closed with 421.
+pub const MAX_FAILURES: u32 = 10;
+const MAX_TRACKED: usize = 100_000;
+
+#[derive(Default)]
+pub struct Failures {
+    by_ip: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+impl Failures {
+    pub fn count(&self, ip: IpAddr) -> u32 {
+        let Ok(m) = self.by_ip.lock() else { return 0 };
+        match m.get(&ip) {
+            Some((n, t)) if t.elapsed() < WINDOW => *n,
+            _ => 0,
+        }
+    }
+
+    /// Record a failure; returns how long to wait before answering.
+    pub fn fail(&self, ip: IpAddr) -> Duration {
+        let Ok(mut m) = self.by_ip.lock() else {
+            return Duration::from_secs(1);
+        };
+        if m.len() >= MAX_TRACKED {
+            m.retain(|_, (_, t)| t.elapsed() < WINDOW);
+        }
+        let e = m.entry(ip).or_insert((0, Instant::now()));
+        if e.1.elapsed() >= WINDOW {
+            *e = (0, Instant::now());
+        }
+        e.0 += 1;
+        e.1 = Instant::now();
+        // 0.25 s, 0.5 s, 1 s ... at most 8 s.
+        Duration::from_millis(250u64 << (e.0 - 1).min(5))
+    }
+
+    pub fn succeed(&self, ip: IpAddr) {
+        if let Ok(mut m) = self.by_ip.lock() {
+            m.remove(&ip);
+        }
+    }
+}
+
+pub fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+pub fn unb64(s: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .ok()
+}
+
+/// RFC 4616: `[authzid] NUL authcid NUL passwd`; an authzid other than the
+/// authcid is refused (no proxy authorization).
+pub fn parse_plain(raw: &[u8]) -> Option<(String, String)> {
+    let mut parts = raw.split(|b| *b == 0);
+    let (authz, user, pw) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || user.is_empty() || pw.is_empty() {
+        return None;
+    }
+    let user = String::from_utf8(user.to_vec()).ok()?;
+    let pw = String::from_utf8(pw.to_vec()).ok()?;
+    if !authz.is_empty() && !authz.eq_ignore_ascii_case(user.as_bytes()) {
+        return None;
+    }
+    Some((user, pw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain() {
+        assert_eq!(
+            parse_plain(b"\0bob@a.test\0pw"),
+            Some(("bob@a.test".into(), "pw".into()))
+        );
+        assert_eq!(
+            parse_plain(b"bob@a.test\0bob@a.test\0pw").map(|x| x.0),
+            Some("bob@a.test".into())
+        );
+        assert_eq!(parse_plain(b"eve\0bob@a.test\0pw"), None);
+        assert_eq!(parse_plain(b"\0bob\0"), None);
+    }
+
+    #[test]
+    fn delays_grow() {
+        let f = Failures::default();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let a = f.fail(ip);
+        let b = f.fail(ip);
+        assert!(b > a);
+        assert_eq!(f.count(ip), 2);
+        f.succeed(ip);
+        assert_eq!(f.count(ip), 0);
+    }
+}

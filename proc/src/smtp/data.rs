@@ -1,0 +1,263 @@
+//! Message bodies: DATA (dot-stuffed, ended by CRLF.CRLF) and BDAT (counted).
+//! Streaming, so memory stays bounded whatever the client sends. Only CRLF ends a
+//! line: a bare LF or bare CR (the SMTP smuggling class) never starts a line, so
+//! `\n.\n` or `\n.\r\n` cannot end the message early; the message is then refused.
+
+use std::io;
+use std::time::Duration;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Outcome {
+    /// Bytes of message content (after dot-unstuffing).
+    pub size: u64,
+    pub bare_newline: bool,
+    pub too_big: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum St {
+    /// At the start of a line (after CRLF, or at the very beginning).
+    LineStart,
+    Mid,
+    /// Saw CR in the middle of a line.
+    Cr,
+    /// Saw "." at line start.
+    Dot,
+    /// Saw ".\r" at line start.
+    DotCr,
+}
+
+struct Sink<'a, W> {
+    w: Option<&'a mut W>,
+    buf: Vec<u8>,
+    out: Outcome,
+    max: u64,
+}
+
+impl<W: AsyncWrite + Unpin> Sink<'_, W> {
+    fn push(&mut self, b: &[u8]) {
+        self.out.size += b.len() as u64;
+        if self.out.size > self.max {
+            self.out.too_big = true;
+            self.buf.clear();
+        } else if self.w.is_some() {
+            self.buf.extend_from_slice(b);
+        }
+    }
+
+    async fn flush(&mut self, force: bool) -> io::Result<()> {
+        if let Some(w) = self.w.as_mut() {
+            if (force || self.buf.len() >= 64 * 1024) && !self.buf.is_empty() {
+                w.write_all(&self.buf).await?;
+                self.buf.clear();
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn fill<R: AsyncBufRead + Unpin>(r: &mut R, idle: Duration) -> io::Result<&[u8]> {
+    match tokio::time::timeout(idle, r.fill_buf()).await {
+        Ok(Ok([])) => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "connection closed in DATA",
+        )),
+        Ok(res) => res,
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "timeout in DATA")),
+    }
+}
+
+/// Read a DATA body up to the terminating `CRLF . CRLF`, writing the unstuffed
+/// content (with CRLF line ends) to `w` until `max` bytes; past that it is only
+/// counted and dropped.
+pub async fn read_data<R, W>(
+    r: &mut R,
+    w: Option<&mut W>,
+    max: u64,
+    idle: Duration,
+) -> io::Result<Outcome>
+where
+    R: AsyncBufRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut sink = Sink {
+        w,
+        buf: Vec::with_capacity(64 * 1024),
+        out: Outcome::default(),
+        max,
+    };
+    let mut st = St::LineStart;
+    loop {
+        let buf = fill(r, idle).await?;
+        let n = buf.len();
+        let mut i = 0;
+        let mut done = false;
+        // Bytes from `start` up to `i` are plain content, pushed in one go.
+        let mut start = 0;
+        while i < n {
+            let b = buf[i];
+            match st {
+                St::Mid | St::LineStart
+                    if b != b'\r' && b != b'\n' && !(st == St::LineStart && b == b'.') =>
+                {
+                    st = St::Mid;
+                    i += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            sink.push(&buf[start..i]);
+            match (st, b) {
+                (St::LineStart, b'.') => st = St::Dot,
+                (St::LineStart | St::Mid, b'\r') => st = St::Cr,
+                (St::LineStart | St::Mid, b'\n') => {
+                    // Bare LF: kept, flagged, and it does not start a line.
+                    sink.out.bare_newline = true;
+                    sink.push(b"\n");
+                    st = St::Mid;
+                }
+                (St::Cr, b'\n') => {
+                    sink.push(b"\r\n");
+                    st = St::LineStart;
+                }
+                (St::Cr, b'\r') => {
+                    sink.out.bare_newline = true;
+                    sink.push(b"\r");
+                }
+                (St::Cr, _) => {
+                    sink.out.bare_newline = true;
+                    sink.push(b"\r");
+                    sink.push(&[b]);
+                    st = St::Mid;
+                }
+                (St::Dot, b'\r') => st = St::DotCr,
+                (St::Dot, b'\n') => {
+                    sink.out.bare_newline = true;
+                    sink.push(b"\n");
+                    st = St::Mid;
+                }
+                (St::Dot, _) => {
+                    // A stuffed dot: drop it, keep the byte.
+                    if b == b'.' {
+                        sink.push(b".");
+                        st = St::Mid;
+                    } else {
+                        st = St::Mid;
+                        start = i;
+                        i += 1;
+                        continue;
+                    }
+                }
+                (St::DotCr, b'\n') => {
+                    done = true;
+                    i += 1;
+                    break;
+                }
+                (St::DotCr, _) => {
+                    sink.out.bare_newline = true;
+                    sink.push(b"\r");
+                    st = if b == b'\r' { St::Cr } else { St::Mid };
+                    if b != b'\r' {
+                        sink.push(&[b]);
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+            start = i;
+        }
+        if !done {
+            sink.push(&buf[start..i]);
+        }
+        r.consume(i);
+        sink.flush(done).await?;
+        if done {
+            return Ok(sink.out);
+        }
+    }
+}
+
+/// Read exactly `len` bytes of a BDAT chunk, writing them while the running
+/// total stays within `max` (counted in `out`).
+pub async fn read_chunk<R, W>(
+    r: &mut R,
+    w: Option<&mut W>,
+    len: u64,
+    out: &mut Outcome,
+    max: u64,
+    idle: Duration,
+) -> io::Result<()>
+where
+    R: AsyncBufRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut sink = Sink {
+        w,
+        buf: Vec::with_capacity(64 * 1024),
+        out: *out,
+        max,
+    };
+    let mut left = len;
+    while left > 0 {
+        let buf = fill(r, idle).await?;
+        let take = buf.len().min(left as usize);
+        sink.push(&buf[..take]);
+        r.consume(take);
+        left -= take as u64;
+        sink.flush(left == 0).await?;
+    }
+    *out = sink.out;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn run(input: &[u8]) -> (Outcome, Vec<u8>, Vec<u8>) {
+        let mut r = tokio::io::BufReader::with_capacity(7, input);
+        let mut out: Vec<u8> = Vec::new();
+        let o = read_data(&mut r, Some(&mut out), 1 << 20, Duration::from_secs(1))
+            .await
+            .unwrap();
+        let mut rest = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut r, &mut rest)
+            .await
+            .unwrap();
+        (o, out, rest)
+    }
+
+    #[tokio::test]
+    async fn unstuffs_and_stops_at_crlf_dot_crlf() {
+        let (o, out, rest) = run(b"Subject: x\r\n\r\n..leading dot\r\nline\r\n.\r\nQUIT\r\n").await;
+        assert!(!o.bare_newline);
+        assert_eq!(out, b"Subject: x\r\n\r\n.leading dot\r\nline\r\n");
+        assert_eq!(rest, b"QUIT\r\n");
+        assert_eq!(o.size, out.len() as u64);
+    }
+
+    #[tokio::test]
+    async fn bare_lf_does_not_end_and_is_flagged() {
+        // Smuggling attempt: "\n.\n" and "\n.\r\n" must not end the message.
+        let (o, _, rest) = run(b"a\n.\nMAIL FROM:<x@y>\r\nb\n.\r\nc\r\n.\r\nNEXT").await;
+        assert!(o.bare_newline);
+        assert_eq!(rest, b"NEXT");
+        let (o, _, rest) = run(b"a\r.\r\nb\r\n.\r\n").await;
+        assert!(o.bare_newline);
+        assert!(rest.is_empty());
+    }
+
+    #[tokio::test]
+    async fn oversize_is_counted_not_kept() {
+        let mut body = vec![b'x'; 5000];
+        body.extend_from_slice(b"\r\n.\r\n");
+        let mut r = tokio::io::BufReader::new(&body[..]);
+        let mut out: Vec<u8> = Vec::new();
+        let o = read_data(&mut r, Some(&mut out), 1000, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert!(o.too_big);
+        assert!(out.len() <= 1000);
+    }
+}
