@@ -280,7 +280,7 @@ pub enum RcptState {
 pub struct Recipient {
     /// The address as given in RCPT TO (lower-cased domain).
     pub address: String,
-    /// RFC 3461 ORCPT, as given.
+    /// RFC 3461 ORCPT address (xtext decoded; type rfc822).
     pub orcpt: Option<String>,
     /// RFC 3461 NOTIFY flags (smtp-proto RCPT_NOTIFY_*).
     pub notify: u64,
