@@ -466,7 +466,6 @@ ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
 s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
 ids = []
 for i in range(5):
-    code, msg = s.data if False else (None, None)
     s.mail('bob@a.test'); s.rcpt('far%d@remote.test' % i)
     code, msg = s.data(('Subject: m%d\r\n\r\nbody\r\n' % i).encode())
     ids.append(msg.decode().split()[-1])
@@ -486,7 +485,7 @@ except (smtplib.SMTPServerDisconnected, ConnectionError, OSError):
     print('final=dropped')
 "#;
     let flag = srv.path("flag");
-    let mut child = Command::new(if Path::new("/usr/bin/python3").exists() {
+    let child = Command::new(if Path::new("/usr/bin/python3").exists() {
         "/usr/bin/python3"
     } else {
         "python3"
@@ -596,4 +595,53 @@ fn smtp_proto_notify(flags: &[&str]) -> u64 {
             _ => 8,
         })
         .sum()
+}
+
+#[test]
+fn aliases_catch_all_and_tags() {
+    let srv = Server::prepare("EMAIL_DOMAINS=b.test");
+    std::fs::write(
+        srv.path("aliases"),
+        "# aliases\npostmaster@a.test: bob@a.test\nteam@a.test: bob@a.test, carol@a.test\n@b.test: carol@a.test\n",
+    )
+    .unwrap();
+    let srv = srv.start();
+    srv.add_account("bob@a.test", "pw-bob");
+    srv.add_account("carol@a.test", "pw-carol");
+    srv.wait_log(
+        "directory: 2 account(s), 3 alias(es)",
+        1,
+        Duration::from_secs(5),
+    );
+    let mut cmds = vec!["EHLO c.test", "MAIL FROM:<x@y.test>"];
+    let rcpts = [
+        "postmaster@a.test",
+        "TEAM@a.test",
+        "anything@b.test",
+        "bob+tag@a.test",
+        "nobody@a.test",
+    ];
+    let lines: Vec<String> = rcpts.iter().map(|r| format!("RCPT TO:<{r}>")).collect();
+    cmds.extend(lines.iter().map(|s| s.as_str()));
+    cmds.extend(["DATA", "Subject: aliases\r\n\r\nhi\r\n."]);
+    let r = dialog(srv.ports.smtp, &cmds);
+    assert!(r[2..6].iter().all(|x| x.starts_with("250")), "{r:?}");
+    assert!(r[6].starts_with("550 5.1.1"), "{r:?}");
+    assert!(r[8].starts_with("250 2.0.0 Ok: queued"), "{r:?}");
+    // One copy per mailbox: bob (postmaster, team, +tag), carol (team, catch-all).
+    wait_new(&srv.path("mail/a.test/bob/new"), 1);
+    wait_new(&srv.path("mail/a.test/carol/new"), 1);
+    srv.wait_log("removed", 1, Duration::from_secs(5));
+    assert_eq!(
+        std::fs::read_dir(srv.path("mail/a.test/bob/new"))
+            .unwrap()
+            .count(),
+        1
+    );
+    assert_eq!(
+        std::fs::read_dir(srv.path("mail/a.test/carol/new"))
+            .unwrap()
+            .count(),
+        1
+    );
 }

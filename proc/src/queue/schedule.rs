@@ -55,6 +55,16 @@ impl Inner {
         loop {
             let t = now();
             let mut changed = false;
+            // One copy per mailbox, however many addresses (aliases, +tags) led there.
+            let mut delivered: Vec<String> = env
+                .recipients
+                .iter()
+                .filter(|r| r.state == RcptState::Delivered)
+                .filter_map(|r| match &r.dest {
+                    Dest::Local { mailbox } => Some(mailbox.clone()),
+                    _ => None,
+                })
+                .collect();
             for i in 0..env.recipients.len() {
                 let due = match &env.recipients[i].state {
                     RcptState::Pending => true,
@@ -67,7 +77,15 @@ impl Inner {
                 if !due {
                     continue;
                 }
+                if delivered.contains(&mailbox) {
+                    env.recipients[i].state = RcptState::Delivered;
+                    changed = true;
+                    continue;
+                }
                 let state = self.deliver_local(&env, i, &mailbox).await;
+                if state == RcptState::Delivered {
+                    delivered.push(mailbox);
+                }
                 env.recipients[i].state = state;
                 changed = true;
             }
