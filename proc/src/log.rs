@@ -39,8 +39,9 @@ impl log::Log for Logger {
                 return;
             }
         }
-        let mut e = std::io::stderr().lock();
-        let _ = writeln!(e, "{}[{}]: {}", self.ident, self.pid, msg);
+        // One write(2) per line so the processes sharing stderr never interleave.
+        let line = format!("{}[{}]: {}\n", self.ident, self.pid, msg);
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 
     fn flush(&self) {}

@@ -7,6 +7,7 @@
 //! Asks delivery to `Deliver` local recipients (read-only fd of the body).
 //! Answers from the parent: Ping, Shutdown.
 
+mod commit;
 mod schedule;
 pub mod spool;
 
@@ -51,9 +52,16 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
     for env in queued {
         sched.submit(env);
     }
+    let committer = match commit::Committer::start() {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("cannot start the committer: {e}");
+            return 71;
+        }
+    };
     let smtp = Arc::new(smtp);
     let open: Open = Arc::new(Mutex::new(HashMap::new()));
-    tokio::spawn(serve_smtp(smtp, open, sched.clone()));
+    tokio::spawn(serve_smtp(smtp, open, sched.clone(), committer));
     child::ready(&ctx.parent).await;
     while let Some(r) = child::next_from_parent(&ctx.parent).await {
         if let ipc::messages::ParentToChild::Reload(_) = r.msg {
@@ -70,6 +78,7 @@ async fn serve_smtp(
     smtp: Arc<Channel<QueueToSmtp, SmtpToQueue>>,
     open: Open,
     sched: schedule::Scheduler,
+    committer: commit::Committer,
 ) {
     loop {
         let r = match smtp.recv().await {
@@ -84,7 +93,8 @@ async fn serve_smtp(
                 return;
             }
         };
-        let (smtp, open, sched) = (smtp.clone(), open.clone(), sched.clone());
+        let (smtp, open, sched, committer) =
+            (smtp.clone(), open.clone(), sched.clone(), committer.clone());
         tokio::spawn(async move {
             match r.msg {
                 SmtpToQueue::Create => {
@@ -99,14 +109,25 @@ async fn serve_smtp(
                     };
                     match made {
                         Ok((id, f)) => {
-                            let sent = smtp
-                                .send(r.id, &QueueToSmtp::Created { id: id.clone() }, &[f.as_fd()])
-                                .await;
-                            if sent.is_ok() {
-                                if let Ok(mut m) = open.lock() {
-                                    m.insert(id, f);
+                            // Registered before smtp can possibly send the Commit.
+                            let sent = match f.try_clone() {
+                                Ok(dup) => {
+                                    if let Ok(mut m) = open.lock() {
+                                        m.insert(id.clone(), f);
+                                    }
+                                    smtp.send(
+                                        r.id,
+                                        &QueueToSmtp::Created { id: id.clone() },
+                                        &[dup.as_fd()],
+                                    )
+                                    .await
                                 }
-                            } else {
+                                Err(e) => Err(FrameError::Io(e)),
+                            };
+                            if sent.is_err() {
+                                if let Ok(mut m) = open.lock() {
+                                    m.remove(&id);
+                                }
                                 spool::abort(&id);
                             }
                         }
@@ -123,12 +144,12 @@ async fn serve_smtp(
                     let file = open.lock().ok().and_then(|mut m| m.remove(&id));
                     let reply = match file {
                         None => QueueToSmtp::Error(format!("no spool file {id} in progress")),
-                        Some(f) => {
-                            let env = envelope.clone();
-                            let res = tokio::task::spawn_blocking(move || spool::commit(&f, &env))
-                                .await
-                                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-                            match res {
+                        Some(file) => {
+                            let pending = spool::Pending {
+                                file,
+                                env: envelope.clone(),
+                            };
+                            match committer.commit(pending).await {
                                 Ok(()) => QueueToSmtp::Committed { id: id.clone() },
                                 Err(e) => {
                                     log::error!("{id}: cannot commit to the spool: {e}");

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# SMTP acceptance throughput of `sx server-email` and of Postfix on the same
+# machine, in one run, with smtp-source (Debian package postfix): SESSIONS
+# parallel sessions, MESSAGES messages of SIZE bytes, a new connection per
+# message. Both servers fsync every message before their 250 and deliver locally
+# to a Maildir while accepting. Run as root (it configures and starts Postfix on
+# 127.0.0.1:25 and stops it afterwards).
+#
+#   benches/smtp-throughput.sh [SESSIONS] [MESSAGES] [SIZE]     (default 20 5000 4096)
+set -euo pipefail
+SESSIONS=${1:-20}
+MESSAGES=${2:-5000}
+SIZE=${3:-4096}
+cd "$(dirname "$0")/.."
+
+command -v smtp-source >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix >/dev/null
+cargo build --release -q
+SX=$PWD/target/release/sx
+T=$(mktemp -d /tmp/sx-bench.XXXXXX)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cleanup() {
+    [ -f "$T/sx.pid" ] && kill "$(cat "$T/sx.pid")" 2>/dev/null || true
+    postfix stop >/dev/null 2>&1 || true
+    sleep 0.5
+    rm -rf "$T"
+}
+trap cleanup EXIT
+
+count_new() { find "$1" -type f 2>/dev/null | wc -l; }
+
+# Wait until N messages are in maildir new/ (delivery caught up), at most 120 s.
+wait_delivered() {
+    local dir=$1 n=$2 i=0
+    while [ "$(count_new "$dir")" -lt "$n" ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+}
+
+run_source() {
+    local port=$1 to=$2
+    local t0 t1
+    t0=$(date +%s.%N)
+    smtp-source -s "$SESSIONS" -m "$MESSAGES" -l "$SIZE" -f bench@source.test -t "$to" "127.0.0.1:$port"
+    t1=$(date +%s.%N)
+    python3 -c "print(f'{$MESSAGES / ($t1 - $t0):.0f}')"
+}
+
+# --- scorpiox-email -------------------------------------------------------
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 2 -subj /CN=bench.test 2>/dev/null
+cat > "$T/env.txt" <<CONF
+EMAIL_LISTEN_ADDR=127.0.0.1
+EMAIL_HOSTNAME=mail.sx.test
+EMAIL_DOMAIN=sx.test
+EMAIL_SMTP_PORT=$PORT
+EMAIL_SUBMISSION_PORT=0
+EMAIL_SUBMISSIONS_PORT=0
+EMAIL_IMAP_PORT=0
+EMAIL_IMAP_STARTTLS_PORT=0
+EMAIL_DATA_DIR=$T/data
+EMAIL_MAILDIR=$T/mail
+EMAIL_QUEUE_DIR=$T/queue
+EMAIL_TLS_CERT=$T/cert.pem
+EMAIL_TLS_KEY=$T/key.pem
+EMAIL_ACCOUNTS_FILE=$T/accounts
+EMAIL_PID_FILE=$T/sx.pid
+EMAIL_CONTROL_SOCKET=$T/control.sock
+EMAIL_LOG=stderr
+EMAIL_MAX_CONNECTIONS_PER_IP=1000
+CONF
+echo bench-password | "$SX" server-email --config "$T/env.txt" --add-account bench@sx.test >/dev/null
+# Foreground with its log in a file, as Postfix logs to a file below.
+"$SX" server-email --config "$T/env.txt" >/dev/null 2>"$T/sx.log" &
+for _ in $(seq 100); do [ -S "$T/control.sock" ] && break; sleep 0.1; done
+SX_RATE=$(run_source "$PORT" bench@sx.test)
+wait_delivered "$T/mail/sx.test/bench/new" "$MESSAGES"
+SX_DELIVERED=$(count_new "$T/mail/sx.test/bench/new")
+SX_RSS=$(ps -o rss= --ppid "$(cat "$T/sx.pid")" | awk '{s+=$1} END {print s}')
+kill "$(cat "$T/sx.pid")"
+
+# --- Postfix ----------------------------------------------------------------
+id pfbench >/dev/null 2>&1 || useradd -m pfbench
+rm -rf /home/pfbench/Maildir
+postconf -e 'inet_interfaces = loopback-only' 'inet_protocols = ipv4' 'mydestination = pf.test, localhost' \
+    'home_mailbox = Maildir/' 'mynetworks = 127.0.0.0/8' 'smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination' \
+    "maillog_file = /var/log/sx-bench-postfix.log" 'default_process_limit = 200'
+postfix stop >/dev/null 2>&1 || true
+postfix start >/dev/null 2>&1
+for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/25) 2>/dev/null && break; sleep 0.1; done
+PF_RATE=$(run_source 25 pfbench@pf.test)
+wait_delivered /home/pfbench/Maildir/new "$MESSAGES"
+PF_DELIVERED=$(count_new /home/pfbench/Maildir/new)
+postfix stop >/dev/null 2>&1 || true
+
+echo "smtp-source -s $SESSIONS -m $MESSAGES -l $SIZE (new connection per message), $(nproc) cores"
+echo "scorpiox-email: $SX_RATE msg/s accepted; delivered $SX_DELIVERED/$MESSAGES; children RSS after run ${SX_RSS} KiB"
+echo "postfix:        $PF_RATE msg/s accepted; delivered $PF_DELIVERED/$MESSAGES"
+python3 -c "print(f'ratio: {$SX_RATE / $PF_RATE:.2f}x')"
