@@ -37,6 +37,8 @@ wait_delivered() {
 run_source() {
     local port=$1 to=$2
     local t0 t1
+    # Start each run with nothing dirty from earlier runs waiting to be written.
+    sync
     t0=$(date +%s.%N)
     smtp-source -s "$SESSIONS" -m "$MESSAGES" -l "$SIZE" -f bench@source.test -t "$to" "127.0.0.1:$port"
     t1=$(date +%s.%N)

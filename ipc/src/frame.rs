@@ -101,12 +101,21 @@ pub fn send<T: Serialize>(
     send_raw(fd, &encode(id, msg)?, fds)
 }
 
+thread_local! {
+    /// One receive buffer per thread: a frame may be 64 KiB, most are tiny, and
+    /// zeroing 64 KiB for every frame would cost more than the frame.
+    static RECV_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; MAX_FRAME + 1]);
+}
+
 /// Receive one packet. Fds that arrive with a bad frame are closed, not leaked.
 pub fn recv_raw(fd: RawFd) -> Result<(Vec<u8>, Vec<OwnedFd>), FrameError> {
-    let mut buf = vec![0u8; MAX_FRAME + 1];
+    RECV_BUF.with(|b| recv_into(fd, &mut b.borrow_mut()))
+}
+
+fn recv_into(fd: RawFd, buf: &mut [u8]) -> Result<(Vec<u8>, Vec<OwnedFd>), FrameError> {
     let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
     loop {
-        let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut iov = [IoSliceMut::new(buf)];
         let res = recvmsg::<()>(fd, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC);
         let msg = match res {
             Ok(m) => m,
@@ -132,8 +141,7 @@ pub fn recv_raw(fd: RawFd) -> Result<(Vec<u8>, Vec<OwnedFd>), FrameError> {
         if truncated || len > MAX_FRAME {
             return Err(FrameError::Oversize);
         }
-        buf.truncate(len);
-        return Ok((buf, fds));
+        return Ok((buf[..len].to_vec(), fds));
     }
 }
 

@@ -337,12 +337,14 @@ pub enum QueueToSmtp {
 /// queue <-> delivery: local delivery of one recipient.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum QueueToDelivery {
-    /// Deliver the message in the attached read-only fd into `mailbox`'s INBOX.
+    /// Deliver the first `size` bytes of the attached read-only fd (the message;
+    /// the spool's envelope trailer follows) into `mailbox`'s INBOX.
     Deliver {
         id: String,
         mailbox: String,
         return_path: String,
         original: String,
+        size: u64,
     },
 }
 

@@ -7,6 +7,8 @@ pub mod child;
 pub mod config;
 pub mod delivery;
 pub mod directory;
+pub mod fsworker;
+pub mod groupsync;
 pub mod imap;
 pub mod keyholder;
 pub mod log;

@@ -1,5 +1,7 @@
 //! Writing one message into a Maildir (relative to the delivery chroot):
-//! unique name, tmp/ -> fsync -> rename into new/ -> fsync(new/).
+//! unique name, write in tmp/, rename into new/. The caller then makes it durable
+//! with a group sync (crate::groupsync) before reporting it delivered; a file that
+//! is in new/ was complete when renamed there, so a reader never sees half of it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -38,14 +40,14 @@ fn unique_name(host: &str) -> String {
     )
 }
 
-/// Deliver `msg` to `mailbox`'s INBOX; returns the file name in new/.
+/// Deliver `msg` to `mailbox`'s INBOX; returns the path in new/ and the open file.
 pub fn deliver(
     host: &str,
     mailbox: &str,
     return_path: &str,
     original: &str,
-    mut msg: File,
-) -> Result<String, Failure> {
+    mut msg: impl std::io::Read,
+) -> Result<(std::path::PathBuf, File), Failure> {
     let dir = crate::maildir::account_dir(Path::new("."), mailbox)
         .ok_or_else(|| Failure::Perm(format!("{mailbox}: not a valid mailbox")))?;
     if !dir.join("new").is_dir() {
@@ -61,7 +63,7 @@ pub fn deliver(
         .open(&tmp)
         .map_err(temp)?;
     let mut w = BufWriter::with_capacity(64 * 1024, f);
-    let write = (|| -> std::io::Result<u64> {
+    let write = (|| -> std::io::Result<File> {
         // Header lines only from values we checked; CR/LF cannot get in.
         let clean = |s: &str| s.replace(['\r', '\n'], "");
         write!(w, "Return-Path: <{}>\r\n", clean(return_path))?;
@@ -69,22 +71,20 @@ pub fn deliver(
         if !original.eq_ignore_ascii_case(mailbox) {
             write!(w, "X-Original-To: {}\r\n", clean(original))?;
         }
-        let n = std::io::copy(&mut msg, &mut w)?;
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        Ok(n)
+        std::io::copy(&mut msg, &mut w)?;
+        w.into_inner().map_err(|e| e.into_error())
     })();
-    if let Err(e) = write {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(temp(e));
-    }
+    let f = match write {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(temp(e));
+        }
+    };
     let new = dir.join("new").join(&name);
     if let Err(e) = std::fs::rename(&tmp, &new) {
         let _ = std::fs::remove_file(&tmp);
         return Err(temp(e));
     }
-    File::open(dir.join("new"))
-        .and_then(|d| d.sync_all())
-        .map_err(temp)?;
-    Ok(name)
+    Ok((new, f))
 }

@@ -25,6 +25,20 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
     };
     let (queue, imap) = (Arc::new(queue), Arc::new(imap));
     let hostname = Arc::new(ctx.start.settings.hostname.clone());
+    let fs = match crate::fsworker::FsWorker::start("sx-delivery-fs") {
+        Ok(f) => f,
+        Err(e) => {
+            log::error!("cannot start the fs thread: {e}");
+            return 71;
+        }
+    };
+    let group = match crate::groupsync::GroupSync::start("sx-delivery-sync") {
+        Ok(g) => g,
+        Err(e) => {
+            log::error!("cannot start the sync thread: {e}");
+            return 71;
+        }
+    };
     tokio::spawn(async move {
         loop {
             let r = match queue.recv().await {
@@ -39,13 +53,20 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
                     return;
                 }
             };
-            let (queue, imap, host) = (queue.clone(), imap.clone(), hostname.clone());
+            let (queue, imap, host, group, fs) = (
+                queue.clone(),
+                imap.clone(),
+                hostname.clone(),
+                group.clone(),
+                fs.clone(),
+            );
             tokio::spawn(async move {
                 let QueueToDelivery::Deliver {
                     id,
                     mailbox,
                     return_path,
                     original,
+                    size,
                 } = r.msg;
                 let Some(fd) = r.fds.into_iter().next() else {
                     let _ = queue
@@ -58,19 +79,42 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
                     return;
                 };
                 let mb = mailbox.clone();
-                let res = tokio::task::spawn_blocking(move || {
-                    maildir_write::deliver(
-                        &host,
-                        &mb,
-                        &return_path,
-                        &original,
-                        std::fs::File::from(fd),
-                    )
-                })
-                .await
-                .unwrap_or_else(|e| Err(maildir_write::Failure::Temp(e.to_string())));
+                // Maildir writes run one after another on the fs thread (see fsworker).
+                let res = fs
+                    .run(move || {
+                        Ok(maildir_write::deliver(
+                            &host,
+                            &mb,
+                            &return_path,
+                            &original,
+                            std::io::Read::take(std::fs::File::from(fd), size),
+                        ))
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(maildir_write::Failure::Temp(e.to_string())));
+                let res = match res {
+                    Ok((path, file)) => match group
+                        .sync(
+                            vec![file],
+                            path.parent().map(|d| d.to_path_buf()).into_iter().collect(),
+                        )
+                        .await
+                    {
+                        Ok(()) => Ok(path),
+                        Err(e) => {
+                            // Not known to be on disk: take it back, queue retries.
+                            let _ = std::fs::remove_file(&path);
+                            Err(maildir_write::Failure::Temp(format!("sync: {e}")))
+                        }
+                    },
+                    Err(e) => Err(e),
+                };
                 let reply = match res {
-                    Ok(name) => {
+                    Ok(path) => {
+                        let name = path
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default();
                         log::info!("{id}: delivered to {mailbox} as {name}");
                         let _ = imap
                             .send(

@@ -7,7 +7,6 @@
 //! Asks delivery to `Deliver` local recipients (read-only fd of the body).
 //! Answers from the parent: Ping, Shutdown.
 
-mod commit;
 mod schedule;
 pub mod spool;
 
@@ -49,19 +48,26 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         log::info!("{} message(s) in the queue", queued.len());
     }
     let sched = schedule::Scheduler::start(delivery, ctx.start.settings.hostname.clone());
-    for env in queued {
-        sched.submit(env);
+    for q in queued {
+        sched.submit(q.env);
     }
-    let committer = match commit::Committer::start() {
+    let committer = match crate::groupsync::GroupSync::start("sx-queue-sync") {
         Ok(c) => c,
         Err(e) => {
             log::error!("cannot start the committer: {e}");
             return 71;
         }
     };
+    let fs = match crate::fsworker::FsWorker::start("sx-queue-fs") {
+        Ok(f) => f,
+        Err(e) => {
+            log::error!("cannot start the fs thread: {e}");
+            return 71;
+        }
+    };
     let smtp = Arc::new(smtp);
     let open: Open = Arc::new(Mutex::new(HashMap::new()));
-    tokio::spawn(serve_smtp(smtp, open, sched.clone(), committer));
+    tokio::spawn(serve_smtp(smtp, open, sched.clone(), committer, fs));
     child::ready(&ctx.parent).await;
     while let Some(r) = child::next_from_parent(&ctx.parent).await {
         if let ipc::messages::ParentToChild::Reload(_) = r.msg {
@@ -78,7 +84,8 @@ async fn serve_smtp(
     smtp: Arc<Channel<QueueToSmtp, SmtpToQueue>>,
     open: Open,
     sched: schedule::Scheduler,
-    committer: commit::Committer,
+    committer: crate::groupsync::GroupSync,
+    fs: crate::fsworker::FsWorker,
 ) {
     loop {
         let r = match smtp.recv().await {
@@ -93,8 +100,13 @@ async fn serve_smtp(
                 return;
             }
         };
-        let (smtp, open, sched, committer) =
-            (smtp.clone(), open.clone(), sched.clone(), committer.clone());
+        let (smtp, open, sched, committer, fs) = (
+            smtp.clone(),
+            open.clone(),
+            sched.clone(),
+            committer.clone(),
+            fs.clone(),
+        );
         tokio::spawn(async move {
             match r.msg {
                 SmtpToQueue::Create => {
@@ -103,9 +115,7 @@ async fn serve_smtp(
                         Err(std::io::Error::other("too many messages in progress"))
                     } else {
                         let id = spool::new_id();
-                        tokio::task::spawn_blocking(move || spool::create(&id).map(|f| (id, f)))
-                            .await
-                            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+                        fs.run(move || spool::create(&id).map(|f| (id, f))).await
                     };
                     match made {
                         Ok((id, f)) => {
@@ -145,11 +155,15 @@ async fn serve_smtp(
                     let reply = match file {
                         None => QueueToSmtp::Error(format!("no spool file {id} in progress")),
                         Some(file) => {
-                            let pending = spool::Pending {
-                                file,
-                                env: envelope.clone(),
+                            let env = envelope.clone();
+                            let placed = fs
+                                .run(move || spool::place(&file, &env).map(|_| file))
+                                .await;
+                            let durable = match placed {
+                                Ok(file) => committer.sync(vec![file], spool::placed_dirs()).await,
+                                Err(e) => Err(e),
                             };
-                            match committer.commit(pending).await {
+                            match durable {
                                 Ok(()) => QueueToSmtp::Committed { id: id.clone() },
                                 Err(e) => {
                                     log::error!("{id}: cannot commit to the spool: {e}");

@@ -142,7 +142,7 @@ impl Inner {
             let id = env.id.clone();
             tokio::task::spawn_blocking(move || spool::open_msg(&id)).await
         };
-        let file = match file {
+        let (file, size) = match file {
             Ok(Ok(f)) => f,
             Ok(Err(e)) => {
                 return self.deferred(env, r, attempts, format!("cannot open message: {e}"))
@@ -154,6 +154,7 @@ impl Inner {
             mailbox: mailbox.to_string(),
             return_path: env.from.clone(),
             original: r.address.clone(),
+            size,
         };
         let reply = self.delivery.call(&req, &[file.as_fd()]).await;
         let delay = started.elapsed().as_secs_f64();
