@@ -98,6 +98,8 @@ pub enum FdName {
     Secrets,
     /// A sealed memfd holding a bincode [`Directory`] (smtp).
     Directory,
+    /// queue -> smtp: outbound deliveries (the MTA side of smtp).
+    Outbound,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,6 +147,10 @@ pub struct ChildSettings {
     pub max_idle_commands: u32,
     /// Seconds of command inactivity before a session is closed.
     pub timeout: u64,
+    /// Static routes `domain -> host:port` for outbound mail (smtp).
+    pub routes: Vec<(String, String)>,
+    /// Smarthost for every other domain, `host:port` (smtp).
+    pub relay_host: Option<String>,
     /// Seconds a successful password check is remembered by keyholder.
     pub auth_cache_ttl: u64,
 }
@@ -235,9 +241,10 @@ pub enum KeyRequest {
         user: String,
         password: String,
     },
-    /// DKIM-sign the message in the attached read-only fd.
+    /// DKIM-sign the first `size` bytes (all when None) of the attached read-only fd.
     DkimSign {
         domain: String,
+        size: Option<u64>,
     },
 }
 
@@ -332,6 +339,46 @@ pub enum QueueToSmtp {
         id: String,
     },
     Error(String),
+}
+
+/// queue -> smtp: send one message to the recipients of one domain.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum QueueToMta {
+    /// The first `size` bytes of the attached fd are the message; `dkim` (complete
+    /// header fields, CRLF-terminated) goes in front of it.
+    Send {
+        id: String,
+        domain: String,
+        from: String,
+        rcpts: Vec<String>,
+        size: u64,
+        dkim: Option<String>,
+        /// RFC 3461 parameters to pass on when the next hop offers DSN.
+        ret_full: Option<bool>,
+        envid: Option<String>,
+        body_8bit: bool,
+        smtputf8: bool,
+    },
+}
+
+/// What became of one recipient on the way out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// 2xx; the text is the remote reply, `relay` the host it went to.
+    Sent { reply: String },
+    /// 4xx, connection trouble, no route yet: try again later.
+    Deferred { reply: String },
+    /// 5xx: give up on this recipient.
+    Failed { reply: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum MtaToQueue {
+    /// One outcome per recipient of the Send, in order; `relay` names the host.
+    Result {
+        relay: String,
+        outcomes: Vec<Outcome>,
+    },
 }
 
 /// queue <-> delivery: local delivery of one recipient.

@@ -27,6 +27,7 @@ fn round_trip_with_fd() {
             42,
             &KeyRequest::DkimSign {
                 domain: "a.test".into(),
+                size: None,
             },
             &[f.as_fd()],
         )
@@ -34,7 +35,7 @@ fn round_trip_with_fd() {
         .unwrap();
         let r = b.recv().await.unwrap();
         assert_eq!(r.id, 42);
-        assert!(matches!(r.msg, KeyRequest::DkimSign { ref domain } if domain == "a.test"));
+        assert!(matches!(r.msg, KeyRequest::DkimSign { ref domain, .. } if domain == "a.test"));
         assert_eq!(r.fds.len(), 1);
         let mut got = String::new();
         std::fs::File::from(r.fds.into_iter().next().unwrap())

@@ -68,6 +68,8 @@ pub const SERVER_KEYS: &[KeyDef] = &[
     k("EMAIL_MAX_ERRORS", "10", "Protocol errors in one SMTP session before it is closed (421)."),
     k("EMAIL_MAX_IDLE_COMMANDS", "100", "SMTP commands outside a mail transaction (NOOP, RSET, VRFY...) before the session is closed."),
     k("EMAIL_SMTP_TIMEOUT", "300", "Seconds an SMTP client may stay silent (RFC 5321 4.5.3.2: at least 300)."),
+    k("EMAIL_ROUTES", "", "Static routes for outbound mail: domain=host:port, comma separated (host an IP address)."),
+    k("EMAIL_RELAY_HOST", "", "Smarthost host:port for every outbound domain without a route; empty means MX lookup."),
     k("EMAIL_AUTH_CACHE_TTL", "300", "Seconds a successful password check is cached by keyholder (0 disables)."),
 ];
 

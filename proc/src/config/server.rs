@@ -51,7 +51,17 @@ pub struct ServerConfig {
     pub max_errors: u32,
     pub max_idle_commands: u32,
     pub smtp_timeout: u64,
+    pub routes: Vec<(String, String)>,
+    pub relay_host: Option<String>,
     pub auth_cache_ttl: u64,
+}
+
+/// `host:port` with a numeric port.
+fn host_port(s: &str) -> bool {
+    match s.rsplit_once(':') {
+        Some((h, p)) => !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0),
+        None => false,
+    }
 }
 
 fn valid_domain(d: &str) -> bool {
@@ -126,7 +136,26 @@ impl ServerConfig {
         if max_connections == 0 {
             return Err(raw.error("EMAIL_MAX_CONNECTIONS", "must be at least 1"));
         }
+        let mut routes = Vec::new();
+        for r in raw.list("EMAIL_ROUTES") {
+            match r.split_once('=') {
+                Some((d, hp))
+                    if valid_domain(&d.trim().to_ascii_lowercase()) && host_port(hp.trim()) =>
+                {
+                    routes.push((d.trim().to_ascii_lowercase(), hp.trim().to_string()))
+                }
+                _ => {
+                    return Err(raw.error("EMAIL_ROUTES", format!("{r:?} is not domain=host:port")))
+                }
+            }
+        }
+        let relay = raw.string("EMAIL_RELAY_HOST");
+        if !relay.is_empty() && !host_port(&relay) {
+            return Err(raw.error("EMAIL_RELAY_HOST", format!("{relay:?} is not host:port")));
+        }
         Ok(ServerConfig {
+            routes,
+            relay_host: (!relay.is_empty()).then_some(relay),
             listen,
             hostname,
             domains,

@@ -6,7 +6,6 @@ use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256, SigningKey};
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::{Canonicalization, DkimSigner, Done};
 use rustls_pki_types::PrivateKeyDer;
-use std::io::Read;
 use std::os::fd::OwnedFd;
 
 /// Header fields signed when present (RFC 6376 §5.4.1 recommendations).
@@ -101,13 +100,24 @@ fn signer<T: SigningKey<Hasher = Sha256>>(
         .body_canonicalization(Canonicalization::Relaxed)
 }
 
-/// Read a whole message from an fd handed over by queue or the parent, bounded.
-pub fn read_message(fd: OwnedFd, max: u64) -> Result<Vec<u8>, String> {
+/// Read a message from an fd handed over by queue or the parent, bounded, from
+/// offset 0 whatever the (possibly shared) file offset is.
+pub fn read_message(fd: OwnedFd, max: u64, size: Option<u64>) -> Result<Vec<u8>, String> {
+    use std::os::unix::fs::FileExt;
     let f = std::fs::File::from(fd);
+    let limit = size.unwrap_or(u64::MAX).min(max + 1);
     let mut buf = Vec::new();
-    f.take(max + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| format!("cannot read message: {e}"))?;
+    let mut chunk = vec![0u8; 64 * 1024];
+    while (buf.len() as u64) < limit {
+        let want = chunk.len().min((limit - buf.len() as u64) as usize);
+        let n = f
+            .read_at(&mut chunk[..want], buf.len() as u64)
+            .map_err(|e| format!("cannot read message: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
     if buf.len() as u64 > max {
         return Err("message too large to sign".into());
     }

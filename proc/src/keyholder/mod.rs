@@ -92,11 +92,17 @@ impl State {
         }
     }
 
-    fn dkim_sign(&self, domain: &str, fd: Option<OwnedFd>, max: u64) -> KeyReply {
+    fn dkim_sign(
+        &self,
+        domain: &str,
+        fd: Option<OwnedFd>,
+        max: u64,
+        size: Option<u64>,
+    ) -> KeyReply {
         let Some(fd) = fd else {
             return KeyReply::Error("DkimSign needs a message fd".into());
         };
-        let msg = match dkim::read_message(fd, max) {
+        let msg = match dkim::read_message(fd, max, size) {
             Ok(m) => m,
             Err(e) => return KeyReply::Error(e),
         };
@@ -174,9 +180,10 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
             ParentToChild::DkimSign { domain } => {
                 let st = state.clone();
                 let fd = r.fds.into_iter().next();
-                let reply = tokio::task::spawn_blocking(move || st.dkim_sign(&domain, fd, max))
-                    .await
-                    .unwrap_or_else(|_| KeyReply::Error("signing task failed".into()));
+                let reply =
+                    tokio::task::spawn_blocking(move || st.dkim_sign(&domain, fd, max, None))
+                        .await
+                        .unwrap_or_else(|_| KeyReply::Error("signing task failed".into()));
                 let out = match reply {
                     KeyReply::DkimHeader(h) => Ok(h),
                     KeyReply::Error(e) => Err(e),
@@ -220,10 +227,10 @@ async fn serve(edge: Edge, chan: Arc<Channel<KeyReply, KeyRequest>>, state: Arc<
                 (Edge::Smtp | Edge::Imap, KeyRequest::CheckPassword { user, password }) => {
                     KeyReply::Password(state.passwords.check(&user, &password).await)
                 }
-                (Edge::Queue, KeyRequest::DkimSign { domain }) => {
+                (Edge::Queue, KeyRequest::DkimSign { domain, size }) => {
                     let fd = r.fds.into_iter().next();
                     let st = state.clone();
-                    tokio::task::spawn_blocking(move || st.dkim_sign(&domain, fd, max))
+                    tokio::task::spawn_blocking(move || st.dkim_sign(&domain, fd, max, size))
                         .await
                         .unwrap_or_else(|_| KeyReply::Error("signing task failed".into()))
                 }

@@ -284,6 +284,8 @@ impl Prepared {
             max_errors: cfg.max_errors,
             max_idle_commands: cfg.max_idle_commands,
             timeout: cfg.smtp_timeout,
+            routes: cfg.routes.clone(),
+            relay_host: cfg.relay_host.clone(),
             auth_cache_ttl: cfg.auth_cache_ttl,
         }
     }

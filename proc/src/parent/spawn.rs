@@ -98,6 +98,11 @@ pub fn spawn_set(
         slot(&mut handed, a, FdName::Peer(b), fa);
         slot(&mut handed, b, FdName::Peer(a), fb);
     }
+    // queue asks smtp's MTA side to send: a second edge, so each side of each edge
+    // has one direction of requests.
+    let (fq, fs) = pair()?;
+    slot(&mut handed, Role::Queue, FdName::Outbound, fq);
+    slot(&mut handed, Role::Smtp, FdName::Outbound, fs);
     for r in SIGNERS {
         let (fa, fb) = pair()?;
         slot(&mut handed, r, FdName::TlsSigner, fa);

@@ -31,11 +31,21 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         Ok(c) => Rpc::start(c, "queue->delivery").0,
         Err(code) => return code,
     };
-    let _keyholder: Channel<ipc::messages::KeyRequest, ipc::messages::KeyReply> =
-        match child::peer(&mut ctx, Role::Keyholder) {
-            Ok(c) => c,
-            Err(code) => return code,
-        };
+    let keyholder = match child::peer(&mut ctx, Role::Keyholder) {
+        Ok(c) => Rpc::start(c, "queue->keyholder").0,
+        Err(code) => return code,
+    };
+    let mta = match ctx.take(&ipc::messages::FdName::Outbound).map(Channel::new) {
+        Some(Ok(c)) => Rpc::start(c, "queue->smtp (outbound)").0,
+        Some(Err(e)) => {
+            log::error!("outbound edge: {e}");
+            return 71;
+        }
+        None => {
+            log::error!("no outbound edge was handed down");
+            return 70;
+        }
+    };
     let queued = match tokio::task::spawn_blocking(spool::init).await {
         Ok(Ok(q)) => q,
         Ok(Err(e)) => {
@@ -47,7 +57,7 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
     if !queued.is_empty() {
         log::info!("{} message(s) in the queue", queued.len());
     }
-    let sched = schedule::Scheduler::start(delivery, ctx.start.settings.hostname.clone());
+    let sched = schedule::Scheduler::start(delivery, keyholder, mta);
     for q in queued {
         sched.submit(q.env);
     }

@@ -1,9 +1,13 @@
-//! Scheduling of queued messages. In this version: local recipients go to the
-//! delivery process at once and are retried with a growing delay on temporary
-//! failure; remote recipients stay queued for the outbound side (queue issue).
+//! Scheduling of queued messages: local recipients go to the delivery process,
+//! remote ones, grouped by domain, are DKIM-signed by keyholder (sender's domain,
+//! when it has a key) and handed to smtp's MTA side. Temporary failures retry with
+//! a growing delay; permanent ones are logged (bounces come with the DSN work).
 
 use super::spool;
-use ipc::messages::{DeliveryToQueue, Dest, Envelope, QueueToDelivery, RcptState};
+use ipc::messages::{
+    DeliveryToQueue, Dest, Envelope, KeyReply, KeyRequest, MtaToQueue, Outcome, QueueToDelivery,
+    QueueToMta, RcptState,
+};
 use ipc::Rpc;
 use std::os::fd::AsFd;
 use std::sync::Arc;
@@ -17,6 +21,8 @@ pub struct Scheduler {
 
 struct Inner {
     delivery: Rpc<QueueToDelivery, DeliveryToQueue>,
+    keyholder: Rpc<KeyRequest, KeyReply>,
+    mta: Rpc<QueueToMta, MtaToQueue>,
     /// Local deliveries running at once.
     slots: Semaphore,
 }
@@ -34,10 +40,16 @@ fn retry_delay(attempts: u32) -> u64 {
 }
 
 impl Scheduler {
-    pub fn start(delivery: Rpc<QueueToDelivery, DeliveryToQueue>, _hostname: String) -> Scheduler {
+    pub fn start(
+        delivery: Rpc<QueueToDelivery, DeliveryToQueue>,
+        keyholder: Rpc<KeyRequest, KeyReply>,
+        mta: Rpc<QueueToMta, MtaToQueue>,
+    ) -> Scheduler {
         Scheduler {
             inner: Arc::new(Inner {
                 delivery,
+                keyholder,
+                mta,
                 slots: Semaphore::new(8),
             }),
         }
@@ -89,6 +101,28 @@ impl Inner {
                 env.recipients[i].state = state;
                 changed = true;
             }
+            // Remote recipients, one transaction per domain.
+            let mut domains: Vec<String> = Vec::new();
+            for r in &env.recipients {
+                let due = match &r.state {
+                    RcptState::Pending => true,
+                    RcptState::Deferred { next_attempt, .. } => *next_attempt <= t,
+                    _ => false,
+                };
+                if let (true, Dest::Remote { address }) = (due, &r.dest) {
+                    let d = address
+                        .rsplit_once('@')
+                        .map(|(_, d)| d.to_string())
+                        .unwrap_or_default();
+                    if !domains.contains(&d) {
+                        domains.push(d);
+                    }
+                }
+            }
+            for d in domains {
+                self.deliver_remote(&mut env, &d, t).await;
+                changed = true;
+            }
             let done = env
                 .recipients
                 .iter()
@@ -111,11 +145,10 @@ impl Inner {
                 log::info!("{}: removed", env.id);
                 return;
             }
-            // Sleep until the next local retry; remote recipients wait for the outbound side.
+            // Sleep until the next retry.
             let next = env
                 .recipients
                 .iter()
-                .filter(|r| matches!(r.dest, Dest::Local { .. }))
                 .filter_map(|r| match r.state {
                     RcptState::Deferred { next_attempt, .. } => Some(next_attempt),
                     _ => None,
@@ -178,6 +211,124 @@ impl Inner {
             }
             Ok((DeliveryToQueue::TempFail(e), _)) => self.deferred(env, r, attempts, e),
             Err(e) => self.deferred(env, r, attempts, format!("delivery process: {e}")),
+        }
+    }
+
+    /// Send to every due recipient in `domain` in one transaction.
+    async fn deliver_remote(&self, env: &mut Envelope, domain: &str, t: u64) {
+        let idx: Vec<usize> = (0..env.recipients.len())
+            .filter(|&i| {
+                let r = &env.recipients[i];
+                let due = match &r.state {
+                    RcptState::Pending => true,
+                    RcptState::Deferred { next_attempt, .. } => *next_attempt <= t,
+                    _ => false,
+                };
+                due && matches!(&r.dest, Dest::Remote { address }
+                    if address.rsplit_once('@').map(|(_, d)| d) == Some(domain))
+            })
+            .collect();
+        let rcpts: Vec<String> = idx
+            .iter()
+            .filter_map(|&i| match &env.recipients[i].dest {
+                Dest::Remote { address } => Some(address.clone()),
+                _ => None,
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let opened = {
+            let id = env.id.clone();
+            tokio::task::spawn_blocking(move || spool::open_msg(&id)).await
+        };
+        let (file, size) = match opened {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => return self.defer_all(env, &idx, format!("cannot open message: {e}")),
+            Err(e) => return self.defer_all(env, &idx, e.to_string()),
+        };
+        // DKIM with the sender's domain, when keyholder has a key for it.
+        let sender_domain = env
+            .from
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_string())
+            .unwrap_or_default();
+        let dkim = if sender_domain.is_empty() {
+            None
+        } else {
+            let req = KeyRequest::DkimSign {
+                domain: sender_domain,
+                size: Some(size),
+            };
+            // A file of its own: readers never share an offset.
+            let own = spool::open_msg(&env.id).map(|(f, _)| f);
+            let Ok(own) = own else {
+                return self.defer_all(env, &idx, "cannot reopen message".into());
+            };
+            match self.keyholder.call(&req, &[own.as_fd()]).await {
+                Ok((KeyReply::DkimHeader(h), _)) => Some(h),
+                Ok((KeyReply::Error(e), _)) => {
+                    log::info!("{}: not DKIM-signed: {e}", env.id);
+                    None
+                }
+                Ok(_) => None,
+                Err(e) => return self.defer_all(env, &idx, format!("keyholder: {e}")),
+            }
+        };
+        let req = QueueToMta::Send {
+            id: env.id.clone(),
+            domain: domain.to_string(),
+            from: env.from.clone(),
+            rcpts: rcpts.clone(),
+            size,
+            dkim,
+            ret_full: env.ret_full,
+            envid: env.envid.clone(),
+            body_8bit: env.body_8bit,
+            smtputf8: env.smtputf8,
+        };
+        let reply = self.mta.call(&req, &[file.as_fd()]).await;
+        let delay = started.elapsed().as_secs_f64();
+        let (relay, outcomes) = match reply {
+            Ok((MtaToQueue::Result { relay, outcomes }, _)) if outcomes.len() == idx.len() => {
+                (relay, outcomes)
+            }
+            Ok(_) => return self.defer_all(env, &idx, "bad answer from the MTA side".into()),
+            Err(e) => return self.defer_all(env, &idx, format!("smtp process: {e}")),
+        };
+        for ((&i, addr), o) in idx.iter().zip(&rcpts).zip(outcomes) {
+            let attempts = match &env.recipients[i].state {
+                RcptState::Deferred { attempts, .. } => *attempts,
+                _ => 0,
+            };
+            let id = &env.id;
+            env.recipients[i].state = match o {
+                Outcome::Sent { reply } => {
+                    log::info!("{id}: to=<{addr}> relay={relay} delay={delay:.2} dsn=2.0.0 status=sent ({reply})");
+                    RcptState::Delivered
+                }
+                Outcome::Failed { reply } => {
+                    log::info!("{id}: to=<{addr}> relay={relay} delay={delay:.2} dsn=5.0.0 status=bounced ({reply})");
+                    RcptState::Failed { error: reply }
+                }
+                Outcome::Deferred { reply } => {
+                    log::info!("{id}: to=<{addr}> relay={relay} delay={delay:.2} dsn=4.0.0 status=deferred ({reply})");
+                    RcptState::Deferred {
+                        attempts: attempts + 1,
+                        next_attempt: now() + retry_delay(attempts),
+                        last_error: reply,
+                    }
+                }
+            };
+        }
+    }
+
+    fn defer_all(&self, env: &mut Envelope, idx: &[usize], e: String) {
+        for &i in idx {
+            let r = env.recipients[i].clone();
+            let attempts = match &r.state {
+                RcptState::Deferred { attempts, .. } => *attempts,
+                _ => 0,
+            };
+            env.recipients[i].state = self.deferred(env, &r, attempts, e.clone());
         }
     }
 

@@ -11,6 +11,7 @@
 
 mod auth;
 mod data;
+mod outbound;
 mod received;
 mod session;
 
@@ -101,6 +102,19 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         per_ip: Mutex::new(HashMap::new()),
         auth_failures: auth::Failures::default(),
     });
+    match ctx.take(&FdName::Outbound).map(ipc::Channel::new) {
+        Some(Ok(ch)) => {
+            tokio::spawn(outbound::serve(ch, shared.clone()));
+        }
+        Some(Err(e)) => {
+            log::error!("outbound edge: {e}");
+            return 71;
+        }
+        None => {
+            log::error!("no outbound edge was handed down");
+            return 70;
+        }
+    }
     for (service, fd) in ctx.take_listeners() {
         let l = match net::listener(fd) {
             Ok(l) => l,

@@ -1,0 +1,408 @@
+//! The MTA side of smtp: queue hands over one message and the recipients of one
+//! domain (`QueueToMta::Send` + read-only fd); this sends it to the domain's next
+//! hop and answers one outcome per recipient. Next hop: a static route
+//! (EMAIL_ROUTES), else the smarthost (EMAIL_RELAY_HOST). STARTTLS is used when
+//! offered, without certificate checks (opportunistic, as an MTA does without
+//! DANE/MTA-STS); the handshake signature is still verified.
+
+use super::Shared;
+use ipc::messages::{MtaToQueue, Outcome, QueueToMta};
+use ipc::{Channel, FrameError};
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
+};
+use tokio::net::TcpStream;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+pub async fn serve(chan: Channel<MtaToQueue, QueueToMta>, sh: Arc<Shared>) {
+    let chan = Arc::new(chan);
+    loop {
+        let r = match chan.recv().await {
+            Ok(r) => r,
+            Err(e) if e.is_recoverable() => {
+                log::warn!("ipc queue (outbound): {e}");
+                continue;
+            }
+            Err(FrameError::Closed) => return,
+            Err(e) => {
+                log::warn!("ipc queue (outbound): {e}");
+                return;
+            }
+        };
+        let (chan, sh) = (chan.clone(), sh.clone());
+        tokio::spawn(async move {
+            let QueueToMta::Send { .. } = &r.msg;
+            let reply = send(&sh, r.msg, r.fds.into_iter().next()).await;
+            let _ = chan.send(r.id, &reply, &[]).await;
+        });
+    }
+}
+
+fn all(n: usize, o: Outcome) -> Vec<Outcome> {
+    vec![o; n]
+}
+
+async fn send(sh: &Shared, msg: QueueToMta, fd: Option<OwnedFd>) -> MtaToQueue {
+    let QueueToMta::Send {
+        id, domain, rcpts, ..
+    } = &msg;
+    let n = rcpts.len();
+    let st = sh.settings();
+    let hop = st
+        .routes
+        .iter()
+        .find(|(d, _)| d.eq_ignore_ascii_case(domain))
+        .map(|(_, h)| h.clone())
+        .or(st.relay_host.clone());
+    let Some(hop) = hop else {
+        return MtaToQueue::Result {
+            relay: "none".into(),
+            outcomes: all(
+                n,
+                Outcome::Deferred {
+                    reply: format!("no route to {domain} (set EMAIL_ROUTES or EMAIL_RELAY_HOST; MX lookup is not built yet)"),
+                },
+            ),
+        };
+    };
+    let Some(fd) = fd else {
+        return MtaToQueue::Result {
+            relay: hop,
+            outcomes: all(
+                n,
+                Outcome::Deferred {
+                    reply: "no message fd".into(),
+                },
+            ),
+        };
+    };
+    let outcomes =
+        match tokio::time::timeout(Duration::from_secs(600), transaction(sh, &hop, &msg, fd)).await
+        {
+            Ok(Ok(o)) => o,
+            Ok(Err(e)) => all(
+                n,
+                Outcome::Deferred {
+                    reply: format!("{hop}: {e}"),
+                },
+            ),
+            Err(_) => all(
+                n,
+                Outcome::Deferred {
+                    reply: format!("{hop}: timed out"),
+                },
+            ),
+        };
+    log::info!("{id}: sent to {hop} for {domain}: {} recipient(s)", n);
+    MtaToQueue::Result {
+        relay: hop,
+        outcomes,
+    }
+}
+
+/// Read one (possibly multi-line) reply: code and text lines joined by a space.
+async fn reply<R: AsyncBufRead + Unpin>(r: &mut R) -> std::io::Result<(u16, String)> {
+    let mut text = Vec::new();
+    for _ in 0..100 {
+        let mut line = String::new();
+        let n = tokio::time::timeout(TIMEOUT, (&mut *r).take(2048).read_line(&mut line))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "reply timeout"))??;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
+        }
+        let line = line.trim_end();
+        let code: u16 = line.get(..3).and_then(|c| c.parse().ok()).ok_or_else(|| {
+            std::io::Error::other(format!(
+                "bad reply {:?}",
+                line.chars().take(60).collect::<String>()
+            ))
+        })?;
+        text.push(line.get(4..).unwrap_or("").to_string());
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return Ok((code, format!("{code} {}", text.join(" "))));
+        }
+    }
+    Err(std::io::Error::other("reply too long"))
+}
+
+async fn cmd<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut BufReader<S>,
+    line: &str,
+) -> std::io::Result<(u16, String)> {
+    s.get_mut().write_all(line.as_bytes()).await?;
+    s.get_mut().write_all(b"\r\n").await?;
+    s.get_mut().flush().await?;
+    reply(s).await
+}
+
+fn classify(code: u16, text: String) -> Outcome {
+    match code {
+        200..=299 => Outcome::Sent { reply: text },
+        500..=599 => Outcome::Failed { reply: text },
+        _ => Outcome::Deferred { reply: text },
+    }
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+async fn transaction(
+    sh: &Shared,
+    hop: &str,
+    msg: &QueueToMta,
+    fd: OwnedFd,
+) -> std::io::Result<Vec<Outcome>> {
+    let QueueToMta::Send {
+        from,
+        rcpts,
+        size,
+        dkim,
+        ret_full,
+        envid,
+        body_8bit,
+        smtputf8,
+        ..
+    } = msg;
+    let addr: SocketAddr = hop.parse().map_err(|_| {
+        std::io::Error::other(format!(
+            "{hop} is not an IP address and port (names need the resolver)"
+        ))
+    })?;
+    let tcp = tokio::time::timeout(TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timeout"))??;
+    let hostname = sh.settings().hostname;
+    let mut s: BufReader<Box<dyn Io>> = BufReader::new(Box::new(tcp));
+    let (code, text) = reply(&mut s).await?;
+    if code != 220 {
+        return Ok(vec![
+            Outcome::Deferred {
+                reply: format!("greeting: {text}")
+            };
+            rcpts.len()
+        ]);
+    }
+    let (mut code, mut ehlo) = cmd(&mut s, &format!("EHLO {hostname}")).await?;
+    if code != 250 {
+        return Ok(vec![
+            Outcome::Deferred {
+                reply: format!("EHLO: {ehlo}")
+            };
+            rcpts.len()
+        ]);
+    }
+    let has = |ehlo: &str, ext: &str| ehlo.split(' ').any(|w| w.eq_ignore_ascii_case(ext));
+    let mut tls = false;
+    if has(&ehlo, "STARTTLS") {
+        let (c, _) = cmd(&mut s, "STARTTLS").await?;
+        if c == 220 {
+            let tcp = s.into_inner();
+            let connector = tokio_rustls::TlsConnector::from(client_config());
+            let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
+            let t = tokio::time::timeout(TIMEOUT, connector.connect(name, tcp))
+                .await
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timeout")
+                })??;
+            s = BufReader::new(Box::new(t));
+            tls = true;
+            (code, ehlo) = cmd(&mut s, &format!("EHLO {hostname}")).await?;
+            if code != 250 {
+                return Ok(vec![
+                    Outcome::Deferred {
+                        reply: format!("EHLO after STARTTLS: {ehlo}")
+                    };
+                    rcpts.len()
+                ]);
+            }
+        }
+    }
+    let dkim_len = dkim.as_ref().map(|d| d.len()).unwrap_or(0) as u64;
+    let mut mail = format!("MAIL FROM:<{from}>");
+    if has(&ehlo, "SIZE") {
+        mail.push_str(&format!(" SIZE={}", size + dkim_len));
+    }
+    if *body_8bit && has(&ehlo, "8BITMIME") {
+        mail.push_str(" BODY=8BITMIME");
+    }
+    if *smtputf8 && has(&ehlo, "SMTPUTF8") {
+        mail.push_str(" SMTPUTF8");
+    }
+    if has(&ehlo, "DSN") {
+        match ret_full {
+            Some(true) => mail.push_str(" RET=FULL"),
+            Some(false) => mail.push_str(" RET=HDRS"),
+            None => {}
+        }
+        if let Some(e) = envid {
+            if e.bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'+' && b != b'=')
+            {
+                mail.push_str(&format!(" ENVID={e}"));
+            }
+        }
+    }
+    let (code, text) = cmd(&mut s, &mail).await?;
+    if !(200..300).contains(&code) {
+        let _ = cmd(&mut s, "QUIT").await;
+        return Ok(vec![classify(code, format!("MAIL: {text}")); rcpts.len()]);
+    }
+    let mut outcomes = Vec::new();
+    for r in rcpts {
+        let (code, text) = cmd(&mut s, &format!("RCPT TO:<{r}>")).await?;
+        outcomes.push(classify(code, format!("RCPT: {text}")));
+    }
+    if !outcomes.iter().any(|o| matches!(o, Outcome::Sent { .. })) {
+        let _ = cmd(&mut s, "QUIT").await;
+        return Ok(outcomes);
+    }
+    let (code, text) = cmd(&mut s, "DATA").await?;
+    if code != 354 {
+        let o = classify(if code < 400 { 451 } else { code }, format!("DATA: {text}"));
+        return Ok(outcomes
+            .into_iter()
+            .map(|x| {
+                if matches!(x, Outcome::Sent { .. }) {
+                    o.clone()
+                } else {
+                    x
+                }
+            })
+            .collect());
+    }
+    {
+        let w = s.get_mut();
+        if let Some(h) = dkim {
+            w.write_all(h.as_bytes()).await?;
+        }
+        // The fd's offset may be shared with another reader: start from 0.
+        let mut file = tokio::fs::File::from_std(std::fs::File::from(fd));
+        tokio::io::AsyncSeekExt::seek(&mut file, std::io::SeekFrom::Start(0)).await?;
+        write_stuffed(&mut file.take(*size), w).await?;
+        w.flush().await?;
+    }
+    let (code, text) = reply(&mut s).await?;
+    let end = classify(code, text);
+    let _ = cmd(&mut s, "QUIT").await;
+    let _ = tls;
+    Ok(outcomes
+        .into_iter()
+        .map(|x| {
+            if matches!(x, Outcome::Sent { .. }) {
+                end.clone()
+            } else {
+                x
+            }
+        })
+        .collect())
+}
+
+/// Copy the message with dot-stuffing and the final `CRLF . CRLF`.
+async fn write_stuffed<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    r: &mut R,
+    w: &mut W,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut out = Vec::with_capacity(70 * 1024);
+    let mut line_start = true;
+    let mut last = b'\n';
+    loop {
+        let n = r.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        out.clear();
+        for &b in &buf[..n] {
+            if line_start && b == b'.' {
+                out.push(b'.');
+            }
+            out.push(b);
+            line_start = b == b'\n';
+            last = b;
+        }
+        w.write_all(&out).await?;
+    }
+    if last != b'\n' {
+        w.write_all(b"\r\n").await?;
+    }
+    w.write_all(b".\r\n").await
+}
+
+/// Opportunistic TLS between MTAs: any certificate, but a real handshake.
+#[derive(Debug)]
+struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCert {
+    fn verify_server_cert(
+        &self,
+        _: &rustls_pki_types::CertificateDer<'_>,
+        _: &[rustls_pki_types::CertificateDer<'_>],
+        _: &rustls_pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn client_config() -> Arc<rustls::ClientConfig> {
+    let provider = crate::tls::provider();
+    let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map(|b| {
+            b.dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+                .with_no_client_auth()
+        });
+    match cfg {
+        Ok(c) => Arc::new(c),
+        // The ring provider always supports the default versions.
+        Err(_) => Arc::new(
+            rustls::ClientConfig::builder()
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCert(crate::tls::provider())))
+                .with_no_client_auth(),
+        ),
+    }
+}

@@ -1,0 +1,131 @@
+//! Two daemons on loopback: A (a.test) routes b.test to B with a static route.
+//! Mail submitted at A arrives in B's Maildir over STARTTLS, DKIM-signed by A's
+//! keyholder, and dkimpy verifies the signature against A's published record.
+
+mod common;
+use common::*;
+use std::time::{Duration, Instant};
+
+const VERIFY_PY: &str = r#"
+import dkim, re, sys
+record_line = open(sys.argv[1]).read()
+name = record_line.split()[0].rstrip('.')
+value = ''.join(re.findall(r'"([^"]*)"', record_line))
+msg = open(sys.argv[2], 'rb').read()
+def dns(qname, timeout=5):
+    q = qname.decode() if isinstance(qname, bytes) else qname
+    return value.encode() if q.rstrip('.') == name else None
+print('verified' if dkim.verify(msg, dnsfunc=dns) else 'FAILED')
+"#;
+
+#[test]
+fn submitted_at_a_arrives_at_b_signed_over_starttls() {
+    let b = Server::prepare("EMAIL_DOMAIN=b.test\nEMAIL_HOSTNAME=mail.b.test").start();
+    b.add_account("carol@b.test", "pw-carol");
+    b.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+
+    let a = Server::prepare(&format!("EMAIL_ROUTES=b.test=127.0.0.1:{}", b.ports.smtp));
+    let gen = a.sx(&["--dkim-keygen"], "");
+    assert_ok(&gen, "dkim-keygen");
+    let record = a.path("record.txt");
+    std::fs::write(&record, &gen.stdout).unwrap();
+    let a = a.start();
+    a.add_account("bob@a.test", "pw-bob");
+    a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+
+    let py = r#"
+import smtplib, ssl, sys
+port, cafile = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
+s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
+s.sendmail('bob@a.test', ['carol@b.test'],
+    'From: Bob <bob@a.test>\r\nTo: carol@b.test\r\nSubject: across\r\nMessage-ID: <x1@a.test>\r\n'
+    'Date: Tue, 24 Nov 2026 10:00:00 +0000\r\n\r\nhello b\r\n.leading dot line\r\n')
+s.quit()
+"#;
+    assert_ok(
+        &python(
+            py,
+            &[&a.ports.submission.to_string(), &a.cert.to_string_lossy()],
+        ),
+        "submit at A",
+    );
+
+    let inbox = b.path("mail/b.test/carol/new");
+    let t = Instant::now();
+    let file = loop {
+        if let Some(f) = std::fs::read_dir(&inbox).unwrap().flatten().next() {
+            break f.path();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "not delivered at B.\nA:\n{}\nB:\n{}",
+            a.log(),
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("DKIM-Signature: v=1; a=rsa-sha256; s=default; d=a.test"),
+        "{text}"
+    );
+    assert!(
+        text.contains("by mail.b.test (scorpiox) with ESMTPS id"),
+        "B's Received: {text}"
+    );
+    assert!(
+        text.contains("by mail.a.test (scorpiox) with ESMTPSA id"),
+        "A's Received: {text}"
+    );
+    assert!(
+        text.contains("\r\n.leading dot line\r\n"),
+        "dot-stuffing: {text}"
+    );
+    let v = python(
+        VERIFY_PY,
+        &[&record.to_string_lossy(), &file.to_string_lossy()],
+    );
+    assert_ok(&v, "dkimpy");
+    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), "verified");
+    a.wait_log(
+        "status=sent (250 2.0.0 Ok: queued as",
+        1,
+        Duration::from_secs(5),
+    );
+    a.wait_log("removed", 1, Duration::from_secs(5));
+    assert_eq!(std::fs::read_dir(a.path("queue/msg")).unwrap().count(), 0);
+}
+
+#[test]
+fn unknown_user_at_b_fails_and_no_route_defers() {
+    let b = Server::prepare("EMAIL_DOMAIN=b.test").start();
+    let a = Server::prepare(&format!("EMAIL_ROUTES=b.test=127.0.0.1:{}", b.ports.smtp)).start();
+    a.add_account("bob@a.test", "pw-bob");
+    a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    let py = r#"
+import smtplib, ssl, sys
+port, cafile = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
+s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
+s.sendmail('bob@a.test', ['nobody@b.test', 'someone@c.test'], 'Subject: x\r\n\r\nx\r\n')
+s.quit()
+"#;
+    assert_ok(
+        &python(
+            py,
+            &[&a.ports.submission.to_string(), &a.cert.to_string_lossy()],
+        ),
+        "submit",
+    );
+    a.wait_log("to=<nobody@b.test>", 1, Duration::from_secs(10));
+    a.wait_log("to=<someone@c.test>", 1, Duration::from_secs(10));
+    let log = a.log();
+    assert!(
+        log.contains("dsn=5.0.0 status=bounced (RCPT: 550 5.1.1"),
+        "{log}"
+    );
+    assert!(log.contains("status=deferred (no route to c.test"), "{log}");
+    // The deferred recipient keeps the message queued.
+    assert_eq!(std::fs::read_dir(a.path("queue/msg")).unwrap().count(), 1);
+}
