@@ -129,3 +129,58 @@ s.quit()
     // The deferred recipient keeps the message queued.
     assert_eq!(std::fs::read_dir(a.path("queue/msg")).unwrap().count(), 1);
 }
+
+#[test]
+fn b_down_a_retries_and_delivers_exactly_once() {
+    let mut b = Server::prepare("EMAIL_DOMAIN=b.test\nEMAIL_HOSTNAME=mail.b.test").start();
+    b.add_account("carol@b.test", "pw-carol");
+    b.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    assert_eq!(b.stop(), Some(0));
+    let a = Server::prepare(&format!(
+        "EMAIL_ROUTES=b.test=127.0.0.1:{}\nEMAIL_QUEUE_RETRY=1s",
+        b.ports.smtp
+    ))
+    .start();
+    a.add_account("bob@a.test", "pw-bob");
+    a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    let py = r#"
+import smtplib, ssl, sys
+port, cafile = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
+s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
+s.sendmail('bob@a.test', ['carol@b.test'], 'Subject: retry me\r\n\r\nx\r\n')
+s.quit()
+"#;
+    assert_ok(
+        &python(
+            py,
+            &[&a.ports.submission.to_string(), &a.cert.to_string_lossy()],
+        ),
+        "submit",
+    );
+    // Two failed attempts while B is down, one second apart.
+    a.wait_log(
+        "dsn=4.0.0 status=deferred (127.0.0.1:",
+        2,
+        Duration::from_secs(10),
+    );
+    b.launch();
+    let inbox = b.path("mail/b.test/carol/new");
+    let t = Instant::now();
+    while std::fs::read_dir(&inbox).unwrap().count() == 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "not delivered after B came back:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    a.wait_log("removed", 1, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        std::fs::read_dir(&inbox).unwrap().count(),
+        1,
+        "exactly one copy"
+    );
+    assert_eq!(std::fs::read_dir(a.path("queue/msg")).unwrap().count(), 0);
+}

@@ -151,6 +151,10 @@ pub struct ChildSettings {
     pub routes: Vec<(String, String)>,
     /// Smarthost for every other domain, `host:port` (smtp).
     pub relay_host: Option<String>,
+    /// Seconds between attempts, the last repeating (queue).
+    pub queue_retry: Vec<u64>,
+    /// Seconds a message is retried before it is returned (queue).
+    pub queue_lifetime: u64,
     /// Seconds a successful password check is remembered by keyholder.
     pub auth_cache_ttl: u64,
 }

@@ -140,8 +140,22 @@ impl Server {
 
     /// Start in the foreground (stdout/stderr to files) and wait until it serves.
     pub fn start(mut self) -> Server {
-        let out = std::fs::File::create(self.path("stdout.log")).unwrap();
-        let err = std::fs::File::create(self.path("stderr.log")).unwrap();
+        self.launch();
+        self
+    }
+
+    /// (Re)start the daemon with the same configuration; the log is appended to.
+    pub fn launch(&mut self) {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path("stdout.log"))
+            .unwrap();
+        let err = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path("stderr.log"))
+            .unwrap();
         let child = Command::new(SX)
             .args(["server-email", "--config"])
             .arg(&self.config)
@@ -150,9 +164,25 @@ impl Server {
             .stderr(err)
             .spawn()
             .unwrap();
+        let started = self.log().matches("processes serving").count();
         self.child = Some(child);
-        self.wait_serving(Duration::from_secs(20));
-        self
+        let t = Instant::now();
+        loop {
+            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("server exited with {st}:\n{}", self.log());
+            }
+            if self.log().matches("processes serving").count() > started
+                && smtp_greets(self.ports.smtp)
+            {
+                return;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "server did not start:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn pid(&self) -> i32 {

@@ -217,6 +217,16 @@ impl RawConfig {
         Ok(cwd.join(p))
     }
 
+    pub fn duration(&self, name: &str) -> Result<u64, ConfigError> {
+        let (v, _) = self.get(name);
+        parse_duration(&v).ok_or_else(|| {
+            self.err(
+                name,
+                format!("{v:?} is not a duration (e.g. 90s, 5m, 2h, 5d)"),
+            )
+        })
+    }
+
     pub fn list(&self, name: &str) -> Vec<String> {
         self.get(name)
             .0
@@ -250,6 +260,19 @@ fn unquote(v: &str) -> String {
 
 fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
+}
+
+/// "90", "30s", "5m", "2h", "1d" -> seconds.
+pub fn parse_duration(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let (num, mult) = match v.char_indices().last()? {
+        (i, 's') => (&v[..i], 1),
+        (i, 'm') => (&v[..i], 60),
+        (i, 'h') => (&v[..i], 3600),
+        (i, 'd') => (&v[..i], 86_400),
+        _ => (v, 1),
+    };
+    num.trim().parse::<u64>().ok()?.checked_mul(mult)
 }
 
 pub fn parse_size(v: &str) -> Option<u64> {

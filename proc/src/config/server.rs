@@ -53,6 +53,8 @@ pub struct ServerConfig {
     pub smtp_timeout: u64,
     pub routes: Vec<(String, String)>,
     pub relay_host: Option<String>,
+    pub queue_retry: Vec<u64>,
+    pub queue_lifetime: u64,
     pub auth_cache_ttl: u64,
 }
 
@@ -153,7 +155,24 @@ impl ServerConfig {
         if !relay.is_empty() && !host_port(&relay) {
             return Err(raw.error("EMAIL_RELAY_HOST", format!("{relay:?} is not host:port")));
         }
+        let mut queue_retry = Vec::new();
+        for r in raw.list("EMAIL_QUEUE_RETRY") {
+            match super::parse_duration(&r) {
+                Some(d) if d > 0 => queue_retry.push(d),
+                _ => {
+                    return Err(raw.error(
+                        "EMAIL_QUEUE_RETRY",
+                        format!("{r:?} is not a duration above 0"),
+                    ))
+                }
+            }
+        }
+        if queue_retry.is_empty() {
+            return Err(raw.error("EMAIL_QUEUE_RETRY", "no wait given"));
+        }
         Ok(ServerConfig {
+            queue_retry,
+            queue_lifetime: raw.duration("EMAIL_QUEUE_LIFETIME")?,
             routes,
             relay_host: (!relay.is_empty()).then_some(relay),
             listen,

@@ -57,7 +57,13 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
     if !queued.is_empty() {
         log::info!("{} message(s) in the queue", queued.len());
     }
-    let sched = schedule::Scheduler::start(delivery, keyholder, mta);
+    let st = &ctx.start.settings;
+    let retry = if st.queue_retry.is_empty() {
+        vec![60]
+    } else {
+        st.queue_retry.clone()
+    };
+    let sched = schedule::Scheduler::start(delivery, keyholder, mta, retry, st.queue_lifetime);
     for q in queued {
         sched.submit(q.env);
     }

@@ -20,6 +20,10 @@ pub struct Scheduler {
 }
 
 struct Inner {
+    /// EMAIL_QUEUE_RETRY: seconds between attempts, the last repeating.
+    retry: Vec<u64>,
+    /// EMAIL_QUEUE_LIFETIME in seconds.
+    lifetime: u64,
     delivery: Rpc<QueueToDelivery, DeliveryToQueue>,
     keyholder: Rpc<KeyRequest, KeyReply>,
     mta: Rpc<QueueToMta, MtaToQueue>,
@@ -34,19 +38,18 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-/// 1, 2, 4 ... minutes, at most an hour.
-fn retry_delay(attempts: u32) -> u64 {
-    60u64.saturating_mul(1 << attempts.min(6)).min(3600)
-}
-
 impl Scheduler {
     pub fn start(
         delivery: Rpc<QueueToDelivery, DeliveryToQueue>,
         keyholder: Rpc<KeyRequest, KeyReply>,
         mta: Rpc<QueueToMta, MtaToQueue>,
+        retry: Vec<u64>,
+        lifetime: u64,
     ) -> Scheduler {
         Scheduler {
             inner: Arc::new(Inner {
+                retry,
+                lifetime,
                 delivery,
                 keyholder,
                 mta,
@@ -310,12 +313,7 @@ impl Inner {
                     RcptState::Failed { error: reply }
                 }
                 Outcome::Deferred { reply } => {
-                    log::info!("{id}: to=<{addr}> relay={relay} delay={delay:.2} dsn=4.0.0 status=deferred ({reply})");
-                    RcptState::Deferred {
-                        attempts: attempts + 1,
-                        next_attempt: now() + retry_delay(attempts),
-                        last_error: reply,
-                    }
+                    self.next_state(env.id.as_str(), env.arrived, addr, &relay, attempts, reply)
                 }
             };
         }
@@ -339,14 +337,43 @@ impl Inner {
         attempts: u32,
         e: String,
     ) -> RcptState {
-        log::info!(
-            "{}: to=<{}> relay=local dsn=4.0.0 status=deferred ({e})",
-            env.id,
-            r.address
-        );
+        let relay = if matches!(r.dest, Dest::Local { .. }) {
+            "local"
+        } else {
+            "none"
+        };
+        self.next_state(&env.id, env.arrived, &r.address, relay, attempts, e)
+    }
+
+    /// After a temporary failure: retry later, or give up once the message is
+    /// older than EMAIL_QUEUE_LIFETIME.
+    fn next_state(
+        &self,
+        id: &str,
+        arrived: u64,
+        addr: &str,
+        relay: &str,
+        attempts: u32,
+        e: String,
+    ) -> RcptState {
+        let t = now();
+        if t.saturating_sub(arrived) >= self.lifetime {
+            log::info!("{id}: to=<{addr}> relay={relay} dsn=4.4.7 status=expired (gave up after {attempts} attempts: {e})");
+            return RcptState::Failed {
+                error: format!("delivery time expired; last error: {e}"),
+            };
+        }
+        let base = self.retry[(attempts as usize).min(self.retry.len() - 1)];
+        // Up to 10% jitter so retries of many messages do not all fire at once.
+        let jitter = if base >= 10 {
+            rand::random::<u64>() % (base / 10)
+        } else {
+            0
+        };
+        log::info!("{id}: to=<{addr}> relay={relay} dsn=4.0.0 status=deferred ({e})");
         RcptState::Deferred {
             attempts: attempts + 1,
-            next_attempt: now() + retry_delay(attempts),
+            next_attempt: t + base + jitter,
             last_error: e,
         }
     }
