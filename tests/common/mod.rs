@@ -39,12 +39,23 @@ pub fn ensure_users() {
     }
 }
 
+/// A free port below the kernel's ephemeral range (32768+), so that client
+/// sockets of parallel tests cannot take it between this check and the server's bind.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Spread processes (test binaries) apart, then walk upwards within one.
+    if NEXT.load(Ordering::Relaxed) == 0 {
+        let start = 20_000 + (std::process::id() % 600) as u16 * 20;
+        let _ = NEXT.compare_exchange(0, start, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    loop {
+        let p = NEXT.fetch_add(1, Ordering::Relaxed);
+        let p = if p >= 32_000 { 20_000 + p % 12_000 } else { p };
+        if TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
 }
 
 pub struct Ports {
