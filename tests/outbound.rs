@@ -97,18 +97,44 @@ s.quit()
     assert_eq!(std::fs::read_dir(a.path("queue/msg")).unwrap().count(), 0);
 }
 
+const DSN_PY: &str = r#"
+import email, sys
+from email import policy
+m = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=policy.compat32)
+assert m.get_content_type() == 'multipart/report', m.get_content_type()
+assert m.get_param('report-type') == 'delivery-status'
+parts = m.get_payload()
+assert parts[0].get_content_type() == 'text/plain'
+assert parts[1].get_content_type() == 'message/delivery-status'
+assert parts[2].get_content_type() == 'text/rfc822-headers'
+status = parts[1].as_string()
+headers = parts[2].get_payload()
+print(m['From'].split('<')[1].rstrip('>'), m['To'], sep='|')
+for k in ('Final-Recipient: rfc822; nobody@b.test', 'Action: failed', 'Status: 5.1.1', 'Reporting-MTA: dns; mail.a.test'):
+    assert k in status, (k, status)
+assert 'Subject: doomed' in headers, headers
+assert 'secret body' not in m.as_string()
+print('ok')
+"#;
+
 #[test]
-fn unknown_user_at_b_fails_and_no_route_defers() {
+fn unknown_user_at_b_bounces_to_the_sender_and_no_route_defers() {
     let b = Server::prepare("EMAIL_DOMAIN=b.test").start();
-    let a = Server::prepare(&format!("EMAIL_ROUTES=b.test=127.0.0.1:{}", b.ports.smtp)).start();
+    let a = Server::prepare(&format!("EMAIL_ROUTES=b.test=127.0.0.1:{}", b.ports.smtp));
+    std::fs::write(a.path("aliases"), "fwd@a.test: nobody@b.test\n").unwrap();
+    let a = a.start();
     a.add_account("bob@a.test", "pw-bob");
-    a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    a.wait_log(
+        "directory: 1 account(s), 1 alias(es)",
+        1,
+        Duration::from_secs(5),
+    );
     let py = r#"
 import smtplib, ssl, sys
 port, cafile = int(sys.argv[1]), sys.argv[2]
 ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
 s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
-s.sendmail('bob@a.test', ['nobody@b.test', 'someone@c.test'], 'Subject: x\r\n\r\nx\r\n')
+s.sendmail('bob@a.test', ['nobody@b.test', 'someone@c.test'], 'Subject: doomed\r\n\r\nsecret body\r\n')
 s.quit()
 "#;
     assert_ok(
@@ -126,8 +152,52 @@ s.quit()
         "{log}"
     );
     assert!(log.contains("status=deferred (no route to c.test"), "{log}");
-    // The deferred recipient keeps the message queued.
+    // The bounce lands in bob's INBOX at A, RFC 3464 shaped, with the original headers only.
+    let inbox = a.path("mail/a.test/bob/new");
+    let t = Instant::now();
+    let file = loop {
+        if let Some(f) = std::fs::read_dir(&inbox).unwrap().flatten().next() {
+            break f.path();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no bounce:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.starts_with("Return-Path: <>\r\n"), "{text}");
+    let v = python(DSN_PY, &[&file.to_string_lossy()]);
+    assert_ok(&v, "dsn shape");
+    assert_eq!(
+        String::from_utf8_lossy(&v.stdout).trim(),
+        "MAILER-DAEMON@a.test|<bob@a.test>\nok"
+    );
+    // The deferred recipient keeps the original queued; the bounce itself is gone.
+    a.wait_log(
+        "sender non-delivery notification",
+        1,
+        Duration::from_secs(5),
+    );
+    std::thread::sleep(Duration::from_millis(300));
     assert_eq!(std::fs::read_dir(a.path("queue/msg")).unwrap().count(), 1);
+
+    // From <> (port 25, through an alias to b.test): fails at B, is not bounced.
+    let py = r#"
+import smtplib, sys
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]))
+s.sendmail('', ['fwd@a.test'], 'Subject: from null\r\n\r\nx\r\n')
+s.quit()
+"#;
+    assert_ok(&python(py, &[&a.ports.smtp.to_string()]), "null sender");
+    a.wait_log("not bounced: null sender <>", 1, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        std::fs::read_dir(&inbox).unwrap().count(),
+        1,
+        "no second bounce"
+    );
 }
 
 #[test]

@@ -113,6 +113,10 @@ pub fn spawn_set(
     let directory =
         crate::blob::write(&prep.directory()).map_err(|e| format!("directory memfd: {e}"))?;
     slot(&mut handed, Role::Smtp, FdName::Directory, directory);
+    // queue resolves where bounces go.
+    let directory =
+        crate::blob::write(&prep.directory()).map_err(|e| format!("directory memfd: {e}"))?;
+    slot(&mut handed, Role::Queue, FdName::Directory, directory);
 
     let mut set: Vec<Spawned> = Vec::new();
     for (role, fds) in handed {

@@ -229,7 +229,7 @@ async fn reload(
         let settings = prep.settings(cfg, *role);
         let blob = match role {
             Role::Keyholder => Some(crate::blob::write(&prep.secrets())),
-            Role::Smtp => Some(crate::blob::write(&prep.directory())),
+            Role::Smtp | Role::Queue => Some(crate::blob::write(&prep.directory())),
             _ => None,
         };
         let secrets = if let Some(blob) = blob {

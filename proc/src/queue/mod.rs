@@ -7,6 +7,7 @@
 //! Asks delivery to `Deliver` local recipients (read-only fd of the body).
 //! Answers from the parent: Ping, Shutdown.
 
+mod dsn;
 mod schedule;
 pub mod spool;
 
@@ -57,23 +58,27 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
     if !queued.is_empty() {
         log::info!("{} message(s) in the queue", queued.len());
     }
-    let st = &ctx.start.settings;
+    let st = ctx.start.settings.clone();
     let retry = if st.queue_retry.is_empty() {
         vec![60]
     } else {
         st.queue_retry.clone()
     };
-    let sched = schedule::Scheduler::start(delivery, keyholder, mta, retry, st.queue_lifetime);
-    for q in queued {
-        sched.submit(q.env);
-    }
-    let committer = match crate::groupsync::GroupSync::start("sx-queue-sync") {
-        Ok(c) => c,
-        Err(e) => {
-            log::error!("cannot start the committer: {e}");
-            return 71;
+    let directory = match ctx
+        .take(&ipc::messages::FdName::Directory)
+        .map(crate::blob::read::<ipc::messages::Directory>)
+    {
+        Some(Ok(d)) => crate::directory::Dir::new(d, &st.domains),
+        Some(Err(e)) => {
+            log::error!("cannot read the account directory: {e}");
+            return 70;
+        }
+        None => {
+            log::error!("no account directory was handed down");
+            return 70;
         }
     };
+    let dir = Arc::new(std::sync::RwLock::new(Arc::new(directory)));
     let fs = match crate::fsworker::FsWorker::start("sx-queue-fs") {
         Ok(f) => f,
         Err(e) => {
@@ -81,12 +86,49 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
             return 71;
         }
     };
+    let committer = match crate::groupsync::GroupSync::start("sx-queue-sync") {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("cannot start the committer: {e}");
+            return 71;
+        }
+    };
+    let bounces = schedule::Bounces {
+        dir: dir.clone(),
+        fs: fs.clone(),
+        sync: committer.clone(),
+        hostname: st.hostname.clone(),
+        domain: st
+            .domains
+            .first()
+            .cloned()
+            .unwrap_or_else(|| st.hostname.clone()),
+    };
+    let sched =
+        schedule::Scheduler::start(delivery, keyholder, mta, retry, st.queue_lifetime, bounces);
+    for q in queued {
+        sched.submit(q.env);
+    }
     let smtp = Arc::new(smtp);
     let open: Open = Arc::new(Mutex::new(HashMap::new()));
     tokio::spawn(serve_smtp(smtp, open, sched.clone(), committer, fs));
     child::ready(&ctx.parent).await;
     while let Some(r) = child::next_from_parent(&ctx.parent).await {
-        if let ipc::messages::ParentToChild::Reload(_) = r.msg {
+        if let ipc::messages::ParentToChild::Reload(new) = r.msg {
+            match r
+                .fds
+                .into_iter()
+                .next()
+                .map(crate::blob::read::<ipc::messages::Directory>)
+            {
+                Some(Ok(d)) => {
+                    if let Ok(mut cur) = dir.write() {
+                        *cur = Arc::new(crate::directory::Dir::new(d, &new.domains));
+                    }
+                }
+                Some(Err(e)) => log::error!("reload: cannot read the account directory: {e}"),
+                None => {}
+            }
             let _ = ctx
                 .parent
                 .send(r.id, &ipc::messages::ChildToParent::Reloaded, &[])

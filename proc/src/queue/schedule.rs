@@ -3,7 +3,7 @@
 //! when it has a key) and handed to smtp's MTA side. Temporary failures retry with
 //! a growing delay; permanent ones are logged (bounces come with the DSN work).
 
-use super::spool;
+use super::{dsn, spool};
 use ipc::messages::{
     DeliveryToQueue, Dest, Envelope, KeyReply, KeyRequest, MtaToQueue, Outcome, QueueToDelivery,
     QueueToMta, RcptState,
@@ -19,7 +19,17 @@ pub struct Scheduler {
     inner: Arc<Inner>,
 }
 
+/// What the queue needs to write bounces.
+pub struct Bounces {
+    pub dir: Arc<std::sync::RwLock<Arc<crate::directory::Dir>>>,
+    pub fs: crate::fsworker::FsWorker,
+    pub sync: crate::groupsync::GroupSync,
+    pub hostname: String,
+    pub domain: String,
+}
+
 struct Inner {
+    bounces: Bounces,
     /// EMAIL_QUEUE_RETRY: seconds between attempts, the last repeating.
     retry: Vec<u64>,
     /// EMAIL_QUEUE_LIFETIME in seconds.
@@ -45,9 +55,11 @@ impl Scheduler {
         mta: Rpc<QueueToMta, MtaToQueue>,
         retry: Vec<u64>,
         lifetime: u64,
+        bounces: Bounces,
     ) -> Scheduler {
         Scheduler {
             inner: Arc::new(Inner {
+                bounces,
                 retry,
                 lifetime,
                 delivery,
@@ -61,15 +73,26 @@ impl Scheduler {
     /// Take charge of a committed (or recovered) message.
     pub fn submit(&self, env: Envelope) {
         let inner = self.inner.clone();
-        tokio::spawn(async move { inner.run(env).await });
+        tokio::spawn(inner.run(env));
     }
 }
 
+/// A plain function, so that the bounce path (inside `run`) can start another
+/// `run` without making the future's type recursive.
+fn spawn_run(inner: Arc<Inner>, env: Envelope) {
+    tokio::spawn(inner.run(env));
+}
+
 impl Inner {
-    async fn run(&self, mut env: Envelope) {
+    async fn run(self: Arc<Self>, mut env: Envelope) {
         loop {
             let t = now();
             let mut changed = false;
+            let failed_before: Vec<bool> = env
+                .recipients
+                .iter()
+                .map(|r| matches!(r.state, RcptState::Failed { .. }))
+                .collect();
             // One copy per mailbox, however many addresses (aliases, +tags) led there.
             let mut delivered: Vec<String> = env
                 .recipients
@@ -130,6 +153,14 @@ impl Inner {
                 .recipients
                 .iter()
                 .all(|r| matches!(r.state, RcptState::Delivered | RcptState::Failed { .. }));
+            let newly_failed: Vec<usize> = (0..env.recipients.len())
+                .filter(|&i| {
+                    !failed_before[i] && matches!(env.recipients[i].state, RcptState::Failed { .. })
+                })
+                .collect();
+            if !newly_failed.is_empty() {
+                self.bounce(&env, &newly_failed).await;
+            }
             let e = env.clone();
             let res = tokio::task::spawn_blocking(move || {
                 if done {
@@ -316,6 +347,123 @@ impl Inner {
                     self.next_state(env.id.as_str(), env.arrived, addr, &relay, attempts, reply)
                 }
             };
+        }
+    }
+
+    /// Tell the sender about recipients that failed (RFC 3464), unless the sender
+    /// is `<>` or asked for no notice (NOTIFY=NEVER, or NOTIFY without FAILURE).
+    async fn bounce(self: &Arc<Self>, env: &Envelope, idx: &[usize]) {
+        const NOTIFY_FAILURE: u64 = 2;
+        const NOTIFY_NEVER: u64 = 8;
+        if env.from.is_empty() {
+            log::info!(
+                "{}: not bounced: null sender <> ({} failed recipient(s))",
+                env.id,
+                idx.len()
+            );
+            return;
+        }
+        let failed: Vec<dsn::Failed<'_>> = idx
+            .iter()
+            .map(|&i| &env.recipients[i])
+            .filter(|r| {
+                r.notify & NOTIFY_NEVER == 0 && (r.notify == 0 || r.notify & NOTIFY_FAILURE != 0)
+            })
+            .filter_map(|r| match &r.state {
+                RcptState::Failed { error } => Some(dsn::Failed { rcpt: r, error }),
+                _ => None,
+            })
+            .collect();
+        if failed.is_empty() {
+            return;
+        }
+        let b = &self.bounces;
+        let dir = b.dir.read().map(|d| d.clone()).unwrap_or_default();
+        let dests = match dir.resolve(&env.from) {
+            Ok(d) => d,
+            Err(crate::directory::Refusal::Relay) => vec![Dest::Remote {
+                address: env.from.clone(),
+            }],
+            Err(e) => {
+                log::info!(
+                    "{}: not bounced: sender <{}> cannot receive mail here ({e:?})",
+                    env.id,
+                    env.from
+                );
+                return;
+            }
+        };
+        let full = env.ret_full == Some(true);
+        let src = env.id.clone();
+        let original =
+            b.fs.run(move || {
+                let (f, size) = spool::open_msg(&src)?;
+                let limit = if full {
+                    size.min(16 << 20)
+                } else {
+                    size.min(64 * 1024)
+                };
+                let mut buf = vec![0u8; limit as usize];
+                std::os::unix::fs::FileExt::read_exact_at(&f, &mut buf, 0)?;
+                Ok(buf)
+            })
+            .await;
+        let original = match original {
+            Ok(o) => o,
+            Err(e) => {
+                log::error!("{}: cannot read the message for its bounce: {e}", env.id);
+                return;
+            }
+        };
+        let id = spool::new_id();
+        let t = now();
+        let body = dsn::build(env, &failed, &b.hostname, &b.domain, &original, &id, t);
+        let benv = Envelope {
+            id: id.clone(),
+            from: String::new(),
+            recipients: dests
+                .into_iter()
+                .map(|dest| ipc::messages::Recipient {
+                    address: env.from.clone(),
+                    orcpt: None,
+                    notify: 0,
+                    dest,
+                    state: RcptState::Pending,
+                })
+                .collect(),
+            arrived: t,
+            size: body.len() as u64,
+            ret_full: None,
+            envid: None,
+            body_8bit: false,
+            smtputf8: false,
+            helo: b.hostname.clone(),
+            client_ip: "127.0.0.1".into(),
+            auth: None,
+        };
+        let e2 = benv.clone();
+        let written =
+            b.fs.run(move || {
+                use std::io::Write;
+                let mut f = spool::create(&e2.id)?;
+                f.write_all(&body)?;
+                spool::place(&f, &e2)?;
+                Ok(f)
+            })
+            .await;
+        let durable = match written {
+            Ok(f) => b.sync.sync(vec![f], spool::placed_dirs()).await,
+            Err(e) => Err(e),
+        };
+        match durable {
+            Ok(()) => {
+                log::info!("{}: sender non-delivery notification: {id}", env.id);
+                spawn_run(self.clone(), benv);
+            }
+            Err(e) => {
+                spool::abort(&id);
+                log::error!("{}: cannot queue the bounce: {e}", env.id);
+            }
         }
     }
 

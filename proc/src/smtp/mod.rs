@@ -13,6 +13,8 @@ mod auth;
 mod data;
 mod outbound;
 mod received;
+
+pub use received::rfc5322_date;
 mod session;
 
 use crate::child::{self, ChildCtx};
