@@ -151,6 +151,8 @@ pub struct ChildSettings {
     pub routes: Vec<(String, String)>,
     /// Smarthost for every other domain, `host:port` (smtp).
     pub relay_host: Option<String>,
+    /// DNS servers `ip:port` for MX lookups (smtp).
+    pub dns_servers: Vec<String>,
     /// Seconds between attempts, the last repeating (queue).
     pub queue_retry: Vec<u64>,
     /// Seconds a message is retried before it is returned (queue).

@@ -92,6 +92,8 @@ pub fn make_cert(dir: &Path, name: &str, cn: &str) -> (PathBuf, PathBuf) {
 }
 
 pub struct Server {
+    /// Address the SMTP listener is on (127.0.0.1 unless a test moves it).
+    pub host: String,
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
     pub ports: Ports,
@@ -124,7 +126,7 @@ impl Server {
              EMAIL_IMAP_STARTTLS_PORT={}\nEMAIL_DATA_DIR={d}/data\nEMAIL_MAILDIR={d}/mail\nEMAIL_QUEUE_DIR={d}/queue\n\
              EMAIL_TLS_CERT={}\nEMAIL_TLS_KEY={}\nEMAIL_ACCOUNTS_FILE={d}/accounts\nEMAIL_ALIASES_FILE={d}/aliases\n\
              EMAIL_DKIM_KEY={d}/dkim.key\nEMAIL_PID_FILE={d}/sx.pid\nEMAIL_CONTROL_SOCKET={d}/control.sock\n\
-             EMAIL_LOG=stderr\n{extra}\n",
+             EMAIL_LOG=stderr\nEMAIL_DNS_SERVER=127.0.0.1:9\n{extra}\n",
             ports.smtp,
             ports.submission,
             ports.submissions,
@@ -136,6 +138,7 @@ impl Server {
         );
         std::fs::write(&config, text).unwrap();
         Server {
+            host: "127.0.0.1".into(),
             dir,
             config,
             ports,
@@ -183,7 +186,7 @@ impl Server {
                 panic!("server exited with {st}:\n{}", self.log());
             }
             if self.log().matches("processes serving").count() > started
-                && smtp_greets(self.ports.smtp)
+                && smtp_greets_at(&self.host, self.ports.smtp)
             {
                 return;
             }
@@ -350,7 +353,11 @@ pub fn proc_status(pid: i32, field: &str) -> String {
 }
 
 pub fn smtp_greets(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+    smtp_greets_at("127.0.0.1", port)
+}
+
+pub fn smtp_greets_at(host: &str, port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect((host, port)) else {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));

@@ -53,6 +53,8 @@ pub struct ServerConfig {
     pub smtp_timeout: u64,
     pub routes: Vec<(String, String)>,
     pub relay_host: Option<String>,
+    /// `ip:port` of the DNS servers used for MX lookups.
+    pub dns_servers: Vec<String>,
     pub queue_retry: Vec<u64>,
     pub queue_lifetime: u64,
     pub auth_cache_ttl: u64,
@@ -170,7 +172,33 @@ impl ServerConfig {
         if queue_retry.is_empty() {
             return Err(raw.error("EMAIL_QUEUE_RETRY", "no wait given"));
         }
+        let mut dns_servers = Vec::new();
+        for d in raw.list("EMAIL_DNS_SERVER") {
+            let sa = d.parse::<std::net::SocketAddr>().or_else(|_| {
+                d.parse::<IpAddr>()
+                    .map(|ip| std::net::SocketAddr::new(ip, 53))
+            });
+            match sa {
+                Ok(sa) => dns_servers.push(sa.to_string()),
+                Err(_) => {
+                    return Err(raw.error("EMAIL_DNS_SERVER", format!("{d:?} is not ip or ip:port")))
+                }
+            }
+        }
+        if dns_servers.is_empty() {
+            // Read here, before any chroot: smtp cannot see /etc/resolv.conf.
+            let conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+            for l in conf.lines() {
+                let mut w = l.split_whitespace();
+                if w.next() == Some("nameserver") {
+                    if let Some(ip) = w.next().and_then(|ip| ip.parse::<IpAddr>().ok()) {
+                        dns_servers.push(std::net::SocketAddr::new(ip, 53).to_string());
+                    }
+                }
+            }
+        }
         Ok(ServerConfig {
+            dns_servers,
             queue_retry,
             queue_lifetime: raw.duration("EMAIL_QUEUE_LIFETIME")?,
             routes,

@@ -286,6 +286,7 @@ impl Prepared {
             timeout: cfg.smtp_timeout,
             routes: cfg.routes.clone(),
             relay_host: cfg.relay_host.clone(),
+            dns_servers: cfg.dns_servers.clone(),
             queue_retry: cfg.queue_retry.clone(),
             queue_lifetime: cfg.queue_lifetime,
             auth_cache_ttl: cfg.auth_cache_ttl,

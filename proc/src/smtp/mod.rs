@@ -13,6 +13,7 @@ mod auth;
 mod data;
 mod outbound;
 mod received;
+mod route;
 
 pub use received::rfc5322_date;
 mod session;
@@ -37,6 +38,8 @@ pub(crate) struct Shared {
     pub dir: RwLock<Arc<Dir>>,
     pub per_ip: Mutex<HashMap<IpAddr, u32>>,
     pub auth_failures: auth::Failures,
+    /// DNS for MX lookups, rebuilt when the servers change on reload.
+    pub resolver: RwLock<Option<Arc<hickory_resolver::TokioResolver>>>,
 }
 
 impl Shared {
@@ -45,6 +48,10 @@ impl Shared {
             Ok(s) => s.clone(),
             Err(p) => p.into_inner().clone(),
         }
+    }
+
+    pub fn resolver(&self) -> Option<Arc<hickory_resolver::TokioResolver>> {
+        self.resolver.read().ok().and_then(|r| r.clone())
     }
 
     pub fn dir(&self) -> Arc<Dir> {
@@ -103,6 +110,7 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         dir: RwLock::new(Arc::new(dir)),
         per_ip: Mutex::new(HashMap::new()),
         auth_failures: auth::Failures::default(),
+        resolver: RwLock::new(route::resolver(&settings.dns_servers).map(Arc::new)),
     });
     match ctx.take(&FdName::Outbound).map(ipc::Channel::new) {
         Some(Ok(ch)) => {
@@ -143,6 +151,9 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
                     if let Ok(mut cur) = shared.dir.write() {
                         *cur = Arc::new(d);
                     }
+                }
+                if let Ok(mut r) = shared.resolver.write() {
+                    *r = route::resolver(&s.dns_servers).map(Arc::new);
                 }
                 if let Ok(mut cur) = shared.settings.write() {
                     *cur = s;

@@ -1,7 +1,6 @@
 //! The MTA side of smtp: queue hands over one message and the recipients of one
 //! domain (`QueueToMta::Send` + read-only fd); this sends it to the domain's next
-//! hop and answers one outcome per recipient. Next hop: a static route
-//! (EMAIL_ROUTES), else the smarthost (EMAIL_RELAY_HOST). STARTTLS is used when
+//! hop (see route.rs) and answers one outcome per recipient. STARTTLS is used when
 //! offered, without certificate checks (opportunistic, as an MTA does without
 //! DANE/MTA-STS); the handshake signature is still verified.
 
@@ -53,26 +52,26 @@ async fn send(sh: &Shared, msg: QueueToMta, fd: Option<OwnedFd>) -> MtaToQueue {
     } = &msg;
     let n = rcpts.len();
     let st = sh.settings();
-    let hop = st
-        .routes
-        .iter()
-        .find(|(d, _)| d.eq_ignore_ascii_case(domain))
-        .map(|(_, h)| h.clone())
-        .or(st.relay_host.clone());
-    let Some(hop) = hop else {
-        return MtaToQueue::Result {
-            relay: "none".into(),
-            outcomes: all(
-                n,
-                Outcome::Deferred {
-                    reply: format!("no route to {domain} (set EMAIL_ROUTES or EMAIL_RELAY_HOST; MX lookup is not built yet)"),
-                },
-            ),
-        };
+    let resolver = sh.resolver();
+    let hop = match super::route::find(
+        resolver.as_deref(),
+        &st.routes,
+        st.relay_host.as_deref(),
+        domain,
+    )
+    .await
+    {
+        Ok(h) => h,
+        Err(o) => {
+            return MtaToQueue::Result {
+                relay: "none".into(),
+                outcomes: all(n, o),
+            }
+        }
     };
     let Some(fd) = fd else {
         return MtaToQueue::Result {
-            relay: hop,
+            relay: hop.label,
             outcomes: all(
                 n,
                 Outcome::Deferred {
@@ -81,27 +80,52 @@ async fn send(sh: &Shared, msg: QueueToMta, fd: Option<OwnedFd>) -> MtaToQueue {
             ),
         };
     };
-    let outcomes =
-        match tokio::time::timeout(Duration::from_secs(600), transaction(sh, &hop, &msg, fd)).await
+    let mut last = String::from("no address to try");
+    let mut fd = Some(fd);
+    for addr in &hop.addrs {
+        let tcp = match tokio::time::timeout(TIMEOUT, TcpStream::connect(addr)).await {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => {
+                last = format!("{addr}: {e}");
+                continue;
+            }
+            Err(_) => {
+                last = format!("{addr}: connect timeout");
+                continue;
+            }
+        };
+        let Some(f) = fd.take() else { break };
+        let relay = if hop.label.parse::<SocketAddr>().is_ok() {
+            hop.label.clone()
+        } else {
+            format!("{}[{}]:{}", hop.label, addr.ip(), addr.port())
+        };
+        let outcomes = match tokio::time::timeout(
+            Duration::from_secs(600),
+            transaction(sh, tcp, *addr, &msg, f),
+        )
+        .await
         {
             Ok(Ok(o)) => o,
             Ok(Err(e)) => all(
                 n,
                 Outcome::Deferred {
-                    reply: format!("{hop}: {e}"),
+                    reply: format!("{relay}: {e}"),
                 },
             ),
             Err(_) => all(
                 n,
                 Outcome::Deferred {
-                    reply: format!("{hop}: timed out"),
+                    reply: format!("{relay}: timed out"),
                 },
             ),
         };
-    log::info!("{id}: sent to {hop} for {domain}: {} recipient(s)", n);
+        log::info!("{id}: sent to {relay} for {domain}: {n} recipient(s)");
+        return MtaToQueue::Result { relay, outcomes };
+    }
     MtaToQueue::Result {
-        relay: hop,
-        outcomes,
+        relay: hop.label.clone(),
+        outcomes: all(n, Outcome::Deferred { reply: last }),
     }
 }
 
@@ -157,7 +181,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 async fn transaction(
     sh: &Shared,
-    hop: &str,
+    tcp: TcpStream,
+    addr: SocketAddr,
     msg: &QueueToMta,
     fd: OwnedFd,
 ) -> std::io::Result<Vec<Outcome>> {
@@ -172,14 +197,6 @@ async fn transaction(
         smtputf8,
         ..
     } = msg;
-    let addr: SocketAddr = hop.parse().map_err(|_| {
-        std::io::Error::other(format!(
-            "{hop} is not an IP address and port (names need the resolver)"
-        ))
-    })?;
-    let tcp = tokio::time::timeout(TIMEOUT, TcpStream::connect(addr))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timeout"))??;
     let hostname = sh.settings().hostname;
     let mut s: BufReader<Box<dyn Io>> = BufReader::new(Box::new(tcp));
     let (code, text) = reply(&mut s).await?;
