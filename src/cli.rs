@@ -26,7 +26,8 @@ pub enum Command {
 #[derive(Args, Debug)]
 #[command(group(ArgGroup::new("action").multiple(false).args([
     "add_account", "remove_account", "passwd", "list_accounts", "dkim_keygen",
-    "dkim_sign", "status", "reload", "check_config",
+    "dkim_sign", "status", "reload", "check_config", "queue", "queue_show", "queue_flush",
+    "queue_remove", "queue_hold", "queue_release",
 ])))]
 pub struct ServerArgs {
     /// Configuration file (default: lookup order of scorpiox-env.txt(5)).
@@ -77,6 +78,24 @@ pub struct ServerArgs {
     /// Validate the configuration, certificate, keys and accounts, then exit.
     #[arg(long)]
     pub check_config: bool,
+    /// List the queue: id, age, size, sender, recipients, state, last error.
+    #[arg(long)]
+    pub queue: bool,
+    /// Show one queued message: envelope, states and headers.
+    #[arg(long, value_name = "ID")]
+    pub queue_show: Option<String>,
+    /// Retry now: the message ID, or every message when no ID is given.
+    #[arg(long, value_name = "ID", num_args = 0..=1, default_missing_value = "")]
+    pub queue_flush: Option<String>,
+    /// Remove a message from the queue (no bounce).
+    #[arg(long, value_name = "ID")]
+    pub queue_remove: Option<String>,
+    /// Hold a message: no delivery attempts until released.
+    #[arg(long, value_name = "ID")]
+    pub queue_hold: Option<String>,
+    /// Release a held message (and try it now).
+    #[arg(long, value_name = "ID")]
+    pub queue_release: Option<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

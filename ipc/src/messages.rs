@@ -182,6 +182,8 @@ pub enum ParentToChild {
     DkimSign {
         domain: String,
     },
+    /// Queue only: an admin command from the control socket.
+    Queue(QueueCmd),
     Ping,
     /// Finish what is in flight and exit 0.
     Shutdown,
@@ -193,6 +195,50 @@ pub enum ChildToParent {
     Reloaded,
     Pong,
     DkimSigned(Result<String, String>),
+    Queue(QueueReply),
+}
+
+/// Queue administration (`sx server-email --queue...`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum QueueCmd {
+    List,
+    Show {
+        id: String,
+    },
+    /// Retry now: one message, or all when None.
+    Flush {
+        id: Option<String>,
+    },
+    Remove {
+        id: String,
+    },
+    Hold {
+        id: String,
+    },
+    Release {
+        id: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueueEntry {
+    pub id: String,
+    pub arrived: u64,
+    pub size: u64,
+    pub from: String,
+    /// (recipient, state: pending / deferred / sent / failed)
+    pub recipients: Vec<(String, String)>,
+    pub held: bool,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum QueueReply {
+    List(Vec<QueueEntry>),
+    /// Envelope and headers, as text.
+    Show(String),
+    Done(String),
+    Error(String),
 }
 
 /// Everything only keyholder may hold. Sent as a memfd, never as a frame.
@@ -431,6 +477,7 @@ pub enum ControlRequest {
     DkimSign {
         domain: String,
     },
+    Queue(QueueCmd),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -439,6 +486,7 @@ pub enum ControlReply {
     Ok,
     DkimHeader(String),
     Error(String),
+    Queue(QueueReply),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

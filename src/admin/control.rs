@@ -84,6 +84,56 @@ pub fn reload(cfg: &ServerConfig) -> i32 {
     }
 }
 
+pub fn queue(cfg: &ServerConfig, cmd: ipc::messages::QueueCmd) -> i32 {
+    use ipc::messages::QueueReply;
+    match call(cfg, &ControlRequest::Queue(cmd), &[]) {
+        Ok(ControlReply::Queue(QueueReply::List(list))) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            if list.is_empty() {
+                println!("queue is empty");
+            }
+            for e in &list {
+                let age = now.saturating_sub(e.arrived);
+                println!(
+                    "{}  {:>6}  {:>8}  <{}>{}",
+                    e.id,
+                    format!("{}m", age / 60),
+                    e.size,
+                    e.from,
+                    if e.held { "  HELD" } else { "" }
+                );
+                for (r, state) in &e.recipients {
+                    println!("    {r}  {state}");
+                }
+                if let Some(err) = &e.last_error {
+                    println!("    ({err})");
+                }
+            }
+            if !list.is_empty() {
+                println!("-- {} message(s)", list.len());
+            }
+            exit::OK
+        }
+        Ok(ControlReply::Queue(QueueReply::Show(text))) => {
+            print!("{text}");
+            exit::OK
+        }
+        Ok(ControlReply::Queue(QueueReply::Done(text))) => {
+            println!("{text}");
+            exit::OK
+        }
+        Ok(ControlReply::Queue(QueueReply::Error(e))) => {
+            eprintln!("sx server-email: {e}");
+            exit::NOINPUT
+        }
+        Ok(other) => unexpected(other),
+        Err(c) => c,
+    }
+}
+
 pub fn unexpected(r: ControlReply) -> i32 {
     match r {
         ControlReply::Error(e) => {

@@ -44,6 +44,27 @@ pub fn server_email(a: ServerArgs) -> i32 {
     if a.check_config {
         return check_config(&cfg);
     }
+    use ipc::messages::QueueCmd;
+    let queue_cmd = if a.queue {
+        Some(QueueCmd::List)
+    } else if let Some(id) = &a.queue_show {
+        Some(QueueCmd::Show { id: id.clone() })
+    } else if let Some(id) = &a.queue_flush {
+        Some(QueueCmd::Flush {
+            id: (!id.is_empty()).then(|| id.clone()),
+        })
+    } else if let Some(id) = &a.queue_remove {
+        Some(QueueCmd::Remove { id: id.clone() })
+    } else if let Some(id) = &a.queue_hold {
+        Some(QueueCmd::Hold { id: id.clone() })
+    } else {
+        a.queue_release
+            .as_ref()
+            .map(|id| QueueCmd::Release { id: id.clone() })
+    };
+    if let Some(cmd) = queue_cmd {
+        return control::queue(&cfg, cmd);
+    }
     for w in &cfg.raw.warnings {
         eprintln!("sx server-email: warning: {w}");
     }

@@ -19,6 +19,7 @@ pub struct State {
     pub restarts: u32,
     pub children: Vec<(Role, u32)>,
     pub keyholder: Option<ChildRpc>,
+    pub queue: Option<ChildRpc>,
 }
 
 impl State {
@@ -28,6 +29,7 @@ impl State {
             restarts: 0,
             children: Vec::new(),
             keyholder: None,
+            queue: None,
         }
     }
 }
@@ -174,6 +176,22 @@ async fn handle(
                         Ok(Err(e)) => ControlReply::Error(e),
                         Err(_) => ControlReply::Error("reload interrupted".into()),
                     }
+                }
+            }
+            ControlRequest::Queue(cmd) => {
+                let q = shared.lock().ok().and_then(|s| s.queue.clone());
+                match q {
+                    Some(q) => {
+                        let req = ParentToChild::Queue(cmd);
+                        match tokio::time::timeout(Duration::from_secs(30), q.call(&req, &[])).await
+                        {
+                            Ok(Ok((ChildToParent::Queue(r), _))) => ControlReply::Queue(r),
+                            Ok(Ok(_)) => ControlReply::Error("unexpected answer from queue".into()),
+                            Ok(Err(e)) => ControlReply::Error(e.to_string()),
+                            Err(_) => ControlReply::Error("queue did not answer".into()),
+                        }
+                    }
+                    None => ControlReply::Error("queue not running".into()),
                 }
             }
             ControlRequest::DkimSign { domain } => {

@@ -62,6 +62,10 @@ fn attach(
             .iter()
             .find(|(r, _)| *r == Role::Keyholder)
             .map(|(_, r)| r.clone());
+        st.queue = rpcs
+            .iter()
+            .find(|(r, _)| *r == Role::Queue)
+            .map(|(_, r)| r.clone());
     }
     Running { set, rpcs }
 }

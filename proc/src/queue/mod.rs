@@ -114,7 +114,13 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
     tokio::spawn(serve_smtp(smtp, open, sched.clone(), committer, fs));
     child::ready(&ctx.parent).await;
     while let Some(r) = child::next_from_parent(&ctx.parent).await {
-        if let ipc::messages::ParentToChild::Reload(new) = r.msg {
+        if let ipc::messages::ParentToChild::Queue(cmd) = r.msg {
+            let reply = sched.admin(cmd).await;
+            let _ = ctx
+                .parent
+                .send(r.id, &ipc::messages::ChildToParent::Queue(reply), &[])
+                .await;
+        } else if let ipc::messages::ParentToChild::Reload(new) = r.msg {
             match r
                 .fds
                 .into_iter()

@@ -28,7 +28,18 @@ pub struct Bounces {
     pub domain: String,
 }
 
+/// One queued message's handle, for the admin commands.
+struct Ctl {
+    /// The envelope as of the last round.
+    env: std::sync::Mutex<Envelope>,
+    held: std::sync::atomic::AtomicBool,
+    removed: std::sync::atomic::AtomicBool,
+    flush: std::sync::atomic::AtomicBool,
+    wake: tokio::sync::Notify,
+}
+
 struct Inner {
+    tasks: std::sync::Mutex<std::collections::HashMap<String, Arc<Ctl>>>,
     bounces: Bounces,
     /// EMAIL_QUEUE_RETRY: seconds between attempts, the last repeating.
     retry: Vec<u64>,
@@ -59,6 +70,7 @@ impl Scheduler {
     ) -> Scheduler {
         Scheduler {
             inner: Arc::new(Inner {
+                tasks: std::sync::Mutex::new(std::collections::HashMap::new()),
                 bounces,
                 retry,
                 lifetime,
@@ -77,6 +89,182 @@ impl Scheduler {
     }
 }
 
+impl Scheduler {
+    /// The admin commands of the control socket.
+    pub async fn admin(&self, cmd: ipc::messages::QueueCmd) -> ipc::messages::QueueReply {
+        use ipc::messages::{QueueCmd, QueueEntry, QueueReply};
+        use std::sync::atomic::Ordering::SeqCst;
+        let get = |id: &str| {
+            self.inner
+                .tasks
+                .lock()
+                .ok()
+                .and_then(|t| t.get(id).cloned())
+        };
+        let valid = |id: &str| spool::valid_id(id);
+        match cmd {
+            QueueCmd::List => {
+                let tasks: Vec<Arc<Ctl>> = match self.inner.tasks.lock() {
+                    Ok(t) => t.values().cloned().collect(),
+                    Err(_) => Vec::new(),
+                };
+                let mut out: Vec<QueueEntry> = tasks
+                    .iter()
+                    .filter_map(|c| {
+                        let e = c.env.lock().ok()?.clone();
+                        let last_error = e.recipients.iter().find_map(|r| match &r.state {
+                            RcptState::Deferred { last_error, .. } => Some(last_error.clone()),
+                            _ => None,
+                        });
+                        Some(QueueEntry {
+                            recipients: e
+                                .recipients
+                                .iter()
+                                .map(|r| (r.address.clone(), state_name(&r.state).into()))
+                                .collect(),
+                            id: e.id,
+                            arrived: e.arrived,
+                            size: e.size,
+                            from: e.from,
+                            held: c.held.load(SeqCst),
+                            last_error,
+                        })
+                    })
+                    .collect();
+                out.sort_by(|a, b| a.id.cmp(&b.id));
+                QueueReply::List(out)
+            }
+            QueueCmd::Show { id } if valid(&id) => match get(&id) {
+                Some(c) => {
+                    let e = c.env.lock().map(|e| e.clone());
+                    let Ok(e) = e else {
+                        return QueueReply::Error("busy".into());
+                    };
+                    let mut text = format!(
+                        "id: {}\nfrom: <{}>\narrived: {}\nsize: {}\nheld: {}\nclient: [{}] helo={}\nauth: {}\n",
+                        e.id,
+                        e.from,
+                        crate::smtp::rfc5322_date(e.arrived),
+                        e.size,
+                        c.held.load(SeqCst),
+                        e.client_ip,
+                        e.helo,
+                        e.auth.as_deref().unwrap_or("-")
+                    );
+                    for r in &e.recipients {
+                        let extra = match &r.state {
+                            RcptState::Deferred {
+                                attempts,
+                                last_error,
+                                ..
+                            } => format!(" after {attempts} attempt(s): {last_error}"),
+                            RcptState::Failed { error } => format!(": {error}"),
+                            _ => String::new(),
+                        };
+                        text.push_str(&format!(
+                            "to: <{}> {}{extra}\n",
+                            r.address,
+                            state_name(&r.state)
+                        ));
+                    }
+                    let idc = id.clone();
+                    let headers = self
+                        .inner
+                        .bounces
+                        .fs
+                        .run(move || {
+                            let (f, size) = spool::open_msg(&idc)?;
+                            let mut buf = vec![0u8; size.min(16 * 1024) as usize];
+                            std::os::unix::fs::FileExt::read_exact_at(&f, &mut buf, 0)?;
+                            Ok(buf)
+                        })
+                        .await
+                        .unwrap_or_default();
+                    text.push('\n');
+                    text.push_str(&String::from_utf8_lossy(dsn::headers_of(&headers)));
+                    QueueReply::Show(text)
+                }
+                None => QueueReply::Error(format!("no message {id} in the queue")),
+            },
+            QueueCmd::Flush { id: None } => {
+                let tasks: Vec<Arc<Ctl>> = self
+                    .inner
+                    .tasks
+                    .lock()
+                    .map(|t| t.values().cloned().collect())
+                    .unwrap_or_default();
+                for c in &tasks {
+                    c.flush.store(true, SeqCst);
+                    c.wake.notify_one();
+                }
+                QueueReply::Done(format!(
+                    "{} message(s) scheduled for delivery now",
+                    tasks.len()
+                ))
+            }
+            QueueCmd::Flush { id: Some(id) } if valid(&id) => match get(&id) {
+                Some(c) => {
+                    c.flush.store(true, SeqCst);
+                    c.wake.notify_one();
+                    QueueReply::Done(format!("{id} scheduled for delivery now"))
+                }
+                None => QueueReply::Error(format!("no message {id} in the queue")),
+            },
+            QueueCmd::Remove { id } if valid(&id) => match get(&id) {
+                Some(c) => {
+                    c.removed.store(true, SeqCst);
+                    c.held.store(false, SeqCst);
+                    c.wake.notify_one();
+                    QueueReply::Done(format!("{id} removed"))
+                }
+                None => QueueReply::Error(format!("no message {id} in the queue")),
+            },
+            QueueCmd::Hold { id } if valid(&id) => match get(&id) {
+                Some(c) => {
+                    c.held.store(true, SeqCst);
+                    let m = id.clone();
+                    let _ = self
+                        .inner
+                        .bounces
+                        .fs
+                        .run(move || std::fs::write(format!("hold/{m}"), b""))
+                        .await;
+                    log::info!("{id}: held by the administrator");
+                    QueueReply::Done(format!("{id} held"))
+                }
+                None => QueueReply::Error(format!("no message {id} in the queue")),
+            },
+            QueueCmd::Release { id } if valid(&id) => match get(&id) {
+                Some(c) => {
+                    let m = id.clone();
+                    let _ = self
+                        .inner
+                        .bounces
+                        .fs
+                        .run(move || std::fs::remove_file(format!("hold/{m}")))
+                        .await;
+                    c.held.store(false, SeqCst);
+                    c.flush.store(true, SeqCst);
+                    c.wake.notify_one();
+                    log::info!("{id}: released by the administrator");
+                    QueueReply::Done(format!("{id} released"))
+                }
+                None => QueueReply::Error(format!("no message {id} in the queue")),
+            },
+            _ => QueueReply::Error("not a queue id".into()),
+        }
+    }
+}
+
+fn state_name(s: &RcptState) -> &'static str {
+    match s {
+        RcptState::Pending => "pending",
+        RcptState::Delivered => "sent",
+        RcptState::Deferred { .. } => "deferred",
+        RcptState::Failed { .. } => "failed",
+    }
+}
+
 /// A plain function, so that the bounce path (inside `run`) can start another
 /// `run` without making the future's type recursive.
 fn spawn_run(inner: Arc<Inner>, env: Envelope) {
@@ -85,8 +273,46 @@ fn spawn_run(inner: Arc<Inner>, env: Envelope) {
 
 impl Inner {
     async fn run(self: Arc<Self>, mut env: Envelope) {
+        let ctl = Arc::new(Ctl {
+            env: std::sync::Mutex::new(env.clone()),
+            held: std::sync::atomic::AtomicBool::new(
+                std::path::Path::new(&format!("hold/{}", env.id)).exists(),
+            ),
+            removed: std::sync::atomic::AtomicBool::new(false),
+            flush: std::sync::atomic::AtomicBool::new(false),
+            wake: tokio::sync::Notify::new(),
+        });
+        if let Ok(mut t) = self.tasks.lock() {
+            t.insert(env.id.clone(), ctl.clone());
+        }
+        self.run_ctl(&mut env, &ctl).await;
+        if let Ok(mut t) = self.tasks.lock() {
+            t.remove(&env.id);
+        }
+    }
+
+    async fn run_ctl(self: &Arc<Self>, env: &mut Envelope, ctl: &Ctl) {
+        use std::sync::atomic::Ordering::SeqCst;
         loop {
-            let t = now();
+            if ctl.removed.load(SeqCst) {
+                let id = env.id.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    let _ = std::fs::remove_file(format!("hold/{id}"));
+                    spool::remove(&id)
+                })
+                .await;
+                log::info!("{}: removed by the administrator", env.id);
+                return;
+            }
+            if ctl.held.load(SeqCst) {
+                ctl.wake.notified().await;
+                continue;
+            }
+            let t = if ctl.flush.swap(false, SeqCst) {
+                u64::MAX
+            } else {
+                now()
+            };
             let mut changed = false;
             let failed_before: Vec<bool> = env
                 .recipients
@@ -120,7 +346,7 @@ impl Inner {
                     changed = true;
                     continue;
                 }
-                let state = self.deliver_local(&env, i, &mailbox).await;
+                let state = self.deliver_local(env, i, &mailbox).await;
                 if state == RcptState::Delivered {
                     delivered.push(mailbox);
                 }
@@ -146,7 +372,7 @@ impl Inner {
                 }
             }
             for d in domains {
-                self.deliver_remote(&mut env, &d, t).await;
+                self.deliver_remote(env, &d, t).await;
                 changed = true;
             }
             let done = env
@@ -159,7 +385,7 @@ impl Inner {
                 })
                 .collect();
             if !newly_failed.is_empty() {
-                self.bounce(&env, &newly_failed).await;
+                self.bounce(env, &newly_failed).await;
             }
             let e = env.clone();
             let res = tokio::task::spawn_blocking(move || {
@@ -174,6 +400,9 @@ impl Inner {
             .await;
             if let Ok(Err(err)) | Err(err) = res.map_err(std::io::Error::other) {
                 log::error!("{}: cannot update the spool: {err}", env.id);
+            }
+            if let Ok(mut snap) = ctl.env.lock() {
+                *snap = env.clone();
             }
             if done {
                 log::info!("{}: removed", env.id);
@@ -190,7 +419,11 @@ impl Inner {
                 .min();
             match next {
                 Some(n) => {
-                    tokio::time::sleep(Duration::from_secs(n.saturating_sub(now()).max(1))).await
+                    let wait = Duration::from_secs(n.saturating_sub(now()).max(1));
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = ctl.wake.notified() => {}
+                    }
                 }
                 None => return,
             }

@@ -53,7 +53,7 @@ pub struct Queued {
 
 /// Create the directories, drop what was never acknowledged, and return the queue.
 pub fn init() -> io::Result<Vec<Queued>> {
-    for d in ["msg", "env", "corrupt"] {
+    for d in ["msg", "env", "corrupt", "hold"] {
         std::fs::create_dir_all(d)?;
     }
     for e in std::fs::read_dir("env")?.flatten() {
