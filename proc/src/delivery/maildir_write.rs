@@ -7,7 +7,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 pub enum Failure {
     Temp(String),
@@ -18,44 +17,48 @@ fn temp(e: impl std::fmt::Display) -> Failure {
     Failure::Temp(e.to_string())
 }
 
-/// `<secs>.M<usec>P<pid>Q<n>R<random>.<host>` (the Maildir convention, unique
-/// across processes and hosts).
-fn unique_name(host: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+/// `<secs>.Q<queue id>.<host>`: unique (queue ids are, and a message reaches a
+/// mailbox once) and deterministic, so a delivery repeated after a crash finds
+/// the first copy in new/ instead of making a second one.
+fn message_name(id: &str, host: &str) -> String {
+    let secs = u64::from_str_radix(id.get(..13).unwrap_or("0"), 16).unwrap_or(0) / 1_000_000;
+    let id: String = id.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
     let host: String = host
         .chars()
         .map(|c| if c == '/' || c == ':' { '_' } else { c })
         .collect();
-    format!(
-        "{}.M{}P{}Q{}R{:08x}.{}",
-        now.as_secs(),
-        now.subsec_micros(),
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed),
-        rand::random::<u32>(),
-        host
-    )
+    format!("{secs}.Q{id}.{host}")
+}
+
+pub enum Delivered {
+    New(std::path::PathBuf, File),
+    /// Already in new/ from an attempt the queue did not hear about.
+    Duplicate(std::path::PathBuf),
 }
 
 /// Deliver `msg` to `mailbox`'s INBOX; returns the path in new/ and the open file.
 pub fn deliver(
+    id: &str,
     host: &str,
     mailbox: &str,
     return_path: &str,
     original: &str,
     mut msg: impl std::io::Read,
-) -> Result<(std::path::PathBuf, File), Failure> {
+) -> Result<Delivered, Failure> {
     let dir = crate::maildir::account_dir(Path::new("."), mailbox)
         .ok_or_else(|| Failure::Perm(format!("{mailbox}: not a valid mailbox")))?;
     if !dir.join("new").is_dir() {
         // Account added while the server ran without its Maildir: make it.
         crate::maildir::create_account(Path::new("."), mailbox, None).map_err(temp)?;
     }
-    let name = unique_name(host);
+    let name = message_name(id, host);
+    let new = dir.join("new").join(&name);
+    if new.exists() {
+        return Ok(Delivered::Duplicate(new));
+    }
     let tmp = dir.join("tmp").join(&name);
+    // A leftover of an attempt that died half way.
+    let _ = std::fs::remove_file(&tmp);
     let f = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -81,10 +84,9 @@ pub fn deliver(
             return Err(temp(e));
         }
     };
-    let new = dir.join("new").join(&name);
     if let Err(e) = std::fs::rename(&tmp, &new) {
         let _ = std::fs::remove_file(&tmp);
         return Err(temp(e));
     }
-    Ok((new, f))
+    Ok(Delivered::New(new, f))
 }

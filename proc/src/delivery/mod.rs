@@ -80,9 +80,11 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
                 };
                 let mb = mailbox.clone();
                 // Maildir writes run one after another on the fs thread (see fsworker).
+                let idc = id.clone();
                 let res = fs
                     .run(move || {
                         Ok(maildir_write::deliver(
+                            &idc,
                             &host,
                             &mb,
                             &return_path,
@@ -93,7 +95,23 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
                     .await
                     .unwrap_or_else(|e| Err(maildir_write::Failure::Temp(e.to_string())));
                 let res = match res {
-                    Ok((path, file)) => match group
+                    Ok(maildir_write::Delivered::Duplicate(path)) => {
+                        // Delivered before a crash; make sure that copy is on disk.
+                        log::info!("{id}: already in {mailbox}'s INBOX: duplicate suppressed");
+                        match std::fs::File::open(&path) {
+                            Ok(f) => {
+                                let dirs =
+                                    path.parent().map(|d| d.to_path_buf()).into_iter().collect();
+                                group
+                                    .sync(vec![f], dirs)
+                                    .await
+                                    .map(|_| path)
+                                    .map_err(|e| maildir_write::Failure::Temp(format!("sync: {e}")))
+                            }
+                            Err(e) => Err(maildir_write::Failure::Temp(e.to_string())),
+                        }
+                    }
+                    Ok(maildir_write::Delivered::New(path, file)) => match group
                         .sync(
                             vec![file],
                             path.parent().map(|d| d.to_path_buf()).into_iter().collect(),

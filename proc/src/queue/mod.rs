@@ -107,7 +107,7 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
     let sched =
         schedule::Scheduler::start(delivery, keyholder, mta, retry, st.queue_lifetime, bounces);
     for q in queued {
-        sched.submit(q.env);
+        sched.submit_recovered(q.env);
     }
     let smtp = Arc::new(smtp);
     let open: Open = Arc::new(Mutex::new(HashMap::new()));

@@ -82,10 +82,15 @@ impl Scheduler {
         }
     }
 
-    /// Take charge of a committed (or recovered) message.
+    /// Take charge of a committed message.
     pub fn submit(&self, env: Envelope) {
-        let inner = self.inner.clone();
-        tokio::spawn(inner.run(env));
+        tokio::spawn(self.inner.clone().run(env, false));
+    }
+
+    /// Take charge of a message found in the spool at start: try it at once, as
+    /// its last failure may have been our own crash.
+    pub fn submit_recovered(&self, env: Envelope) {
+        tokio::spawn(self.inner.clone().run(env, true));
     }
 }
 
@@ -268,18 +273,18 @@ fn state_name(s: &RcptState) -> &'static str {
 /// A plain function, so that the bounce path (inside `run`) can start another
 /// `run` without making the future's type recursive.
 fn spawn_run(inner: Arc<Inner>, env: Envelope) {
-    tokio::spawn(inner.run(env));
+    tokio::spawn(inner.run(env, false));
 }
 
 impl Inner {
-    async fn run(self: Arc<Self>, mut env: Envelope) {
+    async fn run(self: Arc<Self>, mut env: Envelope, now_please: bool) {
         let ctl = Arc::new(Ctl {
             env: std::sync::Mutex::new(env.clone()),
             held: std::sync::atomic::AtomicBool::new(
                 std::path::Path::new(&format!("hold/{}", env.id)).exists(),
             ),
             removed: std::sync::atomic::AtomicBool::new(false),
-            flush: std::sync::atomic::AtomicBool::new(false),
+            flush: std::sync::atomic::AtomicBool::new(now_please),
             wake: tokio::sync::Notify::new(),
         });
         if let Ok(mut t) = self.tasks.lock() {

@@ -1,0 +1,144 @@
+//! kill -9 of delivery, of queue, and of the whole daemon while mail flows:
+//! everything acknowledged with 250 is delivered after restart, no spool file is
+//! left over, and repeated deliveries are suppressed (Maildir names carry the
+//! queue id).
+
+mod common;
+use common::*;
+use std::io::BufRead;
+use std::time::{Duration, Instant};
+
+const CLIENT_PY: &str = r#"
+import smtplib, sys, time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+i, s = 0, None
+deadline = time.time() + 90
+while i < n:
+    if time.time() > deadline:
+        print('gave up', flush=True)
+        sys.exit(1)
+    try:
+        if s is None:
+            s = smtplib.SMTP('127.0.0.1', port, timeout=10)
+            s.ehlo()
+        s.mail('alice@x.test'); s.rcpt('bob@a.test')
+        code, msg = s.data(('Subject: m%d\r\n\r\nbody %d\r\n' % (i, i)).encode())
+        if code == 250:
+            print('ok m%d %s' % (i, msg.decode().split()[-1]), flush=True)
+            i += 1
+        else:
+            print('tempfail m%d %d' % (i, code), flush=True)
+            s.rset()
+    except Exception as e:
+        print('drop m%d %s' % (i, type(e).__name__), flush=True)
+        s = None
+        time.sleep(0.2)
+print('done', flush=True)
+"#;
+
+fn kill(pid: i32) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}
+
+#[test]
+fn kill9_of_delivery_queue_and_daemon_loses_nothing() {
+    const N: usize = 60;
+    let mut srv = Server::prepare("").start();
+    srv.add_account("bob@a.test", "pw-bob");
+    srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    let py = if std::path::Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    let mut client = std::process::Command::new(py)
+        .args(["-c", CLIENT_PY, &srv.ports.smtp.to_string(), &N.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(client.stdout.take().unwrap()).lines();
+    let (mut ok, mut retried) = (0usize, 0usize);
+    for line in lines {
+        let line = line.unwrap();
+        if line.starts_with("ok ") {
+            ok += 1;
+        } else if line.starts_with("drop ") || line.starts_with("tempfail ") {
+            retried += 1;
+        }
+        match ok {
+            10 if line.starts_with("ok ") => kill(srv.child_pid("sx-delivery")),
+            25 if line.starts_with("ok ") => kill(srv.child_pid("sx-queue")),
+            40 if line.starts_with("ok ") => {
+                // The whole daemon: the children die with the parent (PDEATHSIG).
+                let mut parent = srv.child.take().unwrap();
+                let _ = parent.kill();
+                let _ = parent.wait();
+                std::thread::sleep(Duration::from_millis(300));
+                srv.launch();
+            }
+            _ => {}
+        }
+        if line == "done" {
+            break;
+        }
+    }
+    assert!(client.wait().unwrap().success());
+    assert_eq!(ok, N);
+    // Every acknowledged message arrives.
+    let inbox = srv.path("mail/a.test/bob/new");
+    let t = Instant::now();
+    let copies = loop {
+        let mut counts = vec![0usize; N];
+        for f in std::fs::read_dir(&inbox).unwrap().flatten() {
+            let text = std::fs::read_to_string(f.path()).unwrap_or_default();
+            if let Some(i) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("Subject: m"))
+                .and_then(|n| n.trim().parse::<usize>().ok())
+            {
+                if i < N {
+                    counts[i] += 1;
+                }
+            }
+        }
+        if counts.iter().all(|c| *c >= 1) {
+            break counts;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "missing after restart: {:?}\n{}",
+            counts
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| **c == 0)
+                .map(|(i, _)| i)
+                .collect::<Vec<_>>(),
+            srv.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // At most one extra copy per message the client had to send again.
+    let extra: usize = copies.iter().map(|c| c - 1).sum();
+    assert!(
+        extra <= retried,
+        "{extra} duplicates for {retried} retried sends: {copies:?}"
+    );
+    // Nothing left in the spool once all is delivered.
+    let t = Instant::now();
+    while std::fs::read_dir(srv.path("queue/msg")).unwrap().count() > 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "spool files left over:\n{}",
+            srv.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = srv.log();
+    assert!(
+        log.contains("sx-delivery[") && log.contains("killed by signal 9"),
+        "{log}"
+    );
+}
