@@ -34,15 +34,19 @@ wait_delivered() {
     while [ "$(count_new "$dir")" -lt "$n" ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
 }
 
+# Prints "accepted-rate end-to-end-rate": messages / time to the last 250, and
+# messages / time until all of them are in the Maildir.
 run_source() {
-    local port=$1 to=$2
-    local t0 t1
+    local port=$1 to=$2 dir=$3
+    local t0 t1 t2
     # Start each run with nothing dirty from earlier runs waiting to be written.
     sync
     t0=$(date +%s.%N)
     smtp-source -s "$SESSIONS" -m "$MESSAGES" -l "$SIZE" -f bench@source.test -t "$to" "127.0.0.1:$port"
     t1=$(date +%s.%N)
-    python3 -c "print(f'{$MESSAGES / ($t1 - $t0):.0f}')"
+    wait_delivered "$dir" "$MESSAGES"
+    t2=$(date +%s.%N)
+    python3 -c "print(f'{$MESSAGES / ($t1 - $t0):.0f} {$MESSAGES / ($t2 - $t0):.0f}')"
 }
 
 # --- scorpiox-email -------------------------------------------------------
@@ -71,9 +75,9 @@ echo bench-password | "$SX" server-email --config "$T/env.txt" --add-account ben
 # Foreground with its log in a file, as Postfix logs to a file below.
 "$SX" server-email --config "$T/env.txt" >/dev/null 2>"$T/sx.log" &
 for _ in $(seq 100); do [ -S "$T/control.sock" ] && break; sleep 0.1; done
-SX_RATE=$(run_source "$PORT" bench@sx.test)
-wait_delivered "$T/mail/sx.test/bench/new" "$MESSAGES"
+read -r SX_RATE SX_E2E < <(run_source "$PORT" bench@sx.test "$T/mail/sx.test/bench/new")
 SX_DELIVERED=$(count_new "$T/mail/sx.test/bench/new")
+SX_LAT=$(python3 benches/latency.py "$PORT" bench@sx.test "$T/mail/sx.test/bench/new" "$((SX_RATE / 2))" 2000 || true)
 SX_RSS=$(ps -o rss= --ppid "$(cat "$T/sx.pid")" | awk '{s+=$1} END {print s}')
 kill "$(cat "$T/sx.pid")"
 
@@ -86,12 +90,14 @@ postconf -e 'inet_interfaces = loopback-only' 'inet_protocols = ipv4' 'mydestina
 postfix stop >/dev/null 2>&1 || true
 postfix start >/dev/null 2>&1
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/25) 2>/dev/null && break; sleep 0.1; done
-PF_RATE=$(run_source 25 pfbench@pf.test)
-wait_delivered /home/pfbench/Maildir/new "$MESSAGES"
+read -r PF_RATE PF_E2E < <(run_source 25 pfbench@pf.test /home/pfbench/Maildir/new)
 PF_DELIVERED=$(count_new /home/pfbench/Maildir/new)
+PF_LAT=$(python3 benches/latency.py 25 pfbench@pf.test /home/pfbench/Maildir/new "$((PF_RATE / 2))" 2000 || true)
 postfix stop >/dev/null 2>&1 || true
 
 echo "smtp-source -s $SESSIONS -m $MESSAGES -l $SIZE (new connection per message), $(nproc) cores"
-echo "scorpiox-email: $SX_RATE msg/s accepted; delivered $SX_DELIVERED/$MESSAGES; children RSS after run ${SX_RSS} KiB"
-echo "postfix:        $PF_RATE msg/s accepted; delivered $PF_DELIVERED/$MESSAGES"
-python3 -c "print(f'ratio: {$SX_RATE / $PF_RATE:.2f}x')"
+echo "scorpiox-email: $SX_RATE msg/s accepted, $SX_E2E msg/s end to end; delivered $SX_DELIVERED/$MESSAGES; children RSS after run ${SX_RSS} KiB"
+echo "postfix:        $PF_RATE msg/s accepted, $PF_E2E msg/s end to end; delivered $PF_DELIVERED/$MESSAGES"
+python3 -c "print(f'ratio: {$SX_RATE / $PF_RATE:.2f}x accepted, {$SX_E2E / $PF_E2E:.2f}x end to end')"
+echo "latency at half load, scorpiox-email: $SX_LAT"
+echo "latency at half load, postfix:        $PF_LAT"
