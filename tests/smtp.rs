@@ -649,3 +649,48 @@ fn aliases_catch_all_and_tags() {
         1
     );
 }
+
+#[test]
+fn quota_defers_mail_for_a_full_mailbox() {
+    let srv = server("EMAIL_QUOTA=3000");
+    let big = "x".repeat(2000);
+    let r1 = dialog(
+        srv.ports.smtp,
+        &[
+            "EHLO c.test",
+            "MAIL FROM:<a@b.test>",
+            "RCPT TO:<bob@a.test>",
+            "DATA",
+            &format!("Subject: one\r\n\r\n{big}\r\n."),
+        ],
+    );
+    assert!(r1[4].starts_with("250"), "{r1:?}");
+    wait_new(&srv.path("mail/a.test/bob/new"), 1);
+    let r2 = dialog(
+        srv.ports.smtp,
+        &[
+            "EHLO c.test",
+            "MAIL FROM:<a@b.test>",
+            "RCPT TO:<bob@a.test>",
+            "DATA",
+            &format!("Subject: two\r\n\r\n{big}\r\n."),
+        ],
+    );
+    assert!(r2[4].starts_with("250"), "{r2:?}");
+    srv.wait_log(
+        "status=deferred (4.2.2 mailbox full: bob@a.test is over its quota of 3000 bytes)",
+        1,
+        Duration::from_secs(5),
+    );
+    assert_eq!(
+        std::fs::read_dir(srv.path("mail/a.test/bob/new"))
+            .unwrap()
+            .count(),
+        1
+    );
+    assert_eq!(
+        std::fs::read_dir(srv.path("queue/msg")).unwrap().count(),
+        1,
+        "kept for a retry"
+    );
+}

@@ -151,6 +151,10 @@ pub struct ChildSettings {
     pub routes: Vec<(String, String)>,
     /// Smarthost for every other domain, `host:port` (smtp).
     pub relay_host: Option<String>,
+    /// Simultaneous outbound connections per destination domain (smtp).
+    pub domain_concurrency: u32,
+    /// Mailbox size limit in bytes, 0 for none (delivery).
+    pub quota: u64,
     /// DNS servers `ip:port` for MX lookups (smtp).
     pub dns_servers: Vec<String>,
     /// Seconds between attempts, the last repeating (queue).

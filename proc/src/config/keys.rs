@@ -70,6 +70,8 @@ pub const SERVER_KEYS: &[KeyDef] = &[
     k("EMAIL_SMTP_TIMEOUT", "300", "Seconds an SMTP client may stay silent (RFC 5321 4.5.3.2: at least 300)."),
     k("EMAIL_ROUTES", "", "Static routes for outbound mail: domain=host:port, comma separated (host an IP address)."),
     k("EMAIL_RELAY_HOST", "", "Smarthost host:port for every outbound domain without a route; empty means MX lookup."),
+    k("EMAIL_DOMAIN_CONCURRENCY", "10", "Most simultaneous outbound connections to one destination domain."),
+    k("EMAIL_QUOTA", "0", "Mailbox size limit per account in bytes (K, M, G suffixes); 0 means none. Over it, mail is deferred (4.2.2)."),
     k("EMAIL_DNS_SERVER", "", "DNS servers for MX lookups, ip or ip:port, comma separated; empty means the nameservers of /etc/resolv.conf."),
     k("EMAIL_QUEUE_RETRY", "1m,5m,10m,30m,1h,2h,4h", "Waits between delivery attempts (s, m, h, d suffixes); the last one repeats. Each gets up to 10% jitter."),
     k("EMAIL_QUEUE_LIFETIME", "5d", "How long a message is retried before it is returned to the sender."),

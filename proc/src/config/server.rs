@@ -55,6 +55,8 @@ pub struct ServerConfig {
     pub relay_host: Option<String>,
     /// `ip:port` of the DNS servers used for MX lookups.
     pub dns_servers: Vec<String>,
+    pub domain_concurrency: u32,
+    pub quota: u64,
     pub queue_retry: Vec<u64>,
     pub queue_lifetime: u64,
     pub auth_cache_ttl: u64,
@@ -197,7 +199,13 @@ impl ServerConfig {
                 }
             }
         }
+        let domain_concurrency: u32 = raw.number("EMAIL_DOMAIN_CONCURRENCY")?;
+        if domain_concurrency == 0 {
+            return Err(raw.error("EMAIL_DOMAIN_CONCURRENCY", "must be at least 1"));
+        }
         Ok(ServerConfig {
+            domain_concurrency,
+            quota: raw.size("EMAIL_QUOTA")?,
             dns_servers,
             queue_retry,
             queue_lifetime: raw.duration("EMAIL_QUEUE_LIFETIME")?,

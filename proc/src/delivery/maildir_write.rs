@@ -30,26 +30,99 @@ fn message_name(id: &str, host: &str) -> String {
     format!("{secs}.Q{id}.{host}")
 }
 
+/// Bytes in an account's Maildir (INBOX and folders, new/ and cur/), cached for a
+/// minute and kept current by the deliveries made meanwhile.
+type UsageCache =
+    std::sync::Mutex<Option<std::collections::HashMap<String, (u64, std::time::Instant)>>>;
+static CACHE: UsageCache = std::sync::Mutex::new(None);
+
+fn usage(dir: &Path, mailbox: &str) -> u64 {
+    use std::collections::HashMap;
+    use std::time::{Duration, Instant};
+    if let Ok(mut c) = CACHE.lock() {
+        if let Some((u, t)) = c.get_or_insert_with(HashMap::new).get(mailbox) {
+            if t.elapsed() < Duration::from_secs(60) {
+                return *u;
+            }
+        }
+    }
+    let mut total = 0u64;
+    let mut folders = vec![dir.to_path_buf()];
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        folders.extend(
+            rd.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+                .map(|e| e.path()),
+        );
+    }
+    for f in folders {
+        for sub in ["new", "cur"] {
+            if let Ok(rd) = std::fs::read_dir(f.join(sub)) {
+                total += rd
+                    .flatten()
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum::<u64>();
+            }
+        }
+    }
+    if let Ok(mut c) = CACHE.lock() {
+        c.get_or_insert_with(HashMap::new)
+            .insert(mailbox.to_string(), (total, Instant::now()));
+    }
+    total
+}
+
+/// A delivery just added `n` bytes (the figure is recomputed from disk when it expires).
+fn add_usage(mailbox: &str, n: u64) {
+    if let Ok(mut c) = CACHE.lock() {
+        if let Some((u, _)) = c
+            .get_or_insert_with(std::collections::HashMap::new)
+            .get_mut(mailbox)
+        {
+            *u += n;
+        }
+    }
+}
+
 pub enum Delivered {
     New(std::path::PathBuf, File),
     /// Already in new/ from an attempt the queue did not hear about.
     Duplicate(std::path::PathBuf),
 }
 
+/// One delivery: which message, to whom, with what limits.
+pub struct Job<'a> {
+    pub id: &'a str,
+    pub host: &'a str,
+    pub mailbox: &'a str,
+    pub return_path: &'a str,
+    pub original: &'a str,
+    pub size: u64,
+    pub quota: u64,
+}
+
 /// Deliver `msg` to `mailbox`'s INBOX; returns the path in new/ and the open file.
-pub fn deliver(
-    id: &str,
-    host: &str,
-    mailbox: &str,
-    return_path: &str,
-    original: &str,
-    mut msg: impl std::io::Read,
-) -> Result<Delivered, Failure> {
+pub fn deliver(job: &Job<'_>, mut msg: impl std::io::Read) -> Result<Delivered, Failure> {
+    let Job {
+        id,
+        host,
+        mailbox,
+        return_path,
+        original,
+        size,
+        quota,
+    } = *job;
     let dir = crate::maildir::account_dir(Path::new("."), mailbox)
         .ok_or_else(|| Failure::Perm(format!("{mailbox}: not a valid mailbox")))?;
     if !dir.join("new").is_dir() {
         // Account added while the server ran without its Maildir: make it.
         crate::maildir::create_account(Path::new("."), mailbox, None).map_err(temp)?;
+    }
+    if quota > 0 && usage(&dir, mailbox).saturating_add(size) > quota {
+        return Err(Failure::Temp(format!(
+            "4.2.2 mailbox full: {mailbox} is over its quota of {quota} bytes"
+        )));
     }
     let name = message_name(id, host);
     let new = dir.join("new").join(&name);
@@ -88,5 +161,6 @@ pub fn deliver(
         let _ = std::fs::remove_file(&tmp);
         return Err(temp(e));
     }
+    add_usage(mailbox, size);
     Ok(Delivered::New(new, f))
 }

@@ -25,6 +25,7 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
     };
     let (queue, imap) = (Arc::new(queue), Arc::new(imap));
     let hostname = Arc::new(ctx.start.settings.hostname.clone());
+    let quota = ctx.start.settings.quota;
     let fs = match crate::fsworker::FsWorker::start("sx-delivery-fs") {
         Ok(f) => f,
         Err(e) => {
@@ -83,12 +84,17 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
                 let idc = id.clone();
                 let res = fs
                     .run(move || {
+                        let job = maildir_write::Job {
+                            id: &idc,
+                            host: &host,
+                            mailbox: &mb,
+                            return_path: &return_path,
+                            original: &original,
+                            size,
+                            quota,
+                        };
                         Ok(maildir_write::deliver(
-                            &idc,
-                            &host,
-                            &mb,
-                            &return_path,
-                            &original,
+                            &job,
                             std::io::Read::take(std::fs::File::from(fd), size),
                         ))
                     })

@@ -287,6 +287,8 @@ impl Prepared {
             routes: cfg.routes.clone(),
             relay_host: cfg.relay_host.clone(),
             dns_servers: cfg.dns_servers.clone(),
+            domain_concurrency: cfg.domain_concurrency,
+            quota: cfg.quota,
             queue_retry: cfg.queue_retry.clone(),
             queue_lifetime: cfg.queue_lifetime,
             auth_cache_ttl: cfg.auth_cache_ttl,

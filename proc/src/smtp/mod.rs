@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     pub auth_failures: auth::Failures,
     /// DNS for MX lookups, rebuilt when the servers change on reload.
     pub resolver: RwLock<Option<Arc<hickory_resolver::TokioResolver>>>,
+    /// Outbound connection slots per destination domain.
+    pub domain_slots: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
 impl Shared {
@@ -111,6 +113,7 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         per_ip: Mutex::new(HashMap::new()),
         auth_failures: auth::Failures::default(),
         resolver: RwLock::new(route::resolver(&settings.dns_servers).map(Arc::new)),
+        domain_slots: Mutex::new(HashMap::new()),
     });
     match ctx.take(&FdName::Outbound).map(ipc::Channel::new) {
         Some(Ok(ch)) => {

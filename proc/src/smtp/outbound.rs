@@ -80,6 +80,23 @@ async fn send(sh: &Shared, msg: QueueToMta, fd: Option<OwnedFd>) -> MtaToQueue {
             ),
         };
     };
+    // At most EMAIL_DOMAIN_CONCURRENCY connections to one domain at a time.
+    let slots = match sh.domain_slots.lock() {
+        Ok(mut m) => {
+            if m.len() > 10_000 {
+                m.retain(|_, s| Arc::strong_count(s) > 1);
+            }
+            m.entry(domain.to_ascii_lowercase())
+                .or_insert_with(|| {
+                    Arc::new(tokio::sync::Semaphore::new(
+                        st.domain_concurrency.max(1) as usize
+                    ))
+                })
+                .clone()
+        }
+        Err(_) => Arc::new(tokio::sync::Semaphore::new(1)),
+    };
+    let _slot = slots.acquire_owned().await;
     let mut last = String::from("no address to try");
     let mut fd = Some(fd);
     for addr in &hop.addrs {
