@@ -211,7 +211,7 @@ fn b_down_a_retries_and_delivers_exactly_once() {
     b.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     assert_eq!(b.stop(), Some(0));
     let a = Server::prepare(&format!(
-        "EMAIL_ROUTES=b.test=127.0.0.1:{}\nEMAIL_QUEUE_RETRY=1s",
+        "EMAIL_ROUTES=b.test=127.0.0.1:{}\nEMAIL_QUEUE_RETRY=1s\nEMAIL_QUEUE_WARN=1s",
         b.ports.smtp
     ))
     .start();
@@ -238,6 +238,33 @@ s.quit()
         2,
         Duration::from_secs(10),
     );
+    // Late mail: the sender is warned once (RFC 3464 Action: delayed).
+    a.wait_log("sender delay warning", 1, Duration::from_secs(10));
+    let warn_dir = a.path("mail/a.test/bob/new");
+    let t = Instant::now();
+    let warning = loop {
+        if let Some(f) = std::fs::read_dir(&warn_dir).unwrap().flatten().next() {
+            break std::fs::read_to_string(f.path()).unwrap();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no delay warning:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        warning.contains("Subject: Delayed Mail (still being retried)"),
+        "{warning}"
+    );
+    assert!(
+        warning.contains("Action: delayed") && warning.contains("Will-Retry-Until: "),
+        "{warning}"
+    );
+    assert!(
+        warning.contains("Final-Recipient: rfc822; carol@b.test"),
+        "{warning}"
+    );
     b.launch();
     let inbox = b.path("mail/b.test/carol/new");
     let t = Instant::now();
@@ -255,6 +282,11 @@ s.quit()
         std::fs::read_dir(&inbox).unwrap().count(),
         1,
         "exactly one copy"
+    );
+    assert_eq!(
+        a.log().matches("sender delay warning").count(),
+        1,
+        "warned once"
     );
     assert_eq!(std::fs::read_dir(a.path("queue/msg")).unwrap().count(), 0);
 }

@@ -161,6 +161,8 @@ pub struct ChildSettings {
     pub queue_retry: Vec<u64>,
     /// Seconds a message is retried before it is returned (queue).
     pub queue_lifetime: u64,
+    /// Seconds undelivered before the sender is warned; 0 never (queue).
+    pub queue_warn: u64,
     /// Seconds a successful password check is remembered by keyholder.
     pub auth_cache_ttl: u64,
 }
@@ -371,6 +373,8 @@ pub struct Envelope {
     pub client_ip: String,
     /// Authenticated submitter, if any.
     pub auth: Option<String>,
+    /// A delay warning (EMAIL_QUEUE_WARN) was sent to the sender.
+    pub warned: bool,
 }
 
 /// smtp <-> queue: message handoff.

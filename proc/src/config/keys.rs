@@ -74,6 +74,7 @@ pub const SERVER_KEYS: &[KeyDef] = &[
     k("EMAIL_QUOTA", "0", "Mailbox size limit per account in bytes (K, M, G suffixes); 0 means none. Over it, mail is deferred (4.2.2)."),
     k("EMAIL_DNS_SERVER", "", "DNS servers for MX lookups, ip or ip:port, comma separated; empty means the nameservers of /etc/resolv.conf."),
     k("EMAIL_QUEUE_RETRY", "1m,5m,10m,30m,1h,2h,4h", "Waits between delivery attempts (s, m, h, d suffixes); the last one repeats. Each gets up to 10% jitter."),
+    k("EMAIL_QUEUE_WARN", "4h", "After this long undelivered, the sender gets a delay warning (once); 0 disables."),
     k("EMAIL_QUEUE_LIFETIME", "5d", "How long a message is retried before it is returned to the sender."),
     k("EMAIL_AUTH_CACHE_TTL", "300", "Seconds a successful password check is cached by keyholder (0 disables)."),
 ];

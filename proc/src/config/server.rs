@@ -59,6 +59,7 @@ pub struct ServerConfig {
     pub quota: u64,
     pub queue_retry: Vec<u64>,
     pub queue_lifetime: u64,
+    pub queue_warn: u64,
     pub auth_cache_ttl: u64,
 }
 
@@ -209,6 +210,7 @@ impl ServerConfig {
             dns_servers,
             queue_retry,
             queue_lifetime: raw.duration("EMAIL_QUEUE_LIFETIME")?,
+            queue_warn: raw.duration("EMAIL_QUEUE_WARN")?,
             routes,
             relay_host: (!relay.is_empty()).then_some(relay),
             listen,

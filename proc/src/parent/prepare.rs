@@ -291,6 +291,7 @@ impl Prepared {
             quota: cfg.quota,
             queue_retry: cfg.queue_retry.clone(),
             queue_lifetime: cfg.queue_lifetime,
+            queue_warn: cfg.queue_warn,
             auth_cache_ttl: cfg.auth_cache_ttl,
         }
     }

@@ -55,15 +55,31 @@ pub fn headers_of(message: &[u8]) -> &[u8] {
     }
 }
 
+/// Who reports, about which message, when.
+pub struct Reporter<'a> {
+    pub hostname: &'a str,
+    /// Domain of the MAILER-DAEMON address.
+    pub postmaster_domain: &'a str,
+    /// Queue id of the report itself.
+    pub id: &'a str,
+    pub now: u64,
+}
+
 pub fn build(
+    rep: &Reporter<'_>,
     env: &Envelope,
     failed: &[Failed<'_>],
-    hostname: &str,
-    postmaster_domain: &str,
     original: &[u8],
-    id: &str,
-    now: u64,
+    retry_until: Option<u64>,
 ) -> Vec<u8> {
+    let Reporter {
+        hostname,
+        postmaster_domain,
+        id,
+        now,
+    } = *rep;
+    // Some(deadline): a delay warning (Action: delayed) rather than a failure.
+    let delayed = retry_until.is_some();
     let date = crate::smtp::rfc5322_date(now);
     let boundary = format!("{id}/{hostname}");
     let full = env.ret_full == Some(true);
@@ -72,7 +88,11 @@ pub fn build(
         "From: Mail Delivery System <MAILER-DAEMON@{postmaster_domain}>\r\n"
     ));
     m.push_str(&format!("To: <{}>\r\n", clean(&env.from)));
-    m.push_str("Subject: Undelivered Mail Returned to Sender\r\n");
+    m.push_str(if delayed {
+        "Subject: Delayed Mail (still being retried)\r\n"
+    } else {
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+    });
     m.push_str(&format!("Date: {date}\r\n"));
     m.push_str(&format!("Message-ID: <{id}@{hostname}>\r\n"));
     m.push_str("Auto-Submitted: auto-replied\r\n");
@@ -85,8 +105,17 @@ pub fn build(
     m.push_str(&format!(
         "This is the mail system at host {hostname}.\r\n\r\n"
     ));
-    m.push_str("Your message could not be delivered to one or more recipients.\r\n");
-    m.push_str("The mail system gave these reasons:\r\n\r\n");
+    if let Some(until) = retry_until {
+        m.push_str("Your message could not be delivered yet to one or more recipients.\r\n");
+        m.push_str(&format!(
+            "The mail system will keep trying until {}; you need not send it again.\r\n",
+            crate::smtp::rfc5322_date(until)
+        ));
+        m.push_str("The last errors were:\r\n\r\n");
+    } else {
+        m.push_str("Your message could not be delivered to one or more recipients.\r\n");
+        m.push_str("The mail system gave these reasons:\r\n\r\n");
+    }
     for f in failed {
         m.push_str(&format!(
             "<{}>: {}\r\n",
@@ -112,10 +141,27 @@ pub fn build(
         if let Some(o) = &f.rcpt.orcpt {
             m.push_str(&format!("Original-Recipient: rfc822; {}\r\n", clean(o)));
         }
-        m.push_str("Action: failed\r\n");
-        m.push_str(&format!("Status: {}\r\n", status(f.error)));
+        if delayed {
+            let st = status(f.error);
+            let st = if st.starts_with('4') {
+                st
+            } else {
+                "4.0.0".to_string()
+            };
+            m.push_str("Action: delayed\r\n");
+            m.push_str(&format!("Status: {st}\r\n"));
+        } else {
+            m.push_str("Action: failed\r\n");
+            m.push_str(&format!("Status: {}\r\n", status(f.error)));
+        }
         m.push_str(&format!("Diagnostic-Code: smtp; {}\r\n", clean(f.error)));
         m.push_str(&format!("Last-Attempt-Date: {date}\r\n"));
+        if let Some(until) = retry_until {
+            m.push_str(&format!(
+                "Will-Retry-Until: {}\r\n",
+                crate::smtp::rfc5322_date(until)
+            ));
+        }
     }
     let mut out = m.into_bytes();
     if full {

@@ -104,8 +104,15 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
             .cloned()
             .unwrap_or_else(|| st.hostname.clone()),
     };
-    let sched =
-        schedule::Scheduler::start(delivery, keyholder, mta, retry, st.queue_lifetime, bounces);
+    let sched = schedule::Scheduler::start(
+        delivery,
+        keyholder,
+        mta,
+        retry,
+        st.queue_lifetime,
+        st.queue_warn,
+        bounces,
+    );
     for q in queued {
         sched.submit_recovered(q.env);
     }

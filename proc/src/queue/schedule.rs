@@ -45,6 +45,8 @@ struct Inner {
     retry: Vec<u64>,
     /// EMAIL_QUEUE_LIFETIME in seconds.
     lifetime: u64,
+    /// EMAIL_QUEUE_WARN in seconds, 0 for never.
+    warn: u64,
     delivery: Rpc<QueueToDelivery, DeliveryToQueue>,
     keyholder: Rpc<KeyRequest, KeyReply>,
     mta: Rpc<QueueToMta, MtaToQueue>,
@@ -66,6 +68,7 @@ impl Scheduler {
         mta: Rpc<QueueToMta, MtaToQueue>,
         retry: Vec<u64>,
         lifetime: u64,
+        warn: u64,
         bounces: Bounces,
     ) -> Scheduler {
         Scheduler {
@@ -74,6 +77,7 @@ impl Scheduler {
                 bounces,
                 retry,
                 lifetime,
+                warn,
                 delivery,
                 keyholder,
                 mta,
@@ -392,6 +396,21 @@ impl Inner {
             if !newly_failed.is_empty() {
                 self.bounce(env, &newly_failed).await;
             }
+            // Late: warn the sender once (RFC 3464 Action: delayed).
+            if !done
+                && !env.warned
+                && self.warn > 0
+                && now().saturating_sub(env.arrived) >= self.warn
+            {
+                let late: Vec<usize> = (0..env.recipients.len())
+                    .filter(|&i| matches!(env.recipients[i].state, RcptState::Deferred { .. }))
+                    .collect();
+                if !late.is_empty() {
+                    self.notify_sender(env, &late, true).await;
+                    env.warned = true;
+                    changed = true;
+                }
+            }
             let e = env.clone();
             let res = tokio::task::spawn_blocking(move || {
                 if done {
@@ -591,29 +610,43 @@ impl Inner {
     /// Tell the sender about recipients that failed (RFC 3464), unless the sender
     /// is `<>` or asked for no notice (NOTIFY=NEVER, or NOTIFY without FAILURE).
     async fn bounce(self: &Arc<Self>, env: &Envelope, idx: &[usize]) {
+        self.notify_sender(env, idx, false).await;
+    }
+
+    /// Failure report, or (`delayed`) a warning that delivery is late: RFC 3464.
+    /// Returns true when a report was queued.
+    async fn notify_sender(self: &Arc<Self>, env: &Envelope, idx: &[usize], delayed: bool) -> bool {
         const NOTIFY_FAILURE: u64 = 2;
+        const NOTIFY_DELAY: u64 = 4;
         const NOTIFY_NEVER: u64 = 8;
+        let wanted = if delayed {
+            NOTIFY_DELAY
+        } else {
+            NOTIFY_FAILURE
+        };
         if env.from.is_empty() {
             log::info!(
                 "{}: not bounced: null sender <> ({} failed recipient(s))",
                 env.id,
                 idx.len()
             );
-            return;
+            return false;
         }
         let failed: Vec<dsn::Failed<'_>> = idx
             .iter()
             .map(|&i| &env.recipients[i])
-            .filter(|r| {
-                r.notify & NOTIFY_NEVER == 0 && (r.notify == 0 || r.notify & NOTIFY_FAILURE != 0)
-            })
+            .filter(|r| r.notify & NOTIFY_NEVER == 0 && (r.notify == 0 || r.notify & wanted != 0))
             .filter_map(|r| match &r.state {
-                RcptState::Failed { error } => Some(dsn::Failed { rcpt: r, error }),
+                RcptState::Failed { error } if !delayed => Some(dsn::Failed { rcpt: r, error }),
+                RcptState::Deferred { last_error, .. } if delayed => Some(dsn::Failed {
+                    rcpt: r,
+                    error: last_error,
+                }),
                 _ => None,
             })
             .collect();
         if failed.is_empty() {
-            return;
+            return false;
         }
         let b = &self.bounces;
         let dir = b.dir.read().map(|d| d.clone()).unwrap_or_default();
@@ -628,7 +661,7 @@ impl Inner {
                     env.id,
                     env.from
                 );
-                return;
+                return false;
             }
         };
         let full = env.ret_full == Some(true);
@@ -650,12 +683,19 @@ impl Inner {
             Ok(o) => o,
             Err(e) => {
                 log::error!("{}: cannot read the message for its bounce: {e}", env.id);
-                return;
+                return false;
             }
         };
         let id = spool::new_id();
         let t = now();
-        let body = dsn::build(env, &failed, &b.hostname, &b.domain, &original, &id, t);
+        let until = delayed.then(|| env.arrived + self.lifetime);
+        let rep = dsn::Reporter {
+            hostname: &b.hostname,
+            postmaster_domain: &b.domain,
+            id: &id,
+            now: t,
+        };
+        let body = dsn::build(&rep, env, &failed, &original, until);
         let benv = Envelope {
             id: id.clone(),
             from: String::new(),
@@ -678,6 +718,7 @@ impl Inner {
             helo: b.hostname.clone(),
             client_ip: "127.0.0.1".into(),
             auth: None,
+            warned: false,
         };
         let e2 = benv.clone();
         let written =
@@ -695,12 +736,19 @@ impl Inner {
         };
         match durable {
             Ok(()) => {
-                log::info!("{}: sender non-delivery notification: {id}", env.id);
+                let what = if delayed {
+                    "delay warning"
+                } else {
+                    "non-delivery notification"
+                };
+                log::info!("{}: sender {what}: {id}", env.id);
                 spawn_run(self.clone(), benv);
+                true
             }
             Err(e) => {
                 spool::abort(&id);
                 log::error!("{}: cannot queue the bounce: {e}", env.id);
+                false
             }
         }
     }

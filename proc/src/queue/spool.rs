@@ -252,6 +252,7 @@ mod tests {
             helo: "h".into(),
             client_ip: "127.0.0.1".into(),
             auth: None,
+            warned: false,
         };
         place(&f, &env).unwrap();
         let (e, body) = read_message(&p).unwrap();

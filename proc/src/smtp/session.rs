@@ -822,6 +822,7 @@ impl Session<'_> {
             helo: self.helo.clone().unwrap_or_default(),
             client_ip: self.peer.ip().to_string(),
             auth: self.auth.clone(),
+            warned: false,
         };
         let nrcpt = envelope.recipients.len();
         match self
