@@ -83,3 +83,77 @@ fn rsa_key_signs_and_verifies_with_dkimpy() {
 fn ed25519_key_signs_and_verifies_with_dkimpy() {
     keygen_sign_verify("ed25519");
 }
+
+const VERIFY_BOTH_PY: &str = r#"
+import dkim, re, sys
+records = {}
+for path in sys.argv[1:3]:
+    line = open(path).read()
+    records[line.split()[0].rstrip('.')] = ''.join(re.findall(r'"([^"]*)"', line))
+msg = open(sys.argv[3], 'rb').read()
+def dns(qname, timeout=5):
+    q = (qname.decode() if isinstance(qname, bytes) else qname).rstrip('.')
+    return records.get(q, '').encode() or None
+d = dkim.DKIM(msg)
+print(d.verify(idx=0, dnsfunc=dns), d.verify(idx=1, dnsfunc=dns))
+"#;
+
+/// RSA and Ed25519 side by side for one domain (EMAIL_DKIM_KEYS): two signatures,
+/// both verified by dkimpy.
+#[test]
+fn rsa_and_ed25519_keys_both_sign() {
+    let srv = Server::prepare("EMAIL_DKIM_SELECTOR=rsa1");
+    let rsa = srv.sx(&["--dkim-keygen"], "");
+    assert_ok(&rsa, "rsa keygen");
+    let ed_path = srv.path("ed.key");
+    let ed = srv.sx(
+        &[
+            "--dkim-keygen",
+            "--algo",
+            "ed25519",
+            "--selector",
+            "ed1",
+            "--output",
+            &ed_path.to_string_lossy(),
+        ],
+        "",
+    );
+    assert_ok(&ed, "ed25519 keygen");
+    let mut cfg = std::fs::read_to_string(&srv.config).unwrap();
+    cfg.push_str(&format!(
+        "EMAIL_DKIM_KEYS=a.test:ed1:{}\n",
+        ed_path.display()
+    ));
+    std::fs::write(&srv.config, cfg).unwrap();
+    let srv = srv.start();
+    srv.wait_log("2 DKIM key(s)", 1, std::time::Duration::from_secs(5));
+    let body = "From: bob@a.test\r\nTo: x@b.test\r\nSubject: two keys\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\n\r\nhello\r\n";
+    let msg = srv.path("m.eml");
+    std::fs::write(&msg, body).unwrap();
+    let signed = srv.sx(&["--dkim-sign", &msg.to_string_lossy()], "");
+    assert_ok(&signed, "dkim-sign");
+    let headers = String::from_utf8_lossy(&signed.stdout).to_string();
+    assert_eq!(headers.matches("DKIM-Signature:").count(), 2, "{headers}");
+    assert!(
+        headers.contains("a=rsa-sha256") && headers.contains("a=ed25519-sha256"),
+        "{headers}"
+    );
+    let (r1, r2, m) = (
+        srv.path("rsa.txt"),
+        srv.path("ed.txt"),
+        srv.path("signed.eml"),
+    );
+    std::fs::write(&r1, &rsa.stdout).unwrap();
+    std::fs::write(&r2, &ed.stdout).unwrap();
+    std::fs::write(&m, format!("{headers}{body}")).unwrap();
+    let v = python(
+        VERIFY_BOTH_PY,
+        &[
+            &r1.to_string_lossy(),
+            &r2.to_string_lossy(),
+            &m.to_string_lossy(),
+        ],
+    );
+    assert_ok(&v, "dkimpy");
+    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), "True True");
+}

@@ -52,6 +52,7 @@ pub const SERVER_KEYS: &[KeyDef] = &[
     ke("EMAIL_ACCOUNTS_FILE", "/etc/scorpiox/accounts", "scorpiox-data/accounts", "Accounts: one user@domain:$argon2id$... per line."),
     ke("EMAIL_ALIASES_FILE", "/etc/scorpiox/aliases", "scorpiox-data/aliases", "Aliases: alias@domain: target, target."),
     ke("EMAIL_DKIM_KEY", "/etc/scorpiox/dkim/default.key", "scorpiox-data/dkim/default.key", "DKIM private key (PEM) for EMAIL_DOMAIN; missing means outbound mail is not signed."),
+    k("EMAIL_DKIM_KEYS", "", "More DKIM keys: domain:selector:path, comma separated (other domains, or a second key such as Ed25519 beside RSA); each signs mail from its domain."),
     k("EMAIL_DKIM_SELECTOR", "default", "DKIM selector published in DNS as <selector>._domainkey.<domain>."),
     ke("EMAIL_PID_FILE", "/run/scorpiox/sx-server-email.pid", "scorpiox-data/sx-server-email.pid", "Pid file of the running daemon."),
     ke("EMAIL_CONTROL_SOCKET", "/run/scorpiox/control.sock", "scorpiox-data/control.sock", "Control socket for admin commands (root and EMAIL_ADMIN_GROUP only)."),

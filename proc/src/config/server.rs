@@ -39,6 +39,8 @@ pub struct ServerConfig {
     pub aliases_file: PathBuf,
     pub dkim_key: PathBuf,
     pub dkim_selector: String,
+    /// (domain, selector, key file) from EMAIL_DKIM_KEYS.
+    pub dkim_keys: Vec<(String, String, PathBuf)>,
     pub pid_file: PathBuf,
     pub control_socket: PathBuf,
     pub admin_group: String,
@@ -204,7 +206,31 @@ impl ServerConfig {
         if domain_concurrency == 0 {
             return Err(raw.error("EMAIL_DOMAIN_CONCURRENCY", "must be at least 1"));
         }
+        let mut dkim_keys = Vec::new();
+        for item in raw.list("EMAIL_DKIM_KEYS") {
+            let mut parts = item.splitn(3, ':');
+            let (d, sel, path) = (
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or(""),
+            );
+            let d = d.trim().to_ascii_lowercase();
+            if !valid_domain(&d) || !valid_domain(sel.trim()) || path.trim().is_empty() {
+                return Err(raw.error(
+                    "EMAIL_DKIM_KEYS",
+                    format!("{item:?} is not domain:selector:path"),
+                ));
+            }
+            let p = PathBuf::from(path.trim());
+            let p = if p.is_absolute() {
+                p
+            } else {
+                std::env::current_dir().map(|c| c.join(&p)).unwrap_or(p)
+            };
+            dkim_keys.push((d, sel.trim().to_string(), p));
+        }
         Ok(ServerConfig {
+            dkim_keys,
             domain_concurrency,
             quota: raw.size("EMAIL_QUOTA")?,
             dns_servers,

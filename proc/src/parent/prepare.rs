@@ -217,6 +217,11 @@ pub fn load(cfg: &ServerConfig, key_id: u32) -> Result<Prepared, String> {
             cfg.dkim_key.display()
         );
     }
+    for (domain, selector, path) in &cfg.dkim_keys {
+        dkim.push(
+            load_dkim_key(path, domain, selector).map_err(|e| format!("EMAIL_DKIM_KEYS: {e}"))?,
+        );
+    }
     let accounts = crate::accounts::load(&cfg.accounts_file)
         .map_err(|e| e.to_string())?
         .into_iter()
