@@ -368,3 +368,52 @@ s.quit()
     let _ = dns.kill();
     let _ = dns.wait();
 }
+
+/// Two messages in a row to the same destination share one SMTP connection.
+#[test]
+fn connection_is_reused_for_the_next_message() {
+    let b = Server::prepare("EMAIL_DOMAIN=b.test").start();
+    b.add_account("carol@b.test", "pw-carol");
+    b.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    let a = Server::prepare(&format!("EMAIL_ROUTES=b.test=127.0.0.1:{}", b.ports.smtp)).start();
+    a.add_account("bob@a.test", "pw-bob");
+    a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    let py = r#"
+import smtplib, ssl, sys
+port, cafile, subject = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
+s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
+s.sendmail('bob@a.test', ['carol@b.test'], 'Subject: %s\r\n\r\nx\r\n' % subject)
+s.quit()
+"#;
+    let inbox = b.path("mail/b.test/carol/new");
+    for (n, subject) in ["first", "second"].iter().enumerate() {
+        assert_ok(
+            &python(
+                py,
+                &[
+                    &a.ports.submission.to_string(),
+                    &a.cert.to_string_lossy(),
+                    subject,
+                ],
+            ),
+            "submit",
+        );
+        let t = Instant::now();
+        while std::fs::read_dir(&inbox).unwrap().count() < n + 1 {
+            assert!(t.elapsed() < Duration::from_secs(10), "{}", a.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    assert!(
+        a.log().contains("(connection reused, message 2)"),
+        "{}",
+        a.log()
+    );
+    assert_eq!(
+        b.log().matches("smtp: STARTTLS with").count(),
+        1,
+        "{}",
+        b.log()
+    );
+}

@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     pub resolver: RwLock<Option<Arc<hickory_resolver::TokioResolver>>>,
     /// Outbound connection slots per destination domain.
     pub domain_slots: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    /// Outbound sessions kept open for the next message to the same address.
+    pub idle: outbound::Pool,
 }
 
 impl Shared {
@@ -114,6 +116,7 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         auth_failures: auth::Failures::default(),
         resolver: RwLock::new(route::resolver(&settings.dns_servers).map(Arc::new)),
         domain_slots: Mutex::new(HashMap::new()),
+        idle: Mutex::new(HashMap::new()),
     });
     match ctx.take(&FdName::Outbound).map(ipc::Channel::new) {
         Some(Ok(ch)) => {

@@ -98,8 +98,29 @@ async fn send(sh: &Shared, msg: QueueToMta, fd: Option<OwnedFd>) -> MtaToQueue {
     };
     let _slot = slots.acquire_owned().await;
     let mut last = String::from("no address to try");
-    let mut fd = Some(fd);
     for addr in &hop.addrs {
+        let relay = if hop.label.parse::<SocketAddr>().is_ok() {
+            hop.label.clone()
+        } else {
+            format!("{}[{}]:{}", hop.label, addr.ip(), addr.port())
+        };
+        // A session left open by an earlier message to this address, if any.
+        if let Some(mut sess) = take_idle(&sh.idle, *addr) {
+            let reset = tokio::time::timeout(TIMEOUT, cmd(&mut sess.s, "RSET")).await;
+            if matches!(reset, Ok(Ok((250, _)))) {
+                if let Ok(Ok(outcomes)) = tokio::time::timeout(
+                    Duration::from_secs(600),
+                    transaction(&mut sess, &msg, &fd),
+                )
+                .await
+                {
+                    log::info!("{id}: sent to {relay} for {domain}: {n} recipient(s) (connection reused, message {})", sess.uses);
+                    put_idle(&sh.idle, *addr, sess);
+                    return MtaToQueue::Result { relay, outcomes };
+                }
+            }
+            // Stale or broken: fall through to a new connection.
+        }
         let tcp = match tokio::time::timeout(TIMEOUT, TcpStream::connect(addr)).await {
             Ok(Ok(t)) => t,
             Ok(Err(e)) => {
@@ -111,19 +132,22 @@ async fn send(sh: &Shared, msg: QueueToMta, fd: Option<OwnedFd>) -> MtaToQueue {
                 continue;
             }
         };
-        let Some(f) = fd.take() else { break };
-        let relay = if hop.label.parse::<SocketAddr>().is_ok() {
-            hop.label.clone()
-        } else {
-            format!("{}[{}]:{}", hop.label, addr.ip(), addr.port())
+        let work = async {
+            match open_session(sh, tcp, *addr).await? {
+                Ok(mut sess) => {
+                    let o = transaction(&mut sess, &msg, &fd).await?;
+                    Ok::<_, std::io::Error>((o, Some(sess)))
+                }
+                Err(reply) => Ok((all(n, Outcome::Deferred { reply }), None)),
+            }
         };
-        let outcomes = match tokio::time::timeout(
-            Duration::from_secs(600),
-            transaction(sh, tcp, *addr, &msg, f),
-        )
-        .await
-        {
-            Ok(Ok(o)) => o,
+        let outcomes = match tokio::time::timeout(Duration::from_secs(600), work).await {
+            Ok(Ok((o, sess))) => {
+                if let Some(sess) = sess {
+                    put_idle(&sh.idle, *addr, sess);
+                }
+                o
+            }
             Ok(Err(e)) => all(
                 n,
                 Outcome::Deferred {
@@ -196,12 +220,94 @@ fn classify(code: u16, text: String) -> Outcome {
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-async fn transaction(
+/// An open SMTP client session after EHLO (and STARTTLS when offered).
+pub struct Session {
+    s: BufReader<Box<dyn Io>>,
+    ehlo: String,
+    /// Delivered over this connection so far (for the log).
+    uses: u32,
+}
+
+/// Idle sessions kept for the next message to the same address.
+pub type Pool =
+    std::sync::Mutex<std::collections::HashMap<SocketAddr, Vec<(Session, std::time::Instant)>>>;
+
+const IDLE_MAX: Duration = Duration::from_secs(30);
+const IDLE_PER_ADDR: usize = 4;
+
+pub fn take_idle(pool: &Pool, addr: SocketAddr) -> Option<Session> {
+    let mut m = pool.lock().ok()?;
+    let v = m.get_mut(&addr)?;
+    while let Some((sess, t)) = v.pop() {
+        if t.elapsed() < IDLE_MAX {
+            return Some(sess);
+        }
+    }
+    None
+}
+
+pub fn put_idle(pool: &Pool, addr: SocketAddr, sess: Session) {
+    if let Ok(mut m) = pool.lock() {
+        m.retain(|_, v| {
+            v.retain(|(_, t)| t.elapsed() < IDLE_MAX);
+            !v.is_empty()
+        });
+        let v = m.entry(addr).or_default();
+        if v.len() < IDLE_PER_ADDR {
+            v.push((sess, std::time::Instant::now()));
+        }
+    }
+}
+
+/// Greeting, EHLO, STARTTLS when offered, EHLO again. `Ok(Err(reply))` when the
+/// server does not want to talk (deferred).
+async fn open_session(
     sh: &Shared,
     tcp: TcpStream,
     addr: SocketAddr,
+) -> std::io::Result<Result<Session, String>> {
+    let hostname = sh.settings().hostname;
+    let mut s: BufReader<Box<dyn Io>> = BufReader::new(Box::new(tcp));
+    let (code, text) = reply(&mut s).await?;
+    if code != 220 {
+        return Ok(Err(format!("greeting: {text}")));
+    }
+    let (code, ehlo) = cmd(&mut s, &format!("EHLO {hostname}")).await?;
+    if code != 250 {
+        return Ok(Err(format!("EHLO: {ehlo}")));
+    }
+    if has(&ehlo, "STARTTLS") {
+        let (c, _) = cmd(&mut s, "STARTTLS").await?;
+        if c == 220 {
+            let tcp = s.into_inner();
+            let connector = tokio_rustls::TlsConnector::from(client_config());
+            let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
+            let t = tokio::time::timeout(TIMEOUT, connector.connect(name, tcp))
+                .await
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timeout")
+                })??;
+            let mut s: BufReader<Box<dyn Io>> = BufReader::new(Box::new(t));
+            let (code, ehlo) = cmd(&mut s, &format!("EHLO {hostname}")).await?;
+            if code != 250 {
+                return Ok(Err(format!("EHLO after STARTTLS: {ehlo}")));
+            }
+            return Ok(Ok(Session { s, ehlo, uses: 0 }));
+        }
+    }
+    Ok(Ok(Session { s, ehlo, uses: 0 }))
+}
+
+fn has(ehlo: &str, ext: &str) -> bool {
+    ehlo.split(' ').any(|w| w.eq_ignore_ascii_case(ext))
+}
+
+/// One mail transaction on an open session; leaves it ready for the next one
+/// (RSET after a refusal). An I/O error means the session is unusable.
+async fn transaction(
+    sess: &mut Session,
     msg: &QueueToMta,
-    fd: OwnedFd,
+    fd: &OwnedFd,
 ) -> std::io::Result<Vec<Outcome>> {
     let QueueToMta::Send {
         from,
@@ -214,52 +320,8 @@ async fn transaction(
         smtputf8,
         ..
     } = msg;
-    let hostname = sh.settings().hostname;
-    let mut s: BufReader<Box<dyn Io>> = BufReader::new(Box::new(tcp));
-    let (code, text) = reply(&mut s).await?;
-    if code != 220 {
-        return Ok(vec![
-            Outcome::Deferred {
-                reply: format!("greeting: {text}")
-            };
-            rcpts.len()
-        ]);
-    }
-    let (mut code, mut ehlo) = cmd(&mut s, &format!("EHLO {hostname}")).await?;
-    if code != 250 {
-        return Ok(vec![
-            Outcome::Deferred {
-                reply: format!("EHLO: {ehlo}")
-            };
-            rcpts.len()
-        ]);
-    }
-    let has = |ehlo: &str, ext: &str| ehlo.split(' ').any(|w| w.eq_ignore_ascii_case(ext));
-    let mut tls = false;
-    if has(&ehlo, "STARTTLS") {
-        let (c, _) = cmd(&mut s, "STARTTLS").await?;
-        if c == 220 {
-            let tcp = s.into_inner();
-            let connector = tokio_rustls::TlsConnector::from(client_config());
-            let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
-            let t = tokio::time::timeout(TIMEOUT, connector.connect(name, tcp))
-                .await
-                .map_err(|_| {
-                    std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timeout")
-                })??;
-            s = BufReader::new(Box::new(t));
-            tls = true;
-            (code, ehlo) = cmd(&mut s, &format!("EHLO {hostname}")).await?;
-            if code != 250 {
-                return Ok(vec![
-                    Outcome::Deferred {
-                        reply: format!("EHLO after STARTTLS: {ehlo}")
-                    };
-                    rcpts.len()
-                ]);
-            }
-        }
-    }
+    let ehlo = sess.ehlo.clone();
+    let s = &mut sess.s;
     let dkim_len = dkim.as_ref().map(|d| d.len()).unwrap_or(0) as u64;
     let mut mail = format!("MAIL FROM:<{from}>");
     if has(&ehlo, "SIZE") {
@@ -285,23 +347,24 @@ async fn transaction(
             }
         }
     }
-    let (code, text) = cmd(&mut s, &mail).await?;
+    let (code, text) = cmd(s, &mail).await?;
     if !(200..300).contains(&code) {
-        let _ = cmd(&mut s, "QUIT").await;
+        let _ = cmd(s, "RSET").await?;
         return Ok(vec![classify(code, format!("MAIL: {text}")); rcpts.len()]);
     }
     let mut outcomes = Vec::new();
     for r in rcpts {
-        let (code, text) = cmd(&mut s, &format!("RCPT TO:<{r}>")).await?;
+        let (code, text) = cmd(s, &format!("RCPT TO:<{r}>")).await?;
         outcomes.push(classify(code, format!("RCPT: {text}")));
     }
     if !outcomes.iter().any(|o| matches!(o, Outcome::Sent { .. })) {
-        let _ = cmd(&mut s, "QUIT").await;
+        let _ = cmd(s, "RSET").await?;
         return Ok(outcomes);
     }
-    let (code, text) = cmd(&mut s, "DATA").await?;
+    let (code, text) = cmd(s, "DATA").await?;
     if code != 354 {
         let o = classify(if code < 400 { 451 } else { code }, format!("DATA: {text}"));
+        let _ = cmd(s, "RSET").await?;
         return Ok(outcomes
             .into_iter()
             .map(|x| {
@@ -318,16 +381,15 @@ async fn transaction(
         if let Some(h) = dkim {
             w.write_all(h.as_bytes()).await?;
         }
-        // The fd's offset may be shared with another reader: start from 0.
-        let mut file = tokio::fs::File::from_std(std::fs::File::from(fd));
+        // Our own file description, read from 0 whatever else read the fd.
+        let mut file = tokio::fs::File::from_std(std::fs::File::from(fd.try_clone()?));
         tokio::io::AsyncSeekExt::seek(&mut file, std::io::SeekFrom::Start(0)).await?;
         write_stuffed(&mut file.take(*size), w).await?;
         w.flush().await?;
     }
-    let (code, text) = reply(&mut s).await?;
+    let (code, text) = reply(s).await?;
     let end = classify(code, text);
-    let _ = cmd(&mut s, "QUIT").await;
-    let _ = tls;
+    sess.uses += 1;
     Ok(outcomes
         .into_iter()
         .map(|x| {
