@@ -142,3 +142,47 @@ fn kill9_of_delivery_queue_and_daemon_loses_nothing() {
         "{log}"
     );
 }
+
+/// At start, a spool file with an unreadable envelope is moved to corrupt/ and
+/// logged, a file that was never committed is removed, and the server serves.
+#[test]
+fn corrupt_and_uncommitted_spool_files_at_start() {
+    let srv = Server::prepare("");
+    let msg = srv.path("queue/msg");
+    std::fs::create_dir_all(&msg).unwrap();
+    let mut bad = b"Subject: x\r\n\r\nbody\r\n".to_vec();
+    bad.extend_from_slice(b"SXENV1\ngarbage");
+    bad.extend_from_slice(&14u64.to_le_bytes());
+    bad.extend_from_slice(b"SXENVT1\n");
+    std::fs::write(msg.join("0123456789ABCDEF0123"), &bad).unwrap();
+    std::fs::write(
+        msg.join("0123456789ABCDEF0124"),
+        b"Subject: half\r\n\r\nwritten",
+    )
+    .unwrap();
+    if is_root() {
+        // As the queue process would have made them.
+        let q = nix::unistd::User::from_name("_sxqueue").unwrap().unwrap();
+        for p in [
+            msg.clone(),
+            msg.join("0123456789ABCDEF0123"),
+            msg.join("0123456789ABCDEF0124"),
+        ] {
+            std::os::unix::fs::chown(&p, Some(q.uid.as_raw()), Some(q.gid.as_raw())).unwrap();
+        }
+    }
+    let srv = srv.start();
+    srv.wait_log(
+        "0123456789ABCDEF0123: unreadable queue file moved to corrupt/",
+        1,
+        Duration::from_secs(5),
+    );
+    srv.wait_log(
+        "0123456789ABCDEF0124: removing a message that was never committed",
+        1,
+        Duration::from_secs(5),
+    );
+    assert!(srv.path("queue/corrupt/0123456789ABCDEF0123.msg").exists());
+    assert!(!msg.join("0123456789ABCDEF0124").exists());
+    assert!(smtp_greets(srv.ports.smtp));
+}

@@ -100,8 +100,12 @@ pub fn load(id: &str) -> Result<Option<Queued>, String> {
 }
 
 fn quarantine(id: &str, why: &str) {
-    log::error!("{id}: unreadable queue file moved to corrupt/: {why}");
-    let _ = std::fs::rename(format!("msg/{id}"), format!("corrupt/{id}.msg"));
+    match std::fs::rename(format!("msg/{id}"), format!("corrupt/{id}.msg")) {
+        Ok(()) => log::error!("{id}: unreadable queue file moved to corrupt/: {why}"),
+        Err(e) => {
+            log::error!("{id}: unreadable queue file ({why}); cannot move it to corrupt/: {e}")
+        }
+    }
     let _ = std::fs::rename(format!("env/{id}"), format!("corrupt/{id}.env"));
 }
 
