@@ -252,5 +252,30 @@ pub async fn accept_loop<F, Fut>(
     }
 }
 
+/// Serve every handed-down listener with `session`; `Err(exit code)` when a
+/// listener cannot be used.
+pub fn serve_listeners<F, Fut>(
+    listeners: Vec<(Service, OwnedFd)>,
+    max: usize,
+    refuse: &'static [u8],
+    session: F,
+) -> Result<(), i32>
+where
+    F: Fn(Service, TcpStream, std::net::SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    for (service, fd) in listeners {
+        let l = listener(fd).map_err(|e| {
+            log::error!("{}: {e}", service.name());
+            71
+        })?;
+        let s = session.clone();
+        tokio::spawn(accept_loop(service, l, max, refuse, move |tcp, peer| {
+            s(service, tcp, peer)
+        }));
+    }
+    Ok(())
+}
+
 /// A BufReader over a connection, for line protocols.
 pub type Reader = BufReader<Conn>;

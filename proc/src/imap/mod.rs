@@ -57,22 +57,15 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         tls: tls.clone(),
         keyholder,
     });
-    for (service, fd) in ctx.take_listeners() {
-        let l = match net::listener(fd) {
-            Ok(l) => l,
-            Err(e) => {
-                log::error!("{}: {e}", service.name());
-                return 71;
-            }
-        };
-        let sh = shared.clone();
-        tokio::spawn(net::accept_loop(
-            service,
-            l,
-            settings.max_connections as usize,
-            b"* BYE Too many connections, try later\r\n",
-            move |tcp, peer| session::run(sh.clone(), service, tcp, peer),
-        ));
+    let sh = shared.clone();
+    let served = net::serve_listeners(
+        ctx.take_listeners(),
+        settings.max_connections as usize,
+        b"* BYE Too many connections, try later\r\n",
+        move |service, tcp, peer| session::run(sh.clone(), service, tcp, peer),
+    );
+    if let Err(code) = served {
+        return code;
     }
     child::ready(&ctx.parent).await;
     while let Some(r) = child::next_from_parent(&ctx.parent).await {
