@@ -417,3 +417,71 @@ s.quit()
         b.log()
     );
 }
+
+/// A smarthost with AUTH over STARTTLS: A relays everything through B's
+/// submission port as relay@a.test (B lets that account send as bob@a.test).
+#[test]
+fn smarthost_with_auth_over_starttls() {
+    let b = Server::prepare("");
+    std::fs::write(b.path("aliases"), "bob@a.test: relay@a.test\n").unwrap();
+    let b = b.start();
+    b.add_account("relay@a.test", "relay-secret");
+    b.wait_log(
+        "directory: 1 account(s), 1 alias(es)",
+        1,
+        Duration::from_secs(5),
+    );
+    let a = Server::prepare(&format!(
+        "EMAIL_RELAY_HOST=127.0.0.1:{}\nEMAIL_RELAY_USER=relay@a.test\nEMAIL_RELAY_PASS_FILE=relay.pass",
+        b.ports.submission
+    ));
+    std::fs::write(a.path("relay.pass"), "relay-secret\n").unwrap();
+    // The pass file path is relative: the test runs the server with the config's directory as cwd.
+    let mut cfg = std::fs::read_to_string(&a.config).unwrap();
+    cfg = cfg.replace(
+        "EMAIL_RELAY_PASS_FILE=relay.pass",
+        &format!("EMAIL_RELAY_PASS_FILE={}", a.path("relay.pass").display()),
+    );
+    std::fs::write(&a.config, cfg).unwrap();
+    let a = a.start();
+    a.add_account("bob@a.test", "pw-bob");
+    a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    let py = r#"
+import smtplib, ssl, sys
+port, cafile = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
+s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
+s.sendmail('bob@a.test', ['carol@far.test'], 'Subject: via smarthost\r\n\r\nx\r\n')
+s.quit()
+"#;
+    assert_ok(
+        &python(
+            py,
+            &[&a.ports.submission.to_string(), &a.cert.to_string_lossy()],
+        ),
+        "submit",
+    );
+    a.wait_log(
+        "to=<carol@far.test> relay=127.0.0.1:",
+        1,
+        Duration::from_secs(10),
+    );
+    assert!(
+        a.log().contains("status=sent (250 2.0.0 Ok: queued as"),
+        "{}",
+        a.log()
+    );
+    b.wait_log(
+        "submission: auth user=relay@a.test",
+        1,
+        Duration::from_secs(5),
+    );
+    assert!(
+        b.log().contains("from=<bob@a.test>") && b.log().contains("proto=ESMTPSA"),
+        "{}",
+        b.log()
+    );
+    for log in [a.log(), b.log()] {
+        assert!(!log.contains("relay-secret"), "password in a log line");
+    }
+}

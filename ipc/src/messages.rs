@@ -130,6 +130,17 @@ pub struct TlsPublic {
     pub algorithm: u8,
 }
 
+/// A secret that must not show up in `{:?}` (log lines).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 /// Settings every child gets; role-specific parts are optional.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChildSettings {
@@ -151,6 +162,10 @@ pub struct ChildSettings {
     pub routes: Vec<(String, String)>,
     /// Smarthost for every other domain, `host:port` (smtp).
     pub relay_host: Option<String>,
+    /// (user, password) for AUTH at the smarthost (smtp only).
+    pub relay_auth: Option<(String, Redacted)>,
+    /// Defer rather than send without TLS (smtp).
+    pub outbound_tls_required: bool,
     /// Simultaneous outbound connections per destination domain (smtp).
     pub domain_concurrency: u32,
     /// Mailbox size limit in bytes, 0 for none (delivery).

@@ -58,6 +58,9 @@ pub struct ServerConfig {
     /// `ip:port` of the DNS servers used for MX lookups.
     pub dns_servers: Vec<String>,
     pub domain_concurrency: u32,
+    /// (user, password) for the smarthost.
+    pub relay_auth: Option<(String, String)>,
+    pub outbound_tls_required: bool,
     pub quota: u64,
     pub queue_retry: Vec<u64>,
     pub queue_lifetime: u64,
@@ -229,7 +232,36 @@ impl ServerConfig {
             };
             dkim_keys.push((d, sel.trim().to_string(), p));
         }
+        let relay_user = raw.string("EMAIL_RELAY_USER");
+        let relay_auth = if relay_user.is_empty() {
+            None
+        } else {
+            let f = raw.path("EMAIL_RELAY_PASS_FILE")?;
+            let text = std::fs::read_to_string(&f).map_err(|e| {
+                raw.error(
+                    "EMAIL_RELAY_PASS_FILE",
+                    format!("cannot read {}: {e}", f.display()),
+                )
+            })?;
+            let pw = text.lines().next().unwrap_or("").to_string();
+            if pw.is_empty() {
+                return Err(raw.error("EMAIL_RELAY_PASS_FILE", "empty password"));
+            }
+            Some((relay_user, pw))
+        };
+        let outbound_tls_required = match raw.string("EMAIL_OUTBOUND_TLS").as_str() {
+            "may" => false,
+            "required" => true,
+            other => {
+                return Err(raw.error(
+                    "EMAIL_OUTBOUND_TLS",
+                    format!("{other:?} is not may or required"),
+                ))
+            }
+        };
         Ok(ServerConfig {
+            relay_auth,
+            outbound_tls_required,
             dkim_keys,
             domain_concurrency,
             quota: raw.size("EMAIL_QUOTA")?,

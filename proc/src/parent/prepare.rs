@@ -293,6 +293,12 @@ impl Prepared {
             relay_host: cfg.relay_host.clone(),
             dns_servers: cfg.dns_servers.clone(),
             domain_concurrency: cfg.domain_concurrency,
+            // The smarthost password goes to smtp only, which must send it.
+            relay_auth: match (&cfg.relay_auth, role) {
+                (Some((u, p)), Role::Smtp) => Some((u.clone(), ipc::messages::Redacted(p.clone()))),
+                _ => None,
+            },
+            outbound_tls_required: cfg.outbound_tls_required,
             quota: cfg.quota,
             queue_retry: cfg.queue_retry.clone(),
             queue_lifetime: cfg.queue_lifetime,

@@ -97,6 +97,13 @@ async fn send(sh: &Shared, msg: QueueToMta, fd: Option<OwnedFd>) -> MtaToQueue {
         Err(_) => Arc::new(tokio::sync::Semaphore::new(1)),
     };
     let _slot = slots.acquire_owned().await;
+    // AUTH only towards the smarthost, and then only over TLS.
+    let auth = if hop.relay {
+        st.relay_auth.clone()
+    } else {
+        None
+    };
+    let need_tls = st.outbound_tls_required || auth.is_some();
     let mut last = String::from("no address to try");
     for addr in &hop.addrs {
         let relay = if hop.label.parse::<SocketAddr>().is_ok() {
@@ -134,7 +141,19 @@ async fn send(sh: &Shared, msg: QueueToMta, fd: Option<OwnedFd>) -> MtaToQueue {
         };
         let work = async {
             match open_session(sh, tcp, *addr).await? {
+                Ok(sess) if need_tls && !sess.tls => {
+                    let reply = format!("{relay}: TLS required but STARTTLS not offered");
+                    Ok((all(n, Outcome::Deferred { reply }), None))
+                }
                 Ok(mut sess) => {
+                    if let Some((user, pass)) = &auth {
+                        let blob = super::auth::b64(&format!("\0{user}\0{}", pass.0));
+                        let (code, text) = cmd(&mut sess.s, &format!("AUTH PLAIN {blob}")).await?;
+                        if code != 235 {
+                            let reply = format!("{relay}: AUTH as {user}: {text}");
+                            return Ok((all(n, Outcome::Deferred { reply }), None));
+                        }
+                    }
                     let o = transaction(&mut sess, &msg, &fd).await?;
                     Ok::<_, std::io::Error>((o, Some(sess)))
                 }
@@ -224,6 +243,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 pub struct Session {
     s: BufReader<Box<dyn Io>>,
     ehlo: String,
+    tls: bool,
     /// Delivered over this connection so far (for the log).
     uses: u32,
 }
@@ -292,10 +312,20 @@ async fn open_session(
             if code != 250 {
                 return Ok(Err(format!("EHLO after STARTTLS: {ehlo}")));
             }
-            return Ok(Ok(Session { s, ehlo, uses: 0 }));
+            return Ok(Ok(Session {
+                s,
+                ehlo,
+                tls: true,
+                uses: 0,
+            }));
         }
     }
-    Ok(Ok(Session { s, ehlo, uses: 0 }))
+    Ok(Ok(Session {
+        s,
+        ehlo,
+        tls: false,
+        uses: 0,
+    }))
 }
 
 fn has(ehlo: &str, ext: &str) -> bool {

@@ -13,6 +13,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 pub struct Hop {
+    /// The smarthost (EMAIL_RELAY_HOST), where AUTH may be due.
+    pub relay: bool,
     /// For log lines: `mx.example.org` or the route as configured.
     pub label: String,
     /// Addresses to try in order.
@@ -90,11 +92,12 @@ pub async fn find(
     relay: Option<&str>,
     domain: &str,
 ) -> Result<Hop, Outcome> {
-    let fixed = routes
+    let route = routes
         .iter()
         .find(|(d, _)| d.eq_ignore_ascii_case(domain))
-        .map(|(_, h)| h.as_str())
-        .or(relay);
+        .map(|(_, h)| h.as_str());
+    let is_relay = route.is_none() && relay.is_some();
+    let fixed = route.or(relay);
     if let Some(hp) = fixed {
         let (host, port) = hp.rsplit_once(':').unwrap_or((hp, "25"));
         let port: u16 = port.parse().unwrap_or(25);
@@ -103,6 +106,7 @@ pub async fn find(
             return Err(deferred(format!("{host}: no address")));
         }
         return Ok(Hop {
+            relay: is_relay,
             label: hp.to_string(),
             addrs,
         });
@@ -154,5 +158,9 @@ pub async fn find(
         .first()
         .map(|(_, h)| h.trim_end_matches('.').to_string())
         .unwrap_or_default();
-    Ok(Hop { label, addrs })
+    Ok(Hop {
+        relay: false,
+        label,
+        addrs,
+    })
 }
