@@ -324,7 +324,12 @@ fn mx_lookup_through_local_dns() {
     let b = b.start();
     b.add_account("carol@b.test", "pw-carol");
     b.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
-    let a = Server::prepare(&format!("EMAIL_DNS_SERVER=127.0.0.1:{dns_port}")).start();
+    let a = Server::prepare(&format!("EMAIL_DNS_SERVER=127.0.0.1:{dns_port}"));
+    let gen = a.sx(&["--dkim-keygen"], "");
+    assert_ok(&gen, "dkim-keygen");
+    let record = a.path("record.txt");
+    std::fs::write(&record, &gen.stdout).unwrap();
+    let a = a.start();
     a.add_account("bob@a.test", "pw-bob");
     a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     let py = r#"
@@ -353,6 +358,21 @@ s.quit()
         std::thread::sleep(Duration::from_millis(50));
     }
     a.wait_log("relay=mail.b.test[127.0.0.2]:25", 1, Duration::from_secs(5));
+    // Signed by A's keyholder, verified by dkimpy; over STARTTLS.
+    let file = std::fs::read_dir(&inbox)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("with ESMTPS id"), "{text}");
+    let v = python(
+        VERIFY_PY,
+        &[&record.to_string_lossy(), &file.to_string_lossy()],
+    );
+    assert_ok(&v, "dkimpy");
+    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), "verified");
     // A domain that does not exist in DNS bounces at once (5.4.4).
     a.wait_log(
         "to=<x@nowhere.test> relay=none delay=",
