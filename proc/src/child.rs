@@ -149,12 +149,21 @@ where
     Out: serde::Serialize,
     In: serde::de::DeserializeOwned,
 {
-    let Some(fd) = ctx.take(&FdName::Peer(role)) else {
-        log::error!("no edge to {} was handed down", role.name());
+    edge(ctx, &FdName::Peer(role))
+}
+
+/// Any named edge as an async channel, or an error line and exit code.
+pub fn edge<Out, In>(ctx: &mut ChildCtx, name: &FdName) -> Result<Channel<Out, In>, i32>
+where
+    Out: serde::Serialize,
+    In: serde::de::DeserializeOwned,
+{
+    let Some(fd) = ctx.take(name) else {
+        log::error!("no {name:?} edge was handed down");
         return Err(70);
     };
     Channel::new(fd).map_err(|e| {
-        log::error!("edge to {}: {e}", role.name());
+        log::error!("{name:?} edge: {e}");
         71
     })
 }

@@ -36,16 +36,9 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         Ok(c) => Rpc::start(c, "queue->keyholder").0,
         Err(code) => return code,
     };
-    let mta = match ctx.take(&ipc::messages::FdName::Outbound).map(Channel::new) {
-        Some(Ok(c)) => Rpc::start(c, "queue->smtp (outbound)").0,
-        Some(Err(e)) => {
-            log::error!("outbound edge: {e}");
-            return 71;
-        }
-        None => {
-            log::error!("no outbound edge was handed down");
-            return 70;
-        }
+    let mta = match child::edge(&mut ctx, &ipc::messages::FdName::Outbound) {
+        Ok(c) => Rpc::start(c, "queue->smtp (outbound)").0,
+        Err(code) => return code,
     };
     let queued = match tokio::task::spawn_blocking(spool::init).await {
         Ok(Ok(q)) => q,

@@ -118,18 +118,11 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         domain_slots: Mutex::new(HashMap::new()),
         idle: Mutex::new(HashMap::new()),
     });
-    match ctx.take(&FdName::Outbound).map(ipc::Channel::new) {
-        Some(Ok(ch)) => {
+    match child::edge(&mut ctx, &FdName::Outbound) {
+        Ok(ch) => {
             tokio::spawn(outbound::serve(ch, shared.clone()));
         }
-        Some(Err(e)) => {
-            log::error!("outbound edge: {e}");
-            return 71;
-        }
-        None => {
-            log::error!("no outbound edge was handed down");
-            return 70;
-        }
+        Err(code) => return code,
     }
     let sh = shared.clone();
     let served = net::serve_listeners(
