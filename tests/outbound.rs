@@ -300,23 +300,33 @@ fn mx_lookup_through_local_dns() {
         return;
     }
     let dns_port = free_port();
-    let mut dns = std::process::Command::new("/usr/sbin/dnsmasq")
-        .args([
-            "--keep-in-foreground",
-            "--no-resolv",
-            "--no-hosts",
-            "--bind-interfaces",
-            "--listen-address=127.0.0.1",
-            &format!("--port={dns_port}"),
-            "--local=/test/",
-            "--mx-host=b.test,mail.b.test,10",
-            "--host-record=mail.b.test,127.0.0.2",
-            "--pid-file",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("dnsmasq");
+    // Killed when the test ends, also when it fails.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _dns = Reap(
+        std::process::Command::new("/usr/sbin/dnsmasq")
+            .args([
+                "--keep-in-foreground",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+                "--listen-address=127.0.0.1",
+                &format!("--port={dns_port}"),
+                "--local=/test/",
+                "--mx-host=b.test,mail.b.test,10",
+                "--host-record=mail.b.test,127.0.0.2",
+                "--pid-file",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("dnsmasq"),
+    );
     let mut b =
         Server::prepare("EMAIL_DOMAIN=b.test\nEMAIL_LISTEN_ADDR=127.0.0.2\nEMAIL_SMTP_PORT=25");
     b.host = "127.0.0.2".into();
@@ -385,8 +395,6 @@ s.quit()
         "{}",
         a.log()
     );
-    let _ = dns.kill();
-    let _ = dns.wait();
 }
 
 /// Two messages in a row to the same destination share one SMTP connection.

@@ -302,6 +302,18 @@ fn daemon_detaches_and_stops() {
         .trim()
         .parse()
         .unwrap();
+    // Stopped even if an assertion below fails (SIGKILL reaches the children
+    // through their parent-death signal).
+    struct Reap(i32);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.0),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    let _reap = Reap(pid);
     assert!(smtp_greets(srv.ports.smtp));
     // Detached: a new session without a terminal, and not our child.
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
