@@ -307,10 +307,15 @@ fn daemon_detaches_and_stops() {
     struct Reap(i32);
     impl Drop for Reap {
         fn drop(&mut self) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(self.0),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+            // Only if that pid is still our daemon, not a reused number.
+            let cmd =
+                std::fs::read_to_string(format!("/proc/{}/cmdline", self.0)).unwrap_or_default();
+            if cmd.contains("server-email") {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(self.0),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
         }
     }
     let _reap = Reap(pid);
