@@ -77,6 +77,22 @@ impl<Out: Serialize, In: DeserializeOwned> Channel<Out, In> {
         }
     }
 
+    /// Next good frame for a serving loop: bad frames are logged (naming `edge`)
+    /// and skipped; `None` once the peer is gone.
+    pub async fn recv_logged(&self, edge: &str) -> Option<Received<In>> {
+        loop {
+            match self.recv().await {
+                Ok(r) => return Some(r),
+                Err(e) if e.is_recoverable() => log::warn!("ipc {edge}: {e}"),
+                Err(FrameError::Closed) => return None,
+                Err(e) => {
+                    log::warn!("ipc {edge}: {e}");
+                    return None;
+                }
+            }
+        }
+    }
+
     pub fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.get_ref().as_fd()
     }

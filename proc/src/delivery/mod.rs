@@ -10,7 +10,7 @@ mod maildir_write;
 
 use crate::child::{self, ChildCtx};
 use ipc::messages::{DeliveryToImap, DeliveryToQueue, QueueToDelivery, Role};
-use ipc::{Channel, FrameError};
+use ipc::Channel;
 use std::sync::Arc;
 
 pub async fn run(mut ctx: ChildCtx) -> i32 {
@@ -42,17 +42,8 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
     };
     tokio::spawn(async move {
         loop {
-            let r = match queue.recv().await {
-                Ok(r) => r,
-                Err(e) if e.is_recoverable() => {
-                    log::warn!("ipc queue: {e}");
-                    continue;
-                }
-                Err(FrameError::Closed) => return,
-                Err(e) => {
-                    log::warn!("ipc queue: {e}");
-                    return;
-                }
+            let Some(r) = queue.recv_logged("queue").await else {
+                return;
             };
             let (queue, imap, host, group, fs) = (
                 queue.clone(),

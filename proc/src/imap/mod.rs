@@ -44,13 +44,7 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
     };
     tokio::spawn(async move {
         // Mailbox change notices; IDLE sessions subscribe to these in the IMAP issue.
-        loop {
-            match delivery.recv().await {
-                Ok(_) => {}
-                Err(e) if e.is_recoverable() => log::warn!("ipc delivery: {e}"),
-                Err(_) => return,
-            }
-        }
+        while delivery.recv_logged("delivery").await.is_some() {}
     });
     let shared = Arc::new(Shared {
         hostname: settings.hostname.clone(),

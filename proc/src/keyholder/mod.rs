@@ -16,7 +16,7 @@ mod password;
 
 use crate::child::{self, ChildCtx};
 use ipc::messages::{ChildToParent, FdName, KeyReply, KeyRequest, ParentToChild, Role};
-use ipc::{Channel, FrameError};
+use ipc::Channel;
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, RwLock};
@@ -200,18 +200,10 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
 }
 
 async fn serve(edge: Edge, chan: Arc<Channel<KeyReply, KeyRequest>>, state: Arc<State>, max: u64) {
+    let label = format!("{edge:?}");
     loop {
-        let r = match chan.recv().await {
-            Ok(r) => r,
-            Err(e) if e.is_recoverable() => {
-                log::warn!("ipc {edge:?}: {e}");
-                continue;
-            }
-            Err(FrameError::Closed) => return,
-            Err(e) => {
-                log::warn!("ipc {edge:?}: {e}");
-                return;
-            }
+        let Some(r) = chan.recv_logged(&label).await else {
+            return;
         };
         let (chan, state) = (chan.clone(), state.clone());
         tokio::spawn(async move {

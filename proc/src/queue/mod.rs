@@ -152,17 +152,8 @@ async fn serve_smtp(
     fs: crate::fsworker::FsWorker,
 ) {
     loop {
-        let r = match smtp.recv().await {
-            Ok(r) => r,
-            Err(e) if e.is_recoverable() => {
-                log::warn!("ipc smtp: {e}");
-                continue;
-            }
-            Err(FrameError::Closed) => return,
-            Err(e) => {
-                log::warn!("ipc smtp: {e}");
-                return;
-            }
+        let Some(r) = smtp.recv_logged("smtp").await else {
+            return;
         };
         let (smtp, open, sched, committer, fs) = (
             smtp.clone(),

@@ -6,7 +6,7 @@
 
 use super::Shared;
 use ipc::messages::{MtaToQueue, Outcome, QueueToMta};
-use ipc::{Channel, FrameError};
+use ipc::Channel;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -21,17 +21,8 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 pub async fn serve(chan: Channel<MtaToQueue, QueueToMta>, sh: Arc<Shared>) {
     let chan = Arc::new(chan);
     loop {
-        let r = match chan.recv().await {
-            Ok(r) => r,
-            Err(e) if e.is_recoverable() => {
-                log::warn!("ipc queue (outbound): {e}");
-                continue;
-            }
-            Err(FrameError::Closed) => return,
-            Err(e) => {
-                log::warn!("ipc queue (outbound): {e}");
-                return;
-            }
+        let Some(r) = chan.recv_logged("queue (outbound)").await else {
+            return;
         };
         let (chan, sh) = (chan.clone(), sh.clone());
         tokio::spawn(async move {
