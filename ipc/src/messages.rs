@@ -152,6 +152,8 @@ pub struct ChildSettings {
     pub max_recipients: u32,
     pub max_connections: u32,
     pub max_connections_per_ip: u32,
+    /// IMAP sessions one user may have at once.
+    pub imap_max_user_connections: u32,
     /// Protocol errors before a session is closed.
     pub max_errors: u32,
     /// Commands without a mail transaction (NOOP, RSET, VRFY, HELP...) before close.

@@ -66,6 +66,7 @@ pub const SERVER_KEYS: &[KeyDef] = &[
     k("EMAIL_MAX_RECIPIENTS", "1000", "Most recipients per message."),
     k("EMAIL_MAX_CONNECTIONS", "500", "Most concurrent connections per service."),
     k("EMAIL_MAX_CONNECTIONS_PER_IP", "20", "Most concurrent connections from one IP address per service."),
+    k("EMAIL_IMAP_MAX_USER_CONNECTIONS", "50", "Most concurrent IMAP sessions of one user."),
     k("EMAIL_MAX_ERRORS", "10", "Protocol errors in one SMTP session before it is closed (421)."),
     k("EMAIL_MAX_IDLE_COMMANDS", "100", "SMTP commands outside a mail transaction (NOOP, RSET, VRFY...) before the session is closed."),
     k("EMAIL_SMTP_TIMEOUT", "300", "Seconds an SMTP client may stay silent (RFC 5321 4.5.3.2: at least 300)."),

@@ -1,24 +1,83 @@
 //! imap — user `_sxmail` (EMAIL_USER_MAIL), chrooted in the Maildir root.
 //!
-//! May touch: the Maildir tree of the account a session logged in as (the IMAP
-//! issue fills this in). Holds the listening sockets for 993 and 143, the public
+//! May touch: the Maildir of the account a session logged in as (names.rs keeps
+//! every mailbox name inside it): messages, uid lists, keywords and
+//! subscriptions files. Holds the listening sockets for 993 and 143, the public
 //! certificate chain and a RemoteSigningKey (signatures by keyholder).
 //!
-//! Talks to: keyholder (TlsSign, CheckPassword); hears delivery's `Changed`.
-//! Answers from the parent: Reload (new certificate), Ping, Shutdown.
+//! Talks to: keyholder (TlsSign, CheckPassword); hears delivery's `Changed`
+//! and passes it to IDLE sessions. Answers from the parent: Reload (new
+//! certificate), Ping, Shutdown.
 
+mod ext;
+pub mod flags;
+mod folder;
+mod mailboxes;
+pub mod mime;
+pub mod names;
+mod search;
+mod selected;
 mod session;
 
 use crate::child::{self, ChildCtx};
+use crate::counter::Counter;
 use crate::net::{self, TlsState};
 use ipc::messages::{DeliveryToImap, FdName, KeyReply, KeyRequest, ParentToChild, Role};
 use ipc::Rpc;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub(crate) struct Shared {
     pub hostname: String,
     pub tls: Arc<TlsState>,
     pub keyholder: Rpc<KeyRequest, KeyReply>,
+    /// Folder paths that changed (delivery, other sessions), for IDLE.
+    pub changes: tokio::sync::broadcast::Sender<Arc<PathBuf>>,
+    pub per_ip: Arc<Counter<IpAddr>>,
+    pub per_user: Arc<Counter<String>>,
+    pub failures: Failures,
+    /// APPENDLIMIT: the largest literal accepted.
+    pub max_literal: u64,
+    pub max_per_ip: u32,
+    pub max_per_user: u32,
+}
+
+/// Failed logins per client address: after a few, every further attempt
+/// waits longer (up to 16 s) until a success or 15 quiet minutes.
+#[derive(Default)]
+pub(crate) struct Failures(Mutex<HashMap<IpAddr, (u32, Instant)>>);
+
+const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+impl Failures {
+    pub fn add(&self, ip: IpAddr) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() > 10_000 {
+            m.retain(|_, (_, t)| t.elapsed() < FAILURE_WINDOW);
+        }
+        let e = m.entry(ip).or_insert((0, Instant::now()));
+        if e.1.elapsed() > FAILURE_WINDOW {
+            e.0 = 0;
+        }
+        e.0 += 1;
+        e.1 = Instant::now();
+    }
+
+    pub fn clear(&self, ip: IpAddr) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&ip);
+    }
+
+    pub fn delay(&self, ip: IpAddr) -> Option<Duration> {
+        let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (n, t) = m.get(&ip)?;
+        if *n < 3 || t.elapsed() > FAILURE_WINDOW {
+            return None;
+        }
+        Some(Duration::from_secs(1u64 << (n - 3).min(4)))
+    }
 }
 
 pub async fn run(mut ctx: ChildCtx) -> i32 {
@@ -42,14 +101,34 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let (changes, _) = tokio::sync::broadcast::channel(1024);
+    let notify = changes.clone();
     tokio::spawn(async move {
-        // Mailbox change notices; IDLE sessions subscribe to these in the IMAP issue.
-        while delivery.recv_logged("delivery").await.is_some() {}
+        while let Some(r) = delivery.recv_logged("delivery").await {
+            let DeliveryToImap::Changed { account, mailbox } = r.msg;
+            let Some(mut dir) = crate::maildir::account_dir(Path::new(""), &account) else {
+                continue;
+            };
+            if !names::is_inbox(&mailbox) {
+                match names::folder(&dir, &mailbox) {
+                    Ok(p) => dir = p,
+                    Err(_) => continue,
+                }
+            }
+            let _ = notify.send(Arc::new(dir));
+        }
     });
     let shared = Arc::new(Shared {
         hostname: settings.hostname.clone(),
         tls: tls.clone(),
         keyholder,
+        changes,
+        per_ip: Arc::new(Counter::default()),
+        per_user: Arc::new(Counter::default()),
+        failures: Failures::default(),
+        max_literal: settings.max_message_size,
+        max_per_ip: settings.max_connections_per_ip,
+        max_per_user: settings.imap_max_user_connections,
     });
     let sh = shared.clone();
     let served = net::serve_listeners(

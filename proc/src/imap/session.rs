@@ -1,21 +1,64 @@
-//! One IMAP session. In this version: greeting, CAPABILITY, NOOP, LOGOUT, STARTTLS
-//! (143), LOGIN checked by keyholder (TLS only); mailbox commands come with the
-//! IMAP issue.
+//! One IMAP session: reading commands (imap-codec, literals with `+` or
+//! LITERAL+), the not-authenticated state (CAPABILITY, STARTTLS, LOGIN,
+//! AUTHENTICATE PLAIN, ID), and the dispatch of everything else to
+//! mailboxes.rs (authenticated state) and selected.rs (selected state).
 
-use super::Shared;
-use crate::net::{read_line, Conn, Line, Reader};
+use super::{ext, selected::Selected, Shared};
+use crate::net::{Conn, Reader};
+use imap_codec::decode::{CommandDecodeError, Decoder};
+use imap_codec::imap_types::command::{Command, CommandBody};
+use imap_codec::imap_types::core::LiteralMode;
+use imap_codec::CommandCodec;
 use ipc::messages::{KeyReply, KeyRequest, Service};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-const MAX_LINE: usize = 8192;
+/// One command line (literals excluded); RFC 7162 asks for at least 8192.
+const MAX_LINE: usize = 64 * 1024;
 /// RFC 3501 §5.4: the autologout timer is at least 30 minutes.
-const IDLE: Duration = Duration::from_secs(30 * 60);
+pub const AUTOLOGOUT: Duration = Duration::from_secs(30 * 60);
+/// Before login the client gets less time.
+const PREAUTH_TIMEOUT: Duration = Duration::from_secs(60);
+/// Output is written out whenever this much is pending.
+const OUT_CHUNK: usize = 128 * 1024;
+/// Bad commands in a row before the session is closed.
+const MAX_BAD: u32 = 20;
+
+pub struct Session {
+    pub sh: Arc<Shared>,
+    pub service: Service,
+    pub peer: SocketAddr,
+    pub r: Reader,
+    pub out: Vec<u8>,
+    pub user: Option<String>,
+    /// The account's Maildir, relative to the Maildir root.
+    pub account: PathBuf,
+    pub sel: Option<Selected>,
+    pub id: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    _user_slot: Option<crate::counter::Slot<String>>,
+}
 
 pub async fn run(sh: Arc<Shared>, service: Service, tcp: TcpStream, peer: SocketAddr) {
+    let _ip_slot = match sh.per_ip.take(peer.ip(), sh.max_per_ip) {
+        Ok(s) => s,
+        Err(_) => {
+            log::warn!(
+                "{}: connection from {peer} refused: too many from this address",
+                service.name()
+            );
+            let mut tcp = tcp;
+            let _ = tcp
+                .write_all(b"* BYE Too many connections from your address\r\n")
+                .await;
+            return;
+        }
+    };
     let conn = if service.implicit_tls() {
         match sh.tls.accept(tcp).await {
             Ok(c) => c,
@@ -27,197 +70,628 @@ pub async fn run(sh: Arc<Shared>, service: Service, tcp: TcpStream, peer: Socket
     } else {
         Conn::Plain(tcp)
     };
-    match session(&sh, service, conn, peer).await {
-        Err(e) if !crate::net::is_disconnect(&e) => {
-            log::info!("{}: session with {peer} ended: {e}", service.name())
+    static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let mut s = Session {
+        sh,
+        service,
+        peer,
+        // Small buffer: idle sessions are many, commands are short.
+        r: BufReader::with_capacity(2048, conn),
+        out: Vec::new(),
+        user: None,
+        account: PathBuf::new(),
+        sel: None,
+        id: IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        bytes_in: 0,
+        bytes_out: 0,
+        _user_slot: None,
+    };
+    let result = s.serve().await;
+    if let Err(e) = &result {
+        if !crate::net::is_disconnect(e) {
+            log::info!("{}: session with {peer} ended: {e}", service.name());
         }
-        _ => {}
+    }
+    if let Some(u) = &s.user {
+        log::info!(
+            "{}: logout user={u} rip={} in={} out={}",
+            service.name(),
+            peer.ip(),
+            s.bytes_in,
+            s.bytes_out
+        );
     }
 }
 
-fn capability(tls: bool, tls_available: bool) -> String {
-    let mut c = String::from("IMAP4rev1");
-    if !tls {
-        if tls_available {
-            c.push_str(" STARTTLS");
-        }
-        c.push_str(" LOGINDISABLED");
-    } else {
-        c.push_str(" AUTH=PLAIN");
-    }
-    c
+/// What reading a command gave.
+enum Input {
+    Command(Vec<u8>),
+    /// A command was refused while reading (too long, literal too big); go on.
+    Refused,
+    Eof,
 }
 
-/// Split IMAP arguments: atoms and quoted strings (with \" and \\ escapes).
-fn args(s: &str) -> Option<Vec<String>> {
-    let mut out = Vec::new();
-    let mut it = s.chars().peekable();
-    loop {
-        while it.peek() == Some(&' ') {
-            it.next();
-        }
-        let Some(&c) = it.peek() else {
-            return Some(out);
-        };
-        let mut a = String::new();
-        if c == '"' {
-            it.next();
-            loop {
-                match it.next()? {
-                    '"' => break,
-                    '\\' => a.push(it.next()?),
-                    ch => a.push(ch),
-                }
-            }
-        } else {
-            while let Some(&ch) = it.peek() {
-                if ch == ' ' {
-                    break;
-                }
-                a.push(ch);
-                it.next();
-            }
-        }
-        out.push(a);
+impl Session {
+    pub fn tls(&self) -> bool {
+        self.r.get_ref().is_tls()
     }
-}
 
-async fn session(
-    sh: &Shared,
-    service: Service,
-    conn: Conn,
-    peer: SocketAddr,
-) -> std::io::Result<()> {
-    let mut r: Reader = BufReader::new(conn);
-    let mut user: Option<String> = None;
-    let tls_ok = sh.tls.acceptor().is_some();
-    let cap = capability(r.get_ref().is_tls(), tls_ok);
-    send(
-        &mut r,
-        &format!(
-            "* OK [CAPABILITY {cap}] {} IMAP4rev1 ready\r\n",
-            sh.hostname
-        ),
-    )
-    .await?;
-    loop {
-        let line = match read_line(&mut r, MAX_LINE, IDLE).await {
-            Ok(Line::Ok(l)) => l,
-            Ok(Line::TooLong) => {
-                send(&mut r, "* BAD Command line too long\r\n").await?;
-                continue;
-            }
-            Ok(Line::Eof) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                let _ = send(&mut r, "* BYE Autologout; idle for too long\r\n").await;
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        };
-        let text = String::from_utf8_lossy(&line).to_string();
-        let mut parts = text.splitn(3, ' ');
-        let tag = parts.next().unwrap_or("*").to_string();
-        let cmd = parts.next().unwrap_or("").to_ascii_uppercase();
-        let rest = parts.next().unwrap_or("");
-        if tag.is_empty() || tag == "*" || cmd.is_empty() {
-            send(&mut r, "* BAD Missing tag or command\r\n").await?;
-            continue;
-        }
-        let tls = r.get_ref().is_tls();
-        match cmd.as_str() {
-            "CAPABILITY" => {
-                let cap = capability(tls, tls_ok);
-                send(
-                    &mut r,
-                    &format!("* CAPABILITY {cap}\r\n{tag} OK CAPABILITY completed\r\n"),
-                )
-                .await?
-            }
-            "NOOP" => send(&mut r, &format!("{tag} OK NOOP completed\r\n")).await?,
-            "LOGOUT" => {
-                send(
-                    &mut r,
-                    &format!("* BYE Logging out\r\n{tag} OK LOGOUT completed\r\n"),
-                )
-                .await?;
-                if let Some(u) = &user {
-                    log::info!("{}: logout user={u} rip={}", service.name(), peer.ip());
+    pub fn capability(&self) -> String {
+        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS");
+        c.push_str(&format!(" APPENDLIMIT={}", self.sh.max_literal));
+        if self.user.is_none() {
+            if self.tls() {
+                c.push_str(" AUTH=PLAIN");
+            } else {
+                if self.sh.tls.acceptor().is_some() {
+                    c.push_str(" STARTTLS");
                 }
-                return Ok(());
+                c.push_str(" LOGINDISABLED");
             }
-            "STARTTLS" if !tls && tls_ok => {
-                send(&mut r, &format!("{tag} OK Begin TLS negotiation now\r\n")).await?;
-                // Anything pipelined after STARTTLS is dropped with the buffer.
-                let Conn::Plain(tcp) = r.into_inner() else {
+        }
+        c
+    }
+
+    pub fn push(&mut self, s: &str) {
+        self.out.extend_from_slice(s.as_bytes());
+    }
+
+    pub async fn flush(&mut self) -> std::io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let w = self.r.get_mut();
+        w.write_all(&self.out).await?;
+        w.flush().await?;
+        self.bytes_out += self.out.len() as u64;
+        self.out.clear();
+        if self.out.capacity() > OUT_CHUNK * 2 {
+            self.out = Vec::new();
+        }
+        Ok(())
+    }
+
+    /// Write out when a lot is pending (long FETCH responses).
+    pub async fn flush_if_big(&mut self) -> std::io::Result<()> {
+        if self.out.len() >= OUT_CHUNK {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    pub fn tagged(&mut self, tag: &str, status: &str, text: &str) {
+        self.push(&format!("{tag} {status} {text}\r\n"));
+    }
+
+    async fn serve(&mut self) -> std::io::Result<()> {
+        let greeting = format!(
+            "* OK [CAPABILITY {}] {} IMAP4rev1 ready\r\n",
+            self.capability(),
+            self.sh.hostname
+        );
+        self.push(&greeting);
+        self.flush().await?;
+        let mut bad = 0u32;
+        loop {
+            let timeout = if self.user.is_some() {
+                AUTOLOGOUT
+            } else {
+                PREAUTH_TIMEOUT
+            };
+            let input = match self.read_command(timeout).await {
+                Ok(i) => i,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    self.push("* BYE Autologout; idle for too long\r\n");
+                    let _ = self.flush().await;
                     return Ok(());
-                };
-                r = BufReader::new(sh.tls.accept(tcp).await?);
-            }
-            "LOGIN" if user.is_some() => {
-                send(&mut r, &format!("{tag} BAD Already authenticated\r\n")).await?
-            }
-            "LOGIN" if !tls => {
-                send(
-                    &mut r,
-                    &format!("{tag} NO [PRIVACYREQUIRED] LOGIN only after TLS\r\n"),
-                )
-                .await?
-            }
-            "LOGIN" => {
-                let Some(a) = args(rest).filter(|a| a.len() == 2) else {
-                    send(
-                        &mut r,
-                        &format!("{tag} BAD LOGIN needs user and password\r\n"),
-                    )
-                    .await?;
-                    continue;
-                };
-                let req = KeyRequest::CheckPassword {
-                    user: a[0].clone(),
-                    password: a[1].clone(),
-                };
-                match sh.keyholder.call(&req, &[]).await {
-                    Ok((KeyReply::Password(Some(u)), _)) => {
-                        log::info!("{}: login user={u} rip={}", service.name(), peer.ip());
-                        user = Some(u);
-                        send(&mut r, &format!("{tag} OK LOGIN completed\r\n")).await?
-                    }
-                    Ok(_) => {
-                        log::info!(
-                            "{}: login failed user={} rip={}",
-                            service.name(),
-                            a[0],
-                            peer.ip()
-                        );
-                        send(
-                            &mut r,
-                            &format!("{tag} NO [AUTHENTICATIONFAILED] Authentication failed\r\n"),
-                        )
-                        .await?
-                    }
-                    Err(e) => {
-                        log::warn!("{}: keyholder unavailable: {e}", service.name());
-                        send(
-                            &mut r,
-                            &format!("{tag} NO [UNAVAILABLE] Try again later\r\n"),
-                        )
-                        .await?
-                    }
                 }
-            }
-            _ => {
-                send(
-                    &mut r,
-                    &format!("{tag} BAD Unknown or unsupported command\r\n"),
-                )
-                .await?
+                Err(e) => return Err(e),
+            };
+            let buf = match input {
+                Input::Command(b) => b,
+                Input::Refused => {
+                    self.flush().await?;
+                    continue;
+                }
+                Input::Eof => return Ok(()),
+            };
+            let decoded = CommandCodec::default().decode(&buf);
+            let go_on = match decoded {
+                Ok((_, cmd)) => {
+                    bad = 0;
+                    self.command(cmd).await?
+                }
+                Err(_) => match ext::parse(&buf) {
+                    Some(x) => {
+                        bad = 0;
+                        self.extension(x).await?;
+                        true
+                    }
+                    None => {
+                        bad += 1;
+                        let tag = ext::tag_of(&buf);
+                        self.tagged(&tag, "BAD", "Unknown command or bad arguments");
+                        if bad >= MAX_BAD {
+                            self.push("* BYE Too many bad commands\r\n");
+                            false
+                        } else {
+                            true
+                        }
+                    }
+                },
+            };
+            self.flush().await?;
+            if !go_on {
+                return Ok(());
             }
         }
     }
+
+    /// Read one complete command: lines plus the literals they announce.
+    async fn read_command(&mut self, timeout: Duration) -> std::io::Result<Input> {
+        let mut buf = Vec::new();
+        loop {
+            let start = buf.len();
+            let n = tokio::time::timeout(timeout, read_line_into(&mut self.r, &mut buf, MAX_LINE))
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))??;
+            self.bytes_in += n as u64;
+            match n {
+                0 if start == 0 => return Ok(Input::Eof),
+                0 => return Ok(Input::Eof),
+                _ => {}
+            }
+            if !buf.ends_with(b"\n") {
+                // Longer than MAX_LINE: drop the rest of it.
+                let tag = ext::tag_of(&buf);
+                loop {
+                    let mut rest = Vec::new();
+                    let m = read_line_into(&mut self.r, &mut rest, MAX_LINE).await?;
+                    if m == 0 || rest.ends_with(b"\n") {
+                        break;
+                    }
+                }
+                self.tagged(&tag, "BAD", "Command line too long");
+                return Ok(Input::Refused);
+            }
+            match CommandCodec::default().decode(&buf) {
+                Err(CommandDecodeError::LiteralFound { tag, length, mode }) => {
+                    let total = buf.len() as u64 + u64::from(length);
+                    if u64::from(length) > self.sh.max_literal
+                        || total > self.sh.max_literal + MAX_LINE as u64
+                    {
+                        let tag = tag.inner().to_string();
+                        if mode == LiteralMode::NonSync {
+                            // The bytes are on their way; RFC 7888 lets us close.
+                            self.push(&format!(
+                                "{tag} NO [TOOBIG] Literal larger than APPENDLIMIT\r\n* BYE Literal too large\r\n"
+                            ));
+                            self.flush().await?;
+                            return Ok(Input::Eof);
+                        }
+                        self.tagged(&tag, "NO", "[TOOBIG] Literal larger than APPENDLIMIT");
+                        return Ok(Input::Refused);
+                    }
+                    if mode == LiteralMode::Sync {
+                        self.push("+ Ready for literal data\r\n");
+                        self.flush().await?;
+                    }
+                    let want = length as usize;
+                    let before = buf.len();
+                    buf.resize(before + want, 0);
+                    tokio::time::timeout(timeout, self.r.read_exact(&mut buf[before..]))
+                        .await
+                        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))??;
+                    self.bytes_in += want as u64;
+                }
+                Err(CommandDecodeError::Incomplete) => {
+                    // A complete line that still is not a command: let the
+                    // parser say what is wrong (BAD) rather than wait.
+                    if buf.len() > MAX_LINE {
+                        return Ok(Input::Command(buf));
+                    }
+                    return Ok(Input::Command(buf));
+                }
+                _ => return Ok(Input::Command(buf)),
+            }
+        }
+    }
+
+    /// One decoded command; false ends the session.
+    async fn command(&mut self, cmd: Command<'_>) -> std::io::Result<bool> {
+        let tag = cmd.tag.inner().to_string();
+        let authed = self.user.is_some();
+        let selected = self.sel.is_some();
+        match cmd.body {
+            CommandBody::Capability => {
+                let c = self.capability();
+                self.push(&format!("* CAPABILITY {c}\r\n"));
+                self.tagged(&tag, "OK", "CAPABILITY completed");
+            }
+            CommandBody::Noop | CommandBody::Check => {
+                if selected {
+                    self.sync(true)?;
+                }
+                self.tagged(&tag, "OK", "Completed");
+            }
+            CommandBody::Logout => {
+                self.push("* BYE Logging out\r\n");
+                self.tagged(&tag, "OK", "LOGOUT completed");
+                return Ok(false);
+            }
+            CommandBody::StartTLS => return self.starttls(&tag).await,
+            CommandBody::Login { username, password } => {
+                let user = String::from_utf8_lossy(username.as_ref()).into_owned();
+                let pass = String::from_utf8_lossy(password.declassify().as_ref()).into_owned();
+                return self.login(&tag, user, pass).await;
+            }
+            CommandBody::Authenticate {
+                mechanism,
+                initial_response,
+            } => {
+                let ir = initial_response.map(|r| r.declassify().to_vec());
+                return self.authenticate(&tag, &mechanism.to_string(), ir).await;
+            }
+            _ if !authed => {
+                self.tagged(&tag, "BAD", "Log in first");
+            }
+            CommandBody::Enable { .. } => {
+                // Nothing this server offers needs enabling.
+                self.push("* ENABLED\r\n");
+                self.tagged(&tag, "OK", "ENABLE completed");
+            }
+            CommandBody::Idle => self.idle(&tag).await?,
+            CommandBody::Select { mailbox } => self.select(&tag, &mbox(&mailbox), false),
+            CommandBody::Examine { mailbox } => self.select(&tag, &mbox(&mailbox), true),
+            CommandBody::Create { mailbox } => self.create(&tag, &mbox(&mailbox)),
+            CommandBody::Delete { mailbox } => self.delete(&tag, &mbox(&mailbox)),
+            CommandBody::Rename { from, to } => self.rename(&tag, &mbox(&from), &mbox(&to)),
+            CommandBody::Subscribe { mailbox } => self.subscribe(&tag, &mbox(&mailbox), true),
+            CommandBody::Unsubscribe { mailbox } => self.subscribe(&tag, &mbox(&mailbox), false),
+            CommandBody::List {
+                reference,
+                mailbox_wildcard,
+            } => {
+                let pattern = super::mailboxes::list_pattern(&mailbox_wildcard);
+                self.list(&tag, &mbox(&reference), &[pattern], Default::default())
+            }
+            CommandBody::Lsub {
+                reference,
+                mailbox_wildcard,
+            } => {
+                let pattern = super::mailboxes::list_pattern(&mailbox_wildcard);
+                self.lsub(&tag, &mbox(&reference), &pattern)
+            }
+            CommandBody::Status {
+                mailbox,
+                item_names,
+            } => self.status(&tag, &mbox(&mailbox), &item_names),
+            CommandBody::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            } => self.append(
+                &tag,
+                &mbox(&mailbox),
+                &flags,
+                date.as_ref(),
+                message.as_ref(),
+            )?,
+            _ if !selected => {
+                self.tagged(&tag, "BAD", "No mailbox selected");
+            }
+            CommandBody::Close => self.close(&tag, true),
+            CommandBody::Unselect => self.close(&tag, false),
+            CommandBody::Expunge => self.expunge(&tag, None)?,
+            CommandBody::Search {
+                charset,
+                criteria,
+                uid,
+            } => self.search(&tag, charset.as_ref(), &criteria, uid).await?,
+            CommandBody::Fetch {
+                sequence_set,
+                macro_or_item_names,
+                uid,
+            } => {
+                self.fetch(&tag, &sequence_set, macro_or_item_names, uid)
+                    .await?
+            }
+            CommandBody::Store {
+                sequence_set,
+                kind,
+                response,
+                flags,
+                uid,
+            } => {
+                self.store(&tag, &sequence_set, &kind, &response, &flags, uid)
+                    .await?
+            }
+            CommandBody::Copy {
+                sequence_set,
+                mailbox,
+                uid,
+            } => self.copy(&tag, &sequence_set, &mbox(&mailbox), uid, false)?,
+            CommandBody::Move {
+                sequence_set,
+                mailbox,
+                uid,
+            } => self.copy(&tag, &sequence_set, &mbox(&mailbox), uid, true)?,
+            _ => self.tagged(&tag, "BAD", "Command not supported"),
+        }
+        // Untagged updates for the selected mailbox go before the tagged reply;
+        // they were already added by commands that sync themselves.
+        Ok(true)
+    }
+
+    async fn starttls(&mut self, tag: &str) -> std::io::Result<bool> {
+        if self.tls() || self.sh.tls.acceptor().is_none() {
+            self.tagged(tag, "BAD", "TLS already active or not available");
+            return Ok(true);
+        }
+        self.tagged(tag, "OK", "Begin TLS negotiation now");
+        self.flush().await?;
+        let r = std::mem::replace(&mut self.r, BufReader::new(Conn::Closed));
+        // Anything pipelined after STARTTLS is dropped with the buffer.
+        let Conn::Plain(tcp) = r.into_inner() else {
+            return Ok(false);
+        };
+        let conn = self.sh.tls.accept(tcp).await?;
+        self.r = BufReader::with_capacity(2048, conn);
+        Ok(true)
+    }
+
+    async fn login(&mut self, tag: &str, user: String, pass: String) -> std::io::Result<bool> {
+        if self.user.is_some() {
+            self.tagged(tag, "BAD", "Already authenticated");
+            return Ok(true);
+        }
+        if !self.tls() {
+            self.tagged(tag, "NO", "[PRIVACYREQUIRED] Log in only after STARTTLS");
+            return Ok(true);
+        }
+        let ip = self.peer.ip();
+        if let Some(wait) = self.sh.failures.delay(ip) {
+            tokio::time::sleep(wait).await;
+        }
+        let req = KeyRequest::CheckPassword {
+            user: user.clone(),
+            password: pass,
+        };
+        match self.sh.keyholder.call(&req, &[]).await {
+            Ok((KeyReply::Password(Some(u)), _)) => {
+                let slot = match self.sh.per_user.take(u.clone(), self.sh.max_per_user) {
+                    Ok(s) => s,
+                    Err(n) => {
+                        log::warn!(
+                            "{}: login refused user={u} rip={ip}: {n} sessions already",
+                            self.service.name()
+                        );
+                        self.tagged(tag, "NO", "[LIMIT] Too many sessions for this user");
+                        return Ok(true);
+                    }
+                };
+                let Some(dir) = crate::maildir::account_dir(std::path::Path::new(""), &u) else {
+                    self.tagged(tag, "NO", "[SERVERBUG] Account has no mailbox");
+                    return Ok(true);
+                };
+                if !dir.join("cur").is_dir() {
+                    // Account added while nothing was delivered yet.
+                    if let Err(e) =
+                        crate::maildir::create_account(std::path::Path::new("."), &u, None)
+                    {
+                        log::warn!("{}: cannot create Maildir of {u}: {e}", self.service.name());
+                        self.tagged(tag, "NO", "[UNAVAILABLE] Mailbox not available");
+                        return Ok(true);
+                    }
+                }
+                self.sh.failures.clear(ip);
+                log::info!(
+                    "{}: login user={u} rip={ip} method=LOGIN tls={}",
+                    self.service.name(),
+                    self.r.get_ref().tls_info().unwrap_or_default()
+                );
+                self.user = Some(u);
+                self.account = dir;
+                self._user_slot = Some(slot);
+                let c = self.capability();
+                self.tagged(tag, "OK", &format!("[CAPABILITY {c}] Logged in"));
+            }
+            Ok(_) => {
+                self.sh.failures.add(ip);
+                log::info!(
+                    "{}: login failed user={} rip={ip}",
+                    self.service.name(),
+                    user.replace(|c: char| c.is_control(), "?")
+                );
+                self.tagged(tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed");
+            }
+            Err(e) => {
+                log::warn!("{}: keyholder unavailable: {e}", self.service.name());
+                self.tagged(tag, "NO", "[UNAVAILABLE] Try again later");
+            }
+        }
+        Ok(true)
+    }
+
+    async fn authenticate(
+        &mut self,
+        tag: &str,
+        mechanism: &str,
+        initial: Option<Vec<u8>>,
+    ) -> std::io::Result<bool> {
+        if self.user.is_some() {
+            self.tagged(tag, "BAD", "Already authenticated");
+            return Ok(true);
+        }
+        if !self.tls() {
+            self.tagged(
+                tag,
+                "NO",
+                "[PRIVACYREQUIRED] Authenticate only after STARTTLS",
+            );
+            return Ok(true);
+        }
+        if !mechanism.eq_ignore_ascii_case("PLAIN") {
+            self.tagged(tag, "NO", "[CANNOT] Only AUTHENTICATE PLAIN is offered");
+            return Ok(true);
+        }
+        let data = match initial {
+            Some(d) => d,
+            None => {
+                self.push("+ \r\n");
+                self.flush().await?;
+                let mut line = Vec::new();
+                let n = tokio::time::timeout(
+                    PREAUTH_TIMEOUT,
+                    read_line_into(&mut self.r, &mut line, 4096),
+                )
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))??;
+                if n == 0 {
+                    return Ok(false);
+                }
+                let text = String::from_utf8_lossy(&line).trim().to_string();
+                if text == "*" {
+                    self.tagged(tag, "BAD", "Authentication cancelled");
+                    return Ok(true);
+                }
+                use base64::Engine;
+                match base64::engine::general_purpose::STANDARD.decode(text) {
+                    Ok(d) => d,
+                    Err(_) => {
+                        self.tagged(tag, "BAD", "Invalid base64");
+                        return Ok(true);
+                    }
+                }
+            }
+        };
+        // authzid \0 authcid \0 password; authzid must be empty or the same user.
+        let parts: Vec<&[u8]> = data.split(|b| *b == 0).collect();
+        if parts.len() != 3 || (!parts[0].is_empty() && parts[0] != parts[1]) {
+            self.tagged(tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed");
+            return Ok(true);
+        }
+        let user = String::from_utf8_lossy(parts[1]).into_owned();
+        let pass = String::from_utf8_lossy(parts[2]).into_owned();
+        self.login(tag, user, pass).await
+    }
+
+    async fn extension(&mut self, x: ext::Ext) -> std::io::Result<()> {
+        match x {
+            ext::Ext::Id(tag) => {
+                self.push("* ID (\"name\" \"scorpiox-email\" \"version\" \"");
+                self.push(env!("CARGO_PKG_VERSION"));
+                self.push("\")\r\n");
+                self.tagged(&tag, "OK", "ID completed");
+            }
+            ext::Ext::Namespace(tag) if self.user.is_some() => {
+                self.push("* NAMESPACE ((\"\" \".\")) NIL NIL\r\n");
+                self.tagged(&tag, "OK", "NAMESPACE completed");
+            }
+            ext::Ext::UidExpunge(tag, set) if self.sel.is_some() => {
+                self.expunge(&tag, Some(&set))?
+            }
+            ext::Ext::List(tag, l) if self.user.is_some() => {
+                self.list(&tag, &l.reference, &l.patterns, l.opts)
+            }
+            ext::Ext::Namespace(tag) | ext::Ext::List(tag, _) => {
+                self.tagged(&tag, "BAD", "Log in first")
+            }
+            ext::Ext::UidExpunge(tag, _) => self.tagged(&tag, "BAD", "No mailbox selected"),
+        }
+        Ok(())
+    }
+
+    async fn idle(&mut self, tag: &str) -> std::io::Result<()> {
+        let mut changes = self.sh.changes.subscribe();
+        self.push("+ idling\r\n");
+        if self.sel.is_some() {
+            self.sync(true)?;
+        }
+        self.flush().await?;
+        let deadline = tokio::time::Instant::now() + AUTOLOGOUT;
+        let watching = self.sel.as_ref().map(|s| s.folder.path.clone());
+        loop {
+            let mut poll = tokio::time::interval(Duration::from_secs(5));
+            poll.tick().await;
+            tokio::select! {
+                r = self.r.fill_buf() => {
+                    if r?.is_empty() {
+                        return Err(std::io::ErrorKind::UnexpectedEof.into());
+                    }
+                    let mut line = Vec::new();
+                    read_line_into(&mut self.r, &mut line, 1024).await?;
+                    if String::from_utf8_lossy(&line).trim().eq_ignore_ascii_case("DONE") {
+                        self.tagged(tag, "OK", "IDLE terminated");
+                    } else {
+                        self.tagged(tag, "BAD", "Expected DONE");
+                    }
+                    return Ok(());
+                }
+                c = changes.recv() => {
+                    let relevant = match &c {
+                        Ok(p) => Some(p.as_path()) == watching.as_deref(),
+                        Err(_) => true,
+                    };
+                    if relevant && self.sel.is_some() {
+                        self.sync(true)?;
+                        self.flush().await?;
+                    }
+                }
+                _ = poll.tick() => {
+                    // Changes made by other programs are noticed by mtime.
+                    if self.sel.is_some() {
+                        self.sync(true)?;
+                        self.flush().await?;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    self.push("* BYE Autologout; idle for too long\r\n");
+                    self.flush().await?;
+                    return Err(std::io::ErrorKind::TimedOut.into());
+                }
+            }
+        }
+    }
+
+    /// Tell other sessions (IDLE) that `folder` changed.
+    pub fn changed(&self, folder: &std::path::Path) {
+        let _ = self.sh.changes.send(Arc::new(folder.to_path_buf()));
+    }
 }
 
-async fn send(r: &mut Reader, s: &str) -> std::io::Result<()> {
-    let w = r.get_mut();
-    w.write_all(s.as_bytes()).await?;
-    w.flush().await
+fn mbox(m: &imap_codec::imap_types::mailbox::Mailbox<'_>) -> String {
+    use imap_codec::imap_types::mailbox::Mailbox;
+    match m {
+        Mailbox::Inbox => "INBOX".to_string(),
+        Mailbox::Other(o) => String::from_utf8_lossy(o.inner().as_ref()).into_owned(),
+    }
+}
+
+/// Append one line (with its LF) of at most `max` bytes to `buf`; returns the
+/// bytes read, 0 at end of input. A longer line stops at `max` without its LF.
+pub async fn read_line_into(
+    r: &mut Reader,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<usize> {
+    let mut total = 0;
+    loop {
+        let avail = r.fill_buf().await?;
+        if avail.is_empty() {
+            return Ok(total);
+        }
+        let room = max.saturating_sub(total);
+        let (n, done) = match avail.iter().take(room).position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (avail.len().min(room), room <= avail.len()),
+        };
+        buf.extend_from_slice(&avail[..n]);
+        r.consume(n);
+        total += n;
+        if done {
+            return Ok(total);
+        }
+    }
 }

@@ -286,6 +286,7 @@ impl Prepared {
             max_recipients: cfg.max_recipients,
             max_connections: cfg.max_connections,
             max_connections_per_ip: cfg.max_connections_per_ip,
+            imap_max_user_connections: cfg.imap_max_user_connections,
             max_errors: cfg.max_errors,
             max_idle_commands: cfg.max_idle_commands,
             timeout: cfg.smtp_timeout,

@@ -1,0 +1,240 @@
+//! Commands imap-codec 1.0 does not parse, read from the raw command: ID
+//! (RFC 2971), NAMESPACE (RFC 2342), UID EXPUNGE (RFC 4315) and the
+//! LIST-EXTENDED forms (RFC 5258: selection options, several patterns,
+//! RETURN (SUBSCRIBED CHILDREN SPECIAL-USE STATUS (...))).
+
+use imap_codec::imap_types::sequence::SequenceSet;
+
+#[derive(Default, Clone, Debug)]
+pub struct ListOpts {
+    pub subscribed: bool,
+    pub special_use: bool,
+    pub return_subscribed: bool,
+    pub status: Vec<String>,
+    /// Plain LIST (RFC 3501): no \Subscribed attributes.
+    pub extended: bool,
+}
+
+#[derive(Debug)]
+pub struct ListCmd {
+    pub reference: String,
+    pub patterns: Vec<String>,
+    pub opts: ListOpts,
+}
+
+#[derive(Debug)]
+pub enum Ext {
+    Id(String),
+    Namespace(String),
+    UidExpunge(String, SequenceSet),
+    List(String, ListCmd),
+}
+
+/// The tag of a command line, for a BAD reply ("*" when there is none).
+pub fn tag_of(buf: &[u8]) -> String {
+    let t: String = buf
+        .iter()
+        .take_while(|b| {
+            b.is_ascii_graphic()
+                && !matches!(b, b'{' | b'(' | b')' | b'%' | b'*' | b'"' | b'\\' | b'+')
+        })
+        .map(|b| *b as char)
+        .collect();
+    if t.is_empty() {
+        "*".to_string()
+    } else {
+        t
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Atom(String),
+    Str(String),
+    List(Vec<Tok>),
+}
+
+impl Tok {
+    fn text(&self) -> Option<&str> {
+        match self {
+            Tok::Atom(s) | Tok::Str(s) => Some(s),
+            Tok::List(_) => None,
+        }
+    }
+}
+
+/// Atoms, quoted strings, literals and parenthesized lists of one command.
+fn tokens(b: &[u8], i: &mut usize, depth: usize) -> Option<Vec<Tok>> {
+    let mut out = Vec::new();
+    while *i < b.len() {
+        match b[*i] {
+            b' ' | b'\r' | b'\n' => *i += 1,
+            b'(' => {
+                if depth > 8 {
+                    return None;
+                }
+                *i += 1;
+                out.push(Tok::List(tokens(b, i, depth + 1)?));
+            }
+            b')' => {
+                *i += 1;
+                return if depth > 0 { Some(out) } else { None };
+            }
+            b'"' => {
+                *i += 1;
+                let mut s = Vec::new();
+                loop {
+                    match *b.get(*i)? {
+                        b'"' => break,
+                        b'\\' => {
+                            *i += 1;
+                            s.push(*b.get(*i)?);
+                        }
+                        c => s.push(c),
+                    }
+                    *i += 1;
+                }
+                *i += 1;
+                out.push(Tok::Str(String::from_utf8_lossy(&s).into_owned()));
+            }
+            b'{' => {
+                let close = b[*i..].iter().position(|c| *c == b'}')? + *i;
+                let n: usize = std::str::from_utf8(&b[*i + 1..close])
+                    .ok()?
+                    .trim_end_matches('+')
+                    .parse()
+                    .ok()?;
+                let start = close + 3;
+                let data = b.get(start..start + n)?;
+                out.push(Tok::Str(String::from_utf8_lossy(data).into_owned()));
+                *i = start + n;
+            }
+            _ => {
+                let start = *i;
+                while *i < b.len() && !matches!(b[*i], b' ' | b'(' | b')' | b'\r' | b'\n' | b'"') {
+                    *i += 1;
+                }
+                out.push(Tok::Atom(
+                    String::from_utf8_lossy(&b[start..*i]).into_owned(),
+                ));
+            }
+        }
+    }
+    if depth == 0 {
+        Some(out)
+    } else {
+        None
+    }
+}
+
+fn upper(t: Option<&Tok>) -> String {
+    t.and_then(Tok::text).unwrap_or("").to_ascii_uppercase()
+}
+
+pub fn parse(buf: &[u8]) -> Option<Ext> {
+    let mut i = 0;
+    let toks = tokens(buf, &mut i, 0)?;
+    let tag = toks.first()?.text()?.to_string();
+    if tag_of(tag.as_bytes()) != tag {
+        return None;
+    }
+    match upper(toks.get(1)).as_str() {
+        "ID" if toks.len() == 3 => Some(Ext::Id(tag)),
+        "NAMESPACE" if toks.len() == 2 => Some(Ext::Namespace(tag)),
+        "UID" if upper(toks.get(2)) == "EXPUNGE" && toks.len() == 4 => {
+            let set: SequenceSet = toks[3].text()?.parse().ok()?;
+            Some(Ext::UidExpunge(tag, set))
+        }
+        "LIST" => list(tag, &toks[2..]),
+        _ => None,
+    }
+}
+
+fn list(tag: String, mut t: &[Tok]) -> Option<Ext> {
+    let mut opts = ListOpts {
+        extended: true,
+        ..Default::default()
+    };
+    if let Some(Tok::List(sel)) = t.first() {
+        for s in sel {
+            match upper(Some(s)).as_str() {
+                "SUBSCRIBED" => {
+                    opts.subscribed = true;
+                    opts.return_subscribed = true;
+                }
+                "SPECIAL-USE" => opts.special_use = true,
+                "RECURSIVEMATCH" | "REMOTE" => {}
+                _ => return None,
+            }
+        }
+        t = &t[1..];
+    }
+    let reference = t.first()?.text()?.to_string();
+    let patterns = match t.get(1)? {
+        Tok::List(ps) => ps
+            .iter()
+            .map(|p| p.text().map(str::to_string))
+            .collect::<Option<Vec<_>>>()?,
+        p => vec![p.text()?.to_string()],
+    };
+    let rest = &t[2..];
+    if !rest.is_empty() {
+        if upper(rest.first()) != "RETURN" || rest.len() != 2 {
+            return None;
+        }
+        let Tok::List(ret) = &rest[1] else {
+            return None;
+        };
+        let mut k = 0;
+        while k < ret.len() {
+            match upper(ret.get(k)).as_str() {
+                "SUBSCRIBED" => opts.return_subscribed = true,
+                "CHILDREN" | "SPECIAL-USE" => {}
+                "STATUS" => {
+                    let Some(Tok::List(items)) = ret.get(k + 1) else {
+                        return None;
+                    };
+                    opts.status = items.iter().map(|x| upper(Some(x))).collect();
+                    k += 1;
+                }
+                _ => return None,
+            }
+            k += 1;
+        }
+    }
+    Some(Ext::List(
+        tag,
+        ListCmd {
+            reference,
+            patterns,
+            opts,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_extensions() {
+        assert!(matches!(parse(b"a1 ID (\"name\" \"x\")\r\n"), Some(Ext::Id(t)) if t == "a1"));
+        assert!(matches!(parse(b"a1 ID NIL\r\n"), Some(Ext::Id(_))));
+        assert!(matches!(
+            parse(b"a2 NAMESPACE\r\n"),
+            Some(Ext::Namespace(_))
+        ));
+        assert!(matches!(
+            parse(b"a3 UID EXPUNGE 1:5,7\r\n"),
+            Some(Ext::UidExpunge(..))
+        ));
+        let Some(Ext::List(_, l)) = parse(b"a4 LIST (SUBSCRIBED) \"\" (\"*\" \"%\") RETURN (CHILDREN STATUS (MESSAGES UNSEEN))\r\n") else {
+            panic!()
+        };
+        assert!(l.opts.subscribed);
+        assert_eq!(l.patterns, vec!["*", "%"]);
+        assert_eq!(l.opts.status, vec!["MESSAGES", "UNSEEN"]);
+        assert!(parse(b"a5 FOO\r\n").is_none());
+        assert_eq!(tag_of(b"abc LIST"), "abc");
+    }
+}

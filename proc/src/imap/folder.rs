@@ -1,0 +1,456 @@
+//! One Maildir folder as the imap process sees it, shared by every session that
+//! has it open: the uid list (stable UIDs and UIDVALIDITY, DESIGN.md §4), the
+//! flags from the file names, the keywords file and a metadata cache.
+//!
+//! Files in a folder besides cur/ new/ tmp/: `sx-uidlist` (first line
+//! `SXUID1 <uidvalidity> <uidnext>`, then `<uid> <base name>` per message, new
+//! entries appended), `sx-uidlist.lock` (flock while assigning UIDs) and
+//! `sx-keywords` (one keyword per line; line n is letter `a`+n in file names).
+//! A folder is rescanned only when the mtime of new/, cur/ or the uid list moved.
+
+use super::flags::{self, Bits};
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const UIDLIST: &str = "sx-uidlist";
+const LOCK: &str = "sx-uidlist.lock";
+const KEYWORDS: &str = "sx-keywords";
+
+/// One message in a folder.
+#[derive(Clone, Debug)]
+pub struct Msg {
+    pub uid: u32,
+    /// File name in cur/ (with the `:2,` flags).
+    pub file: Box<str>,
+    pub flags: Bits,
+    /// The session this message is \Recent for (0: none yet).
+    pub recent_to: u64,
+}
+
+/// What FETCH needs besides the bytes, computed once per message.
+#[derive(Default)]
+pub struct Meta {
+    pub size: u64,
+    /// Internal date: the file's mtime (APPEND sets it), seconds since the epoch.
+    pub internal: i64,
+    pub envelope: OnceLock<Arc<[u8]>>,
+    pub structure: OnceLock<Arc<[u8]>>,
+    pub body: OnceLock<Arc<[u8]>>,
+}
+
+type Stamp = (i64, i64, i64, i64, i64, i64);
+
+pub struct State {
+    pub uidvalidity: u32,
+    pub uidnext: u32,
+    pub msgs: Vec<Msg>,
+    pub keywords: Vec<String>,
+    /// Bumped on every change; a session with the same number has nothing to sync.
+    pub generation: u64,
+    stamp: Option<Stamp>,
+    meta: HashMap<u32, Arc<Meta>>,
+}
+
+pub struct Folder {
+    /// Relative to the Maildir root (the imap process's working directory).
+    pub path: PathBuf,
+    state: Mutex<State>,
+}
+
+fn mtime(p: &Path) -> io::Result<(i64, i64)> {
+    match fs::metadata(p) {
+        Ok(m) => Ok((m.mtime(), m.mtime_nsec())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((0, 0)),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Folders open in this process, so that sessions share one index and cache.
+static REGISTRY: Mutex<Option<HashMap<PathBuf, Arc<Folder>>>> = Mutex::new(None);
+/// Folders kept cached when no session has them open.
+const KEEP_FOLDERS: usize = 512;
+
+impl Folder {
+    /// The shared index of the folder at `path` (which must be a Maildir).
+    pub fn open(path: &Path) -> io::Result<Arc<Folder>> {
+        if !path.join("cur").is_dir() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "no such mailbox"));
+        }
+        let mut reg = REGISTRY.lock().map_err(|_| io::Error::other("poisoned"))?;
+        let reg = reg.get_or_insert_with(HashMap::new);
+        if let Some(f) = reg.get(path) {
+            return Ok(f.clone());
+        }
+        if reg.len() >= KEEP_FOLDERS {
+            // Drop the folders nobody has open; their caches go with them.
+            reg.retain(|_, f| Arc::strong_count(f) > 1);
+        }
+        let f = Arc::new(Folder {
+            path: path.to_path_buf(),
+            state: Mutex::new(State {
+                uidvalidity: 0,
+                uidnext: 1,
+                msgs: Vec::new(),
+                keywords: Vec::new(),
+                generation: 0,
+                stamp: None,
+                meta: HashMap::new(),
+            }),
+        });
+        reg.insert(path.to_path_buf(), f.clone());
+        Ok(f)
+    }
+
+    /// Forget folders under `path` (after DELETE or RENAME).
+    pub fn forget(path: &Path) {
+        if let Ok(mut reg) = REGISTRY.lock() {
+            if let Some(reg) = reg.as_mut() {
+                reg.retain(|p, _| !p.starts_with(path) && p != path);
+            }
+        }
+    }
+
+    /// The current state, rescanned from disk if anything moved.
+    pub fn lock(&self) -> io::Result<MutexGuard<'_, State>> {
+        let mut st = self
+            .state
+            .lock()
+            .map_err(|_| io::Error::other("folder state poisoned"))?;
+        self.refresh(&mut st)?;
+        Ok(st)
+    }
+
+    fn stamp(&self) -> io::Result<Stamp> {
+        let (a, b) = mtime(&self.path.join("new"))?;
+        let (c, d) = mtime(&self.path.join("cur"))?;
+        let (e, f) = mtime(&self.path.join(UIDLIST))?;
+        Ok((a, b, c, d, e, f))
+    }
+
+    fn flock(&self) -> io::Result<nix::fcntl::Flock<File>> {
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(self.path.join(LOCK))?;
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| io::Error::from(e))
+    }
+
+    fn refresh(&self, st: &mut State) -> io::Result<()> {
+        let before = self.stamp()?;
+        if st.stamp == Some(before) {
+            return Ok(());
+        }
+        if !self.path.join("cur").is_dir() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "mailbox is gone"));
+        }
+        let _lock = self.flock()?;
+        let (mut validity, mut next, known) = read_uidlist(&self.path.join(UIDLIST));
+        let mut rewrite = validity == 0;
+        if validity == 0 {
+            validity = now_secs() as u32;
+        }
+        // Mail delivered to new/ moves to cur/ once a session has seen it.
+        if let Ok(rd) = fs::read_dir(self.path.join("new")) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') {
+                    continue;
+                }
+                let target = if name.contains(":2,") {
+                    name.clone()
+                } else {
+                    format!("{name}:2,")
+                };
+                let _ = fs::rename(
+                    self.path.join("new").join(&name),
+                    self.path.join("cur").join(target),
+                );
+            }
+        }
+        let old: HashMap<u32, u64> = st.msgs.iter().map(|m| (m.uid, m.recent_to)).collect();
+        let mut msgs = Vec::new();
+        let mut fresh = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for e in fs::read_dir(self.path.join("cur"))?.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let base = flags::base(&name).to_string();
+            if !seen.insert(base.clone()) {
+                continue;
+            }
+            let bits = flags::from_name(&name);
+            match known.get(&base) {
+                Some(&uid) => msgs.push(Msg {
+                    uid,
+                    file: name.into(),
+                    flags: bits,
+                    recent_to: old.get(&uid).copied().unwrap_or(0),
+                }),
+                None => fresh.push((base, name, bits)),
+            }
+        }
+        if msgs.len() != known.len() {
+            rewrite = true;
+        }
+        fresh.sort();
+        let mut appended = Vec::new();
+        for (base, name, bits) in fresh {
+            msgs.push(Msg {
+                uid: next,
+                file: name.into(),
+                flags: bits,
+                recent_to: 0,
+            });
+            appended.push((next, base));
+            next += 1;
+        }
+        msgs.sort_by_key(|m| m.uid);
+        if rewrite {
+            write_uidlist(&self.path, validity, next, &msgs)?;
+        } else if !appended.is_empty() {
+            append_uidlist(&self.path, next, &appended)?;
+        }
+        st.meta
+            .retain(|uid, _| msgs.binary_search_by_key(uid, |m| m.uid).is_ok());
+        st.uidvalidity = validity;
+        st.uidnext = next;
+        st.msgs = msgs;
+        st.keywords = read_keywords(&self.path);
+        st.generation += 1;
+        st.stamp = self.stable_stamp()?;
+        Ok(())
+    }
+
+    /// The stamp to remember, or None when a directory changed within the last
+    /// two seconds: mtimes are coarse, a change in the same tick would be missed.
+    fn stable_stamp(&self) -> io::Result<Option<Stamp>> {
+        let s = self.stamp()?;
+        let now = now_secs();
+        Ok(if [s.0, s.2, s.4].iter().any(|t| now - t < 2) {
+            None
+        } else {
+            Some(s)
+        })
+    }
+
+    pub fn file_path(&self, m: &Msg) -> PathBuf {
+        self.path.join("cur").join(&*m.file)
+    }
+
+    /// Size and internal date of a message, cached.
+    pub fn meta(&self, st: &mut State, i: usize) -> io::Result<Arc<Meta>> {
+        let m = &st.msgs[i];
+        if let Some(x) = st.meta.get(&m.uid) {
+            return Ok(x.clone());
+        }
+        let md = fs::metadata(self.file_path(m))?;
+        let meta = Arc::new(Meta {
+            size: md.len(),
+            internal: md.mtime(),
+            ..Default::default()
+        });
+        st.meta.insert(m.uid, meta.clone());
+        Ok(meta)
+    }
+
+    /// Give message `i` the flags `bits` (a rename within cur/).
+    pub fn set_flags(&self, st: &mut State, i: usize, bits: Bits) -> io::Result<()> {
+        let m = &st.msgs[i];
+        if m.flags == bits {
+            return Ok(());
+        }
+        let name = flags::file_name(flags::base(&m.file), bits);
+        fs::rename(self.file_path(m), self.path.join("cur").join(&name))?;
+        let m = &mut st.msgs[i];
+        m.file = name.into();
+        m.flags = bits;
+        st.generation += 1;
+        st.stamp = None;
+        Ok(())
+    }
+
+    /// The keyword bit for `name`, adding it to the keywords file if new.
+    pub fn keyword(&self, st: &mut State, name: &str) -> io::Result<Option<Bits>> {
+        if let Some(i) = st
+            .keywords
+            .iter()
+            .position(|k| k.eq_ignore_ascii_case(name))
+        {
+            return Ok(Some(flags::keyword_bit(i)));
+        }
+        if st.keywords.len() >= flags::MAX_KEYWORDS {
+            return Ok(None);
+        }
+        let _lock = self.flock()?;
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(self.path.join(KEYWORDS))?;
+        writeln!(f, "{name}")?;
+        st.keywords.push(name.to_string());
+        Ok(Some(flags::keyword_bit(st.keywords.len() - 1)))
+    }
+
+    /// Move a complete file (in this folder's tmp/ or elsewhere on the same
+    /// filesystem) into cur/ with `bits`, and give it the next UID.
+    pub fn add(&self, st: &mut State, from: &Path, base: &str, bits: Bits) -> io::Result<u32> {
+        let _lock = self.flock()?;
+        let uid = st.uidnext;
+        let name = flags::file_name(base, bits);
+        fs::rename(from, self.path.join("cur").join(&name))?;
+        // The rename must be on disk before APPENDUID/COPYUID is reported.
+        File::open(self.path.join("cur"))?.sync_all()?;
+        if st.uidvalidity == 0 {
+            st.uidvalidity = now_secs() as u32;
+        }
+        st.uidnext = uid + 1;
+        st.msgs.push(Msg {
+            uid,
+            file: name.into(),
+            flags: bits,
+            recent_to: 0,
+        });
+        if self.path.join(UIDLIST).exists() {
+            append_uidlist(&self.path, st.uidnext, &[(uid, base.to_string())])?;
+        } else {
+            write_uidlist(&self.path, st.uidvalidity, st.uidnext, &st.msgs)?;
+        }
+        st.generation += 1;
+        st.stamp = None;
+        Ok(uid)
+    }
+
+    /// Remove the messages at `idx` (ascending); returns their UIDs.
+    pub fn remove(&self, st: &mut State, idx: &[usize]) -> Vec<u32> {
+        let mut gone = Vec::new();
+        for &i in idx.iter().rev() {
+            let m = &st.msgs[i];
+            match fs::remove_file(self.file_path(m)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    log::warn!("expunge {}: {e}", self.file_path(m).display());
+                    continue;
+                }
+            }
+            let m = st.msgs.remove(i);
+            st.meta.remove(&m.uid);
+            gone.push(m.uid);
+        }
+        if !gone.is_empty() {
+            st.generation += 1;
+            st.stamp = None;
+        }
+        gone.reverse();
+        gone
+    }
+}
+
+/// (uidvalidity, uidnext, base -> uid); zeros and empty when missing or unreadable.
+fn read_uidlist(p: &Path) -> (u32, u32, HashMap<String, u32>) {
+    let Ok(text) = fs::read_to_string(p) else {
+        return (0, 1, HashMap::new());
+    };
+    let mut lines = text.lines();
+    let mut head = lines.next().unwrap_or("").split(' ');
+    if head.next() != Some("SXUID1") {
+        log::warn!("{}: not a uid list, starting a new one", p.display());
+        return (0, 1, HashMap::new());
+    }
+    let validity = head.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let mut next: u32 = head.next().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let mut map = HashMap::new();
+    for l in lines {
+        if let Some(n) = l.strip_prefix("N ") {
+            next = next.max(n.parse().unwrap_or(0));
+            continue;
+        }
+        if let Some((uid, base)) = l.split_once(' ') {
+            if let Ok(uid) = uid.parse::<u32>() {
+                next = next.max(uid.saturating_add(1));
+                map.insert(base.to_string(), uid);
+            }
+        }
+    }
+    (validity, next.max(1), map)
+}
+
+fn write_uidlist(dir: &Path, validity: u32, next: u32, msgs: &[Msg]) -> io::Result<()> {
+    let mut s = format!("SXUID1 {validity} {next}\n");
+    for m in msgs {
+        s.push_str(&format!("{} {}\n", m.uid, flags::base(&m.file)));
+    }
+    let tmp = dir.join("sx-uidlist.tmp");
+    let mut f = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(s.as_bytes())?;
+    f.sync_data()?;
+    fs::rename(&tmp, dir.join(UIDLIST))
+}
+
+/// New entries go at the end, with a `N <uidnext>` line so that UIDs of
+/// expunged last messages are never reused.
+fn append_uidlist(dir: &Path, next: u32, entries: &[(u32, String)]) -> io::Result<()> {
+    let mut s = String::new();
+    for (uid, base) in entries {
+        s.push_str(&format!("{uid} {base}\n"));
+    }
+    s.push_str(&format!("N {next}\n"));
+    let mut f = OpenOptions::new().append(true).open(dir.join(UIDLIST))?;
+    f.write_all(s.as_bytes())?;
+    f.sync_data()
+}
+
+fn read_keywords(dir: &Path) -> Vec<String> {
+    fs::read_to_string(dir.join(KEYWORDS))
+        .map(|t| {
+            t.lines()
+                .filter(|l| !l.is_empty())
+                .take(flags::MAX_KEYWORDS)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A unique base name for a message made here (APPEND, COPY).
+pub fn unique_base(host: &str) -> String {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let host: String = host
+        .chars()
+        .map(|c| if c == '/' || c == ':' { '_' } else { c })
+        .collect();
+    format!(
+        "{}.M{}P{}Q{n}R{:08x}.{host}",
+        d.as_secs(),
+        d.subsec_micros(),
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}

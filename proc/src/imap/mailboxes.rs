@@ -1,0 +1,392 @@
+//! Authenticated-state commands on mailboxes: SELECT/EXAMINE, CREATE, DELETE,
+//! RENAME, SUBSCRIBE/UNSUBSCRIBE, LIST (with LIST-EXTENDED basics), LSUB,
+//! STATUS. Every name goes through names::folder, which keeps it inside the
+//! account's Maildir.
+
+use super::ext::ListOpts;
+use super::flags;
+use super::folder::Folder;
+use super::names;
+use super::selected::Selected;
+use super::session::Session;
+use imap_codec::imap_types::mailbox::ListMailbox;
+use imap_codec::imap_types::status::StatusDataItemName;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
+
+/// A string for a response: quoted when it can be, a literal otherwise.
+pub fn quote(s: &str) -> String {
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        format!("{{{}}}\r\n{s}", s.len())
+    }
+}
+
+pub fn list_pattern(m: &ListMailbox<'_>) -> String {
+    match m {
+        ListMailbox::Token(t) => String::from_utf8_lossy(t.as_ref()).into_owned(),
+        ListMailbox::String(s) => String::from_utf8_lossy(s.as_ref()).into_owned(),
+    }
+}
+
+fn make_maildir(p: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.mode(0o700);
+    b.create(p)?;
+    for sub in ["cur", "new", "tmp"] {
+        b.create(p.join(sub))?;
+    }
+    std::fs::write(p.join("maildirfolder"), b"")
+}
+
+impl Session {
+    fn folder_or_no(&mut self, tag: &str, name: &str) -> Option<std::path::PathBuf> {
+        match names::folder(&self.account, name) {
+            Ok(p) => Some(p),
+            Err(why) => {
+                log::info!(
+                    "{}: refused mailbox name {:?} user={}",
+                    self.service.name(),
+                    name,
+                    self.user.as_deref().unwrap_or("")
+                );
+                self.tagged(tag, "NO", &format!("[CANNOT] {why}"));
+                None
+            }
+        }
+    }
+
+    pub fn select(&mut self, tag: &str, name: &str, read_only: bool) {
+        // A failed SELECT leaves no mailbox selected (RFC 3501 6.3.1).
+        self.sel = None;
+        let Some(path) = self.folder_or_no(tag, name) else {
+            return;
+        };
+        let folder = match Folder::open(&path) {
+            Ok(f) => f,
+            Err(_) => {
+                self.tagged(tag, "NO", "[NONEXISTENT] No such mailbox");
+                return;
+            }
+        };
+        let sel = match Selected::open(folder, self.id, read_only) {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("{}: select {}: {e}", self.service.name(), path.display());
+                self.tagged(tag, "NO", "[SERVERBUG] Cannot open mailbox");
+                return;
+            }
+        };
+        let (uidvalidity, uidnext, unseen, keywords) = match sel.folder.lock() {
+            Ok(st) => {
+                let unseen = sel
+                    .uids
+                    .iter()
+                    .zip(&sel.flags)
+                    .position(|(_, f)| f & flags::SEEN == 0);
+                (st.uidvalidity, st.uidnext, unseen, st.keywords.clone())
+            }
+            Err(_) => (0, 1, None, Vec::new()),
+        };
+        let kw = keywords.join(" ");
+        let sep = if kw.is_empty() { "" } else { " " };
+        self.push(&format!("* FLAGS ({}{sep}{kw})\r\n", flags::SYSTEM_LIST));
+        if read_only {
+            self.push("* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n");
+        } else {
+            self.push(&format!(
+                "* OK [PERMANENTFLAGS ({}{sep}{kw} \\*)] Flags permitted\r\n",
+                flags::SYSTEM_LIST
+            ));
+        }
+        self.push(&format!("* {} EXISTS\r\n", sel.uids.len()));
+        self.push(&format!("* {} RECENT\r\n", sel.recent.len()));
+        if let Some(i) = unseen {
+            self.push(&format!("* OK [UNSEEN {}] First unseen\r\n", i + 1));
+        }
+        self.push(&format!("* OK [UIDVALIDITY {uidvalidity}] UIDs valid\r\n"));
+        self.push(&format!("* OK [UIDNEXT {uidnext}] Predicted next UID\r\n"));
+        let (code, cmd) = if read_only {
+            ("[READ-ONLY]", "EXAMINE")
+        } else {
+            ("[READ-WRITE]", "SELECT")
+        };
+        self.sel = Some(sel);
+        self.tagged(tag, "OK", &format!("{code} {cmd} completed"));
+    }
+
+    pub fn create(&mut self, tag: &str, name: &str) {
+        let name = name.strip_suffix(names::DELIM).unwrap_or(name);
+        if names::is_inbox(name) {
+            self.tagged(tag, "NO", "[ALREADYEXISTS] INBOX always exists");
+            return;
+        }
+        let Some(path) = self.folder_or_no(tag, name) else {
+            return;
+        };
+        if path.exists() {
+            self.tagged(tag, "NO", "[ALREADYEXISTS] Mailbox exists");
+            return;
+        }
+        match make_maildir(&path) {
+            Ok(()) => self.tagged(tag, "OK", "CREATE completed"),
+            Err(e) => {
+                log::warn!("{}: create {}: {e}", self.service.name(), path.display());
+                self.tagged(tag, "NO", "[CANNOT] Cannot create mailbox")
+            }
+        }
+    }
+
+    pub fn delete(&mut self, tag: &str, name: &str) {
+        if names::is_inbox(name) {
+            self.tagged(tag, "NO", "[CANNOT] INBOX cannot be deleted");
+            return;
+        }
+        let Some(path) = self.folder_or_no(tag, name) else {
+            return;
+        };
+        if !path.join("cur").is_dir() {
+            self.tagged(tag, "NO", "[NONEXISTENT] No such mailbox");
+            return;
+        }
+        if self.sel.as_ref().is_some_and(|s| s.folder.path == path) {
+            self.sel = None;
+        }
+        Folder::forget(&path);
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => {
+                self.changed(&path);
+                self.tagged(tag, "OK", "DELETE completed")
+            }
+            Err(e) => {
+                log::warn!("{}: delete {}: {e}", self.service.name(), path.display());
+                self.tagged(tag, "NO", "[CANNOT] Cannot delete mailbox")
+            }
+        }
+    }
+
+    pub fn rename(&mut self, tag: &str, from: &str, to: &str) {
+        let (Some(src), Some(dst)) = (self.folder_or_no(tag, from), self.folder_or_no(tag, to))
+        else {
+            return;
+        };
+        if names::is_inbox(to) || dst.exists() {
+            self.tagged(tag, "NO", "[ALREADYEXISTS] Target mailbox exists");
+            return;
+        }
+        if !src.join("cur").is_dir() {
+            self.tagged(tag, "NO", "[NONEXISTENT] No such mailbox");
+            return;
+        }
+        let result = if names::is_inbox(from) {
+            self.rename_inbox(&src, &dst)
+        } else {
+            // The folder and its children: `.a` and `.a.*` become `.b` and `.b.*`.
+            let mut r = Ok(());
+            for child in names::with_children(&self.account, from) {
+                let old = self.account.join(format!(".{child}"));
+                let new = self.account.join(format!(".{to}{}", &child[from.len()..]));
+                Folder::forget(&old);
+                if let Err(e) = std::fs::rename(&old, &new) {
+                    r = Err(e);
+                    break;
+                }
+            }
+            r
+        };
+        match result {
+            Ok(()) => self.tagged(tag, "OK", "RENAME completed"),
+            Err(e) => {
+                log::warn!("{}: rename {from} -> {to}: {e}", self.service.name());
+                self.tagged(tag, "NO", "[CANNOT] Cannot rename mailbox")
+            }
+        }
+    }
+
+    /// RFC 3501: renaming INBOX moves its messages to a new mailbox, INBOX stays.
+    fn rename_inbox(&mut self, src: &Path, dst: &Path) -> std::io::Result<()> {
+        make_maildir(dst)?;
+        let folder = Folder::open(src)?;
+        let st = folder.lock()?;
+        for m in st.msgs.iter() {
+            std::fs::rename(folder.file_path(m), dst.join("cur").join(&*m.file))?;
+        }
+        drop(st);
+        self.changed(src);
+        Ok(())
+    }
+
+    pub fn subscribe(&mut self, tag: &str, name: &str, on: bool) {
+        let name = if names::is_inbox(name) { "INBOX" } else { name };
+        if self.folder_or_no(tag, name).is_none() {
+            return;
+        }
+        match names::set_subscribed(&self.account, name, on) {
+            Ok(()) => self.tagged(tag, "OK", "Completed"),
+            Err(e) => {
+                log::warn!("{}: subscriptions: {e}", self.service.name());
+                self.tagged(tag, "NO", "[SERVERBUG] Cannot update subscriptions")
+            }
+        }
+    }
+
+    pub fn list(&mut self, tag: &str, reference: &str, patterns: &[String], opts: ListOpts) {
+        if patterns.len() == 1 && patterns[0].is_empty() {
+            self.push("* LIST (\\Noselect) \".\" \"\"\r\n");
+            self.tagged(tag, "OK", "LIST completed");
+            return;
+        }
+        let existing = names::all(&self.account);
+        let subs = names::subscriptions(&self.account);
+        // Every existing name and every level above one (those may not exist).
+        let mut all: Vec<String> = Vec::new();
+        for n in &existing {
+            let mut prefix = String::new();
+            for (i, level) in n.split(names::DELIM).enumerate() {
+                if i > 0 {
+                    prefix.push(names::DELIM);
+                }
+                prefix.push_str(level);
+                if !all.contains(&prefix) {
+                    all.push(prefix.clone());
+                }
+            }
+        }
+        for s in &subs {
+            if opts.subscribed && !all.contains(s) {
+                all.push(s.clone());
+            }
+        }
+        let mut lines = Vec::new();
+        for name in &all {
+            let full_match = patterns
+                .iter()
+                .any(|p| names::matches(&format!("{reference}{p}"), name));
+            if !full_match {
+                continue;
+            }
+            let exists = existing.contains(name);
+            let subscribed = subs.iter().any(|s| s == name);
+            if opts.subscribed && !subscribed {
+                continue;
+            }
+            let special = names::special_use(name);
+            if opts.special_use && special.is_none() {
+                continue;
+            }
+            let prefix = format!("{name}{}", names::DELIM);
+            let children = all.iter().any(|n| n.starts_with(&prefix));
+            let mut attrs = Vec::new();
+            if !exists {
+                attrs.push(if opts.subscribed {
+                    "\\NonExistent"
+                } else {
+                    "\\Noselect"
+                });
+            }
+            attrs.push(if children {
+                "\\HasChildren"
+            } else {
+                "\\HasNoChildren"
+            });
+            if let Some(s) = special {
+                attrs.push(s);
+            }
+            if opts.return_subscribed && subscribed {
+                attrs.push("\\Subscribed");
+            }
+            lines.push(format!(
+                "* LIST ({}) \".\" {}\r\n",
+                attrs.join(" "),
+                quote(name)
+            ));
+            if exists && !opts.status.is_empty() {
+                if let Some(st) = self.status_items(name, &opts.status) {
+                    lines.push(format!("* STATUS {} ({st})\r\n", quote(name)));
+                }
+            }
+        }
+        for l in lines {
+            self.push(&l);
+        }
+        self.tagged(tag, "OK", "LIST completed");
+    }
+
+    pub fn lsub(&mut self, tag: &str, reference: &str, pattern: &str) {
+        let existing = names::all(&self.account);
+        for name in names::subscriptions(&self.account) {
+            if names::matches(&format!("{reference}{pattern}"), &name) {
+                let attr = if existing.contains(&name) {
+                    ""
+                } else {
+                    "\\Noselect"
+                };
+                self.push(&format!("* LSUB ({attr}) \".\" {}\r\n", quote(&name)));
+            }
+        }
+        self.tagged(tag, "OK", "LSUB completed");
+    }
+
+    /// `MESSAGES 3 UNSEEN 1 ...` for the named items, None if the folder is gone.
+    fn status_items(&self, name: &str, items: &[String]) -> Option<String> {
+        let path = names::folder(&self.account, name).ok()?;
+        let folder = Folder::open(&path).ok()?;
+        let st = folder.lock().ok()?;
+        let mut out = Vec::new();
+        for it in items {
+            let v = match it.as_str() {
+                "MESSAGES" => st.msgs.len() as u64,
+                "RECENT" => st.msgs.iter().filter(|m| m.recent_to == 0).count() as u64,
+                "UIDNEXT" => u64::from(st.uidnext),
+                "UIDVALIDITY" => u64::from(st.uidvalidity),
+                "UNSEEN" => st
+                    .msgs
+                    .iter()
+                    .filter(|m| m.flags & flags::SEEN == 0)
+                    .count() as u64,
+                "DELETED" => st
+                    .msgs
+                    .iter()
+                    .filter(|m| m.flags & flags::DELETED != 0)
+                    .count() as u64,
+                _ => continue,
+            };
+            out.push(format!("{it} {v}"));
+        }
+        Some(out.join(" "))
+    }
+
+    pub fn status(&mut self, tag: &str, name: &str, items: &[StatusDataItemName]) {
+        let Some(path) = self.folder_or_no(tag, name) else {
+            return;
+        };
+        if !path.join("cur").is_dir() {
+            self.tagged(tag, "NO", "[NONEXISTENT] No such mailbox");
+            return;
+        }
+        let names: Vec<String> = items
+            .iter()
+            .map(|i| {
+                match i {
+                    StatusDataItemName::Messages => "MESSAGES",
+                    StatusDataItemName::Recent => "RECENT",
+                    StatusDataItemName::UidNext => "UIDNEXT",
+                    StatusDataItemName::UidValidity => "UIDVALIDITY",
+                    StatusDataItemName::Unseen => "UNSEEN",
+                    StatusDataItemName::Deleted => "DELETED",
+                    _ => "",
+                }
+                .to_string()
+            })
+            .collect();
+        match self.status_items(name, &names) {
+            Some(s) => {
+                let shown = if names::is_inbox(name) { "INBOX" } else { name };
+                self.push(&format!("* STATUS {} ({s})\r\n", quote(shown)));
+                self.tagged(tag, "OK", "STATUS completed");
+            }
+            None => self.tagged(tag, "NO", "[NONEXISTENT] No such mailbox"),
+        }
+    }
+}

@@ -1,0 +1,484 @@
+//! What FETCH reports about a message's MIME structure, with mail-parser for
+//! the parsing and imap-codec for the serialization: ENVELOPE, BODYSTRUCTURE,
+//! BODY, and the bytes of `BODY[section]`.
+
+use imap_codec::encode::Encoder;
+use imap_codec::imap_types::body::{
+    BasicFields, Body, BodyStructure, Disposition, Language, Location, MultiPartExtensionData,
+    SinglePartExtensionData, SpecificFields,
+};
+use imap_codec::imap_types::core::{IString, NString, NonEmptyVec};
+use imap_codec::imap_types::envelope::{Address, Envelope};
+use imap_codec::imap_types::fetch::{MessageDataItem, Section};
+use imap_codec::imap_types::response::{Data, Response};
+use imap_codec::ResponseCodec;
+use mail_parser::{HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use std::borrow::Cow;
+use std::num::NonZeroU32;
+
+pub fn parse(raw: &[u8]) -> Option<Message<'_>> {
+    MessageParser::default().parse(raw)
+}
+
+/// The header block of a raw message, with its empty line.
+pub fn header_block(raw: &[u8]) -> &[u8] {
+    let crlf = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
+    let lf = raw.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+    match (crlf, lf) {
+        (Some(a), Some(b)) => &raw[..a.min(b)],
+        (Some(a), None) | (None, Some(a)) => &raw[..a],
+        (None, None) => raw,
+    }
+}
+
+/// `* 1 FETCH (NAME value)\r\n` -> `value`: imap-codec serializes one item.
+fn encode_item(item: MessageDataItem<'_>) -> Vec<u8> {
+    let resp = Response::Data(Data::Fetch {
+        seq: NonZeroU32::MIN,
+        items: NonEmptyVec::from(item),
+    });
+    let bytes = ResponseCodec::default().encode(&resp).dump();
+    let open = bytes.iter().position(|b| *b == b'(').unwrap_or(0);
+    let value = bytes[open + 1..]
+        .iter()
+        .position(|b| *b == b' ')
+        .map_or(open + 1, |i| open + 2 + i);
+    let end = bytes.len().saturating_sub(3).max(value);
+    bytes[value..end].to_vec()
+}
+
+fn istr(s: &str) -> IString<'static> {
+    let clean: String = s.chars().filter(|c| *c != '\0').collect();
+    IString::try_from(clean).unwrap_or_else(|_| IString::try_from("").expect("empty string"))
+}
+
+fn nstr(s: Option<&str>) -> NString<'static> {
+    NString(s.map(istr))
+}
+
+/// Header value as sent: folding removed, surrounding space trimmed.
+fn unfold(raw: &str) -> String {
+    raw.replace("\r\n", "").replace('\n', "").trim().to_string()
+}
+
+/// RFC 2047 for a decoded display name that is not ASCII.
+fn encode_word(s: &str) -> String {
+    if s.is_ascii() {
+        s.to_string()
+    } else {
+        use base64::Engine;
+        format!(
+            "=?utf-8?b?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(s)
+        )
+    }
+}
+
+fn addr(name: Option<&str>, address: Option<&str>) -> Address<'static> {
+    let (mailbox, host) = match address.and_then(|a| a.rsplit_once('@')) {
+        Some((l, d)) => (Some(l.to_string()), Some(d.to_string())),
+        None => (address.map(str::to_string), None),
+    };
+    Address {
+        name: nstr(name.map(encode_word).as_deref()),
+        adl: NString(None),
+        mailbox: nstr(mailbox.as_deref()),
+        host: nstr(host.as_deref()),
+    }
+}
+
+fn addresses(v: Option<&mail_parser::Address<'_>>) -> Vec<Address<'static>> {
+    let mut out = Vec::new();
+    match v {
+        Some(mail_parser::Address::List(list)) => {
+            for a in list {
+                out.push(addr(a.name.as_deref(), a.address.as_deref()));
+            }
+        }
+        Some(mail_parser::Address::Group(groups)) => {
+            for g in groups {
+                // RFC 3501 group syntax: (NIL NIL "name" NIL) ... (NIL NIL NIL NIL).
+                let named = g.name.is_some();
+                if named {
+                    out.push(Address {
+                        name: NString(None),
+                        adl: NString(None),
+                        mailbox: nstr(g.name.as_deref()),
+                        host: NString(None),
+                    });
+                }
+                for a in &g.addresses {
+                    out.push(addr(a.name.as_deref(), a.address.as_deref()));
+                }
+                if named {
+                    out.push(Address {
+                        name: NString(None),
+                        adl: NString(None),
+                        mailbox: NString(None),
+                        host: NString(None),
+                    });
+                }
+            }
+        }
+        None => {}
+    }
+    out
+}
+
+fn envelope_of(m: &Message<'_>) -> Envelope<'static> {
+    let raw = |name: &str| m.header_raw(name).map(unfold);
+    let from = addresses(m.from());
+    let sender = match m.sender() {
+        Some(s) => addresses(Some(s)),
+        None => from.clone(),
+    };
+    let reply_to = match m.reply_to() {
+        Some(s) => addresses(Some(s)),
+        None => from.clone(),
+    };
+    Envelope {
+        date: nstr(raw("Date").as_deref()),
+        subject: nstr(raw("Subject").as_deref()),
+        from,
+        sender,
+        reply_to,
+        to: addresses(m.to()),
+        cc: addresses(m.cc()),
+        bcc: addresses(m.bcc()),
+        in_reply_to: nstr(raw("In-Reply-To").as_deref()),
+        message_id: nstr(raw("Message-ID").as_deref()),
+    }
+}
+
+/// The ENVELOPE of a message (only its header is needed).
+pub fn envelope(raw: &[u8]) -> Vec<u8> {
+    let env = match MessageParser::default().parse_headers(raw) {
+        Some(m) => envelope_of(&m),
+        None => Envelope {
+            date: NString(None),
+            subject: NString(None),
+            from: vec![],
+            sender: vec![],
+            reply_to: vec![],
+            to: vec![],
+            cc: vec![],
+            bcc: vec![],
+            in_reply_to: NString(None),
+            message_id: NString(None),
+        },
+    };
+    encode_item(MessageDataItem::Envelope(env))
+}
+
+fn params(ct: Option<&mail_parser::ContentType<'_>>) -> Vec<(IString<'static>, IString<'static>)> {
+    ct.and_then(|c| c.attributes.as_ref())
+        .map(|a| {
+            a.iter()
+                .map(|at| (istr(&at.name.to_ascii_uppercase()), istr(&at.value)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn lines(b: &[u8]) -> u32 {
+    b.iter().filter(|c| **c == b'\n').count() as u32
+}
+
+fn disposition(p: &MessagePart<'_>) -> Option<Disposition<'static>> {
+    let disp = p
+        .content_disposition()
+        .map(|d| (istr(&d.c_type.to_ascii_uppercase()), params(Some(d))));
+    let language: Vec<IString<'static>> = match p.content_language() {
+        HeaderValue::Text(t) => vec![istr(t)],
+        HeaderValue::TextList(l) => l.iter().map(|t| istr(t)).collect(),
+        _ => vec![],
+    };
+    Some(Disposition {
+        disposition: disp,
+        tail: Some(Language {
+            language,
+            tail: Some(Location {
+                location: nstr(p.content_location()),
+                extensions: vec![],
+            }),
+        }),
+    })
+}
+
+fn structure_of(m: &Message<'_>, idx: usize, ext: bool, depth: usize) -> BodyStructure<'static> {
+    let raw = m.raw_message();
+    let Some(p) = m.parts.get(idx) else {
+        return empty_text();
+    };
+    let ct = p.content_type();
+    let (ty, sub) = match ct {
+        Some(c) => (
+            c.c_type.to_ascii_uppercase(),
+            c.c_subtype
+                .as_deref()
+                .unwrap_or(if c.c_type.eq_ignore_ascii_case("text") {
+                    "plain"
+                } else {
+                    ""
+                })
+                .to_ascii_uppercase(),
+        ),
+        None => ("TEXT".to_string(), "PLAIN".to_string()),
+    };
+    if let PartType::Multipart(children) = &p.body {
+        if depth < 32 {
+            let bodies: Vec<_> = children
+                .iter()
+                .map(|c| structure_of(m, *c as usize, ext, depth + 1))
+                .collect();
+            if let Ok(bodies) = NonEmptyVec::try_from(bodies) {
+                return BodyStructure::Multi {
+                    bodies,
+                    subtype: istr(if sub.is_empty() { "MIXED" } else { &sub }),
+                    extension_data: ext.then(|| MultiPartExtensionData {
+                        parameter_list: params(ct),
+                        tail: disposition(p),
+                    }),
+                };
+            }
+        }
+    }
+    let body = raw
+        .get(p.offset_body as usize..p.offset_end as usize)
+        .unwrap_or_default();
+    let mut parameter_list = params(ct);
+    if ct.is_none() {
+        parameter_list.push((istr("CHARSET"), istr("US-ASCII")));
+    }
+    let basic = BasicFields {
+        parameter_list,
+        id: nstr(p.content_id().map(|s| format!("<{s}>")).as_deref()),
+        description: nstr(p.content_description()),
+        content_transfer_encoding: istr(
+            &p.content_transfer_encoding()
+                .unwrap_or("7BIT")
+                .to_ascii_uppercase(),
+        ),
+        size: body.len() as u32,
+    };
+    let specific = match &p.body {
+        PartType::Message(nested) if depth < 32 => SpecificFields::Message {
+            envelope: Box::new(envelope_of(nested)),
+            body_structure: Box::new(structure_of(nested, 0, ext, depth + 1)),
+            number_of_lines: lines(body),
+        },
+        _ if ty == "TEXT" => SpecificFields::Text {
+            subtype: istr(&sub),
+            number_of_lines: lines(body),
+        },
+        _ => SpecificFields::Basic {
+            r#type: istr(&ty),
+            subtype: istr(if sub.is_empty() { "OCTET-STREAM" } else { &sub }),
+        },
+    };
+    BodyStructure::Single {
+        body: Body { basic, specific },
+        extension_data: ext.then(|| SinglePartExtensionData {
+            md5: NString(None),
+            tail: disposition(p),
+        }),
+    }
+}
+
+fn empty_text() -> BodyStructure<'static> {
+    BodyStructure::Single {
+        body: Body {
+            basic: BasicFields {
+                parameter_list: vec![(istr("CHARSET"), istr("US-ASCII"))],
+                id: NString(None),
+                description: NString(None),
+                content_transfer_encoding: istr("7BIT"),
+                size: 0,
+            },
+            specific: SpecificFields::Text {
+                subtype: istr("PLAIN"),
+                number_of_lines: 0,
+            },
+        },
+        extension_data: None,
+    }
+}
+
+/// BODYSTRUCTURE (`ext`) or BODY of a whole message.
+pub fn structure(raw: &[u8], ext: bool) -> Vec<u8> {
+    let s = match parse(raw) {
+        Some(m) => structure_of(&m, 0, ext, 0),
+        None => empty_text(),
+    };
+    if ext {
+        encode_item(MessageDataItem::BodyStructure(s))
+    } else {
+        encode_item(MessageDataItem::Body(s))
+    }
+}
+
+/// The part a section path names: its message and index in that message.
+fn find<'a, 'x>(m: &'a Message<'x>, path: &[NonZeroU32]) -> Option<(&'a Message<'x>, usize)> {
+    let (mut msg, mut idx, mut at_root) = (m, 0usize, true);
+    for n in path {
+        let n = n.get() as usize;
+        if !at_root {
+            match &msg.parts.get(idx)?.body {
+                PartType::Message(nested) => {
+                    msg = nested;
+                    idx = 0;
+                }
+                PartType::Multipart(_) => {}
+                _ => return None,
+            }
+        }
+        match &msg.parts.get(idx)?.body {
+            PartType::Multipart(children) => idx = *children.get(n - 1)? as usize,
+            _ if n == 1 && (at_root || idx == 0) => {}
+            _ => return None,
+        }
+        at_root = false;
+    }
+    Some((msg, idx))
+}
+
+fn slice<'a>(m: &'a Message<'_>, from: u32, to: u32) -> &'a [u8] {
+    m.raw_message()
+        .get(from as usize..to as usize)
+        .unwrap_or_default()
+}
+
+/// The message a HEADER/TEXT section of `path` is about (a message/rfc822 part).
+fn message_at<'a, 'x>(m: &'a Message<'x>, path: Option<&[NonZeroU32]>) -> Option<&'a Message<'x>> {
+    let Some(path) = path else {
+        return Some(m);
+    };
+    let (msg, idx) = find(m, path)?;
+    match &msg.parts.get(idx)?.body {
+        PartType::Message(nested) => Some(nested),
+        _ => None,
+    }
+}
+
+/// Header lines of `block` whose names are (or, with `not`, are not) in `names`.
+pub fn header_fields(block: &[u8], names: &[String], not: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut keep = false;
+    for line in block.split_inclusive(|b| *b == b'\n') {
+        if line == b"\r\n" || line == b"\n" {
+            break;
+        }
+        if !matches!(line.first(), Some(b' ' | b'\t')) {
+            let name = line.split(|b| *b == b':').next().unwrap_or_default();
+            let name = String::from_utf8_lossy(name);
+            let listed = names.iter().any(|n| n.eq_ignore_ascii_case(name.trim()));
+            keep = listed != not;
+        }
+        if keep {
+            out.extend_from_slice(line);
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// The bytes of `BODY[section]`; None when the section does not exist (an
+/// empty string is returned to the client then).
+pub fn section<'r>(raw: &'r [u8], section: &Option<Section<'_>>) -> Option<Cow<'r, [u8]>> {
+    let names = |v: &NonEmptyVec<imap_codec::imap_types::core::AString<'_>>| -> Vec<String> {
+        v.as_ref()
+            .iter()
+            .map(|a| String::from_utf8_lossy(a.as_ref()).into_owned())
+            .collect()
+    };
+    match section {
+        None => return Some(Cow::Borrowed(raw)),
+        Some(Section::Header(None)) => return Some(Cow::Borrowed(header_block(raw))),
+        Some(Section::HeaderFields(None, v)) => {
+            return Some(Cow::Owned(header_fields(
+                header_block(raw),
+                &names(v),
+                false,
+            )))
+        }
+        Some(Section::HeaderFieldsNot(None, v)) => {
+            return Some(Cow::Owned(header_fields(
+                header_block(raw),
+                &names(v),
+                true,
+            )))
+        }
+        _ => {}
+    }
+    let m = parse(raw)?;
+    let owned = |b: &[u8]| Some(Cow::Owned(b.to_vec()));
+    match section {
+        Some(Section::Part(p)) => {
+            let (msg, idx) = find(&m, p.0.as_ref())?;
+            let part = msg.parts.get(idx)?;
+            owned(slice(msg, part.offset_body, part.offset_end))
+        }
+        Some(Section::Mime(p)) => {
+            let (msg, idx) = find(&m, p.0.as_ref())?;
+            let part = msg.parts.get(idx)?;
+            owned(slice(msg, part.offset_header, part.offset_body))
+        }
+        Some(Section::Header(p)) => {
+            let msg = message_at(&m, p.as_ref().map(|p| p.0.as_ref()))?;
+            let root = msg.parts.first()?;
+            owned(slice(msg, root.offset_header, root.offset_body))
+        }
+        Some(Section::Text(p)) => {
+            let msg = message_at(&m, p.as_ref().map(|p| p.0.as_ref()))?;
+            let root = msg.parts.first()?;
+            owned(slice(msg, root.offset_body, root.offset_end))
+        }
+        Some(Section::HeaderFields(p, v)) | Some(Section::HeaderFieldsNot(p, v)) => {
+            let not = matches!(section, Some(Section::HeaderFieldsNot(..)));
+            let msg = message_at(&m, p.as_ref().map(|p| p.0.as_ref()))?;
+            let root = msg.parts.first()?;
+            Some(Cow::Owned(header_fields(
+                slice(msg, root.offset_header, root.offset_body),
+                &names(v),
+                not,
+            )))
+        }
+        None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MULTI: &[u8] = b"From: Alice <alice@example.test>\r\nTo: bob@example.test\r\nSubject: hi\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello\r\n--b1\r\nContent-Type: application/pdf; name=\"a.pdf\"\r\nContent-Disposition: attachment; filename=\"a.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b1--\r\n";
+
+    #[test]
+    fn structure_and_sections() {
+        let s = String::from_utf8(structure(MULTI, true)).unwrap();
+        assert!(
+            s.starts_with("((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\")"),
+            "{s}"
+        );
+        assert!(s.contains("\"APPLICATION\" \"PDF\""), "{s}");
+        assert!(s.contains("\"MIXED\""), "{s}");
+        let p = |n: &[u32]| {
+            Some(Section::Part(imap_codec::imap_types::fetch::Part(
+                NonEmptyVec::try_from(
+                    n.iter()
+                        .map(|x| NonZeroU32::new(*x).unwrap())
+                        .collect::<Vec<_>>(),
+                )
+                .unwrap(),
+            )))
+        };
+        assert_eq!(&*section(MULTI, &p(&[1])).unwrap(), b"hello");
+        assert_eq!(&*section(MULTI, &p(&[2])).unwrap(), b"AAAA");
+        assert!(section(MULTI, &p(&[3])).is_none());
+        let e = String::from_utf8(envelope(MULTI)).unwrap();
+        assert!(
+            e.contains("\"hi\"") && e.contains("(\"Alice\" NIL \"alice\" \"example.test\")"),
+            "{e}"
+        );
+    }
+}

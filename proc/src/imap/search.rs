@@ -1,0 +1,236 @@
+//! SEARCH: every RFC 3501 search key, evaluated message by message. Keys that
+//! look inside a message read the file once per message and search the
+//! decoded text (mail-parser), case-insensitively.
+
+use super::flags::{self, Bits};
+use imap_codec::imap_types::search::SearchKey;
+use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
+use mail_parser::{HeaderValue, Message, MessageParser, PartType};
+use std::path::PathBuf;
+
+/// Whether `v` is in `set`, `*` being `largest` (ranges in either order).
+pub fn in_set(set: &SequenceSet, v: u32, largest: u32) -> bool {
+    let val = |x: &SeqOrUid| match x {
+        SeqOrUid::Value(n) => n.get(),
+        SeqOrUid::Asterisk => largest,
+    };
+    set.0.as_ref().iter().any(|s| match s {
+        Sequence::Single(x) => val(x) == v,
+        Sequence::Range(a, b) => {
+            let (a, b) = (val(a), val(b));
+            a.min(b) <= v && v <= a.max(b)
+        }
+    })
+}
+
+/// One message as SEARCH sees it.
+pub struct Item<'a> {
+    pub seq: u32,
+    pub uid: u32,
+    pub flags: Bits,
+    pub recent: bool,
+    pub size: u64,
+    pub internal: i64,
+    pub path: PathBuf,
+    pub keywords: &'a [String],
+    pub max_seq: u32,
+    pub max_uid: u32,
+    raw: Option<Vec<u8>>,
+}
+
+impl<'a> Item<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        seq: u32,
+        uid: u32,
+        flags: Bits,
+        recent: bool,
+        size: u64,
+        internal: i64,
+        path: PathBuf,
+        keywords: &'a [String],
+        max: (u32, u32),
+    ) -> Self {
+        Item {
+            seq,
+            uid,
+            flags,
+            recent,
+            size,
+            internal,
+            path,
+            keywords,
+            max_seq: max.0,
+            max_uid: max.1,
+            raw: None,
+        }
+    }
+
+    fn raw(&mut self) -> &[u8] {
+        if self.raw.is_none() {
+            self.raw = Some(std::fs::read(&self.path).unwrap_or_default());
+        }
+        self.raw.as_deref().unwrap_or_default()
+    }
+}
+
+fn lower(s: &str) -> String {
+    s.to_lowercase()
+}
+
+fn value_text(v: &HeaderValue<'_>, out: &mut String) {
+    match v {
+        HeaderValue::Text(t) => out.push_str(t),
+        HeaderValue::TextList(l) => {
+            for t in l {
+                out.push_str(t);
+                out.push(' ');
+            }
+        }
+        HeaderValue::Address(a) => {
+            for x in a.iter() {
+                if let Some(n) = &x.name {
+                    out.push_str(n);
+                    out.push(' ');
+                }
+                if let Some(e) = &x.address {
+                    out.push('<');
+                    out.push_str(e);
+                    out.push_str("> ");
+                }
+            }
+        }
+        HeaderValue::ContentType(c) => {
+            out.push_str(&c.c_type);
+            if let Some(s) = &c.c_subtype {
+                out.push('/');
+                out.push_str(s);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every `name:` header of `m`: decoded text and the raw value, lower-cased.
+fn header_values(m: &Message<'_>, name: &str) -> Vec<String> {
+    let raw = m.raw_message();
+    m.headers()
+        .iter()
+        .filter(|h| h.name.as_str().eq_ignore_ascii_case(name))
+        .map(|h| {
+            let mut s = String::new();
+            value_text(&h.value, &mut s);
+            s.push(' ');
+            s.push_str(&String::from_utf8_lossy(
+                raw.get(h.offset_start as usize..h.offset_end as usize)
+                    .unwrap_or_default(),
+            ));
+            lower(&s)
+        })
+        .collect()
+}
+
+fn header_has(it: &mut Item<'_>, name: &str, needle: &str) -> bool {
+    let needle = lower(needle);
+    let raw = it.raw();
+    let Some(m) = MessageParser::default().parse_headers(super::mime::header_block(raw)) else {
+        return false;
+    };
+    header_values(&m, name).iter().any(|v| v.contains(&needle))
+}
+
+fn body_has(it: &mut Item<'_>, needle: &str, with_header: bool) -> bool {
+    let needle = lower(needle);
+    let raw = it.raw();
+    if with_header
+        && lower(&String::from_utf8_lossy(super::mime::header_block(raw))).contains(&needle)
+    {
+        return true;
+    }
+    let Some(m) = MessageParser::default().parse(raw) else {
+        return false;
+    };
+    m.parts.iter().any(|p| match &p.body {
+        PartType::Text(t) | PartType::Html(t) => lower(t).contains(&needle),
+        _ => false,
+    })
+}
+
+fn day(secs: i64) -> Option<chrono::NaiveDate> {
+    chrono::DateTime::from_timestamp(secs, 0).map(|d| d.date_naive())
+}
+
+fn sent_day(it: &mut Item<'_>) -> Option<chrono::NaiveDate> {
+    let raw = it.raw();
+    let m = MessageParser::default().parse_headers(super::mime::header_block(raw))?;
+    let d = m.date()?;
+    chrono::NaiveDate::from_ymd_opt(d.year as i32, d.month as u32, d.day as u32)
+}
+
+fn text(a: &imap_codec::imap_types::core::AString<'_>) -> String {
+    String::from_utf8_lossy(a.as_ref()).into_owned()
+}
+
+fn keyword_set(it: &Item<'_>, name: &str) -> bool {
+    it.keywords
+        .iter()
+        .position(|k| k.eq_ignore_ascii_case(name))
+        .is_some_and(|i| it.flags & flags::keyword_bit(i) != 0)
+}
+
+/// Whether message `it` matches `key`.
+pub fn matches(key: &SearchKey<'_>, it: &mut Item<'_>) -> bool {
+    use SearchKey as K;
+    let f = it.flags;
+    match key {
+        K::And(keys) => keys.as_ref().iter().all(|k| matches(k, it)),
+        K::SequenceSet(s) => in_set(s, it.seq, it.max_seq),
+        K::Uid(s) => in_set(s, it.uid, it.max_uid),
+        K::All => true,
+        K::Answered => f & flags::ANSWERED != 0,
+        K::Unanswered => f & flags::ANSWERED == 0,
+        K::Deleted => f & flags::DELETED != 0,
+        K::Undeleted => f & flags::DELETED == 0,
+        K::Draft => f & flags::DRAFT != 0,
+        K::Undraft => f & flags::DRAFT == 0,
+        K::Flagged => f & flags::FLAGGED != 0,
+        K::Unflagged => f & flags::FLAGGED == 0,
+        K::Seen => f & flags::SEEN != 0,
+        K::Unseen => f & flags::SEEN == 0,
+        K::Recent => it.recent,
+        K::Old => !it.recent,
+        K::New => it.recent && f & flags::SEEN == 0,
+        K::Keyword(k) => keyword_set(it, k.inner()),
+        K::Unkeyword(k) => !keyword_set(it, k.inner()),
+        K::Larger(n) => it.size > u64::from(*n),
+        K::Smaller(n) => it.size < u64::from(*n),
+        K::Before(d) => day(it.internal).is_some_and(|x| x < *d.as_ref()),
+        K::On(d) => day(it.internal).is_some_and(|x| x == *d.as_ref()),
+        K::Since(d) => day(it.internal).is_some_and(|x| x >= *d.as_ref()),
+        K::SentBefore(d) => sent_day(it).is_some_and(|x| x < *d.as_ref()),
+        K::SentOn(d) => sent_day(it).is_some_and(|x| x == *d.as_ref()),
+        K::SentSince(d) => sent_day(it).is_some_and(|x| x >= *d.as_ref()),
+        K::From(s) => header_has(it, "From", &text(s)),
+        K::To(s) => header_has(it, "To", &text(s)),
+        K::Cc(s) => header_has(it, "Cc", &text(s)),
+        K::Bcc(s) => header_has(it, "Bcc", &text(s)),
+        K::Subject(s) => header_has(it, "Subject", &text(s)),
+        K::Header(name, s) => header_has(it, &text(name), &text(s)),
+        K::Body(s) => body_has(it, &text(s), false),
+        K::Text(s) => body_has(it, &text(s), true),
+        K::Not(k) => !matches(k, it),
+        K::Or(a, b) => matches(a, it) || matches(b, it),
+    }
+}
+
+/// Whether evaluating `key` needs the size or date of a message.
+pub fn needs_meta(key: &SearchKey<'_>) -> bool {
+    use SearchKey as K;
+    match key {
+        K::And(keys) => keys.as_ref().iter().any(needs_meta),
+        K::Not(k) => needs_meta(k),
+        K::Or(a, b) => needs_meta(a) || needs_meta(b),
+        K::Larger(_) | K::Smaller(_) | K::Before(_) | K::On(_) | K::Since(_) => true,
+        _ => false,
+    }
+}
