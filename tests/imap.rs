@@ -121,3 +121,131 @@ fn path_traversal_is_refused_and_creates_nothing() {
     assert!(!s.path("x").exists() && !s.path("mail/x").exists());
     s.stop();
 }
+
+const SESSIONS_PY: &str = include_str!("imap/sessions.py");
+
+#[test]
+fn two_sessions_see_expunges_at_the_right_time_and_idle_is_pushed() {
+    let mut s = server();
+    let out = run_py(&s, SESSIONS_PY, &["bob@a.test", "bob-pw-1"]);
+    assert!(out.starts_with("OK"), "{out}\n{}", s.log());
+    s.stop();
+}
+
+const FILL_PY: &str = include_str!("imap/fill.py");
+const SERVER_SIDE_PY: &str = include_str!("imap/server_side.py");
+
+fn mbsync(s: &Server, cfg: &Path) -> String {
+    let o = std::process::Command::new("mbsync")
+        .arg("-c")
+        .arg(cfg)
+        .arg("-a")
+        .output()
+        .expect("mbsync (apt-get install isync)");
+    assert_ok(&o, "mbsync");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        !text.contains("UIDVALIDITY changed") && !text.contains("Error"),
+        "{text}\n{}",
+        s.log()
+    );
+    text
+}
+
+/// Local messages: file names without flags, and how many carry `flag`.
+fn local(dir: &Path, flag: char) -> (Vec<String>, usize) {
+    let mut names = Vec::new();
+    let mut flagged = 0;
+    for sub in ["cur", "new"] {
+        for e in std::fs::read_dir(dir.join(sub)).unwrap().flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            let (base, info) = n.split_once(":2,").unwrap_or((&n, ""));
+            if info.contains(flag) {
+                flagged += 1;
+            }
+            names.push(base.to_string());
+        }
+    }
+    names.sort();
+    (names, flagged)
+}
+
+#[test]
+fn mbsync_syncs_500_messages_both_ways_and_survives_a_restart() {
+    let mut s = server();
+    let pw = ["alice@a.test", "alice-pw-1"];
+    let out = run_py(&s, FILL_PY, &[pw[0], pw[1], "INBOX", "500"]);
+    assert_eq!(out, "OK");
+    let local_dir = s.path("local");
+    std::fs::create_dir_all(&local_dir).unwrap();
+    let cfg = s.path("mbsyncrc");
+    std::fs::write(
+        &cfg,
+        format!(
+            "IMAPAccount test\nHost localhost\nPort {}\nUser alice@a.test\nPass alice-pw-1\nSSLType IMAPS\n\
+             CertificateFile {}\nSystemCertificates no\n\n\
+             IMAPStore remote\nAccount test\n\n\
+             MaildirStore local\nPath {d}/\nInbox {d}/INBOX\n\n\
+             Channel ch\nFar :remote:\nNear :local:\nPatterns INBOX\nCreate Both\nExpunge Both\nSyncState *\nSync All\n",
+            s.ports.imaps,
+            s.cert.display(),
+            d = local_dir.display()
+        ),
+    )
+    .unwrap();
+    mbsync(&s, &cfg);
+    let inbox = local_dir.join("INBOX");
+    let (names, _) = local(&inbox, 'F');
+    assert_eq!(names.len(), 500, "first sync");
+
+    // Local changes: 10 read and flagged, 5 deleted, 2 new; server: 10 flagged, 3 new.
+    let mut files: Vec<_> = std::fs::read_dir(inbox.join("cur"))
+        .unwrap()
+        .chain(std::fs::read_dir(inbox.join("new")).unwrap())
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    for f in &files[..10] {
+        let n = f.file_name().unwrap().to_string_lossy().into_owned();
+        let base = n.split(":2,").next().unwrap().to_string();
+        std::fs::rename(f, inbox.join("cur").join(format!("{base}:2,FS"))).unwrap();
+    }
+    for f in &files[10..15] {
+        std::fs::remove_file(f).unwrap();
+    }
+    for i in 0..2 {
+        std::fs::write(
+            inbox.join("new").join(format!("17000000{i}.local{i}.host")),
+            format!("From: me@a.test\r\nSubject: local new {i}\r\n\r\nhi\r\n"),
+        )
+        .unwrap();
+    }
+    let out = run_py(&s, SERVER_SIDE_PY, &[pw[0], pw[1], "change"]);
+    assert_eq!(out, "OK");
+    mbsync(&s, &cfg);
+    let report = run_py(&s, SERVER_SIDE_PY, &[pw[0], pw[1], "report"]);
+    assert!(
+        report.starts_with("count=500 flagged=20 seen=10 local=2 "),
+        "server after sync: {report}"
+    );
+    let (names, flagged) = local(&inbox, 'F');
+    assert_eq!((names.len(), flagged), (500, 20), "local after sync");
+
+    // A restart keeps UIDVALIDITY and UIDs: the next sync fetches nothing.
+    s.stop();
+    s.launch();
+    let out = mbsync(&s, &cfg);
+    let again = run_py(&s, SERVER_SIDE_PY, &[pw[0], pw[1], "report"]);
+    assert_eq!(report, again, "server state across restart");
+    let (after, _) = local(&inbox, 'F');
+    assert_eq!(
+        names, after,
+        "no message downloaded again after restart: {out}"
+    );
+    s.stop();
+}

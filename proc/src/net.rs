@@ -26,6 +26,28 @@ impl Conn {
         matches!(self, Conn::Tls(_))
     }
 
+    /// ACK the next bytes at once: a client that writes a literal and its
+    /// final CRLF separately (Nagle) otherwise waits for our delayed ACK.
+    pub fn quickack(&self) {
+        use std::os::fd::AsRawFd;
+        let fd = match self {
+            Conn::Plain(t) => t.as_raw_fd(),
+            Conn::Tls(t) => t.get_ref().0.as_raw_fd(),
+            Conn::Closed => return,
+        };
+        let one: libc::c_int = 1;
+        // SAFETY: a valid socket fd and a c_int option value of the right size.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_QUICKACK,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+
     /// "TLSv1.3 TLS13_AES_256_GCM_SHA384" for logs and Received: headers.
     pub fn tls_info(&self) -> Option<String> {
         match self {
@@ -234,6 +256,9 @@ pub async fn accept_loop<F, Fut>(
                 continue;
             }
         };
+        // Replies are small and often wait on the client's next bytes
+        // (IMAP literals, SMTP pipelining): Nagle would add 40 ms stalls.
+        let _ = tcp.set_nodelay(true);
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             log::warn!(
                 "{}: connection from {peer} refused: too many connections",

@@ -75,6 +75,10 @@ pub fn make_cert(dir: &Path, name: &str, cn: &str) -> (PathBuf, PathBuf) {
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj",
         ])
         .arg(format!("/CN={cn}"))
+        .arg("-addext")
+        .arg(format!(
+            "subjectAltName=DNS:{cn},DNS:localhost,IP:127.0.0.1"
+        ))
         .arg("-keyout")
         .arg(&key)
         .arg("-out")

@@ -11,8 +11,6 @@ pub struct ListOpts {
     pub special_use: bool,
     pub return_subscribed: bool,
     pub status: Vec<String>,
-    /// Plain LIST (RFC 3501): no \Subscribed attributes.
-    pub extended: bool,
 }
 
 #[derive(Debug)]
@@ -151,10 +149,7 @@ pub fn parse(buf: &[u8]) -> Option<Ext> {
 }
 
 fn list(tag: String, mut t: &[Tok]) -> Option<Ext> {
-    let mut opts = ListOpts {
-        extended: true,
-        ..Default::default()
-    };
+    let mut opts = ListOpts::default();
     if let Some(Tok::List(sel)) = t.first() {
         for s in sel {
             match upper(Some(s)).as_str() {

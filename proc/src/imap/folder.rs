@@ -418,9 +418,10 @@ fn append_uidlist(dir: &Path, next: u32, entries: &[(u32, String)]) -> io::Resul
         s.push_str(&format!("{uid} {base}\n"));
     }
     s.push_str(&format!("N {next}\n"));
+    // Not synced: like Dovecot's index, a uid list is cheap to lose (the
+    // messages are synced); after a crash the entry is rebuilt on rescan.
     let mut f = OpenOptions::new().append(true).open(dir.join(UIDLIST))?;
-    f.write_all(s.as_bytes())?;
-    f.sync_data()
+    f.write_all(s.as_bytes())
 }
 
 fn read_keywords(dir: &Path) -> Vec<String> {

@@ -276,6 +276,7 @@ impl Session {
                         self.push("+ Ready for literal data\r\n");
                         self.flush().await?;
                     }
+                    self.r.get_ref().quickack();
                     let want = length as usize;
                     let before = buf.len();
                     buf.resize(before + want, 0);
