@@ -236,16 +236,49 @@ fn mbsync_syncs_500_messages_both_ways_and_survives_a_restart() {
     let (names, flagged) = local(&inbox, 'F');
     assert_eq!((names.len(), flagged), (500, 20), "local after sync");
 
-    // A restart keeps UIDVALIDITY and UIDs: the next sync fetches nothing.
+    // A restart keeps UIDVALIDITY and UIDs: the next sync fetches only the
+    // message another program put in the Maildir while the server was down.
     s.stop();
+    let down = s.path("mail/a.test/alice/new/1790000001.Mdown.host");
+    std::fs::write(&down, "From: x@b.test\r\nSubject: while down\r\n\r\nhi\r\n").unwrap();
+    if is_root() {
+        let o = std::process::Command::new("chown")
+            .arg("_sxmail:_sxmail")
+            .arg(&down)
+            .output()
+            .unwrap();
+        assert_ok(&o, "chown");
+    }
     s.launch();
     let out = mbsync(&s, &cfg);
     let again = run_py(&s, SERVER_SIDE_PY, &[pw[0], pw[1], "report"]);
-    assert_eq!(report, again, "server state across restart");
-    let (after, _) = local(&inbox, 'F');
+    let validity = |r: &str| r.split("uidvalidity=").nth(1).unwrap_or("").to_string();
     assert_eq!(
-        names, after,
+        validity(&report),
+        validity(&again),
+        "UIDVALIDITY across restart"
+    );
+    assert!(again.starts_with("count=501 flagged=20 "), "{again}");
+    let (after, _) = local(&inbox, 'F');
+    assert_eq!(after.len(), 501, "one new message after restart: {out}");
+    assert!(
+        names.iter().all(|n| after.contains(n)),
         "no message downloaded again after restart: {out}"
     );
+    s.stop();
+}
+
+const LIMITS_PY: &str = include_str!("imap/limits.py");
+
+#[test]
+fn limits_on_lines_literals_bad_commands_sessions_and_failed_logins() {
+    let mut s =
+        Server::prepare("EMAIL_MAX_MESSAGE_SIZE=1000000\nEMAIL_IMAP_MAX_USER_CONNECTIONS=3");
+    s.launch();
+    s.add_account("carol@a.test", "carol-pw-1");
+    s.signal(nix::sys::signal::Signal::SIGHUP);
+    std::thread::sleep(Duration::from_millis(500));
+    let out = run_py(&s, LIMITS_PY, &["carol@a.test", "carol-pw-1"]);
+    assert_eq!(out, "OK", "{}", s.log());
     s.stop();
 }

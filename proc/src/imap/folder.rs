@@ -41,9 +41,11 @@ pub struct Meta {
     pub envelope: OnceLock<Arc<[u8]>>,
     pub structure: OnceLock<Arc<[u8]>>,
     pub body: OnceLock<Arc<[u8]>>,
+    /// The header block, for header searches.
+    pub header: OnceLock<Arc<[u8]>>,
 }
 
-type Stamp = (i64, i64, i64, i64, i64, i64);
+type Stamp = (i64, i64, i64, i64);
 
 pub struct State {
     pub uidvalidity: u32,
@@ -132,11 +134,73 @@ impl Folder {
         Ok(st)
     }
 
+    /// mtimes of cur/ and the uid list: what changes when anyone but delivery
+    /// changes the folder (delivery only adds to new/, which is listed each time).
     fn stamp(&self) -> io::Result<Stamp> {
-        let (a, b) = mtime(&self.path.join("new"))?;
         let (c, d) = mtime(&self.path.join("cur"))?;
         let (e, f) = mtime(&self.path.join(UIDLIST))?;
-        Ok((a, b, c, d, e, f))
+        Ok((c, d, e, f))
+    }
+
+    /// Whether the state matches the disk, checked before one of our own
+    /// changes so that afterwards we know whether we may remember the new stamp.
+    fn current(&self, st: &State) -> bool {
+        st.stamp.is_some() && st.stamp == self.stamp().ok()
+    }
+
+    fn restamp(&self, st: &mut State, was_current: bool) {
+        st.stamp = if was_current { self.stamp().ok() } else { None };
+    }
+
+    fn list_new(&self) -> Vec<String> {
+        let mut out: Vec<String> = fs::read_dir(self.path.join("new"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| !n.starts_with('.'))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+
+    /// Only new mail arrived: move it to cur/ and number it, without a rescan.
+    fn take_new(&self, st: &mut State, names: Vec<String>) -> io::Result<()> {
+        let _lock = self.flock()?;
+        let mut appended = Vec::new();
+        for name in names {
+            let target = if name.contains(":2,") {
+                name.clone()
+            } else {
+                format!("{name}:2,")
+            };
+            if fs::rename(
+                self.path.join("new").join(&name),
+                self.path.join("cur").join(&target),
+            )
+            .is_err()
+            {
+                continue;
+            }
+            let uid = st.uidnext;
+            st.uidnext += 1;
+            appended.push((uid, flags::base(&target).to_string()));
+            st.msgs.push(Msg {
+                uid,
+                flags: flags::from_name(&target),
+                file: target.into(),
+                recent_to: 0,
+            });
+        }
+        if self.path.join(UIDLIST).exists() {
+            append_uidlist(&self.path, st.uidnext, &appended)?;
+        } else {
+            write_uidlist(&self.path, st.uidvalidity, st.uidnext, &st.msgs)?;
+        }
+        st.generation += 1;
+        st.stamp = Some(self.stamp()?);
+        Ok(())
     }
 
     fn flock(&self) -> io::Result<nix::fcntl::Flock<File>> {
@@ -152,8 +216,12 @@ impl Folder {
 
     fn refresh(&self, st: &mut State) -> io::Result<()> {
         let before = self.stamp()?;
+        let new = self.list_new();
         if st.stamp == Some(before) {
-            return Ok(());
+            if new.is_empty() {
+                return Ok(());
+            }
+            return self.take_new(st, new);
         }
         if !self.path.join("cur").is_dir() {
             return Err(io::Error::new(io::ErrorKind::NotFound, "mailbox is gone"));
@@ -234,20 +302,8 @@ impl Folder {
         st.msgs = msgs;
         st.keywords = read_keywords(&self.path);
         st.generation += 1;
-        st.stamp = self.stable_stamp()?;
+        st.stamp = Some(self.stamp()?);
         Ok(())
-    }
-
-    /// The stamp to remember, or None when a directory changed within the last
-    /// two seconds: mtimes are coarse, a change in the same tick would be missed.
-    fn stable_stamp(&self) -> io::Result<Option<Stamp>> {
-        let s = self.stamp()?;
-        let now = now_secs();
-        Ok(if [s.0, s.2, s.4].iter().any(|t| now - t < 2) {
-            None
-        } else {
-            Some(s)
-        })
     }
 
     pub fn file_path(&self, m: &Msg) -> PathBuf {
@@ -277,12 +333,14 @@ impl Folder {
             return Ok(());
         }
         let name = flags::file_name(flags::base(&m.file), bits);
+        let was = self.current(st);
+        let m = &st.msgs[i];
         fs::rename(self.file_path(m), self.path.join("cur").join(&name))?;
         let m = &mut st.msgs[i];
         m.file = name.into();
         m.flags = bits;
         st.generation += 1;
-        st.stamp = None;
+        self.restamp(st, was);
         Ok(())
     }
 
@@ -309,15 +367,20 @@ impl Folder {
         Ok(Some(flags::keyword_bit(st.keywords.len() - 1)))
     }
 
+    /// Make the renames into cur/ durable; called after `add`, outside the
+    /// folder lock, before APPENDUID/COPYUID is reported.
+    pub fn sync_cur(&self) -> io::Result<()> {
+        File::open(self.path.join("cur"))?.sync_all()
+    }
+
     /// Move a complete file (in this folder's tmp/ or elsewhere on the same
     /// filesystem) into cur/ with `bits`, and give it the next UID.
     pub fn add(&self, st: &mut State, from: &Path, base: &str, bits: Bits) -> io::Result<u32> {
         let _lock = self.flock()?;
+        let was = self.current(st);
         let uid = st.uidnext;
         let name = flags::file_name(base, bits);
         fs::rename(from, self.path.join("cur").join(&name))?;
-        // The rename must be on disk before APPENDUID/COPYUID is reported.
-        File::open(self.path.join("cur"))?.sync_all()?;
         if st.uidvalidity == 0 {
             st.uidvalidity = now_secs() as u32;
         }
@@ -334,12 +397,13 @@ impl Folder {
             write_uidlist(&self.path, st.uidvalidity, st.uidnext, &st.msgs)?;
         }
         st.generation += 1;
-        st.stamp = None;
+        self.restamp(st, was);
         Ok(uid)
     }
 
     /// Remove the messages at `idx` (ascending); returns their UIDs.
     pub fn remove(&self, st: &mut State, idx: &[usize]) -> Vec<u32> {
+        let was = self.current(st);
         let mut gone = Vec::new();
         for &i in idx.iter().rev() {
             let m = &st.msgs[i];
@@ -357,7 +421,7 @@ impl Folder {
         }
         if !gone.is_empty() {
             st.generation += 1;
-            st.stamp = None;
+            self.restamp(st, was);
         }
         gone.reverse();
         gone
@@ -434,6 +498,26 @@ fn read_keywords(dir: &Path) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The header block only, read without the body where possible.
+pub fn read_header(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        let n = f.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(buf);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let end = super::mime::header_block(&buf).len();
+        if end < buf.len() {
+            buf.truncate(end);
+            return Ok(buf);
+        }
+    }
 }
 
 /// A unique base name for a message made here (APPEND, COPY).

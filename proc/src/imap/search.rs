@@ -3,10 +3,12 @@
 //! decoded text (mail-parser), case-insensitively.
 
 use super::flags::{self, Bits};
+use super::folder::Meta;
 use imap_codec::imap_types::search::SearchKey;
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 use mail_parser::{HeaderValue, Message, MessageParser, PartType};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Whether `v` is in `set`, `*` being `largest` (ranges in either order).
 pub fn in_set(set: &SequenceSet, v: u32, largest: u32) -> bool {
@@ -29,8 +31,7 @@ pub struct Item<'a> {
     pub uid: u32,
     pub flags: Bits,
     pub recent: bool,
-    pub size: u64,
-    pub internal: i64,
+    pub meta: Arc<Meta>,
     pub path: PathBuf,
     pub keywords: &'a [String],
     pub max_seq: u32,
@@ -45,8 +46,7 @@ impl<'a> Item<'a> {
         uid: u32,
         flags: Bits,
         recent: bool,
-        size: u64,
-        internal: i64,
+        meta: Arc<Meta>,
         path: PathBuf,
         keywords: &'a [String],
         max: (u32, u32),
@@ -56,14 +56,25 @@ impl<'a> Item<'a> {
             uid,
             flags,
             recent,
-            size,
-            internal,
+            meta,
             path,
             keywords,
             max_seq: max.0,
             max_uid: max.1,
             raw: None,
         }
+    }
+
+    /// The header block, cached with the message's metadata.
+    fn header(&self) -> Arc<[u8]> {
+        self.meta
+            .header
+            .get_or_init(|| {
+                super::folder::read_header(&self.path)
+                    .unwrap_or_default()
+                    .into()
+            })
+            .clone()
     }
 
     fn raw(&mut self) -> &[u8] {
@@ -132,8 +143,8 @@ fn header_values(m: &Message<'_>, name: &str) -> Vec<String> {
 
 fn header_has(it: &mut Item<'_>, name: &str, needle: &str) -> bool {
     let needle = lower(needle);
-    let raw = it.raw();
-    let Some(m) = MessageParser::default().parse_headers(super::mime::header_block(raw)) else {
+    let header = it.header();
+    let Some(m) = MessageParser::default().parse_headers(&header[..]) else {
         return false;
     };
     header_values(&m, name).iter().any(|v| v.contains(&needle))
@@ -161,8 +172,8 @@ fn day(secs: i64) -> Option<chrono::NaiveDate> {
 }
 
 fn sent_day(it: &mut Item<'_>) -> Option<chrono::NaiveDate> {
-    let raw = it.raw();
-    let m = MessageParser::default().parse_headers(super::mime::header_block(raw))?;
+    let header = it.header();
+    let m = MessageParser::default().parse_headers(&header[..])?;
     let d = m.date()?;
     chrono::NaiveDate::from_ymd_opt(d.year as i32, d.month as u32, d.day as u32)
 }
@@ -202,11 +213,11 @@ pub fn matches(key: &SearchKey<'_>, it: &mut Item<'_>) -> bool {
         K::New => it.recent && f & flags::SEEN == 0,
         K::Keyword(k) => keyword_set(it, k.inner()),
         K::Unkeyword(k) => !keyword_set(it, k.inner()),
-        K::Larger(n) => it.size > u64::from(*n),
-        K::Smaller(n) => it.size < u64::from(*n),
-        K::Before(d) => day(it.internal).is_some_and(|x| x < *d.as_ref()),
-        K::On(d) => day(it.internal).is_some_and(|x| x == *d.as_ref()),
-        K::Since(d) => day(it.internal).is_some_and(|x| x >= *d.as_ref()),
+        K::Larger(n) => it.meta.size > u64::from(*n),
+        K::Smaller(n) => it.meta.size < u64::from(*n),
+        K::Before(d) => day(it.meta.internal).is_some_and(|x| x < *d.as_ref()),
+        K::On(d) => day(it.meta.internal).is_some_and(|x| x == *d.as_ref()),
+        K::Since(d) => day(it.meta.internal).is_some_and(|x| x >= *d.as_ref()),
         K::SentBefore(d) => sent_day(it).is_some_and(|x| x < *d.as_ref()),
         K::SentOn(d) => sent_day(it).is_some_and(|x| x == *d.as_ref()),
         K::SentSince(d) => sent_day(it).is_some_and(|x| x >= *d.as_ref()),
@@ -220,17 +231,5 @@ pub fn matches(key: &SearchKey<'_>, it: &mut Item<'_>) -> bool {
         K::Text(s) => body_has(it, &text(s), true),
         K::Not(k) => !matches(k, it),
         K::Or(a, b) => matches(a, it) || matches(b, it),
-    }
-}
-
-/// Whether evaluating `key` needs the size or date of a message.
-pub fn needs_meta(key: &SearchKey<'_>) -> bool {
-    use SearchKey as K;
-    match key {
-        K::And(keys) => keys.as_ref().iter().any(needs_meta),
-        K::Not(k) => needs_meta(k),
-        K::Or(a, b) => needs_meta(a) || needs_meta(b),
-        K::Larger(_) | K::Smaller(_) | K::Before(_) | K::On(_) | K::Since(_) => true,
-        _ => false,
     }
 }

@@ -166,26 +166,6 @@ fn literal(out: &mut Vec<u8>, data: &[u8]) {
     out.extend_from_slice(data);
 }
 
-/// The header block only, read without the body where possible.
-fn read_header(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut buf = Vec::new();
-    let mut chunk = vec![0u8; 16 * 1024];
-    loop {
-        let n = f.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(buf);
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let end = mime::header_block(&buf).len();
-        if end < buf.len() {
-            buf.truncate(end);
-            return Ok(buf);
-        }
-    }
-}
-
 impl Session {
     /// Tell the client what changed in its mailbox since it last heard.
     pub fn sync(&mut self, allow_expunge: bool) -> std::io::Result<()> {
@@ -359,19 +339,13 @@ impl Session {
             let mut st = sel.folder.lock()?;
             let keywords = st.keywords.clone();
             let max = (sel.uids.len() as u32, sel.max_uid());
-            let need_meta = search::needs_meta(key);
             let mut found = Vec::new();
             for (i, &u) in sel.uids.iter().enumerate() {
                 let Ok(j) = st.msgs.binary_search_by_key(&u, |m| m.uid) else {
                     continue;
                 };
-                let (size, internal) = if need_meta {
-                    match sel.folder.meta(&mut st, j) {
-                        Ok(m) => (m.size, m.internal),
-                        Err(_) => continue,
-                    }
-                } else {
-                    (0, 0)
+                let Ok(meta) = sel.folder.meta(&mut st, j) else {
+                    continue;
                 };
                 let m = &st.msgs[j];
                 let mut it = search::Item::new(
@@ -379,8 +353,7 @@ impl Session {
                     u,
                     m.flags,
                     sel.recent.contains(&u),
-                    size,
-                    internal,
+                    meta,
                     sel.folder.file_path(m),
                     &keywords,
                     max,
@@ -444,15 +417,27 @@ impl Session {
                         | MessageDataItemName::Rfc822Text
                 )
             });
-        let needs_body = names.iter().any(|n| {
+        // Top-level header sections are served from the cached header block.
+        let header_only = |s: &Option<Section<'_>>| {
             matches!(
-                n,
-                MessageDataItemName::BodyExt { .. }
-                    | MessageDataItemName::Rfc822
-                    | MessageDataItemName::Rfc822Text
-                    | MessageDataItemName::BodyStructure
-                    | MessageDataItemName::Body
+                s,
+                Some(Section::Header(None))
+                    | Some(Section::HeaderFields(None, _))
+                    | Some(Section::HeaderFieldsNot(None, _))
             )
+        };
+        let needs_body = names.iter().any(|n| match n {
+            MessageDataItemName::BodyExt { section, .. } => !header_only(section),
+            MessageDataItemName::Rfc822
+            | MessageDataItemName::Rfc822Text
+            | MessageDataItemName::BodyStructure
+            | MessageDataItemName::Body => true,
+            _ => false,
+        });
+        let needs_header = names.iter().any(|n| match n {
+            MessageDataItemName::BodyExt { section, .. } => header_only(section),
+            MessageDataItemName::Envelope | MessageDataItemName::Rfc822Header => true,
+            _ => false,
         });
         let targets = sel.targets(set, uid);
         let folder = sel.folder.clone();
@@ -477,15 +462,13 @@ impl Session {
             let raw = tokio::task::block_in_place(|| {
                 if needs_body {
                     std::fs::read(&path)
-                } else if names.iter().any(|n| {
-                    matches!(
-                        n,
-                        MessageDataItemName::Envelope | MessageDataItemName::Rfc822Header
-                    )
-                }) && meta.envelope.get().is_none()
-                    || names.contains(&MessageDataItemName::Rfc822Header)
-                {
-                    read_header(&path)
+                } else if needs_header {
+                    if let Some(h) = meta.header.get() {
+                        return Ok(h.to_vec());
+                    }
+                    let h = folder::read_header(&path)?;
+                    let _ = meta.header.set(h.clone().into());
+                    Ok(h)
                 } else {
                     Ok(Vec::new())
                 }
@@ -793,6 +776,11 @@ impl Session {
                 }
             }
         }
+        if !to.is_empty() {
+            if let Err(e) = dst.sync_cur() {
+                failure = Some(e);
+            }
+        }
         let validity = dst.lock().map(|s| s.uidvalidity).unwrap_or(0);
         let code = if from.is_empty() {
             String::new()
@@ -939,6 +927,15 @@ impl Session {
                 }
             }
         };
+        if let Err(e) = dst.sync_cur() {
+            log::warn!(
+                "{}: append to {}: {e}",
+                self.service.name(),
+                dst.path.display()
+            );
+            self.tagged(tag, "NO", "[SERVERBUG] Cannot store message");
+            return Ok(());
+        }
         self.changed(&dst.path);
         if self.sel.as_ref().is_some_and(|s| s.folder.path == dst.path) {
             self.sync(true)?;
