@@ -13,6 +13,7 @@ pub mod groupsync;
 pub mod imap;
 pub mod keyholder;
 pub mod log;
+pub mod login_failures;
 pub mod maildir;
 pub mod net;
 pub mod parent;

@@ -22,13 +22,18 @@ pub fn parse(raw: &[u8]) -> Option<Message<'_>> {
 
 /// The header block of a raw message, with its empty line.
 pub fn header_block(raw: &[u8]) -> &[u8] {
-    let crlf = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
-    let lf = raw.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
-    match (crlf, lf) {
-        (Some(a), Some(b)) => &raw[..a.min(b)],
-        (Some(a), None) | (None, Some(a)) => &raw[..a],
-        (None, None) => raw,
+    // One pass: the first line end followed by an empty line (CRLF or LF).
+    for (i, b) in raw.iter().enumerate() {
+        if *b != b'\n' {
+            continue;
+        }
+        match &raw[i + 1..] {
+            [b'\n', ..] => return &raw[..i + 2],
+            [b'\r', b'\n', ..] => return &raw[..i + 3],
+            _ => {}
+        }
     }
+    raw
 }
 
 /// `* 1 FETCH (NAME value)\r\n` -> `value`: imap-codec serializes one item.

@@ -24,11 +24,9 @@ use crate::counter::Counter;
 use crate::net::{self, TlsState};
 use ipc::messages::{DeliveryToImap, FdName, KeyReply, KeyRequest, ParentToChild, Role};
 use ipc::Rpc;
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 pub(crate) struct Shared {
     pub hostname: String,
@@ -38,46 +36,11 @@ pub(crate) struct Shared {
     pub changes: tokio::sync::broadcast::Sender<Arc<PathBuf>>,
     pub per_ip: Arc<Counter<IpAddr>>,
     pub per_user: Arc<Counter<String>>,
-    pub failures: Failures,
+    pub failures: crate::login_failures::LoginFailures,
     /// APPENDLIMIT: the largest literal accepted.
     pub max_literal: u64,
     pub max_per_ip: u32,
     pub max_per_user: u32,
-}
-
-/// Failed logins per client address: after a few, every further attempt
-/// waits longer (up to 16 s) until a success or 15 quiet minutes.
-#[derive(Default)]
-pub(crate) struct Failures(Mutex<HashMap<IpAddr, (u32, Instant)>>);
-
-const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
-
-impl Failures {
-    pub fn add(&self, ip: IpAddr) {
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if m.len() > 10_000 {
-            m.retain(|_, (_, t)| t.elapsed() < FAILURE_WINDOW);
-        }
-        let e = m.entry(ip).or_insert((0, Instant::now()));
-        if e.1.elapsed() > FAILURE_WINDOW {
-            e.0 = 0;
-        }
-        e.0 += 1;
-        e.1 = Instant::now();
-    }
-
-    pub fn clear(&self, ip: IpAddr) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&ip);
-    }
-
-    pub fn delay(&self, ip: IpAddr) -> Option<Duration> {
-        let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let (n, t) = m.get(&ip)?;
-        if *n < 3 || t.elapsed() > FAILURE_WINDOW {
-            return None;
-        }
-        Some(Duration::from_secs(1u64 << (n - 3).min(4)))
-    }
 }
 
 pub async fn run(mut ctx: ChildCtx) -> i32 {
@@ -125,7 +88,7 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         changes,
         per_ip: Arc::new(Counter::default()),
         per_user: Arc::new(Counter::default()),
-        failures: Failures::default(),
+        failures: Default::default(),
         max_literal: settings.max_message_size,
         max_per_ip: settings.max_connections_per_ip,
         max_per_user: settings.imap_max_user_connections,

@@ -292,7 +292,7 @@ impl Session {
         };
         let mut out = String::new();
         for uid in &gone {
-            if let Some(i) = sel.uids.iter().position(|u| u == uid) {
+            if let Ok(i) = sel.uids.binary_search(uid) {
                 out.push_str(&format!("* {} EXPUNGE\r\n", i + 1));
                 sel.uids.remove(i);
                 sel.flags.remove(i);
@@ -442,19 +442,24 @@ impl Session {
         let targets = sel.targets(set, uid);
         let folder = sel.folder.clone();
         let mut changed = false;
+        // Keywords only ever grow: copy them again only when one was added.
+        let mut keywords: Vec<String> = Vec::new();
         for (seq, u) in targets {
             let item = {
                 let mut st = folder.lock()?;
+                if st.keywords.len() != keywords.len() {
+                    keywords = st.keywords.clone();
+                }
                 match st.msgs.binary_search_by_key(&u, |m| m.uid) {
                     Ok(j) => {
                         let meta = folder.meta(&mut st, j).ok();
-                        Some((st.msgs[j].clone(), meta, st.keywords.clone()))
+                        Some((st.msgs[j].clone(), meta))
                     }
                     Err(_) => None,
                 }
             };
             // Expunged by someone else: nothing to say until the EXPUNGE can be sent.
-            let Some((mut m, meta, keywords)) = item else {
+            let Some((mut m, meta)) = item else {
                 continue;
             };
             let meta = meta.unwrap_or_else(|| Arc::new(Meta::default()));
@@ -580,10 +585,9 @@ impl Session {
                 );
             }
             out.extend_from_slice(b")\r\n");
+            // FETCH does not renumber: `seq` still names this message.
             if let Some(sel) = self.sel.as_mut() {
-                if let Some(i) = sel.uids.iter().position(|x| *x == u) {
-                    sel.flags[i] = m.flags;
-                }
+                sel.flags[seq as usize - 1] = m.flags;
             }
             self.out.extend_from_slice(&out);
             self.flush_if_big().await?;
@@ -810,7 +814,7 @@ impl Session {
             if let Some(sel) = self.sel.as_mut() {
                 let mut out = String::new();
                 for u in gone {
-                    if let Some(i) = sel.uids.iter().position(|x| x == u) {
+                    if let Ok(i) = sel.uids.binary_search(u) {
                         out.push_str(&format!("* {} EXPUNGE\r\n", i + 1));
                         sel.uids.remove(i);
                         sel.flags.remove(i);

@@ -452,8 +452,10 @@ impl Session {
             return Ok(true);
         }
         let ip = self.peer.ip();
-        if let Some(wait) = self.sh.failures.delay(ip) {
-            tokio::time::sleep(wait).await;
+        // After 3 failures each attempt waits 1, 2, 4 ... 16 s.
+        let failed = self.sh.failures.count(ip);
+        if failed >= 3 {
+            tokio::time::sleep(Duration::from_secs(1 << (failed - 3).min(4))).await;
         }
         let req = KeyRequest::CheckPassword {
             user: user.clone(),
@@ -486,7 +488,7 @@ impl Session {
                         return Ok(true);
                     }
                 }
-                self.sh.failures.clear(ip);
+                self.sh.failures.succeed(ip);
                 log::info!(
                     "{}: login user={u} rip={ip} method=LOGIN tls={}",
                     self.service.name(),
@@ -499,7 +501,7 @@ impl Session {
                 self.tagged(tag, "OK", &format!("[CAPABILITY {c}] Logged in"));
             }
             Ok(_) => {
-                self.sh.failures.add(ip);
+                self.sh.failures.fail(ip);
                 log::info!(
                     "{}: login failed user={} rip={ip}",
                     self.service.name(),

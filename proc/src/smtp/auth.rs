@@ -2,54 +2,14 @@
 //! client IP are remembered and answered ever more slowly.
 
 use base64::Engine;
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Failures from one IP within this window count together.
-const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// After this many failures in the window the session is closed with 421.
 pub const MAX_FAILURES: u32 = 10;
-const MAX_TRACKED: usize = 100_000;
 
-#[derive(Default)]
-pub struct Failures {
-    by_ip: Mutex<HashMap<IpAddr, (u32, Instant)>>,
-}
-
-impl Failures {
-    pub fn count(&self, ip: IpAddr) -> u32 {
-        let Ok(m) = self.by_ip.lock() else { return 0 };
-        match m.get(&ip) {
-            Some((n, t)) if t.elapsed() < WINDOW => *n,
-            _ => 0,
-        }
-    }
-
-    /// Record a failure; returns how long to wait before answering.
-    pub fn fail(&self, ip: IpAddr) -> Duration {
-        let Ok(mut m) = self.by_ip.lock() else {
-            return Duration::from_secs(1);
-        };
-        if m.len() >= MAX_TRACKED {
-            m.retain(|_, (_, t)| t.elapsed() < WINDOW);
-        }
-        let e = m.entry(ip).or_insert((0, Instant::now()));
-        if e.1.elapsed() >= WINDOW {
-            *e = (0, Instant::now());
-        }
-        e.0 += 1;
-        e.1 = Instant::now();
-        // 0.25 s, 0.5 s, 1 s ... at most 8 s.
-        Duration::from_millis(250u64 << (e.0 - 1).min(5))
-    }
-
-    pub fn succeed(&self, ip: IpAddr) {
-        if let Ok(mut m) = self.by_ip.lock() {
-            m.remove(&ip);
-        }
-    }
+/// How long to wait before answering the `n`th failure: 0.25 s, 0.5 s, 1 s ... at most 8 s.
+pub fn delay(n: u32) -> Duration {
+    Duration::from_millis(250u64 << n.saturating_sub(1).min(5))
 }
 
 pub fn b64(s: &str) -> String {
@@ -98,10 +58,10 @@ mod tests {
 
     #[test]
     fn delays_grow() {
-        let f = Failures::default();
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        let a = f.fail(ip);
-        let b = f.fail(ip);
+        let f = crate::login_failures::LoginFailures::default();
+        let ip: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+        let a = delay(f.fail(ip));
+        let b = delay(f.fail(ip));
         assert!(b > a);
         assert_eq!(f.count(ip), 2);
         f.succeed(ip);

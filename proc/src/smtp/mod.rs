@@ -36,8 +36,8 @@ pub(crate) struct Shared {
     pub keyholder: Rpc<KeyRequest, KeyReply>,
     pub queue: Rpc<SmtpToQueue, QueueToSmtp>,
     pub dir: RwLock<Arc<Dir>>,
-    pub per_ip: Mutex<HashMap<IpAddr, u32>>,
-    pub auth_failures: auth::Failures,
+    pub per_ip: Arc<crate::counter::Counter<IpAddr>>,
+    pub auth_failures: crate::login_failures::LoginFailures,
     /// DNS for MX lookups, rebuilt when the servers change on reload.
     pub resolver: RwLock<Option<Arc<hickory_resolver::TokioResolver>>>,
     /// Outbound connection slots per destination domain.
@@ -112,8 +112,8 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         keyholder,
         queue,
         dir: RwLock::new(Arc::new(dir)),
-        per_ip: Mutex::new(HashMap::new()),
-        auth_failures: auth::Failures::default(),
+        per_ip: Arc::new(Default::default()),
+        auth_failures: Default::default(),
         resolver: RwLock::new(route::resolver(&settings.dns_servers).map(Arc::new)),
         domain_slots: Mutex::new(HashMap::new()),
         idle: Mutex::new(HashMap::new()),

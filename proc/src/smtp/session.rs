@@ -29,17 +29,8 @@ const MAX_LINE: usize = 2048;
 pub async fn run(sh: Arc<Shared>, service: Service, tcp: TcpStream, peer: SocketAddr) {
     let st = sh.settings();
     // Per-IP connection limit, released when the session ends.
-    let over = {
-        let mut m = match sh.per_ip.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
-        let n = m.entry(peer.ip()).or_insert(0);
-        *n += 1;
-        *n > st.max_connections_per_ip
-    };
-    let _guard = IpGuard(&sh, peer.ip());
-    if over {
+    let slot = sh.per_ip.take(peer.ip(), st.max_connections_per_ip);
+    let Ok(_slot) = slot else {
         log::warn!(
             "{}: connection from {peer} refused: too many from this address",
             service.name()
@@ -49,7 +40,7 @@ pub async fn run(sh: Arc<Shared>, service: Service, tcp: TcpStream, peer: Socket
             .write_all(b"421 4.7.0 Too many connections from your address\r\n")
             .await;
         return;
-    }
+    };
     let conn = if service.implicit_tls() {
         match sh.tls.accept(tcp).await {
             Ok(c) => c,
@@ -82,21 +73,6 @@ pub async fn run(sh: Arc<Shared>, service: Service, tcp: TcpStream, peer: Socket
     }
     if let Some(tx) = s.tx.take() {
         tx.abort(&sh).await;
-    }
-}
-
-struct IpGuard<'a>(&'a Shared, std::net::IpAddr);
-
-impl Drop for IpGuard<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut m) = self.0.per_ip.lock() {
-            if let Some(n) = m.get_mut(&self.1) {
-                *n -= 1;
-                if *n == 0 {
-                    m.remove(&self.1);
-                }
-            }
-        }
     }
 }
 
@@ -493,7 +469,7 @@ impl Session<'_> {
                 Ok(Flow::Continue)
             }
             Ok(_) => {
-                let delay = self.sh.auth_failures.fail(ip);
+                let delay = auth::delay(self.sh.auth_failures.fail(ip));
                 let safe_user: String = user
                     .chars()
                     .filter(|c| c.is_ascii_graphic())
