@@ -21,6 +21,9 @@ pub enum Command {
     ServerEmail(ServerArgs),
     /// Send mail through an SMTP server (for scripts and cron).
     Email(EmailArgs),
+    /// sendmail-compatible interface: read a whole message on stdin and send it.
+    #[command(disable_help_flag = true)]
+    Sendmail(SendmailArgs),
 }
 
 #[derive(Args, Debug)]
@@ -105,6 +108,9 @@ pub enum Algo {
 }
 
 #[derive(Args, Debug)]
+#[command(group(ArgGroup::new("mode").multiple(false).args([
+    "queue", "list", "flush", "clear", "test",
+])))]
 pub struct EmailArgs {
     /// Configuration file (default: lookup order of scorpiox-env.txt(5)).
     #[arg(long, value_name = "FILE")]
@@ -112,25 +118,46 @@ pub struct EmailArgs {
     /// Recipient (repeatable, or comma separated).
     #[arg(long, value_name = "ADDR")]
     pub to: Vec<String>,
+    /// Carbon-copy recipient (repeatable, or comma separated).
+    #[arg(long, value_name = "ADDR")]
+    pub cc: Vec<String>,
+    /// Blind carbon-copy recipient: in the envelope, not in the headers.
+    #[arg(long, value_name = "ADDR")]
+    pub bcc: Vec<String>,
+    /// Sender address (default: SMTP_FROM, else user@hostname).
+    #[arg(long, value_name = "ADDR")]
+    pub from: Option<String>,
+    /// Reply-To address.
+    #[arg(long, value_name = "ADDR")]
+    pub reply_to: Option<String>,
     /// Subject line.
     #[arg(long)]
     pub subject: Option<String>,
     /// Message body text.
-    #[arg(long)]
+    #[arg(long, value_name = "TEXT")]
     pub body: Option<String>,
     /// Read the body from FILE.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "body")]
     pub body_file: Option<PathBuf>,
-    /// The body is HTML.
+    /// The body is HTML; a plain-text alternative is derived from it.
     #[arg(long)]
     pub html: bool,
+    /// Attach FILE (repeatable); the MIME type is guessed from its name.
+    #[arg(long, value_name = "FILE")]
+    pub attach: Vec<PathBuf>,
+    /// Extra header, e.g. 'X-Job: backup' (repeatable).
+    #[arg(long, value_name = "NAME: VALUE")]
+    pub header: Vec<String>,
     /// Store in the offline queue instead of sending.
     #[arg(long)]
     pub queue: bool,
+    /// Send now, and store in the offline queue if the server is unreachable.
+    #[arg(long, conflicts_with = "queue")]
+    pub queue_on_fail: bool,
     /// List the offline queue.
     #[arg(long)]
     pub list: bool,
-    /// Send everything in the offline queue.
+    /// Send everything in the offline queue, oldest first.
     #[arg(long)]
     pub flush: bool,
     /// Empty the offline queue.
@@ -139,4 +166,19 @@ pub struct EmailArgs {
     /// Send a test message to SMTP_FROM and show the server's replies.
     #[arg(long)]
     pub test: bool,
+    /// Say what was done on success too.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// `sx sendmail`: options are parsed by sendmail.rs (sendmail's own syntax).
+#[derive(Args, Debug)]
+pub struct SendmailArgs {
+    /// sendmail options and recipients: [-t] [-i] [-f ADDR] [-F NAME] [--] [RCPT...]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
+    pub args: Vec<std::ffi::OsString>,
 }

@@ -27,6 +27,9 @@ fn main() {
             }
         }
     }
+    if args.get(1).is_some_and(|a| a == "sendmail") {
+        std::process::exit(email::sendmail::run(&args[2..]));
+    }
     // Install names: scorpiox-email and scorpiox-server-email behave as the subcommands.
     let name = args
         .first()
@@ -41,6 +44,8 @@ fn main() {
     match name.as_str() {
         "scorpiox-email" => args.insert(1, "email".into()),
         "scorpiox-server-email" => args.insert(1, "server-email".into()),
+        // sendmail(1) options (-fADDR, -oi, ...) don't fit clap: hand them over whole.
+        "sendmail" => std::process::exit(email::sendmail::run(&args[1..])),
         _ => {}
     }
     let cli = match cli::Cli::try_parse_from(&args) {
@@ -58,6 +63,7 @@ fn main() {
     let code = match cli.command {
         cli::Command::ServerEmail(a) => admin::server_email(a),
         cli::Command::Email(a) => email::run(a),
+        cli::Command::Sendmail(a) => email::sendmail::run(&a.args),
     };
     std::process::exit(code);
 }

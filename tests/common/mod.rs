@@ -95,6 +95,75 @@ pub fn make_cert(dir: &Path, name: &str, cn: &str) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
+/// A test CA and a server certificate it signed (CN and SANs as make_cert), for
+/// clients that verify like browsers do (rustls refuses a self-signed CA as a leaf).
+/// Returns (ca.pem, cert.pem, key.pem).
+pub fn make_ca_cert(dir: &Path, cn: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let subj = format!("/CN={cn}");
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=scorpiox test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req", "-newkey", "rsa:2048", "-nodes", "-subj", &subj, "-keyout", "leaf.key", "-out",
+        "leaf.csr",
+    ]);
+    std::fs::write(
+        dir.join("leaf.ext"),
+        format!(
+            "subjectAltName=DNS:{cn},DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+        ),
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "30",
+        "-out",
+        "leaf.pem",
+        "-extfile",
+        "leaf.ext",
+    ]);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.join("leaf.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    (
+        dir.join("ca.pem"),
+        dir.join("leaf.pem"),
+        dir.join("leaf.key"),
+    )
+}
+
 pub struct Server {
     /// Address the SMTP listener is on (127.0.0.1 unless a test moves it).
     pub host: String,

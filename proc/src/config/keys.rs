@@ -130,6 +130,11 @@ pub const CLIENT_KEYS: &[KeyDef] = &[
         "",
         "Offline queue; empty means $XDG_DATA_HOME/scorpiox/queue.",
     ),
+    k(
+        "SMTP_LOG",
+        "syslog",
+        "Where each send is logged: syslog (facility mail), stderr or none.",
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static KeyDef> {
