@@ -734,7 +734,9 @@ fn offline_queue_flush_clear_and_concurrent_flushes() {
     );
     assert_ok(&o, "--queue-on-fail");
     assert!(stderr(&o).contains("queued as"), "{}", stderr(&o));
-    assert!(list(&c, &[]).contains("subject: later"));
+    let l = list(&c, &[]);
+    assert!(l.contains("subject: later") && l.contains("attempts=1"), "{l}");
+    assert!(l.contains("last error: cannot connect"), "{l}");
     assert_ok(&c.email(&["--flush"], &[], None), "--flush");
     wait_count(&m.inbox("carol"), 4);
 }
@@ -849,4 +851,74 @@ fn test_flag_prints_the_reply_chain_and_sends_are_logged() {
         "{out}"
     );
     assert!(stderr(&o).contains("status=failed"), "{}", stderr(&o));
+}
+
+/// An SMTP server that takes a whole message and then never answers, so a
+/// client can be killed at the worst moment. Sends on `got` when the final
+/// dot has arrived.
+fn stalling_server() -> (u16, std::sync::mpsc::Receiver<()>) {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((s, _)) = l.accept() else { return };
+        let mut w = s.try_clone().unwrap();
+        let mut r = BufReader::new(s);
+        let _ = w.write_all(b"220 stall.test ESMTP\r\n");
+        let mut in_data = false;
+        let mut line = String::new();
+        while r.read_line(&mut line).unwrap_or(0) > 0 {
+            let reply: &[u8] = if in_data {
+                if line == ".\r\n" {
+                    let _ = tx.send(());
+                    // Hold the connection open, never acknowledging the message.
+                    std::thread::sleep(Duration::from_secs(60));
+                    return;
+                }
+                b""
+            } else if line.starts_with("EHLO") {
+                b"250-stall.test\r\n250 8BITMIME\r\n"
+            } else if line.starts_with("DATA") {
+                in_data = true;
+                b"354 go ahead\r\n"
+            } else {
+                b"250 ok\r\n"
+            };
+            let _ = w.write_all(reply);
+            line.clear();
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn flush_killed_mid_send_loses_nothing() {
+    let m = Mail::start();
+    let c = Client::new(&m.client_config("SMTP_PASS=pw-bob"));
+    let o = c.email(
+        &["--queue", "--to", "carol@a.test", "--subject", "survivor", "--body", "b"],
+        &[],
+        None,
+    );
+    assert_ok(&o, "--queue");
+    let (port, got_data) = stalling_server();
+    let port = port.to_string();
+    let mut flush = c.spawn_email(
+        &["--flush"],
+        &[("SMTP_PORT", &port), ("SMTP_TLS", "none"), ("SMTP_USER", "")],
+    );
+    got_data
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the message never reached the stalling server");
+    flush.kill().unwrap(); // SIGKILL between the final dot and the reply
+    flush.wait().unwrap();
+    let l = list(&c, &[]);
+    assert!(l.contains("subject: survivor") && l.contains("1 message(s)"), "{l}");
+    // The dead flush's lock went with it; the next one sends the message, once.
+    assert_ok(&c.email(&["--flush"], &[], None), "--flush after the crash");
+    wait_count(&m.inbox("carol"), 1);
+    assert!(list(&c, &[]).contains("is empty"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(files(&m.inbox("carol")).len(), 1);
 }

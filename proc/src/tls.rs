@@ -236,7 +236,13 @@ pub fn server_config(
 
 /// Make a self-signed certificate (embedded default): returns (cert PEM, key PEM).
 pub fn self_signed(hostname: &str) -> Result<(String, String), String> {
-    let names = vec![hostname.to_string(), "localhost".to_string()];
+    // Loopback addresses too, so clients that verify can connect by IP.
+    let names = vec![
+        hostname.to_string(),
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
     let ck = rcgen::generate_simple_self_signed(names).map_err(|e| e.to_string())?;
     Ok((ck.cert.pem(), ck.key_pair.serialize_pem()))
 }

@@ -161,7 +161,9 @@ pub fn deliver(
             Ok(exit::OK)
         }
         Err(f) if f.retry && queue_on_fail => {
-            let id = Outbox::open(&s.queue_dir, true)?.store(env)?;
+            let ob = Outbox::open(&s.queue_dir, true)?;
+            let id = ob.store(env)?;
+            ob.failed(&id, &f.msg);
             report::log(
                 s.log,
                 &format!(
