@@ -584,6 +584,22 @@ fn failures_exit_with_sysexits_and_one_clear_line() {
     let o = c.email(&["--to", "carol@a.test", "--bogus"], &[], None);
     assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
 
+    // Refusals by the server: a sender bob may not use (553), and a relay attempt
+    // on port 25 (554), which stops the whole message, the local copy too.
+    let o = c.email(
+        &["--from", "carol@a.test", "--to", "carol@a.test", "--subject", "s", "--body", "b"],
+        &[],
+        None,
+    );
+    assert_fails(&o, &[69], "sender <carol@a.test> refused: 553");
+    let mta = m.srv.ports.smtp.to_string();
+    let o = c.email(
+        &["--to", "carol@a.test,x@elsewhere.test", "--subject", "s", "--body", "b"],
+        &[("SMTP_PORT", &mta), ("SMTP_USER", "")],
+        None,
+    );
+    assert_fails(&o, &[69], "recipient <x@elsewhere.test> refused: 554");
+
     // Only the SMTP_TLS_VERIFY=no message went through.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(files(&m.inbox("carol")).len(), before.len() + 1);
@@ -735,7 +751,10 @@ fn offline_queue_flush_clear_and_concurrent_flushes() {
     assert_ok(&o, "--queue-on-fail");
     assert!(stderr(&o).contains("queued as"), "{}", stderr(&o));
     let l = list(&c, &[]);
-    assert!(l.contains("subject: later") && l.contains("attempts=1"), "{l}");
+    assert!(
+        l.contains("subject: later") && l.contains("attempts=1"),
+        "{l}"
+    );
     assert!(l.contains("last error: cannot connect"), "{l}");
     assert_ok(&c.email(&["--flush"], &[], None), "--flush");
     wait_count(&m.inbox("carol"), 4);
@@ -897,7 +916,15 @@ fn flush_killed_mid_send_loses_nothing() {
     let m = Mail::start();
     let c = Client::new(&m.client_config("SMTP_PASS=pw-bob"));
     let o = c.email(
-        &["--queue", "--to", "carol@a.test", "--subject", "survivor", "--body", "b"],
+        &[
+            "--queue",
+            "--to",
+            "carol@a.test",
+            "--subject",
+            "survivor",
+            "--body",
+            "b",
+        ],
         &[],
         None,
     );
@@ -906,7 +933,11 @@ fn flush_killed_mid_send_loses_nothing() {
     let port = port.to_string();
     let mut flush = c.spawn_email(
         &["--flush"],
-        &[("SMTP_PORT", &port), ("SMTP_TLS", "none"), ("SMTP_USER", "")],
+        &[
+            ("SMTP_PORT", &port),
+            ("SMTP_TLS", "none"),
+            ("SMTP_USER", ""),
+        ],
     );
     got_data
         .recv_timeout(Duration::from_secs(10))
@@ -914,7 +945,10 @@ fn flush_killed_mid_send_loses_nothing() {
     flush.kill().unwrap(); // SIGKILL between the final dot and the reply
     flush.wait().unwrap();
     let l = list(&c, &[]);
-    assert!(l.contains("subject: survivor") && l.contains("1 message(s)"), "{l}");
+    assert!(
+        l.contains("subject: survivor") && l.contains("1 message(s)"),
+        "{l}"
+    );
     // The dead flush's lock went with it; the next one sends the message, once.
     assert_ok(&c.email(&["--flush"], &[], None), "--flush after the crash");
     wait_count(&m.inbox("carol"), 1);

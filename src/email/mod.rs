@@ -200,6 +200,12 @@ pub fn deliver(
 }
 
 fn test(s: &Settings, args: &EmailArgs) -> Result<i32, Failure> {
+    if args.from.is_none() && s.from.is_none() {
+        return Err(Failure::new(
+            exit::CONFIG,
+            "--test sends to SMTP_FROM, which is not set (or give --from)".into(),
+        ));
+    }
     let env = compose::build(args, s.from.as_deref(), true)?;
     let mut tr = transport::Transcript::default();
     let res = runtime()?.block_on(transport::send(s, &env, &mut tr));

@@ -175,7 +175,15 @@ pub fn run(args: &[OsString]) -> i32 {
     }
 }
 
+const USAGE: &str = "usage: sx sendmail [-t] [-i] [-f ADDR] [-F NAME] [-C FILE] [-v] [--] [RCPT...]
+Reads a whole message (headers, blank line, body) on stdin and sends it through
+SMTP_HOST; see sx-email(1).";
+
 fn run_checked(args: &[OsString]) -> Result<i32, Failure> {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return Ok(exit::OK);
+    }
     let o = parse(args)?;
     let s = Settings::load(o.config.as_deref())?;
     let input = compose::read_stdin("the message on stdin")?;

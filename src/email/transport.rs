@@ -299,6 +299,26 @@ impl Run<'_> {
         Ok(caps)
     }
 
+    /// One envelope command that must get a 2xx; otherwise QUIT and fail.
+    async fn command<T: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        c: &mut SmtpClient<T>,
+        step: &str,
+        params: &str,
+        what: &str,
+    ) -> Result<(), Failure> {
+        let r = c
+            .cmd(format!("{step}{params}\r\n"))
+            .await
+            .map_err(|e| lib_error(step, &self.server, e))?;
+        self.tr.note(step, show(&r));
+        if !(200..300).contains(&r.code) {
+            let _ = c.cmd(b"QUIT\r\n").await;
+            return Err(refused(what, &r));
+        }
+        Ok(())
+    }
+
     async fn transaction<T: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         c: &mut SmtpClient<T>,
@@ -320,28 +340,23 @@ impl Run<'_> {
         if caps.has_capability(EXT_8BIT_MIME) && !self.env.message.is_ascii() {
             params.push_str(" BODY=8BITMIME");
         }
-        let step = format!("MAIL FROM:<{}>", self.env.from);
-        let r = c
-            .cmd(format!("{step}{params}\r\n"))
-            .await
-            .map_err(|e| lib_error("MAIL FROM", &server, e))?;
-        self.tr.note(&step, show(&r));
-        if !(200..300).contains(&r.code) {
-            let _ = c.cmd(b"QUIT\r\n").await;
-            return Err(refused(&format!("sender <{}>", self.env.from), &r));
-        }
+        let from = &self.env.from;
+        self.command(
+            c,
+            &format!("MAIL FROM:<{from}>"),
+            &params,
+            &format!("sender <{from}>"),
+        )
+        .await?;
         for rcpt in &self.env.rcpts {
-            let step = format!("RCPT TO:<{rcpt}>");
-            let r = c
-                .cmd(format!("{step}\r\n"))
-                .await
-                .map_err(|e| lib_error("RCPT TO", &server, e))?;
-            self.tr.note(&step, show(&r));
-            if !(200..300).contains(&r.code) {
-                // All or nothing: a partial delivery would be hard to retry correctly.
-                let _ = c.cmd(b"QUIT\r\n").await;
-                return Err(refused(&format!("recipient <{rcpt}>"), &r));
-            }
+            // All or nothing: a partial delivery would be hard to retry correctly.
+            self.command(
+                c,
+                &format!("RCPT TO:<{rcpt}>"),
+                "",
+                &format!("recipient <{rcpt}>"),
+            )
+            .await?;
         }
         let r = match c.data(&self.env.message).await {
             Ok(r) => r,
