@@ -587,14 +587,30 @@ fn failures_exit_with_sysexits_and_one_clear_line() {
     // Refusals by the server: a sender bob may not use (553), and a relay attempt
     // on port 25 (554), which stops the whole message, the local copy too.
     let o = c.email(
-        &["--from", "carol@a.test", "--to", "carol@a.test", "--subject", "s", "--body", "b"],
+        &[
+            "--from",
+            "carol@a.test",
+            "--to",
+            "carol@a.test",
+            "--subject",
+            "s",
+            "--body",
+            "b",
+        ],
         &[],
         None,
     );
     assert_fails(&o, &[69], "sender <carol@a.test> refused: 553");
     let mta = m.srv.ports.smtp.to_string();
     let o = c.email(
-        &["--to", "carol@a.test,x@elsewhere.test", "--subject", "s", "--body", "b"],
+        &[
+            "--to",
+            "carol@a.test,x@elsewhere.test",
+            "--subject",
+            "s",
+            "--body",
+            "b",
+        ],
         &[("SMTP_PORT", &mta), ("SMTP_USER", "")],
         None,
     );

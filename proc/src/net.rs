@@ -29,22 +29,17 @@ impl Conn {
     /// ACK the next bytes at once: a client that writes a literal and its
     /// final CRLF separately (Nagle) otherwise waits for our delayed ACK.
     pub fn quickack(&self) {
+        if let Some(fd) = self.raw_fd() {
+            quickack(fd);
+        }
+    }
+
+    pub fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
         use std::os::fd::AsRawFd;
-        let fd = match self {
-            Conn::Plain(t) => t.as_raw_fd(),
-            Conn::Tls(t) => t.get_ref().0.as_raw_fd(),
-            Conn::Closed => return,
-        };
-        let one: libc::c_int = 1;
-        // SAFETY: a valid socket fd and a c_int option value of the right size.
-        unsafe {
-            libc::setsockopt(
-                fd,
-                libc::IPPROTO_TCP,
-                libc::TCP_QUICKACK,
-                (&one as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
+        match self {
+            Conn::Plain(t) => Some(t.as_raw_fd()),
+            Conn::Tls(t) => Some(t.get_ref().0.as_raw_fd()),
+            Conn::Closed => None,
         }
     }
 
@@ -304,3 +299,19 @@ where
 
 /// A BufReader over a connection, for line protocols.
 pub type Reader = BufReader<Conn>;
+
+/// Send any pending ACK now and leave delayed-ACK mode (TCP_QUICKACK), for
+/// readers of bulk input whose clients wait on Nagle for our ACK.
+pub fn quickack(fd: std::os::fd::RawFd) {
+    let one: libc::c_int = 1;
+    // SAFETY: a socket fd owned by a live Conn, and a c_int option of the right size.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}

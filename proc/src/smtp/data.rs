@@ -71,11 +71,15 @@ async fn fill<R: AsyncBufRead + Unpin>(r: &mut R, idle: Duration) -> io::Result<
 /// Read a DATA body up to the terminating `CRLF . CRLF`, writing the unstuffed
 /// content (with CRLF line ends) to `w` until `max` bytes; past that it is only
 /// counted and dropped.
+/// `ack` runs after each read: the session ACKs at once there, since clients
+/// such as msmtp send the final `.` in a small segment held back by Nagle
+/// until our (otherwise delayed) ACK of the previous one.
 pub async fn read_data<R, W>(
     r: &mut R,
     w: Option<&mut W>,
     max: u64,
     idle: Duration,
+    ack: impl Fn(),
 ) -> io::Result<Outcome>
 where
     R: AsyncBufRead + Unpin,
@@ -90,6 +94,7 @@ where
     let mut st = St::LineStart;
     loop {
         let buf = fill(r, idle).await?;
+        ack();
         let n = buf.len();
         let mut i = 0;
         let mut done = false;
@@ -218,9 +223,15 @@ mod tests {
     async fn run(input: &[u8]) -> (Outcome, Vec<u8>, Vec<u8>) {
         let mut r = tokio::io::BufReader::with_capacity(7, input);
         let mut out: Vec<u8> = Vec::new();
-        let o = read_data(&mut r, Some(&mut out), 1 << 20, Duration::from_secs(1))
-            .await
-            .unwrap();
+        let o = read_data(
+            &mut r,
+            Some(&mut out),
+            1 << 20,
+            Duration::from_secs(1),
+            || {},
+        )
+        .await
+        .unwrap();
         let mut rest = Vec::new();
         tokio::io::AsyncReadExt::read_to_end(&mut r, &mut rest)
             .await
@@ -254,7 +265,7 @@ mod tests {
         body.extend_from_slice(b"\r\n.\r\n");
         let mut r = tokio::io::BufReader::new(&body[..]);
         let mut out: Vec<u8> = Vec::new();
-        let o = read_data(&mut r, Some(&mut out), 1000, Duration::from_secs(1))
+        let o = read_data(&mut r, Some(&mut out), 1000, Duration::from_secs(1), || {})
             .await
             .unwrap();
         assert!(o.too_big);

@@ -693,7 +693,13 @@ impl Session<'_> {
         self.send("354 End data with <CR><LF>.<CR><LF>\r\n").await?;
         let max = self.st.max_message_size;
         let t = self.timeout();
-        let res = data::read_data(&mut self.r, Some(&mut w), max, t).await;
+        let fd = self.r.get_ref().raw_fd();
+        let ack = move || {
+            if let Some(fd) = fd {
+                crate::net::quickack(fd);
+            }
+        };
+        let res = data::read_data(&mut self.r, Some(&mut w), max, t, ack).await;
         let out = match res {
             Ok(o) => o,
             Err(e) => {
