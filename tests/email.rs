@@ -972,3 +972,45 @@ fn flush_killed_mid_send_loses_nothing() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(files(&m.inbox("carol")).len(), 1);
 }
+
+/// The default log target, syslog: as root, the client runs in a private mount
+/// namespace whose /dev/log is our datagram socket, and the line it sends must
+/// be facility mail with the envelope and the server's reply.
+#[test]
+fn sends_are_logged_to_syslog_facility_mail() {
+    if !is_root() {
+        eprintln!("skipped: needs root for a private /dev/log");
+        return;
+    }
+    let m = Mail::start();
+    let c = Client::new(&m.client_config("SMTP_PASS=pw-bob"));
+    let sock = c.path("log.sock");
+    let log = std::os::unix::net::UnixDatagram::bind(&sock).unwrap();
+    log.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let cfg = c.config.to_string_lossy().into_owned();
+    let mut cmd = c.command("unshare", &[("SMTP_LOG", "syslog")]);
+    cmd.args([
+        "--mount",
+        "sh",
+        "-c",
+        "mount -t tmpfs none /dev && touch /dev/log && mount --bind \"$0\" /dev/log && \
+         exec \"$1\" email --config \"$2\" --to carol@a.test --subject syslogged --body b",
+    ])
+    .arg(&sock)
+    .arg(SX)
+    .arg(&cfg);
+    let o = run(cmd, None);
+    assert_ok(&o, "sx email with syslog");
+    let mut buf = [0u8; 2048];
+    let n = log.recv(&mut buf).expect("no syslog datagram");
+    let line = String::from_utf8_lossy(&buf[..n]).to_string();
+    // <22> = facility mail (2) * 8 + severity info (6), RFC 3164.
+    assert!(line.starts_with("<22>"), "{line}");
+    assert!(
+        line.contains("sx-email[")
+            && line.contains("from=<bob@a.test> to=<carol@a.test>")
+            && line.contains("status=sent (250 2.0.0 Ok: queued as"),
+        "{line}"
+    );
+    assert!(!line.contains("pw-bob"), "password in the log");
+}
