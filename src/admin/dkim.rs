@@ -112,3 +112,50 @@ pub fn sign(cfg: &ServerConfig, file: &Path, domain: Option<&str>) -> i32 {
         Err(c) => c,
     }
 }
+
+/// The TXT record for an existing private key (RSA: SubjectPublicKeyInfo;
+/// Ed25519: the raw public key, RFC 8463), for --check-config.
+pub fn public_record(path: &Path, selector: &str, domain: &str) -> Result<String, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::PrivateKeyDer;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let der = PrivateKeyDer::from_pem_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let rsa_key = match &der {
+        PrivateKeyDer::Pkcs1(d) => {
+            use rsa::pkcs1::DecodeRsaPrivateKey;
+            rsa::RsaPrivateKey::from_pkcs1_der(d.secret_pkcs1_der()).ok()
+        }
+        PrivateKeyDer::Pkcs8(d) => {
+            use rsa::pkcs8::DecodePrivateKey;
+            rsa::RsaPrivateKey::from_pkcs8_der(d.secret_pkcs8_der()).ok()
+        }
+        _ => None,
+    };
+    if let Some(k) = rsa_key {
+        use rsa::pkcs8::EncodePublicKey;
+        let spki = k
+            .to_public_key()
+            .to_public_key_der()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok(txt_record(
+            selector,
+            domain,
+            "rsa",
+            &b64.encode(spki.as_bytes()),
+        ));
+    }
+    if let PrivateKeyDer::Pkcs8(d) = &der {
+        use ring::signature::KeyPair;
+        if let Ok(kp) =
+            ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(d.secret_pkcs8_der())
+        {
+            return Ok(txt_record(
+                selector,
+                domain,
+                "ed25519",
+                &b64.encode(kp.public_key().as_ref()),
+            ));
+        }
+    }
+    Err(format!("{}: not an RSA or Ed25519 key", path.display()))
+}

@@ -2,6 +2,7 @@
 //! its control socket.
 
 mod accounts;
+mod check;
 mod control;
 mod dkim;
 
@@ -42,7 +43,7 @@ pub fn server_email(a: ServerArgs) -> i32 {
         return control::reload(&cfg);
     }
     if a.check_config {
-        return check_config(&cfg);
+        return check::run(&cfg);
     }
     use ipc::messages::QueueCmd;
     let queue_cmd = if a.queue {
@@ -85,52 +86,4 @@ pub fn server_email(a: ServerArgs) -> i32 {
             on_ready,
         },
     )
-}
-
-fn check_config(cfg: &ServerConfig) -> i32 {
-    let mut bad = 0;
-    match sxproc::tls::load_identity(&cfg.tls_cert, &cfg.tls_key, 0) {
-        Ok(_) => println!(
-            "ok: TLS certificate {} and key match",
-            cfg.tls_cert.display()
-        ),
-        Err(e) => {
-            println!("error: EMAIL_TLS_CERT/EMAIL_TLS_KEY: {e}");
-            bad += 1;
-        }
-    }
-    match sxproc::accounts::load(&cfg.accounts_file) {
-        Ok(a) => println!(
-            "ok: {} account(s) in {}",
-            a.len(),
-            cfg.accounts_file.display()
-        ),
-        Err(e) => {
-            println!("error: {e}");
-            bad += 1;
-        }
-    }
-    if cfg.dkim_key.exists() {
-        match sxproc::parent::load_dkim_key(&cfg.dkim_key, cfg.primary_domain(), &cfg.dkim_selector)
-        {
-            Ok(_) => println!("ok: DKIM key {}", cfg.dkim_key.display()),
-            Err(e) => {
-                println!("error: EMAIL_DKIM_KEY: {e}");
-                bad += 1;
-            }
-        }
-    } else {
-        println!("warning: no DKIM key at {}", cfg.dkim_key.display());
-    }
-    for d in [&cfg.maildir, &cfg.queue_dir] {
-        if !d.is_dir() {
-            println!("error: directory {} does not exist", d.display());
-            bad += 1;
-        }
-    }
-    if bad == 0 {
-        exit::OK
-    } else {
-        exit::CONFIG
-    }
 }

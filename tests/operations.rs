@@ -1,0 +1,152 @@
+//! What an operator touches: `--check-config`, the man pages as rendered, and
+//! the binary's shared libraries.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+fn text(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// A configured but not started server with one account, a DKIM key and its
+/// directories, as an installed system would have.
+fn configured() -> (Server, String) {
+    let srv = Server::prepare("");
+    srv.add_account("bob@a.test", "pw-bob");
+    let gen = srv.sx(&["--dkim-keygen"], "");
+    assert_ok(&gen, "--dkim-keygen");
+    for d in ["mail/a.test/bob/new", "queue"] {
+        std::fs::create_dir_all(srv.path(d)).unwrap();
+    }
+    (srv, text(&gen).trim().to_string())
+}
+
+fn set(srv: &Server, key: &str, value: &Path) {
+    let cfg = std::fs::read_to_string(&srv.config).unwrap();
+    std::fs::write(&srv.config, format!("{cfg}{key}={}\n", value.display())).unwrap();
+}
+
+#[test]
+fn check_config_passes_and_prints_the_dns_records() {
+    let (srv, dkim_record) = configured();
+    let o = srv.sx(&["--check-config"], "");
+    assert_ok(&o, "--check-config");
+    let out = text(&o);
+    assert!(!out.contains("error:"), "{out}");
+    for want in [
+        "ok: TLS certificate ",
+        "valid until ",
+        "ok: TLS key ",
+        "ok: 1 account(s)",
+        "ok: DKIM key ",
+        "ok: Maildir root ",
+        "DNS records to publish:",
+        "a.test. IN MX 10 mail.a.test.",
+        "a.test. IN TXT \"v=spf1 mx -all\"",
+        "_dmarc.a.test. IN TXT \"v=DMARC1; p=quarantine",
+        &dkim_record,
+    ] {
+        assert!(out.contains(want), "--check-config lacks {want:?}:\n{out}");
+    }
+}
+
+#[test]
+fn check_config_catches_an_expired_certificate() {
+    let (srv, _) = configured();
+    let mut params = rcgen::CertificateParams::new(vec!["mail.a.test".to_string()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (c, k) = (srv.path("old.cert.pem"), srv.path("old.key.pem"));
+    std::fs::write(&c, cert.pem()).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    set(&srv, "EMAIL_TLS_CERT", &c);
+    set(&srv, "EMAIL_TLS_KEY", &k);
+    let o = srv.sx(&["--check-config"], "");
+    assert_eq!(o.status.code(), Some(78), "{}", text(&o));
+    let want = format!(
+        "error: EMAIL_TLS_CERT {}: certificate expired on 2021-01-01",
+        c.display()
+    );
+    assert!(text(&o).contains(&want), "{}", text(&o));
+}
+
+#[test]
+fn check_config_catches_a_key_that_does_not_match() {
+    let (srv, _) = configured();
+    let (_, other_key) = make_cert(srv.dir.path(), "other", "mail.a.test");
+    set(&srv, "EMAIL_TLS_KEY", &other_key);
+    let o = srv.sx(&["--check-config"], "");
+    assert_eq!(o.status.code(), Some(78), "{}", text(&o));
+    let out = text(&o);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("error: EMAIL_TLS_KEY"))
+        .unwrap_or_else(|| panic!("no key error:\n{out}"));
+    assert!(
+        line.contains(&other_key.display().to_string()) && line.contains("does not match"),
+        "{line}"
+    );
+}
+
+#[test]
+fn check_config_catches_a_missing_maildir() {
+    let (srv, _) = configured();
+    std::fs::remove_dir_all(srv.path("mail")).unwrap();
+    let o = srv.sx(&["--check-config"], "");
+    assert_eq!(o.status.code(), Some(78), "{}", text(&o));
+    let want = format!(
+        "error: EMAIL_MAILDIR {} does not exist",
+        srv.path("mail").display()
+    );
+    assert!(text(&o).contains(&want), "{}", text(&o));
+}
+
+#[test]
+fn man_pages_render_without_warnings() {
+    for page in [
+        "man/sx-email.1",
+        "man/sx-server-email.8",
+        "man/scorpiox-env.txt.5",
+    ] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(page);
+        let o = Command::new("man")
+            .args(["--warnings", "-E", "UTF-8", "-l"])
+            .arg(&path)
+            .env("MANWIDTH", "80")
+            .env("MAN_KEEP_FORMATTING", "0")
+            .output()
+            .expect("man (apt-get install man-db)");
+        assert!(o.status.success(), "man {page}: {:?}", o.status);
+        let warnings = String::from_utf8_lossy(&o.stderr);
+        assert!(warnings.trim().is_empty(), "{page}:\n{warnings}");
+        assert!(o.stdout.len() > 1000, "{page} rendered to almost nothing");
+    }
+}
+
+#[test]
+fn binary_needs_no_shared_library_beyond_the_c_runtime() {
+    let o = Command::new("ldd").arg(SX).output().expect("ldd");
+    let out = String::from_utf8_lossy(&o.stdout);
+    for line in out.lines() {
+        let lib = line.split_whitespace().next().unwrap_or_default();
+        let name = Path::new(lib)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let allowed = [
+            "linux-vdso",
+            "libc.so",
+            "libm.so",
+            "libgcc_s.so",
+            "ld-linux",
+        ]
+        .iter()
+        .any(|a| name.starts_with(a));
+        assert!(allowed, "sx links {lib}:\n{out}");
+    }
+    assert!(out.contains("libc.so"), "{out}");
+}
