@@ -72,9 +72,12 @@ pub struct ServerArgs {
     /// Ask the running server's keyholder to DKIM-sign FILE; prints the header.
     #[arg(long, value_name = "FILE")]
     pub dkim_sign: Option<PathBuf>,
-    /// Show the running server's processes and uptime.
+    /// Show the running server's processes, uptime, connections, queue and counters.
     #[arg(long)]
     pub status: bool,
+    /// Print --status as JSON, for scripts and monitoring.
+    #[arg(long, requires = "status")]
+    pub json: bool,
     /// Make the running server re-read its configuration, keys and accounts.
     #[arg(long)]
     pub reload: bool,

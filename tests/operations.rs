@@ -150,3 +150,110 @@ fn binary_needs_no_shared_library_beyond_the_c_runtime() {
     }
     assert!(out.contains("libc.so"), "{out}");
 }
+
+/// One SMTP command line after another on port 25, returning the replies.
+fn smtp_dialog(port: u16, cmds: &[&str]) -> Vec<String> {
+    use std::io::{BufRead, BufReader, Write};
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    let mut reply = || {
+        let mut all = String::new();
+        loop {
+            let mut l = String::new();
+            r.read_line(&mut l).unwrap();
+            all.push_str(&l);
+            if l.len() < 4 || l.as_bytes()[3] != b'-' {
+                return all;
+            }
+        }
+    };
+    let mut out = vec![reply()];
+    for c in cmds {
+        w.write_all(format!("{c}\r\n").as_bytes()).unwrap();
+        if *c != "DATA" || out.last().is_some_and(|l| l.starts_with("250")) {
+            out.push(reply());
+        }
+    }
+    out
+}
+
+#[test]
+fn status_reports_connections_queue_and_counters_as_text_and_json() {
+    let srv = Server::prepare("").start();
+    srv.add_account("bob@a.test", "pw-bob");
+    srv.wait_log(
+        "directory: 1 account(s)",
+        1,
+        std::time::Duration::from_secs(5),
+    );
+    for i in 0..2 {
+        let r = smtp_dialog(
+            srv.ports.smtp,
+            &[
+                "EHLO client.test",
+                "MAIL FROM:<x@b.test>",
+                "RCPT TO:<bob@a.test>",
+                "DATA",
+                &format!("Subject: {i}\r\n\r\nhello\r\n."),
+                "QUIT",
+            ],
+        );
+        assert!(r[5].starts_with("250 2.0.0 Ok: queued as"), "{r:?}");
+    }
+    let r = smtp_dialog(
+        srv.ports.smtp,
+        &[
+            "EHLO client.test",
+            "MAIL FROM:<x@b.test>",
+            "RCPT TO:<y@elsewhere.test>",
+            "QUIT",
+        ],
+    );
+    assert!(r[3].starts_with("554"), "{r:?}");
+    // An IMAP client connected (and greeted) while we ask.
+    let imap = std::net::TcpStream::connect(("127.0.0.1", srv.ports.imap)).unwrap();
+    let mut greet = [0u8; 64];
+    use std::io::Read;
+    let _ = (&imap).read(&mut greet).unwrap();
+
+    // Deliveries are counted when they happen; wait for both.
+    let t = std::time::Instant::now();
+    let json = loop {
+        let o = srv.sx(&["--status", "--json"], "");
+        assert_ok(&o, "--status --json");
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        if v["events"]["delivered"]["total"] == 2 || t.elapsed().as_secs() > 10 {
+            break v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(json["pid"], srv.pid(), "{json}");
+    assert_eq!(json["processes"].as_array().unwrap().len(), 5, "{json}");
+    assert_eq!(json["connections"]["imap"], 1, "{json}");
+    assert_eq!(json["connections"]["smtp"], 0, "{json}");
+    for (event, n) in [
+        ("accepted", 2),
+        ("delivered", 2),
+        ("rejected", 1),
+        ("bounced", 0),
+    ] {
+        assert_eq!(json["events"][event]["total"], n, "{event}: {json}");
+        assert_eq!(json["events"][event]["last_minute"], n, "{event}: {json}");
+    }
+    assert_eq!(json["queue"]["messages"], 0, "{json}");
+
+    let o = srv.sx(&["--status"], "");
+    assert_ok(&o, "--status");
+    let out = text(&o);
+    for want in [
+        "connections: smtp 0, submission 0, submissions 0, imaps 0, imap 1",
+        "queue: 0 message(s), 0 held",
+        "last minute: 2 accepted, 1 rejected, 2 delivered",
+    ] {
+        assert!(out.contains(want), "--status lacks {want:?}:\n{out}");
+    }
+    drop(imap);
+}

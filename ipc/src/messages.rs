@@ -208,6 +208,8 @@ pub enum ParentToChild {
     /// Queue only: an admin command from the control socket.
     Queue(QueueCmd),
     Ping,
+    /// Report the counters (answered with ChildToParent::Stats by every role).
+    Stats,
     /// Finish what is in flight and exit 0.
     Shutdown,
 }
@@ -219,6 +221,7 @@ pub enum ChildToParent {
     Pong,
     DkimSigned(Result<String, String>),
     Queue(QueueReply),
+    Stats(ChildStats),
 }
 
 /// Queue administration (`sx server-email --queue...`).
@@ -520,4 +523,86 @@ pub struct Status {
     pub uptime_secs: u64,
     pub restarts: u32,
     pub children: Vec<(Role, u32)>,
+    /// The children's counters, summed.
+    pub stats: ChildStats,
+}
+
+/// What a child counts (ParentToChild::Stats): open connections per service,
+/// events as (total since start, in the last 60 s), and gauges such as queue sizes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChildStats {
+    pub connections: Vec<(Service, u32)>,
+    pub events: Vec<(Event, u64, u32)>,
+    pub gauges: Vec<(String, u64)>,
+}
+
+impl ChildStats {
+    /// Add another child's figures to these.
+    pub fn merge(&mut self, o: ChildStats) {
+        for (k, v) in o.connections {
+            match self.connections.iter_mut().find(|(s, _)| *s == k) {
+                Some(e) => e.1 += v,
+                None => self.connections.push((k, v)),
+            }
+        }
+        for (k, t, m) in o.events {
+            match self.events.iter_mut().find(|(e, _, _)| *e == k) {
+                Some(e) => {
+                    e.1 += t;
+                    e.2 += m;
+                }
+                None => self.events.push((k, t, m)),
+            }
+        }
+        for (k, v) in o.gauges {
+            match self.gauges.iter_mut().find(|(g, _)| *g == k) {
+                Some(e) => e.1 += v,
+                None => self.gauges.push((k, v)),
+            }
+        }
+    }
+}
+
+/// Countable events, named as in the log lines they go with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Event {
+    /// A message taken by smtp (`250 ... queued as`).
+    Accepted,
+    /// A command refused by policy (`reject:` lines).
+    Rejected,
+    /// A recipient delivered to a local Maildir.
+    Delivered,
+    /// A recipient handed to a remote server.
+    Relayed,
+    Deferred,
+    Bounced,
+    /// A successful SMTP AUTH or IMAP login.
+    Login,
+    LoginFailed,
+}
+
+impl Event {
+    pub const ALL: [Event; 8] = [
+        Event::Accepted,
+        Event::Rejected,
+        Event::Delivered,
+        Event::Relayed,
+        Event::Deferred,
+        Event::Bounced,
+        Event::Login,
+        Event::LoginFailed,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::Accepted => "accepted",
+            Event::Rejected => "rejected",
+            Event::Delivered => "delivered",
+            Event::Relayed => "relayed",
+            Event::Deferred => "deferred",
+            Event::Bounced => "bounced",
+            Event::Login => "logins",
+            Event::LoginFailed => "login_failures",
+        }
+    }
 }

@@ -131,6 +131,10 @@ pub async fn next_from_parent(parent: &ParentChannel) -> Option<Received<ParentT
                 ParentToChild::Ping => {
                     let _ = parent.send(r.id, &ChildToParent::Pong, &[]).await;
                 }
+                ParentToChild::Stats => {
+                    let s = ChildToParent::Stats(crate::stats::snapshot());
+                    let _ = parent.send(r.id, &s, &[]).await;
+                }
                 ParentToChild::Shutdown => return None,
                 ParentToChild::Start(_) => {
                     log::warn!("ipc parent: unexpected second Start ignored")

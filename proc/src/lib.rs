@@ -20,4 +20,5 @@ pub mod parent;
 pub mod queue;
 pub mod sandbox;
 pub mod smtp;
+pub mod stats;
 pub mod tls;

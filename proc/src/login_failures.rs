@@ -28,6 +28,7 @@ impl LoginFailures {
 
     /// Record a failure; returns the count including it.
     pub fn fail(&self, ip: IpAddr) -> u32 {
+        crate::stats::count(ipc::messages::Event::LoginFailed);
         let mut m = self.by_ip.lock().unwrap_or_else(|p| p.into_inner());
         if m.len() >= MAX_TRACKED {
             m.retain(|_, (_, t)| t.elapsed() < WINDOW);
@@ -42,6 +43,7 @@ impl LoginFailures {
     }
 
     pub fn succeed(&self, ip: IpAddr) {
+        crate::stats::count(ipc::messages::Event::Login);
         self.by_ip
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -265,8 +265,10 @@ pub async fn accept_loop<F, Fut>(
             continue;
         };
         let s = session.clone();
+        let counted = crate::stats::connection(service);
         tokio::spawn(async move {
             s(tcp, peer).await;
+            drop(counted);
             drop(permit);
         });
     }

@@ -1,7 +1,7 @@
 //! Client side of the control socket: --status, --reload, --dkim-sign.
 
 use crate::exit;
-use ipc::messages::{ControlReply, ControlRequest};
+use ipc::messages::{ControlReply, ControlRequest, Event, Service};
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use sxproc::config::ServerConfig;
@@ -52,21 +52,121 @@ pub fn call(
     }
 }
 
-pub fn status(cfg: &ServerConfig) -> i32 {
+pub fn status(cfg: &ServerConfig, json: bool) -> i32 {
     match call(cfg, &ControlRequest::Status, &[]) {
         Ok(ControlReply::Status(s)) => {
-            println!(
-                "sx server-email running: pid {} up {} s, {} restart(s)",
-                s.pid, s.uptime_secs, s.restarts
-            );
-            for (role, pid) in s.children {
-                println!("  {:<14} pid {pid}", role.title());
+            if json {
+                println!("{}", status_json(&s));
+            } else {
+                print!("{}", status_text(&s));
             }
             exit::OK
         }
         Ok(other) => unexpected(other),
         Err(c) => c,
     }
+}
+
+fn gauge(s: &ipc::messages::Status, name: &str) -> u64 {
+    s.stats
+        .gauges
+        .iter()
+        .find(|(g, _)| g == name)
+        .map(|(_, v)| *v)
+        .unwrap_or(0)
+}
+
+fn connections(s: &ipc::messages::Status, svc: Service) -> u32 {
+    s.stats
+        .connections
+        .iter()
+        .find(|(x, _)| *x == svc)
+        .map(|(_, n)| *n)
+        .unwrap_or(0)
+}
+
+/// (total, last minute) of an event.
+fn event(s: &ipc::messages::Status, e: Event) -> (u64, u32) {
+    s.stats
+        .events
+        .iter()
+        .find(|(x, _, _)| *x == e)
+        .map(|(_, t, m)| (*t, *m))
+        .unwrap_or((0, 0))
+}
+
+const SERVICES: [Service; 5] = [
+    Service::Smtp,
+    Service::Submission,
+    Service::Submissions,
+    Service::Imaps,
+    Service::Imap,
+];
+
+pub fn status_text(s: &ipc::messages::Status) -> String {
+    let up = s.uptime_secs;
+    let mut out = format!(
+        "sx server-email running: pid {} up {}d {:02}:{:02}:{:02}, {} restart(s)\n",
+        s.pid,
+        up / 86_400,
+        up / 3600 % 24,
+        up / 60 % 60,
+        up % 60,
+        s.restarts
+    );
+    for (role, pid) in &s.children {
+        out.push_str(&format!("  {:<14} pid {pid}\n", role.title()));
+    }
+    let conns: Vec<String> = SERVICES
+        .iter()
+        .map(|v| format!("{} {}", v.name(), connections(s, *v)))
+        .collect();
+    out.push_str(&format!("connections: {}\n", conns.join(", ")));
+    out.push_str(&format!(
+        "queue: {} message(s), {} held\n",
+        gauge(s, "queue_messages"),
+        gauge(s, "queue_held")
+    ));
+    let minute: Vec<String> = Event::ALL
+        .iter()
+        .map(|e| format!("{} {}", event(s, *e).1, e.name()))
+        .collect();
+    let total: Vec<String> = Event::ALL
+        .iter()
+        .map(|e| format!("{} {}", event(s, *e).0, e.name()))
+        .collect();
+    out.push_str(&format!("last minute: {}\n", minute.join(", ")));
+    out.push_str(&format!("since start: {}\n", total.join(", ")));
+    out
+}
+
+/// The same figures for scripts; every counter is present, zero or not.
+pub fn status_json(s: &ipc::messages::Status) -> String {
+    use serde_json::{json, Map, Value};
+    let processes: Vec<Value> = s
+        .children
+        .iter()
+        .map(|(r, pid)| json!({"role": r.name(), "pid": pid}))
+        .collect();
+    let mut conns = Map::new();
+    for v in SERVICES {
+        conns.insert(v.name().into(), json!(connections(s, v)));
+    }
+    let mut events = Map::new();
+    for e in Event::ALL {
+        let (t, m) = event(s, e);
+        events.insert(e.name().into(), json!({"total": t, "last_minute": m}));
+    }
+    json!({
+        "pid": s.pid,
+        "uptime_secs": s.uptime_secs,
+        "restarts": s.restarts,
+        "processes": processes,
+        "connections": conns,
+        "queue": {"messages": gauge(s, "queue_messages"), "held": gauge(s, "queue_held")},
+        "events": events,
+    })
+    .to_string()
 }
 
 pub fn reload(cfg: &ServerConfig) -> i32 {

@@ -37,7 +37,7 @@ pub fn server_email(a: ServerArgs) -> i32 {
         return dkim::sign(&cfg, f, a.domain.as_deref());
     }
     if a.status {
-        return control::status(&cfg);
+        return control::status(&cfg, a.json);
     }
     if a.reload {
         return control::reload(&cfg);

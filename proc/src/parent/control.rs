@@ -20,6 +20,8 @@ pub struct State {
     pub children: Vec<(Role, u32)>,
     pub keyholder: Option<ChildRpc>,
     pub queue: Option<ChildRpc>,
+    /// Every child's edge, for Stats.
+    pub rpcs: Vec<(Role, ChildRpc)>,
 }
 
 impl State {
@@ -30,6 +32,7 @@ impl State {
             children: Vec::new(),
             keyholder: None,
             queue: None,
+            rpcs: Vec::new(),
         }
     }
 }
@@ -155,15 +158,22 @@ async fn handle(
         };
         let reply = match r.msg {
             ControlRequest::Status => {
-                let st = shared.lock().map(|s| Status {
-                    pid: std::process::id(),
-                    uptime_secs: s.started.elapsed().as_secs(),
-                    restarts: s.restarts,
-                    children: s.children.clone(),
+                let st = shared.lock().ok().map(|s| {
+                    let st = Status {
+                        pid: std::process::id(),
+                        uptime_secs: s.started.elapsed().as_secs(),
+                        restarts: s.restarts,
+                        children: s.children.clone(),
+                        stats: Default::default(),
+                    };
+                    (st, s.rpcs.clone())
                 });
                 match st {
-                    Ok(s) => ControlReply::Status(s),
-                    Err(_) => ControlReply::Error("state unavailable".into()),
+                    Some((mut st, rpcs)) => {
+                        st.stats = child_stats(&rpcs).await;
+                        ControlReply::Status(st)
+                    }
+                    None => ControlReply::Error("state unavailable".into()),
                 }
             }
             ControlRequest::Reload => {
@@ -224,4 +234,29 @@ async fn handle(
             return;
         }
     }
+}
+
+/// Ask every child for its counters at once; a child that doesn't answer within
+/// two seconds (busy restarting) is left out rather than holding up --status.
+async fn child_stats(rpcs: &[(Role, ChildRpc)]) -> ipc::messages::ChildStats {
+    let asks: Vec<_> = rpcs
+        .iter()
+        .map(|(_, rpc)| {
+            let rpc = rpc.clone();
+            tokio::spawn(async move {
+                let call = rpc.call(&ParentToChild::Stats, &[]);
+                match tokio::time::timeout(Duration::from_secs(2), call).await {
+                    Ok(Ok((ChildToParent::Stats(s), _))) => Some(s),
+                    _ => None,
+                }
+            })
+        })
+        .collect();
+    let mut total = ipc::messages::ChildStats::default();
+    for a in asks {
+        if let Ok(Some(s)) = a.await {
+            total.merge(s);
+        }
+    }
+    total
 }

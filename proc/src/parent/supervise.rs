@@ -66,6 +66,7 @@ fn attach(
             .iter()
             .find(|(r, _)| *r == Role::Queue)
             .map(|(_, r)| r.clone());
+        st.rpcs = rpcs.clone();
     }
     Running { set, rpcs }
 }

@@ -109,6 +109,8 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
     for q in queued {
         sched.submit_recovered(q.env);
     }
+    let counted = sched.clone();
+    crate::stats::gauges(move || counted.counts());
     let smtp = Arc::new(smtp);
     let open: Open = Arc::new(Mutex::new(HashMap::new()));
     tokio::spawn(serve_smtp(smtp, open, sched.clone(), committer, fs));

@@ -99,6 +99,19 @@ impl Scheduler {
 }
 
 impl Scheduler {
+    /// Messages in the queue and how many of them are held, for --status.
+    pub fn counts(&self) -> Vec<(String, u64)> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let (n, held) = match self.inner.tasks.lock() {
+            Ok(t) => (
+                t.len() as u64,
+                t.values().filter(|c| c.held.load(SeqCst)).count() as u64,
+            ),
+            Err(_) => (0, 0),
+        };
+        vec![("queue_messages".into(), n), ("queue_held".into(), held)]
+    }
+
     /// The admin commands of the control socket.
     pub async fn admin(&self, cmd: ipc::messages::QueueCmd) -> ipc::messages::QueueReply {
         use ipc::messages::{QueueCmd, QueueEntry, QueueReply};
@@ -484,6 +497,7 @@ impl Inner {
         let delay = started.elapsed().as_secs_f64();
         match reply {
             Ok((DeliveryToQueue::Delivered, _)) => {
+                crate::stats::count(ipc::messages::Event::Delivered);
                 log::info!(
                     "{}: to=<{}> orig_to=<{}> relay=local delay={delay:.2} dsn=2.0.0 status=sent (delivered to maildir)",
                     env.id,
@@ -493,6 +507,7 @@ impl Inner {
                 RcptState::Delivered
             }
             Ok((DeliveryToQueue::PermFail(e), _)) => {
+                crate::stats::count(ipc::messages::Event::Bounced);
                 log::info!(
                     "{}: to=<{}> relay=local dsn=5.0.0 status=bounced ({e})",
                     env.id,
@@ -593,10 +608,12 @@ impl Inner {
             let id = &env.id;
             env.recipients[i].state = match o {
                 Outcome::Sent { reply } => {
+                    crate::stats::count(ipc::messages::Event::Relayed);
                     log::info!("{id}: to=<{addr}> relay={relay} delay={delay:.2} dsn=2.0.0 status=sent ({reply})");
                     RcptState::Delivered
                 }
                 Outcome::Failed { reply } => {
+                    crate::stats::count(ipc::messages::Event::Bounced);
                     log::info!("{id}: to=<{addr}> relay={relay} delay={delay:.2} dsn=5.0.0 status=bounced ({reply})");
                     RcptState::Failed { error: reply }
                 }
@@ -792,6 +809,7 @@ impl Inner {
     ) -> RcptState {
         let t = now();
         if t.saturating_sub(arrived) >= self.lifetime {
+            crate::stats::count(ipc::messages::Event::Bounced);
             log::info!("{id}: to=<{addr}> relay={relay} dsn=4.4.7 status=expired (gave up after {attempts} attempts: {e})");
             return RcptState::Failed {
                 error: format!("delivery time expired; last error: {e}"),
@@ -804,6 +822,7 @@ impl Inner {
         } else {
             0
         };
+        crate::stats::count(ipc::messages::Event::Deferred);
         log::info!("{id}: to=<{addr}> relay={relay} dsn=4.0.0 status=deferred ({e})");
         RcptState::Deferred {
             attempts: attempts + 1,

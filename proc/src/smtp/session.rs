@@ -149,6 +149,7 @@ impl Session<'_> {
     }
 
     fn reject_log(&self, cmd: &str, reply: &str) {
+        crate::stats::count(ipc::messages::Event::Rejected);
         let from = self.tx.as_ref().map(|t| t.from.as_str()).unwrap_or("");
         log::info!(
             "reject: {cmd} from [{}]: {}; from=<{from}> proto={} helo=<{}>",
@@ -825,6 +826,7 @@ impl Session<'_> {
                     self.peer.ip(),
                     self.helo.as_deref().unwrap_or("")
                 );
+                crate::stats::count(ipc::messages::Event::Accepted);
                 self.send(&format!("250 2.0.0 Ok: queued as {id}\r\n"))
                     .await?;
             }
