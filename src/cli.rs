@@ -29,7 +29,7 @@ pub enum Command {
 #[derive(Args, Debug)]
 #[command(group(ArgGroup::new("action").multiple(false).args([
     "add_account", "remove_account", "passwd", "list_accounts", "dkim_keygen",
-    "dkim_sign", "status", "reload", "check_config", "queue", "queue_show", "queue_flush",
+    "dkim_sign", "status", "reload", "check_config", "make_cert", "queue", "queue_show", "queue_flush",
     "queue_remove", "queue_hold", "queue_release",
 ])))]
 pub struct ServerArgs {
@@ -66,7 +66,7 @@ pub struct ServerArgs {
     /// Where --dkim-keygen writes the private key (default: EMAIL_DKIM_KEY).
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Overwrite an existing key file with --dkim-keygen.
+    /// Let --dkim-keygen or --make-cert replace existing files.
     #[arg(long)]
     pub force: bool,
     /// Ask the running server's keyholder to DKIM-sign FILE; prints the header.
@@ -84,6 +84,9 @@ pub struct ServerArgs {
     /// Validate the configuration, certificate, keys and accounts, then exit.
     #[arg(long)]
     pub check_config: bool,
+    /// Write a self-signed certificate for EMAIL_HOSTNAME to EMAIL_TLS_CERT/EMAIL_TLS_KEY.
+    #[arg(long)]
+    pub make_cert: bool,
     /// List the queue: id, age, size, sender, recipients, state, last error.
     #[arg(long)]
     pub queue: bool,

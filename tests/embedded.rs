@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn starts_with_no_config_as_a_normal_user() {
+    let _system = system_lock();
     if std::path::Path::new("/etc/scorpiox/scorpiox-env.txt").exists() {
         eprintln!("skipped: /etc/scorpiox/scorpiox-env.txt exists on this machine");
         return;

@@ -42,6 +42,9 @@ pub fn server_email(a: ServerArgs) -> i32 {
     if a.reload {
         return control::reload(&cfg);
     }
+    if a.make_cert {
+        return make_cert(&cfg, a.force);
+    }
     if a.check_config {
         return check::run(&cfg);
     }
@@ -86,4 +89,40 @@ pub fn server_email(a: ServerArgs) -> i32 {
             on_ready,
         },
     )
+}
+
+/// A first certificate so the server can start (the package's postinst runs
+/// this); replace it with one a CA signed. Existing files are kept unless --force.
+fn make_cert(cfg: &ServerConfig, force: bool) -> i32 {
+    if !force && (cfg.tls_cert.exists() || cfg.tls_key.exists()) {
+        eprintln!(
+            "sx server-email: {} or {} exists; use --force to replace them",
+            cfg.tls_cert.display(),
+            cfg.tls_key.display()
+        );
+        return exit::CANTCREAT;
+    }
+    let (cert, key) = match sxproc::tls::self_signed(&cfg.hostname) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("sx server-email: cannot make a certificate: {e}");
+            return exit::SOFTWARE;
+        }
+    };
+    for (path, data, mode) in [(&cfg.tls_key, key, 0o600), (&cfg.tls_cert, cert, 0o644)] {
+        if let Some(d) = path.parent() {
+            let _ = std::fs::create_dir_all(d);
+        }
+        if let Err(e) = sxproc::accounts::write_atomic(path, data.as_bytes(), mode) {
+            eprintln!("sx server-email: cannot write {}: {e}", path.display());
+            return exit::CANTCREAT;
+        }
+    }
+    println!(
+        "wrote a self-signed certificate for {} to {} (key {})",
+        cfg.hostname,
+        cfg.tls_cert.display(),
+        cfg.tls_key.display()
+    );
+    exit::OK
 }

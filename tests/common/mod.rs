@@ -39,6 +39,13 @@ pub fn ensure_users() {
     }
 }
 
+/// Held by tests that change or depend on system-wide files (the package test
+/// installs /etc/scorpiox; the embedded-default test needs it absent).
+pub fn system_lock() -> nix::fcntl::Flock<std::fs::File> {
+    let f = std::fs::File::create("/tmp/.sx-test-system.lock").unwrap();
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).unwrap()
+}
+
 /// A free port below the kernel's ephemeral range (32768+), so that client
 /// sockets of parallel tests cannot take it between this check and the server's bind.
 pub fn free_port() -> u16 {

@@ -45,7 +45,7 @@ pub const SERVER_KEYS: &[KeyDef] = &[
     ke("EMAIL_IMAP_PORT", "993", "2993", "IMAP over implicit TLS; 0 disables."),
     ke("EMAIL_IMAP_STARTTLS_PORT", "143", "2143", "IMAP with STARTTLS; 0 disables."),
     ke("EMAIL_DATA_DIR", "/var/lib/scorpiox", "scorpiox-data", "Base directory for state the server creates itself (empty chroot, self-signed certificate)."),
-    ke("EMAIL_MAILDIR", "/var/mail", "scorpiox-data/mail", "Root of the Maildir tree: <domain>/<user>/."),
+    ke("EMAIL_MAILDIR", "/var/lib/scorpiox/mail", "scorpiox-data/mail", "Root of the Maildir tree: <domain>/<user>/ (owned by EMAIL_USER_MAIL)."),
     ke("EMAIL_QUEUE_DIR", "/var/spool/scorpiox", "scorpiox-data/queue", "Mail queue (msg/ env/ tmp/)."),
     ke("EMAIL_TLS_CERT", "/etc/scorpiox/tls/cert.pem", "scorpiox-data/tls/cert.pem", "PEM certificate chain, leaf first."),
     ke("EMAIL_TLS_KEY", "/etc/scorpiox/tls/key.pem", "scorpiox-data/tls/key.pem", "PEM private key (readable by root only); only keyholder ever holds it."),
