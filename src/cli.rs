@@ -29,7 +29,7 @@ pub enum Command {
 #[derive(Args, Debug)]
 #[command(group(ArgGroup::new("action").multiple(false).args([
     "add_account", "remove_account", "passwd", "list_accounts", "dkim_keygen",
-    "dkim_sign", "status", "reload", "check_config", "make_cert", "queue", "queue_show", "queue_flush",
+    "dkim_sign", "status", "reload", "check_config", "make_cert", "tui", "queue", "queue_show", "queue_flush",
     "queue_remove", "queue_hold", "queue_release",
 ])))]
 pub struct ServerArgs {
@@ -72,6 +72,9 @@ pub struct ServerArgs {
     /// Ask the running server's keyholder to DKIM-sign FILE; prints the header.
     #[arg(long, value_name = "FILE")]
     pub dkim_sign: Option<PathBuf>,
+    /// Live dashboard of the running server: processes, queue, accounts, log.
+    #[arg(long)]
+    pub tui: bool,
     /// Show the running server's processes, uptime, connections, queue and counters.
     #[arg(long)]
     pub status: bool,

@@ -7,6 +7,7 @@ mod daemon;
 mod email;
 mod exit;
 mod password;
+mod tui;
 
 use clap::Parser;
 use std::ffi::OsString;

@@ -22,7 +22,7 @@ pub fn read_new(prompt_for: &str) -> Result<String, String> {
     check(a)
 }
 
-fn check(pw: String) -> Result<String, String> {
+pub fn check(pw: String) -> Result<String, String> {
     if pw.is_empty() {
         return Err("empty password refused".into());
     }

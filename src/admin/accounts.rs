@@ -1,201 +1,190 @@
 //! --add-account, --remove-account, --passwd, --list-accounts: atomic edits of the
-//! accounts file under a lock, then SIGHUP to the running daemon.
+//! accounts file under a lock, then SIGHUP to the running daemon. The `*_with`
+//! functions do the work and return what to say; the CLI prints it, the TUI
+//! shows it.
 
 use crate::exit;
 use sxproc::accounts::{self, Account};
 use sxproc::config::ServerConfig;
 
-fn normalize(cfg: &ServerConfig, addr: &str) -> Result<String, i32> {
+/// What happened (a line to show), or an exit code and why.
+pub type Outcome = Result<String, (i32, String)>;
+
+fn normalize(cfg: &ServerConfig, addr: &str) -> Result<String, (i32, String)> {
     let Some(a) = accounts::normalize_address(addr) else {
-        eprintln!("sx server-email: {addr:?} is not a valid address (user@domain, letters, digits, . _ -)");
-        return Err(exit::DATAERR);
+        return Err((
+            exit::DATAERR,
+            format!("{addr:?} is not a valid address (user@domain, letters, digits, . _ -)"),
+        ));
     };
     let domain = a.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
     if !cfg.domains.iter().any(|d| d == domain) {
-        eprintln!(
-            "sx server-email: {domain} is not a local domain (EMAIL_DOMAIN/EMAIL_DOMAINS: {})",
-            cfg.domains.join(", ")
-        );
-        return Err(exit::DATAERR);
+        return Err((
+            exit::DATAERR,
+            format!(
+                "{domain} is not a local domain (EMAIL_DOMAIN/EMAIL_DOMAINS: {})",
+                cfg.domains.join(", ")
+            ),
+        ));
     }
     Ok(a)
 }
 
-fn load(cfg: &ServerConfig) -> Result<Vec<Account>, i32> {
-    accounts::load(&cfg.accounts_file).map_err(|e| {
-        eprintln!("sx server-email: {e}");
-        exit::DATAERR
-    })
+pub fn load(cfg: &ServerConfig) -> Result<Vec<Account>, (i32, String)> {
+    accounts::load(&cfg.accounts_file).map_err(|e| (exit::DATAERR, e.to_string()))
 }
 
-fn save(cfg: &ServerConfig, list: &[Account]) -> Result<(), i32> {
-    accounts::save(&cfg.accounts_file, list).map_err(|e| {
-        eprintln!(
-            "sx server-email: cannot write {}: {e}",
-            cfg.accounts_file.display()
-        );
-        exit::CANTCREAT
-    })
-}
-
-/// Edit under the lock; `f` changes the list or returns an exit code.
-fn edit(cfg: &ServerConfig, f: impl FnOnce(&mut Vec<Account>) -> Result<(), i32>) -> i32 {
-    let _lock = match accounts::lock(&cfg.accounts_file) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!(
-                "sx server-email: cannot lock {}: {e}",
-                cfg.accounts_file.display()
-            );
-            return if e.kind() == std::io::ErrorKind::PermissionDenied {
-                exit::NOPERM
-            } else {
-                exit::CANTCREAT
-            };
-        }
-    };
-    let mut list = match load(cfg) {
-        Ok(l) => l,
-        Err(c) => return c,
-    };
-    if let Err(c) = f(&mut list) {
-        return c;
-    }
-    if let Err(c) = save(cfg, &list) {
-        return c;
-    }
+/// Edit under the lock; `f` changes the list or says why not.
+fn edit(
+    cfg: &ServerConfig,
+    f: impl FnOnce(&mut Vec<Account>) -> Result<(), (i32, String)>,
+) -> Result<(), (i32, String)> {
+    let _lock = accounts::lock(&cfg.accounts_file).map_err(|e| {
+        let code = if e.kind() == std::io::ErrorKind::PermissionDenied {
+            exit::NOPERM
+        } else {
+            exit::CANTCREAT
+        };
+        (
+            code,
+            format!("cannot lock {}: {e}", cfg.accounts_file.display()),
+        )
+    })?;
+    let mut list = load(cfg)?;
+    f(&mut list)?;
+    accounts::save(&cfg.accounts_file, &list).map_err(|e| {
+        (
+            exit::CANTCREAT,
+            format!("cannot write {}: {e}", cfg.accounts_file.display()),
+        )
+    })?;
     notify_daemon(cfg);
-    exit::OK
+    Ok(())
 }
 
-fn hash(pw: &str) -> Result<String, i32> {
-    accounts::hash_password(pw).map_err(|e| {
-        eprintln!("sx server-email: cannot hash password: {e}");
-        exit::SOFTWARE
-    })
+fn hash(pw: &str) -> Result<String, (i32, String)> {
+    accounts::hash_password(pw).map_err(|e| (exit::SOFTWARE, format!("cannot hash password: {e}")))
 }
 
-fn password_for(addr: &str) -> Result<String, i32> {
-    crate::password::read_new(addr).map_err(|e| {
-        eprintln!("sx server-email: {e}");
-        exit::DATAERR
-    })
-}
-
-pub fn add(cfg: &ServerConfig, addr: &str) -> i32 {
-    let addr = match normalize(cfg, addr) {
-        Ok(a) => a,
-        Err(c) => return c,
-    };
-    if load(cfg)
+fn exists(cfg: &ServerConfig, addr: &str) -> bool {
+    load(cfg)
         .map(|l| l.iter().any(|a| a.address == addr))
         .unwrap_or(false)
-    {
-        eprintln!("sx server-email: account {addr} already exists");
-        return exit::DATAERR;
+}
+
+pub fn add_with(cfg: &ServerConfig, addr: &str, pw: &str) -> Outcome {
+    let addr = normalize(cfg, addr)?;
+    if exists(cfg, &addr) {
+        return Err((exit::DATAERR, format!("account {addr} already exists")));
     }
-    let pw = match password_for(&addr) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
-    let h = match hash(&pw) {
-        Ok(h) => h,
-        Err(c) => return c,
-    };
-    let code = edit(cfg, |list| {
+    let h = hash(pw)?;
+    edit(cfg, |list| {
         if list.iter().any(|a| a.address == addr) {
-            eprintln!("sx server-email: account {addr} already exists");
-            return Err(exit::DATAERR);
+            return Err((exit::DATAERR, format!("account {addr} already exists")));
         }
         list.push(Account {
             address: addr.clone(),
             hash: h,
         });
         Ok(())
-    });
-    if code != exit::OK {
-        return code;
-    }
+    })?;
     let owner = if nix::unistd::geteuid().is_root() {
         match nix::unistd::User::from_name(&cfg.users.mail) {
             Ok(Some(u)) => Some((u.uid.as_raw(), u.gid.as_raw())),
-            _ => {
-                eprintln!(
-                    "sx server-email: warning: user {} missing; Maildir left owned by root",
-                    cfg.users.mail
-                );
-                None
-            }
+            _ => None,
         }
     } else {
         None
     };
     match sxproc::maildir::create_account(&cfg.maildir, &addr, owner) {
-        Ok(dir) => println!("added {addr} (Maildir {})", dir.display()),
-        Err(e) => {
-            eprintln!("sx server-email: account added but Maildir not created: {e}");
-            return exit::CANTCREAT;
-        }
+        Ok(dir) => Ok(format!("added {addr} (Maildir {})", dir.display())),
+        Err(e) => Err((
+            exit::CANTCREAT,
+            format!("account added but Maildir not created: {e}"),
+        )),
     }
-    exit::OK
 }
 
-pub fn remove(cfg: &ServerConfig, addr: &str) -> i32 {
+pub fn remove_with(cfg: &ServerConfig, addr: &str) -> Outcome {
     let Some(addr) = accounts::normalize_address(addr) else {
-        eprintln!("sx server-email: {addr:?} is not a valid address");
-        return exit::DATAERR;
+        return Err((exit::DATAERR, format!("{addr:?} is not a valid address")));
     };
-    let code = edit(cfg, |list| {
+    edit(cfg, |list| {
         let before = list.len();
         list.retain(|a| a.address != addr);
         if list.len() == before {
-            eprintln!("sx server-email: no account {addr}");
-            return Err(exit::NOINPUT);
+            return Err((exit::NOINPUT, format!("no account {addr}")));
         }
         Ok(())
-    });
-    if code == exit::OK {
-        println!("removed {addr} (its mail is kept)");
-    }
-    code
+    })?;
+    Ok(format!("removed {addr} (its mail is kept)"))
 }
 
-pub fn passwd(cfg: &ServerConfig, addr: &str) -> i32 {
+pub fn passwd_with(cfg: &ServerConfig, addr: &str, pw: &str) -> Outcome {
     let Some(addr) = accounts::normalize_address(addr) else {
-        eprintln!("sx server-email: {addr:?} is not a valid address");
-        return exit::DATAERR;
+        return Err((exit::DATAERR, format!("{addr:?} is not a valid address")));
     };
-    if !load(cfg)
-        .map(|l| l.iter().any(|a| a.address == addr))
-        .unwrap_or(false)
-    {
-        eprintln!("sx server-email: no account {addr}");
-        return exit::NOINPUT;
+    if !exists(cfg, &addr) {
+        return Err((exit::NOINPUT, format!("no account {addr}")));
     }
-    let pw = match password_for(&addr) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
-    let h = match hash(&pw) {
-        Ok(h) => h,
-        Err(c) => return c,
-    };
-    let code = edit(cfg, |list| {
+    let h = hash(pw)?;
+    edit(cfg, |list| {
         match list.iter_mut().find(|a| a.address == addr) {
             Some(a) => {
                 a.hash = h;
                 Ok(())
             }
-            None => {
-                eprintln!("sx server-email: no account {addr}");
-                Err(exit::NOINPUT)
-            }
+            None => Err((exit::NOINPUT, format!("no account {addr}"))),
         }
-    });
-    if code == exit::OK {
-        println!("password changed for {addr}");
+    })?;
+    Ok(format!("password changed for {addr}"))
+}
+
+/// Print the outcome the CLI way: the line on stdout, or the error on stderr.
+fn report(o: Outcome) -> i32 {
+    match o {
+        Ok(line) => {
+            println!("{line}");
+            exit::OK
+        }
+        Err((code, msg)) => {
+            eprintln!("sx server-email: {msg}");
+            code
+        }
     }
-    code
+}
+
+/// The password for a new or changed account: prompted, or read from stdin.
+fn password_for(addr: &str) -> Result<String, (i32, String)> {
+    crate::password::read_new(addr).map_err(|e| (exit::DATAERR, e))
+}
+
+pub fn add(cfg: &ServerConfig, addr: &str) -> i32 {
+    report((|| {
+        let a = normalize(cfg, addr)?;
+        if exists(cfg, &a) {
+            return Err((exit::DATAERR, format!("account {a} already exists")));
+        }
+        let pw = password_for(&a)?;
+        add_with(cfg, &a, &pw)
+    })())
+}
+
+pub fn remove(cfg: &ServerConfig, addr: &str) -> i32 {
+    report(remove_with(cfg, addr))
+}
+
+pub fn passwd(cfg: &ServerConfig, addr: &str) -> i32 {
+    report((|| {
+        let Some(a) = accounts::normalize_address(addr) else {
+            return Err((exit::DATAERR, format!("{addr:?} is not a valid address")));
+        };
+        if !exists(cfg, &a) {
+            return Err((exit::NOINPUT, format!("no account {a}")));
+        }
+        let pw = password_for(&a)?;
+        passwd_with(cfg, &a, &pw)
+    })())
 }
 
 pub fn list(cfg: &ServerConfig) -> i32 {
@@ -206,7 +195,10 @@ pub fn list(cfg: &ServerConfig) -> i32 {
             }
             exit::OK
         }
-        Err(c) => c,
+        Err((code, msg)) => {
+            eprintln!("sx server-email: {msg}");
+            code
+        }
     }
 }
 

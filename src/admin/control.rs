@@ -6,11 +6,13 @@ use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use sxproc::config::ServerConfig;
 
-pub fn call(
+/// One request on the control socket; failures as (exit code, message), for
+/// callers that can't print (the TUI).
+pub fn request(
     cfg: &ServerConfig,
     req: &ControlRequest,
     fds: &[BorrowedFd<'_>],
-) -> Result<ControlReply, i32> {
+) -> Result<ControlReply, (i32, String)> {
     let path = &cfg.control_socket;
     let fd: OwnedFd = socket::socket(
         AddressFamily::Unix,
@@ -18,38 +20,46 @@ pub fn call(
         SockFlag::SOCK_CLOEXEC,
         None,
     )
-    .map_err(|e| {
-        eprintln!("sx server-email: socket: {e}");
-        exit::SOFTWARE
+    .map_err(|e| (exit::SOFTWARE, format!("socket: {e}")))?;
+    let addr = UnixAddr::new(path.as_path()).map_err(|_| {
+        (
+            exit::CONFIG,
+            format!("{}: not a socket path", path.display()),
+        )
     })?;
-    let addr = UnixAddr::new(path.as_path()).map_err(|_| exit::CONFIG)?;
     if let Err(e) = socket::connect(fd.as_raw_fd(), &addr) {
-        eprintln!(
-            "sx server-email: server not reachable at {}: {e}",
-            path.display()
-        );
-        return Err(match e {
+        let code = match e {
             nix::errno::Errno::EACCES | nix::errno::Errno::EPERM => exit::NOPERM,
             _ => exit::UNAVAILABLE,
-        });
+        };
+        return Err((
+            code,
+            format!("server not reachable at {}: {e}", path.display()),
+        ));
     }
     let tv = nix::sys::time::TimeVal::new(60, 0);
     let _ = socket::setsockopt(&fd, socket::sockopt::ReceiveTimeout, &tv);
-    ipc::frame::send(fd.as_raw_fd(), 1, req, fds).map_err(|e| {
-        eprintln!("sx server-email: control socket: {e}");
-        exit::UNAVAILABLE
-    })?;
+    ipc::frame::send(fd.as_raw_fd(), 1, req, fds)
+        .map_err(|e| (exit::UNAVAILABLE, format!("control socket: {e}")))?;
     match ipc::frame::recv::<ControlReply>(fd.as_raw_fd()) {
         Ok((_, r, _)) => Ok(r),
-        Err(ipc::FrameError::Closed) => {
-            eprintln!("sx server-email: the server closed the control connection (not allowed?)");
-            Err(exit::NOPERM)
-        }
-        Err(e) => {
-            eprintln!("sx server-email: control socket: {e}");
-            Err(exit::UNAVAILABLE)
-        }
+        Err(ipc::FrameError::Closed) => Err((
+            exit::NOPERM,
+            "the server closed the control connection (not allowed?)".into(),
+        )),
+        Err(e) => Err((exit::UNAVAILABLE, format!("control socket: {e}"))),
     }
+}
+
+pub fn call(
+    cfg: &ServerConfig,
+    req: &ControlRequest,
+    fds: &[BorrowedFd<'_>],
+) -> Result<ControlReply, i32> {
+    request(cfg, req, fds).map_err(|(code, msg)| {
+        eprintln!("sx server-email: {msg}");
+        code
+    })
 }
 
 pub fn status(cfg: &ServerConfig, json: bool) -> i32 {

@@ -1,9 +1,9 @@
 //! `sx server-email`: run the server, or one admin action against its files or
 //! its control socket.
 
-mod accounts;
+pub mod accounts;
 mod check;
-mod control;
+pub mod control;
 mod dkim;
 
 use crate::cli::ServerArgs;
@@ -41,6 +41,9 @@ pub fn server_email(a: ServerArgs) -> i32 {
     }
     if a.reload {
         return control::reload(&cfg);
+    }
+    if a.tui {
+        return crate::tui::run(cfg);
     }
     if a.make_cert {
         return make_cert(&cfg, a.force);
