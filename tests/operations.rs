@@ -225,7 +225,9 @@ fn status_reports_connections_queue_and_counters_as_text_and_json() {
         let o = srv.sx(&["--status", "--json"], "");
         assert_ok(&o, "--status --json");
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
-        if v["events"]["delivered"]["total"] == 2 || t.elapsed().as_secs() > 10 {
+        // Sessions end (and stop counting) just after their last reply.
+        let settled = v["events"]["delivered"]["total"] == 2 && v["connections"]["smtp"] == 0;
+        if settled || t.elapsed().as_secs() > 10 {
             break v;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
