@@ -151,35 +151,6 @@ fn binary_needs_no_shared_library_beyond_the_c_runtime() {
     assert!(out.contains("libc.so"), "{out}");
 }
 
-/// One SMTP command line after another on port 25, returning the replies.
-fn smtp_dialog(port: u16, cmds: &[&str]) -> Vec<String> {
-    use std::io::{BufRead, BufReader, Write};
-    let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
-    let mut w = s.try_clone().unwrap();
-    let mut r = BufReader::new(s);
-    let mut reply = || {
-        let mut all = String::new();
-        loop {
-            let mut l = String::new();
-            r.read_line(&mut l).unwrap();
-            all.push_str(&l);
-            if l.len() < 4 || l.as_bytes()[3] != b'-' {
-                return all;
-            }
-        }
-    };
-    let mut out = vec![reply()];
-    for c in cmds {
-        w.write_all(format!("{c}\r\n").as_bytes()).unwrap();
-        if *c != "DATA" || out.last().is_some_and(|l| l.starts_with("250")) {
-            out.push(reply());
-        }
-    }
-    out
-}
-
 #[test]
 fn status_reports_connections_queue_and_counters_as_text_and_json() {
     let srv = Server::prepare("").start();
@@ -190,7 +161,8 @@ fn status_reports_connections_queue_and_counters_as_text_and_json() {
         std::time::Duration::from_secs(5),
     );
     for i in 0..2 {
-        let r = smtp_dialog(
+        let r = smtp_dialog_at(
+            "127.0.0.1",
             srv.ports.smtp,
             &[
                 "EHLO client.test",
@@ -203,7 +175,8 @@ fn status_reports_connections_queue_and_counters_as_text_and_json() {
         );
         assert!(r[5].starts_with("250 2.0.0 Ok: queued as"), "{r:?}");
     }
-    let r = smtp_dialog(
+    let r = smtp_dialog_at(
+        "127.0.0.1",
         srv.ports.smtp,
         &[
             "EHLO client.test",

@@ -29,34 +29,6 @@ fn have(tool: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Replies to a plain SMTP dialog on port 25.
-fn smtp_dialog(cmds: &[&str]) -> Vec<String> {
-    use std::io::{BufRead, BufReader, Write};
-    let s = std::net::TcpStream::connect(("127.0.0.1", 25)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut w = s.try_clone().unwrap();
-    let mut r = BufReader::new(s);
-    let mut reply = || {
-        let mut all = String::new();
-        loop {
-            let mut l = String::new();
-            r.read_line(&mut l).unwrap();
-            all.push_str(&l);
-            if l.len() < 4 || l.as_bytes()[3] != b'-' {
-                return all;
-            }
-        }
-    };
-    let mut out = vec![reply()];
-    for c in cmds {
-        w.write_all(format!("{c}\r\n").as_bytes()).unwrap();
-        if *c != "DATA" || out.last().is_some_and(|l| l.starts_with("250")) {
-            out.push(reply());
-        }
-    }
-    out
-}
-
 #[test]
 fn debian_package_installs_serves_mail_and_purges_keeping_mail() {
     if !is_root() || !have("dpkg-deb") {
@@ -215,14 +187,18 @@ fn debian_package_installs_serves_mail_and_purges_keeping_mail() {
     let inbox = format!("/var/lib/scorpiox/mail/{domain}/pkgtest/new");
     let t = Instant::now();
     let replies = loop {
-        let r = smtp_dialog(&[
-            "EHLO client.test",
-            "MAIL FROM:<x@b.test>",
-            &format!("RCPT TO:<pkgtest@{domain}>"),
-            "DATA",
-            "Subject: packaged\r\n\r\nhello from the package test\r\n.",
-            "QUIT",
-        ]);
+        let r = smtp_dialog_at(
+            "127.0.0.1",
+            25,
+            &[
+                "EHLO client.test",
+                "MAIL FROM:<x@b.test>",
+                &format!("RCPT TO:<pkgtest@{domain}>"),
+                "DATA",
+                "Subject: packaged\r\n\r\nhello from the package test\r\n.",
+                "QUIT",
+            ],
+        );
         // The account reaches smtp with the SIGHUP the add sent; retry until then.
         if r[3].starts_with("250") || t.elapsed() > Duration::from_secs(10) {
             break r;

@@ -63,6 +63,14 @@ pub enum Service {
 }
 
 impl Service {
+    pub const ALL: [Service; 5] = [
+        Service::Smtp,
+        Service::Submission,
+        Service::Submissions,
+        Service::Imaps,
+        Service::Imap,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Service::Smtp => "smtp",
@@ -537,6 +545,31 @@ pub struct ChildStats {
 }
 
 impl ChildStats {
+    pub fn connections_of(&self, s: Service) -> u32 {
+        self.connections
+            .iter()
+            .find(|(x, _)| *x == s)
+            .map(|(_, n)| *n)
+            .unwrap_or(0)
+    }
+
+    /// (total since start, last 60 s) of an event.
+    pub fn event(&self, e: Event) -> (u64, u32) {
+        self.events
+            .iter()
+            .find(|(x, _, _)| *x == e)
+            .map(|(_, t, m)| (*t, *m))
+            .unwrap_or((0, 0))
+    }
+
+    pub fn gauge(&self, name: &str) -> u64 {
+        self.gauges
+            .iter()
+            .find(|(g, _)| g == name)
+            .map(|(_, v)| *v)
+            .unwrap_or(0)
+    }
+
     /// Add another child's figures to these.
     pub fn merge(&mut self, o: ChildStats) {
         for (k, v) in o.connections {

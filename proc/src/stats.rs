@@ -8,14 +8,6 @@ use ipc::messages::{ChildStats, Event, Service};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, OnceLock};
 
-const SERVICES: [Service; 5] = [
-    Service::Smtp,
-    Service::Submission,
-    Service::Submissions,
-    Service::Imaps,
-    Service::Imap,
-];
-
 static CONNECTIONS: [AtomicU32; 5] = [const { AtomicU32::new(0) }; 5];
 static TOTALS: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
 /// Per event: (second of the last count, counts of the last 60 seconds).
@@ -24,7 +16,7 @@ type GaugeFn = Box<dyn Fn() -> Vec<(String, u64)> + Send + Sync>;
 static GAUGES: OnceLock<GaugeFn> = OnceLock::new();
 
 fn service_index(s: Service) -> usize {
-    SERVICES.iter().position(|x| *x == s).unwrap_or(0)
+    Service::ALL.iter().position(|x| *x == s).unwrap_or(0)
 }
 
 fn event_index(e: Event) -> usize {
@@ -85,7 +77,7 @@ pub fn gauges(f: impl Fn() -> Vec<(String, u64)> + Send + Sync + 'static) {
 }
 
 pub fn snapshot() -> ChildStats {
-    let connections = SERVICES
+    let connections = Service::ALL
         .iter()
         .map(|s| (*s, CONNECTIONS[service_index(*s)].load(Relaxed)))
         .filter(|(_, n)| *n > 0)

@@ -77,42 +77,6 @@ pub fn status(cfg: &ServerConfig, json: bool) -> i32 {
     }
 }
 
-fn gauge(s: &ipc::messages::Status, name: &str) -> u64 {
-    s.stats
-        .gauges
-        .iter()
-        .find(|(g, _)| g == name)
-        .map(|(_, v)| *v)
-        .unwrap_or(0)
-}
-
-fn connections(s: &ipc::messages::Status, svc: Service) -> u32 {
-    s.stats
-        .connections
-        .iter()
-        .find(|(x, _)| *x == svc)
-        .map(|(_, n)| *n)
-        .unwrap_or(0)
-}
-
-/// (total, last minute) of an event.
-fn event(s: &ipc::messages::Status, e: Event) -> (u64, u32) {
-    s.stats
-        .events
-        .iter()
-        .find(|(x, _, _)| *x == e)
-        .map(|(_, t, m)| (*t, *m))
-        .unwrap_or((0, 0))
-}
-
-const SERVICES: [Service; 5] = [
-    Service::Smtp,
-    Service::Submission,
-    Service::Submissions,
-    Service::Imaps,
-    Service::Imap,
-];
-
 pub fn status_text(s: &ipc::messages::Status) -> String {
     let up = s.uptime_secs;
     let mut out = format!(
@@ -127,23 +91,23 @@ pub fn status_text(s: &ipc::messages::Status) -> String {
     for (role, pid) in &s.children {
         out.push_str(&format!("  {:<14} pid {pid}\n", role.title()));
     }
-    let conns: Vec<String> = SERVICES
+    let conns: Vec<String> = Service::ALL
         .iter()
-        .map(|v| format!("{} {}", v.name(), connections(s, *v)))
+        .map(|v| format!("{} {}", v.name(), s.stats.connections_of(*v)))
         .collect();
     out.push_str(&format!("connections: {}\n", conns.join(", ")));
     out.push_str(&format!(
         "queue: {} message(s), {} held\n",
-        gauge(s, "queue_messages"),
-        gauge(s, "queue_held")
+        s.stats.gauge("queue_messages"),
+        s.stats.gauge("queue_held")
     ));
     let minute: Vec<String> = Event::ALL
         .iter()
-        .map(|e| format!("{} {}", event(s, *e).1, e.name()))
+        .map(|e| format!("{} {}", s.stats.event(*e).1, e.name()))
         .collect();
     let total: Vec<String> = Event::ALL
         .iter()
-        .map(|e| format!("{} {}", event(s, *e).0, e.name()))
+        .map(|e| format!("{} {}", s.stats.event(*e).0, e.name()))
         .collect();
     out.push_str(&format!("last minute: {}\n", minute.join(", ")));
     out.push_str(&format!("since start: {}\n", total.join(", ")));
@@ -159,12 +123,12 @@ pub fn status_json(s: &ipc::messages::Status) -> String {
         .map(|(r, pid)| json!({"role": r.name(), "pid": pid}))
         .collect();
     let mut conns = Map::new();
-    for v in SERVICES {
-        conns.insert(v.name().into(), json!(connections(s, v)));
+    for v in Service::ALL {
+        conns.insert(v.name().into(), json!(s.stats.connections_of(v)));
     }
     let mut events = Map::new();
     for e in Event::ALL {
-        let (t, m) = event(s, e);
+        let (t, m) = s.stats.event(e);
         events.insert(e.name().into(), json!({"total": t, "last_minute": m}));
     }
     json!({
@@ -173,7 +137,7 @@ pub fn status_json(s: &ipc::messages::Status) -> String {
         "restarts": s.restarts,
         "processes": processes,
         "connections": conns,
-        "queue": {"messages": gauge(s, "queue_messages"), "held": gauge(s, "queue_held")},
+        "queue": {"messages": s.stats.gauge("queue_messages"), "held": s.stats.gauge("queue_held")},
         "events": events,
     })
     .to_string()

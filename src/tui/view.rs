@@ -105,34 +105,18 @@ fn overview(f: &mut Frame, app: &App, area: Rect) {
     for (role, pid) in &s.children {
         lines.push(Line::from(format!("  {:<14} pid {pid}", role.title())));
     }
-    let conn = |svc: Service| {
-        s.stats
-            .connections
-            .iter()
-            .find(|(x, _)| *x == svc)
-            .map(|(_, n)| *n)
-            .unwrap_or(0)
-    };
     lines.push(Line::from(format!(
         "Connections  smtp {}  submission {}  submissions {}  imaps {}  imap {}",
-        conn(Service::Smtp),
-        conn(Service::Submission),
-        conn(Service::Submissions),
-        conn(Service::Imaps),
-        conn(Service::Imap)
+        s.stats.connections_of(Service::Smtp),
+        s.stats.connections_of(Service::Submission),
+        s.stats.connections_of(Service::Submissions),
+        s.stats.connections_of(Service::Imaps),
+        s.stats.connections_of(Service::Imap)
     )));
-    let gauge = |n: &str| {
-        s.stats
-            .gauges
-            .iter()
-            .find(|(g, _)| g == n)
-            .map(|(_, v)| *v)
-            .unwrap_or(0)
-    };
     lines.push(Line::from(format!(
         "Queue        {} message(s), {} held",
-        gauge("queue_messages"),
-        gauge("queue_held")
+        s.stats.gauge("queue_messages"),
+        s.stats.gauge("queue_held")
     )));
     lines.push(Line::from(""));
     lines.push(
@@ -143,13 +127,7 @@ fn overview(f: &mut Frame, app: &App, area: Rect) {
         .bold(),
     );
     for e in Event::ALL {
-        let (t, m) = s
-            .stats
-            .events
-            .iter()
-            .find(|(x, _, _)| *x == e)
-            .map(|(_, t, m)| (*t, *m))
-            .unwrap_or((0, 0));
+        let (t, m) = s.stats.event(e);
         lines.push(Line::from(format!("  {:<14}{m:>12}{t:>14}", e.name())));
     }
     f.render_widget(Paragraph::new(lines).block(Block::bordered()), area);
@@ -191,16 +169,21 @@ fn queue(f: &mut Frame, app: &App, area: Rect) {
         })
         .collect();
     let title = format!(" {} message(s) ", app.queue.len());
-    let mut state = ListState::default();
-    if !app.queue.is_empty() {
-        state.select(Some(app.sel_queue));
-    }
     if items.is_empty() {
         f.render_widget(
             Paragraph::new("The queue is empty.").block(Block::bordered().title(title)),
             area,
         );
         return;
+    }
+    selectable(f, area, items, title, app.sel_queue);
+}
+
+/// A bordered list with the selected row marked.
+fn selectable(f: &mut Frame, area: Rect, items: Vec<ListItem>, title: String, sel: usize) {
+    let mut state = ListState::default();
+    if !items.is_empty() {
+        state.select(Some(sel));
     }
     f.render_stateful_widget(
         List::new(items)
@@ -218,19 +201,8 @@ fn accounts(f: &mut Frame, app: &App, area: Rect) {
         .iter()
         .map(|a| ListItem::new(a.as_str()))
         .collect();
-    let mut state = ListState::default();
-    if !app.accounts.is_empty() {
-        state.select(Some(app.sel_account));
-    }
     let title = format!(" {} account(s) ", app.accounts.len());
-    f.render_stateful_widget(
-        List::new(items)
-            .block(Block::bordered().title(title))
-            .highlight_symbol("> ")
-            .highlight_style(Style::new().reversed()),
-        area,
-        &mut state,
-    );
+    selectable(f, area, items, title, app.sel_account);
 }
 
 fn log(f: &mut Frame, app: &App, area: Rect) {

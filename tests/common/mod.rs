@@ -535,3 +535,33 @@ pub fn pem_fingerprint(pem: &str) -> String {
 pub fn file_fingerprint(p: &Path) -> String {
     pem_fingerprint(&std::fs::read_to_string(p).unwrap())
 }
+
+/// A plain SMTP dialog: the greeting, then one reply per command (none for a
+/// DATA that got no 354-worthy 250 before it). Commands are sent one at a time.
+#[allow(dead_code)]
+pub fn smtp_dialog_at(host: &str, port: u16, cmds: &[&str]) -> Vec<String> {
+    use std::io::{BufRead, BufReader, Write};
+    let s = std::net::TcpStream::connect((host, port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    let mut reply = || {
+        let mut all = String::new();
+        loop {
+            let mut l = String::new();
+            r.read_line(&mut l).unwrap();
+            all.push_str(&l);
+            if l.len() < 4 || l.as_bytes()[3] != b'-' {
+                return all;
+            }
+        }
+    };
+    let mut out = vec![reply()];
+    for c in cmds {
+        w.write_all(format!("{c}\r\n").as_bytes()).unwrap();
+        if *c != "DATA" || out.last().is_some_and(|l| l.starts_with("250")) {
+            out.push(reply());
+        }
+    }
+    out
+}
