@@ -123,8 +123,11 @@ pub async fn read_line<R: AsyncBufRead + Unpin>(
 ) -> io::Result<Line> {
     let mut out = Vec::new();
     let mut too_long = false;
+    // The whole line, not each read, must arrive in time: a client trickling a
+    // byte at a time (slowloris) would otherwise hold the session for ever.
+    let deadline = tokio::time::Instant::now() + idle;
     loop {
-        let buf = match tokio::time::timeout(idle, r.fill_buf()).await {
+        let buf = match tokio::time::timeout_at(deadline, r.fill_buf()).await {
             Ok(b) => b?,
             Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout")),
         };
@@ -196,12 +199,14 @@ impl TlsState {
             .map(tokio_rustls::TlsAcceptor::from)
     }
 
-    /// Handshake with a time limit, so a stalled client cannot hold a slot.
-    pub async fn accept(&self, tcp: TcpStream) -> io::Result<Conn> {
+    /// Handshake with a time limit (at most 30 s, less when the session's own
+    /// timeout is shorter), so a stalled client cannot hold a slot.
+    pub async fn accept(&self, tcp: TcpStream, session_timeout: Duration) -> io::Result<Conn> {
+        let limit = session_timeout.min(Duration::from_secs(30));
         let acc = self
             .acceptor()
             .ok_or_else(|| io::Error::other("TLS is not configured"))?;
-        match tokio::time::timeout(Duration::from_secs(30), acc.accept(tcp)).await {
+        match tokio::time::timeout(limit, acc.accept(tcp)).await {
             Ok(Ok(s)) => Ok(Conn::Tls(Box::new(s))),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(io::Error::new(

@@ -69,7 +69,7 @@ pub const SERVER_KEYS: &[KeyDef] = &[
     k("EMAIL_IMAP_MAX_USER_CONNECTIONS", "50", "Most concurrent IMAP sessions of one user."),
     k("EMAIL_MAX_ERRORS", "10", "Protocol errors in one SMTP session before it is closed (421)."),
     k("EMAIL_MAX_IDLE_COMMANDS", "100", "SMTP commands outside a mail transaction (NOOP, RSET, VRFY...) before the session is closed."),
-    k("EMAIL_SMTP_TIMEOUT", "300", "Seconds an SMTP client may stay silent (RFC 5321 4.5.3.2: at least 300)."),
+    k("EMAIL_SMTP_TIMEOUT", "300", "Seconds an SMTP client has for each whole command line and the TLS handshake (at most 30 s for that); in DATA, seconds without data, the body also having to average 100 bytes/s (RFC 5321 4.5.3.2: at least 300)."),
     k("EMAIL_ROUTES", "", "Static routes for outbound mail: domain=host:port, comma separated (host an IP address)."),
     k("EMAIL_RELAY_HOST", "", "Smarthost host:port for every outbound domain without a route; empty means MX lookup."),
     k("EMAIL_RELAY_USER", "", "AUTH user at EMAIL_RELAY_HOST; empty means no AUTH."),

@@ -60,7 +60,7 @@ pub async fn run(sh: Arc<Shared>, service: Service, tcp: TcpStream, peer: Socket
         }
     };
     let conn = if service.implicit_tls() {
-        match sh.tls.accept(tcp).await {
+        match sh.tls.accept(tcp, PREAUTH_TIMEOUT).await {
             Ok(c) => c,
             Err(e) => {
                 log::info!("{}: TLS handshake with {peer} failed: {e}", service.name());
@@ -246,7 +246,12 @@ impl Session {
                 let tag = ext::tag_of(&buf);
                 loop {
                     let mut rest = Vec::new();
-                    let m = read_line_into(&mut self.r, &mut rest, MAX_LINE).await?;
+                    let m = tokio::time::timeout(
+                        timeout,
+                        read_line_into(&mut self.r, &mut rest, MAX_LINE),
+                    )
+                    .await
+                    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))??;
                     if m == 0 || rest.ends_with(b"\n") {
                         break;
                     }
@@ -437,7 +442,7 @@ impl Session {
         let Conn::Plain(tcp) = r.into_inner() else {
             return Ok(false);
         };
-        let conn = self.sh.tls.accept(tcp).await?;
+        let conn = self.sh.tls.accept(tcp, PREAUTH_TIMEOUT).await?;
         self.r = BufReader::with_capacity(2048, conn);
         Ok(true)
     }

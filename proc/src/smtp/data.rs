@@ -57,13 +57,43 @@ impl<W: AsyncWrite + Unpin> Sink<'_, W> {
     }
 }
 
-async fn fill<R: AsyncBufRead + Unpin>(r: &mut R, idle: Duration) -> io::Result<&[u8]> {
-    match tokio::time::timeout(idle, r.fill_buf()).await {
+/// How long the rest of a message body may take: at most `idle` without data,
+/// and on average at least MIN_RATE bytes a second, so a client trickling bytes
+/// (slowloris) is cut off while a slow but steady sender is not.
+struct Pace {
+    deadline: tokio::time::Instant,
+    idle: Duration,
+}
+
+const MIN_RATE: u64 = 100;
+
+impl Pace {
+    fn new(idle: Duration) -> Pace {
+        Pace {
+            deadline: tokio::time::Instant::now() + idle,
+            idle,
+        }
+    }
+
+    /// `n` bytes arrived: credit for them, never more than `idle` ahead.
+    fn got(&mut self, n: usize) {
+        let credit = Duration::from_millis(n as u64 * 1000 / MIN_RATE);
+        let cap = tokio::time::Instant::now() + self.idle;
+        self.deadline = (self.deadline + credit).min(cap);
+    }
+}
+
+async fn fill<'a, R: AsyncBufRead + Unpin>(r: &'a mut R, pace: &mut Pace) -> io::Result<&'a [u8]> {
+    match tokio::time::timeout_at(pace.deadline, r.fill_buf()).await {
         Ok(Ok([])) => Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
             "connection closed in DATA",
         )),
-        Ok(res) => res,
+        Ok(Ok(b)) => {
+            pace.got(b.len());
+            Ok(b)
+        }
+        Ok(Err(e)) => Err(e),
         Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "timeout in DATA")),
     }
 }
@@ -92,8 +122,9 @@ where
         max,
     };
     let mut st = St::LineStart;
+    let mut pace = Pace::new(idle);
     loop {
-        let buf = fill(r, idle).await?;
+        let buf = fill(r, &mut pace).await?;
         ack();
         let n = buf.len();
         let mut i = 0;
@@ -204,8 +235,9 @@ where
         max,
     };
     let mut left = len;
+    let mut pace = Pace::new(idle);
     while left > 0 {
-        let buf = fill(r, idle).await?;
+        let buf = fill(r, &mut pace).await?;
         let take = buf.len().min(left as usize);
         sink.push(&buf[..take]);
         r.consume(take);

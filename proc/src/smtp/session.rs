@@ -42,7 +42,11 @@ pub async fn run(sh: Arc<Shared>, service: Service, tcp: TcpStream, peer: Socket
         return;
     };
     let conn = if service.implicit_tls() {
-        match sh.tls.accept(tcp).await {
+        match sh
+            .tls
+            .accept(tcp, Duration::from_secs(st.timeout.max(1)))
+            .await
+        {
             Ok(c) => c,
             Err(e) => {
                 log::info!("{}: TLS handshake with {peer} failed: {e}", service.name());
@@ -186,6 +190,10 @@ impl Session<'_> {
                 }
                 Ok(Line::Eof) => return Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    log::info!(
+                        "timeout: [{}] sent no complete command in time",
+                        self.peer.ip()
+                    );
                     let _ = self.send("421 4.4.2 Timeout, closing connection\r\n").await;
                     return Ok(());
                 }
@@ -346,7 +354,7 @@ impl Session<'_> {
         let Conn::Plain(tcp) = reader.into_inner() else {
             return Ok(Flow::Close);
         };
-        match self.sh.tls.accept(tcp).await {
+        match self.sh.tls.accept(tcp, self.timeout()).await {
             Ok(conn) => {
                 log::info!(
                     "{}: STARTTLS with {}: {}",
@@ -706,6 +714,11 @@ impl Session<'_> {
             Err(e) => {
                 let _ = self.sh.queue.notify(&SmtpToQueue::Abort { id }, &[]).await;
                 self.tx = None;
+                if e.kind() == std::io::ErrorKind::TimedOut {
+                    let _ = self
+                        .send("421 4.4.2 Timeout in DATA, closing connection\r\n")
+                        .await;
+                }
                 return Err(e);
             }
         };

@@ -1,0 +1,243 @@
+//! Hostile and broken clients: slowloris on commands and on DATA, connection
+//! floods past the limits, TLS handshakes that stall and records that are not
+//! TLS. For each: the offender is cut off with the right reply, the outcome is
+//! logged, nothing it sent is acknowledged, and a normal client is served.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+fn server(extra: &str) -> Server {
+    let srv = Server::prepare(extra).start();
+    srv.add_account("bob@a.test", "pw-bob");
+    srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    srv
+}
+
+fn inbox_count(srv: &Server) -> usize {
+    std::fs::read_dir(srv.path("mail/a.test/bob/new"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// A normal client delivers one message on port 25 and it arrives.
+fn served_normally(srv: &Server, subject: &str) {
+    let before = inbox_count(srv);
+    let r = smtp_dialog_at(
+        "127.0.0.1",
+        srv.ports.smtp,
+        &[
+            "EHLO ok.test",
+            "MAIL FROM:<x@b.test>",
+            "RCPT TO:<bob@a.test>",
+            "DATA",
+            &format!("Subject: {subject}\r\n\r\nfine\r\n."),
+            "QUIT",
+        ],
+    );
+    assert!(r[5].starts_with("250 2.0.0 Ok: queued as"), "{r:?}");
+    let t = Instant::now();
+    while inbox_count(srv) <= before {
+        assert!(t.elapsed() < Duration::from_secs(10), "not delivered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Send `data` a byte every `gap` until the server closes; returns what it
+/// said and how long it took.
+fn trickle(mut s: TcpStream, data: &[u8], gap: Duration) -> (String, Duration) {
+    let t = Instant::now();
+    let mut r = s.try_clone().unwrap();
+    r.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let _ = r.read_to_end(&mut got);
+        (String::from_utf8_lossy(&got).to_string(), t.elapsed())
+    });
+    for b in data.iter().cycle() {
+        if s.write_all(&[*b]).is_err() || reader.is_finished() {
+            break;
+        }
+        std::thread::sleep(gap);
+        if t.elapsed() > Duration::from_secs(30) {
+            break;
+        }
+    }
+    reader.join().unwrap()
+}
+
+#[test]
+fn slowloris_on_commands_and_data_is_cut_off_while_others_are_served() {
+    let srv = server("EMAIL_SMTP_TIMEOUT=2");
+    // Commands: "EHLO ..." one byte every 200 ms, never a whole line in 2 s.
+    let s = TcpStream::connect(("127.0.0.1", srv.ports.smtp)).unwrap();
+    let cmd = std::thread::spawn(move || {
+        trickle(s, b"EHLO slow.example.test", Duration::from_millis(200))
+    });
+
+    // DATA: a valid envelope, then the body at 5 bytes a second.
+    let s = TcpStream::connect(("127.0.0.1", srv.ports.smtp)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut rd = std::io::BufReader::new(s.try_clone().unwrap());
+    let mut line = String::new();
+    use std::io::BufRead;
+    rd.read_line(&mut line).unwrap();
+    for c in [
+        "EHLO slow.test",
+        "MAIL FROM:<x@b.test>",
+        "RCPT TO:<bob@a.test>",
+        "DATA",
+    ] {
+        w.write_all(format!("{c}\r\n").as_bytes()).unwrap();
+        loop {
+            line.clear();
+            rd.read_line(&mut line).unwrap();
+            if line.as_bytes().get(3) != Some(&b'-') {
+                break;
+            }
+        }
+    }
+    assert!(line.starts_with("354"), "{line}");
+    let data = std::thread::spawn(move || {
+        trickle(
+            s,
+            b"Subject: slow\r\n\r\nvery slow body ",
+            Duration::from_millis(200),
+        )
+    });
+
+    // Meanwhile others are served.
+    served_normally(&srv, "while slowloris");
+
+    let (said, took) = cmd.join().unwrap();
+    assert!(said.contains("421 4.4.2"), "{said}");
+    assert!(
+        took < Duration::from_secs(6),
+        "command trickle held {took:?}"
+    );
+    let (said, took) = data.join().unwrap();
+    assert!(!said.contains("queued as"), "{said}");
+    assert!(said.contains("421 4.4.2 Timeout in DATA"), "{said}");
+    assert!(took < Duration::from_secs(8), "DATA trickle held {took:?}");
+    // Only the normal message arrived; the trickled one is not acknowledged.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(inbox_count(&srv), 1);
+    let log = srv.log();
+    assert!(log.contains("timeout: [127.0.0.1]"), "{log}");
+    assert!(log.contains("ended: timeout in DATA"), "{log}");
+    served_normally(&srv, "after slowloris");
+}
+
+#[test]
+fn connection_flood_past_the_limits_is_refused_then_service_resumes() {
+    let srv = server("EMAIL_MAX_CONNECTIONS_PER_IP=5\nEMAIL_MAX_CONNECTIONS=50");
+    let mut held = Vec::new();
+    let mut refused = 0;
+    for _ in 0..12 {
+        let mut s = TcpStream::connect(("127.0.0.1", srv.ports.smtp)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 256];
+        let n = s.read(&mut buf).unwrap_or(0);
+        let greet = String::from_utf8_lossy(&buf[..n]).to_string();
+        if greet.starts_with("421") {
+            assert!(greet.contains("Too many connections"), "{greet}");
+            refused += 1;
+        } else {
+            assert!(greet.starts_with("220"), "{greet}");
+            held.push(s);
+        }
+    }
+    assert_eq!(held.len(), 5, "per-IP limit");
+    assert_eq!(refused, 7);
+    let log = srv.log();
+    assert!(log.contains("refused: too many from this address"), "{log}");
+    // The flood goes away; the next client is served.
+    drop(held);
+    let t = Instant::now();
+    loop {
+        let mut s = TcpStream::connect(("127.0.0.1", srv.ports.smtp)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).unwrap_or(0);
+        if buf[..n].starts_with(b"220") {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "slots not freed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    served_normally(&srv, "after the flood");
+}
+
+#[test]
+fn stalled_tls_handshakes_and_garbage_records_are_dropped() {
+    let srv = server("EMAIL_SMTP_TIMEOUT=2");
+    // Implicit TLS port: connect and say nothing.
+    let t = Instant::now();
+    let mut stalled = TcpStream::connect(("127.0.0.1", srv.ports.submissions)).unwrap();
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // Not TLS at all on the implicit TLS port.
+    let mut junk = TcpStream::connect(("127.0.0.1", srv.ports.submissions)).unwrap();
+    junk.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    junk.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = junk.read_to_end(&mut buf);
+    // STARTTLS, then a malformed record.
+    let mut st = TcpStream::connect(("127.0.0.1", srv.ports.submission)).unwrap();
+    st.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut b = [0u8; 512];
+    let _ = st.read(&mut b).unwrap();
+    st.write_all(b"EHLO x\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let _ = st.read(&mut b).unwrap();
+    st.write_all(b"STARTTLS\r\n").unwrap();
+    let n = st.read(&mut b).unwrap();
+    assert!(
+        b[..n].starts_with(b"220"),
+        "{}",
+        String::from_utf8_lossy(&b[..n])
+    );
+    // A handshake record header announcing 16 KiB, then nonsense.
+    st.write_all(&[0x16, 0x03, 0x01, 0x40, 0x00, 0xde, 0xad, 0xbe, 0xef])
+        .unwrap();
+    st.write_all(&[0u8; 64]).unwrap();
+
+    // Others are served meanwhile, in clear and over TLS.
+    served_normally(&srv, "during the TLS junk");
+    let o = python(
+        r#"
+import smtplib, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2]); ctx.check_hostname = False
+s = smtplib.SMTP_SSL('127.0.0.1', int(sys.argv[1]), context=ctx, timeout=10)
+s.login('bob@a.test', 'pw-bob'); s.sendmail('bob@a.test', ['bob@a.test'], b'Subject: tls ok\r\n\r\nx\r\n'); s.quit()
+print('ok')
+"#,
+        &[
+            &srv.ports.submissions.to_string(),
+            &srv.cert.to_string_lossy(),
+        ],
+    );
+    assert_ok(&o, "submission over 465 during the junk");
+
+    // The stalled handshake is closed within the session timeout (2 s).
+    let mut rest = Vec::new();
+    let _ = stalled.read_to_end(&mut rest);
+    assert!(
+        t.elapsed() < Duration::from_secs(8),
+        "stalled handshake held {:?}",
+        t.elapsed()
+    );
+    let _ = st.read_to_end(&mut rest);
+    let log = srv.log();
+    assert!(log.contains("TLS handshake with 127.0.0.1"), "{log}");
+    assert!(
+        log.contains("handshake timeout") || log.contains("timed out"),
+        "{log}"
+    );
+}
