@@ -241,3 +241,141 @@ print('ok')
         "{log}"
     );
 }
+
+/// A small tmpfs mounted at `dir` (root only), unmounted on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let st = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount tmpfs");
+        Tmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Fill the filesystem at `dir` with one file; returns it (remove to free).
+fn fill(dir: &std::path::Path) -> std::path::PathBuf {
+    let p = dir.join("filler");
+    let mut f = std::fs::File::create(&p).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    while f.write_all(&chunk).is_ok() {}
+    let _ = f.sync_all();
+    p
+}
+
+fn submit(srv: &Server, subject: &str) -> Vec<String> {
+    smtp_dialog_at(
+        "127.0.0.1",
+        srv.ports.smtp,
+        &[
+            "EHLO ok.test",
+            "MAIL FROM:<x@b.test>",
+            "RCPT TO:<bob@a.test>",
+            "DATA",
+            &format!(
+                "Subject: {subject}\r\n\r\n{}\r\n.",
+                "body line\r\n".repeat(200)
+            ),
+            "QUIT",
+        ],
+    )
+}
+
+#[test]
+fn disk_full_on_the_spool_refuses_with_4xx_and_recovers() {
+    if !is_root() {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let mut srv = Server::prepare("");
+    let _fs = Tmpfs::mount(&srv.path("queue"), "1m");
+    srv.launch();
+    srv.add_account("bob@a.test", "pw-bob");
+    srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    let filler = fill(&srv.path("queue"));
+    let r = submit(&srv, "while full");
+    let all = r.join("");
+    assert!(
+        !all.contains("queued as"),
+        "acknowledged on a full spool: {r:?}"
+    );
+    assert!(
+        r.iter()
+            .any(|l| l.starts_with("452 4.3.1 Insufficient system storage")),
+        "want 452 4.3.1: {r:?}"
+    );
+    assert!(srv.log().contains("refused: spool full"), "{}", srv.log());
+    // A body larger than the write buffer fails mid-DATA: the rest is read, the
+    // reply is still 452, and the session goes on (QUIT answered).
+    let big = smtp_dialog_at(
+        "127.0.0.1",
+        srv.ports.smtp,
+        &[
+            "EHLO ok.test",
+            "MAIL FROM:<x@b.test>",
+            "RCPT TO:<bob@a.test>",
+            "DATA",
+            &format!(
+                "Subject: big\r\n\r\n{}\r\n.",
+                "0123456789abcdef\r\n".repeat(20_000)
+            ),
+            "QUIT",
+        ],
+    );
+    assert!(big[5].starts_with("452 4.3.1"), "{big:?}");
+    assert!(big[6].starts_with("221"), "{big:?}");
+    std::fs::remove_file(filler).unwrap();
+    served_normally(&srv, "after the spool had room again");
+    drop(srv);
+}
+
+#[test]
+fn disk_full_on_the_maildir_defers_and_delivers_once_there_is_room() {
+    if !is_root() {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let mut srv = Server::prepare("EMAIL_QUEUE_RETRY=1s");
+    let _fs = Tmpfs::mount(&srv.path("mail"), "1m");
+    srv.launch();
+    srv.add_account("bob@a.test", "pw-bob");
+    srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    let filler = fill(&srv.path("mail"));
+    let r = submit(&srv, "kept in the queue");
+    assert!(r[5].starts_with("250 2.0.0 Ok: queued as"), "{r:?}");
+    srv.wait_log("status=deferred", 1, Duration::from_secs(10));
+    assert_eq!(inbox_count(&srv), 0);
+    std::fs::remove_file(filler).unwrap();
+    let t = Instant::now();
+    while inbox_count(&srv) < 1 {
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "not delivered after room was made:\n{}",
+            srv.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(inbox_count(&srv), 1, "delivered twice");
+    drop(srv);
+}

@@ -13,6 +13,15 @@ pub struct Outcome {
     pub size: u64,
     pub bare_newline: bool,
     pub too_big: bool,
+    /// Writing the spool failed; the rest was read and dropped.
+    pub write_failed: bool,
+    /// ... because the filesystem is full (or over quota).
+    pub no_space: bool,
+}
+
+/// ENOSPC or EDQUOT: worth a 452 4.3.1 rather than a generic 451.
+pub fn is_no_space(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -46,10 +55,17 @@ impl<W: AsyncWrite + Unpin> Sink<'_, W> {
         }
     }
 
+    /// Write out the buffer. A failed write is remembered, not returned: the
+    /// client's bytes must still be read to the end so the reply lands in step.
     async fn flush(&mut self, force: bool) -> io::Result<()> {
         if let Some(w) = self.w.as_mut() {
             if (force || self.buf.len() >= 64 * 1024) && !self.buf.is_empty() {
-                w.write_all(&self.buf).await?;
+                if let Err(e) = w.write_all(&self.buf).await {
+                    log::error!("cannot write spool file: {e}");
+                    self.out.write_failed = true;
+                    self.out.no_space = is_no_space(&e);
+                    self.w = None;
+                }
                 self.buf.clear();
             }
         }

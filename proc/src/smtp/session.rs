@@ -796,13 +796,33 @@ impl Session<'_> {
             self.send(r).await?;
             return Ok(Flow::Continue);
         }
-        let flushed = w.flush().await;
+        let flushed = if out.write_failed {
+            Ok(())
+        } else {
+            w.flush().await
+        };
         drop(w);
-        if let Err(e) = flushed {
-            log::error!("{id}: cannot write spool file: {e}");
+        let no_space = match &flushed {
+            Err(e) => {
+                log::error!("{id}: cannot write spool file: {e}");
+                Some(data::is_no_space(e))
+            }
+            Ok(()) if out.write_failed => Some(out.no_space),
+            Ok(()) => None,
+        };
+        if let Some(no_space) = no_space {
+            log::warn!(
+                "{id}: message from [{}] refused: spool {}",
+                self.peer.ip(),
+                if no_space { "full" } else { "write error" }
+            );
             let _ = self.sh.queue.notify(&SmtpToQueue::Abort { id }, &[]).await;
-            self.send("451 4.3.0 Error writing message, try again later\r\n")
-                .await?;
+            self.send(if no_space {
+                "452 4.3.1 Insufficient system storage, try again later\r\n"
+            } else {
+                "451 4.3.0 Error writing message, try again later\r\n"
+            })
+            .await?;
             return Ok(Flow::Continue);
         }
         let envelope = Envelope {
