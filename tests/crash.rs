@@ -186,3 +186,166 @@ fn corrupt_and_uncommitted_spool_files_at_start() {
     assert!(!msg.join("0123456789ABCDEF0124").exists());
     assert!(smtp_greets(srv.ports.smtp));
 }
+
+/// IMAP readers that keep logging in, selecting and counting INBOX, coming back
+/// after any error, until told to stop; prints the last count and the number of
+/// reconnections.
+const READER_PY: &str = r#"
+import imaplib, ssl, sys, time, os
+port, stopfile = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+count, reconnects = 0, 0
+while not os.path.exists(stopfile):
+    try:
+        m = imaplib.IMAP4_SSL('127.0.0.1', port, ssl_context=ctx, timeout=10)
+        m.login('bob@a.test', 'pw-bob')
+        while not os.path.exists(stopfile):
+            typ, data = m.select('INBOX', readonly=True)
+            count = int(data[0])
+            m.noop(); time.sleep(0.05)
+        m.logout()
+    except Exception:
+        reconnects += 1
+        time.sleep(0.2)
+print(count, reconnects, flush=True)
+"#;
+
+#[test]
+fn kill9_of_smtp_and_imap_under_load_loses_nothing() {
+    const CLIENTS: usize = 4;
+    const PER: usize = 25;
+    let srv = Server::prepare("").start();
+    srv.add_account("bob@a.test", "pw-bob");
+    srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    let py = if std::path::Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    let stop = srv.path("stop-readers");
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            std::process::Command::new(py)
+                .args(["-c", READER_PY, &srv.ports.imaps.to_string()])
+                .arg(&stop)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // Senders report "ok m<i> <queue id>" per acknowledged message.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let mut senders = Vec::new();
+    for _ in 0..CLIENTS {
+        let mut c = std::process::Command::new(py)
+            .args([
+                "-c",
+                CLIENT_PY,
+                &srv.ports.smtp.to_string(),
+                &PER.to_string(),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = c.stdout.take().unwrap();
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(l);
+            }
+        });
+        senders.push(c);
+    }
+    drop(tx);
+    let mut acked: Vec<String> = Vec::new();
+    let mut retried = 0usize;
+    let mut killed = Vec::new();
+    for line in rx {
+        if let Some(rest) = line.strip_prefix("ok ") {
+            acked.push(rest.split_whitespace().nth(1).unwrap_or("").to_string());
+        } else if line.starts_with("drop ") || line.starts_with("tempfail ") {
+            retried += 1;
+        }
+        if acked.len() == 20 && !killed.contains(&"smtp") {
+            kill(srv.child_pid("sx-smtp"));
+            killed.push("smtp");
+        }
+        if acked.len() == 50 && !killed.contains(&"imap") {
+            kill(srv.child_pid("sx-imap"));
+            killed.push("imap");
+        }
+    }
+    for mut s in senders {
+        assert!(
+            s.wait().unwrap().success(),
+            "a sender gave up:\n{}",
+            srv.log()
+        );
+    }
+    assert_eq!(acked.len(), CLIENTS * PER);
+    assert_eq!(killed, ["smtp", "imap"]);
+
+    // Every acknowledged queue id is in exactly one Maildir file (new/ or cur/:
+    // the readers' sessions may have moved them).
+    let dirs = [
+        srv.path("mail/a.test/bob/new"),
+        srv.path("mail/a.test/bob/cur"),
+    ];
+    let t = Instant::now();
+    loop {
+        let names: Vec<String> = dirs
+            .iter()
+            .flat_map(|d| std::fs::read_dir(d).unwrap().flatten())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        let missing: Vec<&String> = acked
+            .iter()
+            .filter(|id| !names.iter().any(|n| n.contains(id.as_str())))
+            .collect();
+        if missing.is_empty() {
+            for id in &acked {
+                let copies = names.iter().filter(|n| n.contains(id.as_str())).count();
+                assert_eq!(copies, 1, "{id} delivered {copies} times");
+            }
+            assert!(
+                names.len() <= acked.len() + retried,
+                "{} files",
+                names.len()
+            );
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "acknowledged but missing: {missing:?}\n{}",
+            srv.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The readers came back after the imap restart and see every message.
+    std::thread::sleep(Duration::from_secs(1));
+    std::fs::write(&stop, "").unwrap();
+    for r in readers {
+        let o = r.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        let count: usize = text
+            .split_whitespace()
+            .next()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        assert!(
+            count >= acked.len(),
+            "a reader saw {count} of {}: {text}",
+            acked.len()
+        );
+    }
+    // Both deaths were logged by the parent, and the set was restarted each time.
+    let log = srv.log();
+    for who in ["sx-smtp[", "sx-imap["] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains(who) && l.contains("killed by signal 9")),
+            "{who} death not logged:\n{log}"
+        );
+    }
+    assert!(log.matches("restarted:").count() >= 2, "{log}");
+}
