@@ -163,7 +163,7 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> 
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tmp = sibling(path, &format!(".tmp.{}", std::process::id()));
-    {
+    let written = (|| {
         let mut f = OpenOptions::new()
             .create(true)
             .truncate(true)
@@ -172,8 +172,10 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> 
             .open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
-    }
-    if let Err(e) = std::fs::rename(&tmp, path) {
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        // A full disk must not leave half-written temporary files behind.
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }

@@ -113,9 +113,6 @@ fn make_cert(cfg: &ServerConfig, force: bool) -> i32 {
         }
     };
     for (path, data, mode) in [(&cfg.tls_key, key, 0o600), (&cfg.tls_cert, cert, 0o644)] {
-        if let Some(d) = path.parent() {
-            let _ = std::fs::create_dir_all(d);
-        }
         if let Err(e) = sxproc::accounts::write_atomic(path, data.as_bytes(), mode) {
             eprintln!("sx server-email: cannot write {}: {e}", path.display());
             return exit::CANTCREAT;

@@ -1,8 +1,8 @@
 //! The offline queue of `sx email` (SMTP_QUEUE_DIR, mode 0700, owned by the
 //! caller). One immutable file per message, `<id>.msg`: an envelope header
 //! (`SXQ 1`, `date`, `from`, `to` lines, blank line) then the message. Written to a
-//! dot-file, fsynced and renamed in, so a message is either wholly queued or not
-//! at all. Attempts and the last error live beside it in `<id>.state`, replaced
+//! temporary file, fsynced and renamed in (accounts::write_atomic), so a message
+//! is either wholly queued or not at all. Attempts and the last error live beside it in `<id>.state`, replaced
 //! atomically. `--flush` holds an flock on `.lock` for its whole run, so two
 //! flushes never send the same message; a message file is removed only after
 //! the server accepted it, so a crash mid-flush can at worst send it twice.
@@ -11,9 +11,10 @@ use super::{Envelope, Failure};
 use crate::exit;
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use sxproc::accounts::write_atomic;
 
 const MAGIC: &str = "SXQ 1";
 /// How much of a message `--list` reads to find its Subject.
@@ -46,26 +47,6 @@ fn fsync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
-}
-
-/// Write `data` to `path` atomically (temp file, fsync, rename, dir fsync).
-fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
-    let tmp = dir.join(format!(".tmp-{name}-{}", std::process::id()));
-    let res = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        fs::rename(&tmp, dir.join(name))
-    })();
-    if res.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    fsync_dir(dir);
-    res
 }
 
 impl Outbox {
@@ -103,7 +84,7 @@ impl Outbox {
         data.push('\n');
         let mut data = data.into_bytes();
         data.extend_from_slice(&env.message);
-        write_atomic(&self.dir, &format!("{id}.msg"), &data)
+        write_atomic(&self.msg_path(&id), &data, 0o600)
             .map_err(|e| io_fail(exit::CANTCREAT, "cannot queue into", &self.dir, e))?;
         Ok(id)
     }
@@ -226,7 +207,11 @@ impl Outbox {
             now(),
             error.replace(['\r', '\n'], " ")
         );
-        let _ = write_atomic(&self.dir, &format!("{id}.state"), text.as_bytes());
+        let _ = write_atomic(
+            &self.dir.join(format!("{id}.state")),
+            text.as_bytes(),
+            0o600,
+        );
     }
 
     /// Remove a message that was sent (message first: that is the commit point).
@@ -269,7 +254,7 @@ impl Outbox {
         let day = std::time::Duration::from_secs(86_400);
         for e in rd.filter_map(|e| e.ok()) {
             let name = e.file_name().to_string_lossy().into_owned();
-            let stale_tmp = name.starts_with(".tmp-")
+            let stale_tmp = name.contains(".tmp.")
                 && e.metadata()
                     .and_then(|m| m.modified())
                     .ok()
