@@ -49,12 +49,7 @@ fn kill9_of_delivery_queue_and_daemon_loses_nothing() {
     let mut srv = Server::prepare("").start();
     srv.add_account("bob@a.test", "pw-bob");
     srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
-    let py = if std::path::Path::new("/usr/bin/python3").exists() {
-        "/usr/bin/python3"
-    } else {
-        "python3"
-    };
-    let mut client = std::process::Command::new(py)
+    let mut client = python_cmd()
         .args(["-c", CLIENT_PY, &srv.ports.smtp.to_string(), &N.to_string()])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -217,15 +212,10 @@ fn kill9_of_smtp_and_imap_under_load_loses_nothing() {
     let srv = Server::prepare("").start();
     srv.add_account("bob@a.test", "pw-bob");
     srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
-    let py = if std::path::Path::new("/usr/bin/python3").exists() {
-        "/usr/bin/python3"
-    } else {
-        "python3"
-    };
     let stop = srv.path("stop-readers");
     let readers: Vec<_> = (0..3)
         .map(|_| {
-            std::process::Command::new(py)
+            python_cmd()
                 .args(["-c", READER_PY, &srv.ports.imaps.to_string()])
                 .arg(&stop)
                 .stdout(std::process::Stdio::piped())
@@ -237,7 +227,7 @@ fn kill9_of_smtp_and_imap_under_load_loses_nothing() {
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let mut senders = Vec::new();
     for _ in 0..CLIENTS {
-        let mut c = std::process::Command::new(py)
+        let mut c = python_cmd()
             .args([
                 "-c",
                 CLIENT_PY,

@@ -349,12 +349,7 @@ impl Sink {
             .tempdir()
             .unwrap();
         let port = free_port();
-        let py = if Path::new("/usr/bin/python3").exists() {
-            "/usr/bin/python3"
-        } else {
-            "python3"
-        };
-        let child = Command::new(py)
+        let child = python_cmd()
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
             .args(["-c", "aiosmtpd.handlers.Mailbox"])

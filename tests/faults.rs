@@ -283,6 +283,21 @@ fn fill(dir: &std::path::Path) -> std::path::PathBuf {
     p
 }
 
+/// A server whose `dir` (queue or mail) is a full 1 MiB tmpfs, with bob's
+/// account; `None` unless root. Remove the filler file to make room.
+fn server_with_full(extra: &str, dir: &str) -> Option<(Server, Tmpfs, std::path::PathBuf)> {
+    if !is_root() {
+        return None;
+    }
+    let mut srv = Server::prepare(extra);
+    let fs = Tmpfs::mount(&srv.path(dir), "1m");
+    srv.launch();
+    srv.add_account("bob@a.test", "pw-bob");
+    srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    let filler = fill(&srv.path(dir));
+    Some((srv, fs, filler))
+}
+
 fn submit(srv: &Server, subject: &str) -> Vec<String> {
     smtp_dialog_at(
         "127.0.0.1",
@@ -303,16 +318,10 @@ fn submit(srv: &Server, subject: &str) -> Vec<String> {
 
 #[test]
 fn disk_full_on_the_spool_refuses_with_4xx_and_recovers() {
-    if !is_root() {
+    let Some((srv, _fs, filler)) = server_with_full("", "queue") else {
         eprintln!("skipped: mounting a tmpfs needs root");
         return;
-    }
-    let mut srv = Server::prepare("");
-    let _fs = Tmpfs::mount(&srv.path("queue"), "1m");
-    srv.launch();
-    srv.add_account("bob@a.test", "pw-bob");
-    srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
-    let filler = fill(&srv.path("queue"));
+    };
     let r = submit(&srv, "while full");
     let all = r.join("");
     assert!(
@@ -351,16 +360,10 @@ fn disk_full_on_the_spool_refuses_with_4xx_and_recovers() {
 
 #[test]
 fn disk_full_on_the_maildir_defers_and_delivers_once_there_is_room() {
-    if !is_root() {
+    let Some((srv, _fs, filler)) = server_with_full("EMAIL_QUEUE_RETRY=1s", "mail") else {
         eprintln!("skipped: mounting a tmpfs needs root");
         return;
-    }
-    let mut srv = Server::prepare("EMAIL_QUEUE_RETRY=1s");
-    let _fs = Tmpfs::mount(&srv.path("mail"), "1m");
-    srv.launch();
-    srv.add_account("bob@a.test", "pw-bob");
-    srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
-    let filler = fill(&srv.path("mail"));
+    };
     let r = submit(&srv, "kept in the queue");
     assert!(r[5].starts_with("250 2.0.0 Ok: queued as"), "{r:?}");
     srv.wait_log("status=deferred", 1, Duration::from_secs(10));

@@ -33,23 +33,7 @@ fn submitted_at_a_arrives_at_b_signed_over_starttls() {
     a.add_account("bob@a.test", "pw-bob");
     a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
 
-    let py = r#"
-import smtplib, ssl, sys
-port, cafile = int(sys.argv[1]), sys.argv[2]
-ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
-s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
-s.sendmail('bob@a.test', ['carol@b.test'],
-    'From: Bob <bob@a.test>\r\nTo: carol@b.test\r\nSubject: across\r\nMessage-ID: <x1@a.test>\r\n'
-    'Date: Tue, 24 Nov 2026 10:00:00 +0000\r\n\r\nhello b\r\n.leading dot line\r\n')
-s.quit()
-"#;
-    assert_ok(
-        &python(
-            py,
-            &[&a.ports.submission.to_string(), &a.cert.to_string_lossy()],
-        ),
-        "submit at A",
-    );
+    submit_as_bob(&a, &["carol@b.test"], "From: Bob <bob@a.test>\r\nTo: carol@b.test\r\nSubject: across\r\nMessage-ID: <x1@a.test>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\n\r\nhello b\r\n.leading dot line\r\n");
 
     let inbox = b.path("mail/b.test/carol/new");
     let t = Instant::now();
@@ -129,20 +113,10 @@ fn unknown_user_at_b_bounces_to_the_sender_and_no_route_defers() {
         1,
         Duration::from_secs(5),
     );
-    let py = r#"
-import smtplib, ssl, sys
-port, cafile = int(sys.argv[1]), sys.argv[2]
-ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
-s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
-s.sendmail('bob@a.test', ['nobody@b.test', 'someone@c.test'], 'Subject: doomed\r\n\r\nsecret body\r\n')
-s.quit()
-"#;
-    assert_ok(
-        &python(
-            py,
-            &[&a.ports.submission.to_string(), &a.cert.to_string_lossy()],
-        ),
-        "submit",
+    submit_as_bob(
+        &a,
+        &["nobody@b.test", "someone@c.test"],
+        "Subject: doomed\r\n\r\nsecret body\r\n",
     );
     a.wait_log("to=<nobody@b.test>", 1, Duration::from_secs(10));
     a.wait_log("to=<someone@c.test>", 1, Duration::from_secs(40));
@@ -217,21 +191,7 @@ fn b_down_a_retries_and_delivers_exactly_once() {
     .start();
     a.add_account("bob@a.test", "pw-bob");
     a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
-    let py = r#"
-import smtplib, ssl, sys
-port, cafile = int(sys.argv[1]), sys.argv[2]
-ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
-s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
-s.sendmail('bob@a.test', ['carol@b.test'], 'Subject: retry me\r\n\r\nx\r\n')
-s.quit()
-"#;
-    assert_ok(
-        &python(
-            py,
-            &[&a.ports.submission.to_string(), &a.cert.to_string_lossy()],
-        ),
-        "submit",
-    );
+    submit_as_bob(&a, &["carol@b.test"], "Subject: retry me\r\n\r\nx\r\n");
     // Two failed attempts while B is down, one second apart.
     a.wait_log(
         "dsn=4.0.0 status=deferred (127.0.0.1:",
@@ -342,20 +302,10 @@ fn mx_lookup_through_local_dns() {
     let a = a.start();
     a.add_account("bob@a.test", "pw-bob");
     a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
-    let py = r#"
-import smtplib, ssl, sys
-port, cafile = int(sys.argv[1]), sys.argv[2]
-ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
-s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
-s.sendmail('bob@a.test', ['carol@b.test', 'x@nowhere.test'], 'Subject: via MX\r\n\r\nx\r\n')
-s.quit()
-"#;
-    assert_ok(
-        &python(
-            py,
-            &[&a.ports.submission.to_string(), &a.cert.to_string_lossy()],
-        ),
-        "submit",
+    submit_as_bob(
+        &a,
+        &["carol@b.test", "x@nowhere.test"],
+        "Subject: via MX\r\n\r\nx\r\n",
     );
     let inbox = b.path("mail/b.test/carol/new");
     let t = Instant::now();
@@ -406,26 +356,12 @@ fn connection_is_reused_for_the_next_message() {
     let a = Server::prepare(&format!("EMAIL_ROUTES=b.test=127.0.0.1:{}", b.ports.smtp)).start();
     a.add_account("bob@a.test", "pw-bob");
     a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
-    let py = r#"
-import smtplib, ssl, sys
-port, cafile, subject = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
-s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
-s.sendmail('bob@a.test', ['carol@b.test'], 'Subject: %s\r\n\r\nx\r\n' % subject)
-s.quit()
-"#;
     let inbox = b.path("mail/b.test/carol/new");
     for (n, subject) in ["first", "second"].iter().enumerate() {
-        assert_ok(
-            &python(
-                py,
-                &[
-                    &a.ports.submission.to_string(),
-                    &a.cert.to_string_lossy(),
-                    subject,
-                ],
-            ),
-            "submit",
+        submit_as_bob(
+            &a,
+            &["carol@b.test"],
+            &format!("Subject: {subject}\r\n\r\nx\r\n"),
         );
         let t = Instant::now();
         while std::fs::read_dir(&inbox).unwrap().count() < n + 1 {
@@ -474,20 +410,10 @@ fn smarthost_with_auth_over_starttls() {
     let a = a.start();
     a.add_account("bob@a.test", "pw-bob");
     a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
-    let py = r#"
-import smtplib, ssl, sys
-port, cafile = int(sys.argv[1]), sys.argv[2]
-ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
-s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
-s.sendmail('bob@a.test', ['carol@far.test'], 'Subject: via smarthost\r\n\r\nx\r\n')
-s.quit()
-"#;
-    assert_ok(
-        &python(
-            py,
-            &[&a.ports.submission.to_string(), &a.cert.to_string_lossy()],
-        ),
-        "submit",
+    submit_as_bob(
+        &a,
+        &["carol@far.test"],
+        "Subject: via smarthost\r\n\r\nx\r\n",
     );
     a.wait_log(
         "to=<carol@far.test> relay=127.0.0.1:",

@@ -225,12 +225,7 @@ fn sighup_reloads_cert_and_accounts_keeping_sessions() {
     srv.add_account("bob@a.test", "pw-bob");
     srv.wait_log("1 account(s)", 1, Duration::from_secs(5));
     let old_fp = file_fingerprint(&srv.cert);
-    let py = if std::path::Path::new("/usr/bin/python3").exists() {
-        "/usr/bin/python3"
-    } else {
-        "python3"
-    };
-    let mut held = std::process::Command::new(py)
+    let mut held = python_cmd()
         .args([
             "-c",
             HELD_SESSION_PY,

@@ -488,21 +488,17 @@ except (smtplib.SMTPServerDisconnected, ConnectionError, OSError):
     print('final=dropped')
 "#;
     let flag = srv.path("flag");
-    let child = Command::new(if Path::new("/usr/bin/python3").exists() {
-        "/usr/bin/python3"
-    } else {
-        "python3"
-    })
-    .args([
-        "-c",
-        py,
-        &srv.ports.submission.to_string(),
-        &srv.cert.to_string_lossy(),
-        &flag.to_string_lossy(),
-    ])
-    .stdout(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
+    let child = python_cmd()
+        .args([
+            "-c",
+            py,
+            &srv.ports.submission.to_string(),
+            &srv.cert.to_string_lossy(),
+            &flag.to_string_lossy(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let t = Instant::now();
     while !flag.exists() {
         assert!(t.elapsed() < Duration::from_secs(20), "{}", srv.log());

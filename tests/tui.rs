@@ -7,17 +7,6 @@ use common::*;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const SUBMIT_PY: &str = r#"
-import smtplib, ssl, sys
-port, cafile = int(sys.argv[1]), sys.argv[2]
-ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
-s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
-s.mail('bob@a.test'); s.rcpt('carol@b.test')
-code, msg = s.data(b'Subject: stuck\r\n\r\nbody\r\n')
-print(msg.decode().split()[-1])
-s.quit()
-"#;
-
 struct Tmux {
     name: String,
 }
@@ -101,15 +90,7 @@ fn tui_shows_the_queue_and_holds_and_removes_a_message() {
     .start();
     srv.add_account("bob@a.test", "pw-bob");
     srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
-    let o = python(
-        SUBMIT_PY,
-        &[
-            &srv.ports.submission.to_string(),
-            &srv.cert.to_string_lossy(),
-        ],
-    );
-    assert_ok(&o, "submit");
-    let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let id = submit_as_bob(&srv, &["carol@b.test"], "Subject: stuck\r\n\r\nbody\r\n");
     srv.wait_log("status=deferred (127.0.0.1:", 1, Duration::from_secs(10));
 
     let name = format!("sx-tui-{}", std::process::id());

@@ -446,13 +446,18 @@ pub fn smtp_greets_at(host: &str, port: u16) -> bool {
 }
 
 /// Run a Python 3 script (Debian's interpreter, where python3-dkim lives).
-pub fn python(script: &str, args: &[&str]) -> Output {
-    let py = if Path::new("/usr/bin/python3").exists() {
+/// Debian's python3 (where python3-dkim, aiosmtpd & co. are installed), else
+/// whatever python3 is on the PATH.
+pub fn python_cmd() -> Command {
+    Command::new(if Path::new("/usr/bin/python3").exists() {
         "/usr/bin/python3"
     } else {
         "python3"
-    };
-    Command::new(py)
+    })
+}
+
+pub fn python(script: &str, args: &[&str]) -> Output {
+    python_cmd()
         .arg("-c")
         .arg(script)
         .args(args)
@@ -564,4 +569,31 @@ pub fn smtp_dialog_at(host: &str, port: u16, cmds: &[&str]) -> Vec<String> {
         }
     }
     out
+}
+
+/// bob@a.test (password pw-bob) submits `message` to `rcpts` on the submission
+/// port with STARTTLS and AUTH; returns the queue id from the 250 reply.
+#[allow(dead_code)]
+pub fn submit_as_bob(srv: &Server, rcpts: &[&str], message: &str) -> String {
+    const PY: &str = r#"
+import smtplib, ssl, sys
+port, cafile, message, rcpts = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
+ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
+s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
+s.mail('bob@a.test')
+for r in rcpts:
+    code, msg = s.rcpt(r)
+    assert code == 250, (r, code, msg)
+code, msg = s.data(message.encode())
+assert code == 250, (code, msg)
+print(msg.decode().split()[-1])
+s.quit()
+"#;
+    let port = srv.ports.submission.to_string();
+    let cert = srv.cert.to_string_lossy().into_owned();
+    let mut args = vec![port.as_str(), cert.as_str(), message];
+    args.extend_from_slice(rcpts);
+    let o = python(PY, &args);
+    assert_ok(&o, "submit as bob");
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
