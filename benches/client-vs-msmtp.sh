@@ -8,6 +8,7 @@
 # `cargo build --release`; installs msmtp if missing.
 #   N=300 benches/client-vs-msmtp.sh
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 N=${N:-300}
 SX=$PWD/target/release/sx
 command -v msmtp >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y msmtp >/dev/null
@@ -15,7 +16,6 @@ command -v msmtp >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y
 T=$(mktemp -d /tmp/sx-client-bench.XXXXXX)
 chmod 755 "$T"
 id _sxmail >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin _sxmail
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 SUB=$(port)
 cleanup() {
     [ -f "$T/sx.pid" ] && kill "$(cat "$T/sx.pid")" 2>/dev/null || true
@@ -29,26 +29,11 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=bench CA" -keyout c
 openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout key.pem -out leaf.csr 2>/dev/null
 printf "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n" > leaf.ext
 openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out cert.pem -extfile leaf.ext 2>/dev/null
-cat > env.txt <<CONF
-EMAIL_LISTEN_ADDR=127.0.0.1
-EMAIL_HOSTNAME=localhost
-EMAIL_DOMAIN=a.test
-EMAIL_SMTP_PORT=0
-EMAIL_SUBMISSION_PORT=$SUB
-EMAIL_SUBMISSIONS_PORT=0
-EMAIL_IMAP_PORT=0
-EMAIL_IMAP_STARTTLS_PORT=0
-EMAIL_DATA_DIR=$T/data
-EMAIL_MAILDIR=$T/mail
-EMAIL_QUEUE_DIR=$T/queue
-EMAIL_TLS_CERT=$T/cert.pem
-EMAIL_TLS_KEY=$T/key.pem
-EMAIL_ACCOUNTS_FILE=$T/accounts
-EMAIL_PID_FILE=$T/sx.pid
-EMAIL_CONTROL_SOCKET=$T/control.sock
-EMAIL_LOG=stderr
+{ server_config "$T" localhost 0 "$SUB" 0 0 0
+    cat <<CONF
 EMAIL_AUTH_CACHE_TTL=600
 CONF
+} > env.txt
 echo bench-password | "$SX" server-email --config env.txt --add-account bench@a.test >/dev/null
 "$SX" server-email --config env.txt --daemon
 for _ in $(seq 50); do [ -S control.sock ] && break; sleep 0.1; done

@@ -7,6 +7,7 @@
 # `cargo build --release`; needs dovecot-imapd (apt-get install dovecot-imapd).
 #   WORKERS=20 SECONDS=20 IDLERS=1000 benches/imap-vs-dovecot.sh
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 WORKERS=${WORKERS:-20}
 SECONDS_RUN=${SECONDS:-20}
 IDLERS=${IDLERS:-1000}
@@ -15,7 +16,6 @@ T=$(mktemp -d /tmp/sx-imap-bench.XXXXXX)
 chmod 755 "$T"
 MAILUSER=_sxmail
 id "$MAILUSER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$MAILUSER"
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 SXPORT=$(port)
 DVPORT=$(port)
 cleanup() {
@@ -29,28 +29,13 @@ cleanup() {
 trap cleanup EXIT
 
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 2 -subj /CN=bench.test 2>/dev/null
-cat > "$T/env.txt" <<CONF
-EMAIL_LISTEN_ADDR=127.0.0.1
-EMAIL_HOSTNAME=mail.a.test
-EMAIL_DOMAIN=a.test
-EMAIL_SMTP_PORT=0
-EMAIL_SUBMISSION_PORT=0
-EMAIL_SUBMISSIONS_PORT=0
-EMAIL_IMAP_PORT=$SXPORT
-EMAIL_IMAP_STARTTLS_PORT=0
-EMAIL_DATA_DIR=$T/data
-EMAIL_MAILDIR=$T/mail
-EMAIL_QUEUE_DIR=$T/queue
-EMAIL_TLS_CERT=$T/cert.pem
-EMAIL_TLS_KEY=$T/key.pem
-EMAIL_ACCOUNTS_FILE=$T/accounts
-EMAIL_PID_FILE=$T/sx.pid
-EMAIL_CONTROL_SOCKET=$T/control.sock
-EMAIL_LOG=stderr
+{ server_config "$T" mail.a.test 0 0 0 "$SXPORT" 0
+    cat <<CONF
 EMAIL_MAX_CONNECTIONS=5000
 EMAIL_MAX_CONNECTIONS_PER_IP=5000
 EMAIL_IMAP_MAX_USER_CONNECTIONS=5000
 CONF
+} > "$T/env.txt"
 echo bench-password | "$SX" server-email --config "$T/env.txt" --add-account bench@a.test >/dev/null
 HASH=$(grep "^bench@a.test:" "$T/accounts" | cut -d: -f2-)
 

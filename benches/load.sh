@@ -6,12 +6,12 @@
 # message is accepted and delivered while all are held. Run as root from the
 # repository after `cargo build --release`:   N=2000 benches/load.sh
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 N=${N:-2000}
 SX=$PWD/target/release/sx
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 T=$(mktemp -d /tmp/sx-load.XXXXXX)
 chmod 755 "$T"
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 SMTP=$(port)
 IMAPS=$(port)
 cleanup() {
@@ -24,29 +24,14 @@ cleanup() {
 trap cleanup EXIT
 
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 2 -subj /CN=load.test 2>/dev/null
-cat > "$T/env.txt" <<CONF
-EMAIL_LISTEN_ADDR=127.0.0.1
-EMAIL_HOSTNAME=mail.a.test
-EMAIL_DOMAIN=a.test
-EMAIL_SMTP_PORT=$SMTP
-EMAIL_SUBMISSION_PORT=0
-EMAIL_SUBMISSIONS_PORT=0
-EMAIL_IMAP_PORT=$IMAPS
-EMAIL_IMAP_STARTTLS_PORT=0
-EMAIL_DATA_DIR=$T/data
-EMAIL_MAILDIR=$T/mail
-EMAIL_QUEUE_DIR=$T/queue
-EMAIL_TLS_CERT=$T/cert.pem
-EMAIL_TLS_KEY=$T/key.pem
-EMAIL_ACCOUNTS_FILE=$T/accounts
-EMAIL_PID_FILE=$T/sx.pid
-EMAIL_CONTROL_SOCKET=$T/control.sock
-EMAIL_LOG=stderr
+{ server_config "$T" mail.a.test "$SMTP" 0 0 "$IMAPS" 0
+    cat <<CONF
 EMAIL_SMTP_TIMEOUT=900
 EMAIL_MAX_CONNECTIONS=$((N + 100))
 EMAIL_MAX_CONNECTIONS_PER_IP=$((N + 100))
 EMAIL_IMAP_MAX_USER_CONNECTIONS=$((N + 100))
 CONF
+} > "$T/env.txt"
 echo load-password | "$SX" server-email --config "$T/env.txt" --add-account load@a.test >/dev/null
 "$SX" server-email --config "$T/env.txt" >/dev/null 2>"$T/sx.log" &
 for _ in $(seq 100); do [ -S "$T/control.sock" ] && break; sleep 0.1; done
