@@ -121,7 +121,10 @@ impl App {
         if let Ok(l) = accounts::load(&self.cfg) {
             self.accounts = l.into_iter().map(|a| a.address).collect();
         }
-        self.log = recent_log(LOG_LINES);
+        // journalctl is a process to start: only while its lines are on screen.
+        if self.tab == Tab::Log {
+            self.log = recent_log(LOG_LINES);
+        }
         self.sel_queue = self.sel_queue.min(self.queue.len().saturating_sub(1));
         self.sel_account = self.sel_account.min(self.accounts.len().saturating_sub(1));
     }
@@ -194,15 +197,15 @@ impl App {
             KeyCode::Char('q') | KeyCode::Esc => self.quit = true,
             KeyCode::Char('?') => self.mode = Mode::Help,
             KeyCode::Char(c @ '1'..='4') => {
-                self.tab = Tab::ALL[(c as usize) - ('1' as usize)];
+                self.show(Tab::ALL[(c as usize) - ('1' as usize)]);
             }
             KeyCode::Tab | KeyCode::Right => {
                 let i = Tab::ALL.iter().position(|t| *t == self.tab).unwrap_or(0);
-                self.tab = Tab::ALL[(i + 1) % Tab::ALL.len()];
+                self.show(Tab::ALL[(i + 1) % Tab::ALL.len()]);
             }
             KeyCode::BackTab | KeyCode::Left => {
                 let i = Tab::ALL.iter().position(|t| *t == self.tab).unwrap_or(0);
-                self.tab = Tab::ALL[(i + Tab::ALL.len() - 1) % Tab::ALL.len()];
+                self.show(Tab::ALL[(i + Tab::ALL.len() - 1) % Tab::ALL.len()]);
             }
             KeyCode::Up | KeyCode::Char('k') => self.step(-1),
             KeyCode::Down | KeyCode::Char('j') => self.step(1),
@@ -215,6 +218,13 @@ impl App {
                 Tab::Accounts => self.accounts_key(code),
                 _ => {}
             },
+        }
+    }
+
+    fn show(&mut self, tab: Tab) {
+        self.tab = tab;
+        if tab == Tab::Log {
+            self.log = recent_log(LOG_LINES);
         }
     }
 

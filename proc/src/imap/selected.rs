@@ -521,26 +521,18 @@ impl Session {
                         out.extend_from_slice(format!("RFC822.SIZE {}", meta.size).as_bytes())
                     }
                     MessageDataItemName::Envelope => {
-                        let e = meta
-                            .envelope
-                            .get_or_init(|| mime::envelope(mime::header_block(&raw)).into());
-                        out.extend_from_slice(b"ENVELOPE ");
-                        out.extend_from_slice(e);
+                        cached(&mut out, b"ENVELOPE ", &meta.envelope, || {
+                            mime::envelope(mime::header_block(&raw)).into()
+                        })
                     }
                     MessageDataItemName::BodyStructure => {
-                        let s = meta
-                            .structure
-                            .get_or_init(|| mime::structure(&raw, true).into());
-                        out.extend_from_slice(b"BODYSTRUCTURE ");
-                        out.extend_from_slice(s);
+                        cached(&mut out, b"BODYSTRUCTURE ", &meta.structure, || {
+                            mime::structure(&raw, true).into()
+                        })
                     }
-                    MessageDataItemName::Body => {
-                        let s = meta
-                            .body
-                            .get_or_init(|| mime::structure(&raw, false).into());
-                        out.extend_from_slice(b"BODY ");
-                        out.extend_from_slice(s);
-                    }
+                    MessageDataItemName::Body => cached(&mut out, b"BODY ", &meta.body, || {
+                        mime::structure(&raw, false).into()
+                    }),
                     MessageDataItemName::Rfc822 => {
                         out.extend_from_slice(b"RFC822 ");
                         literal(&mut out, &raw);
@@ -951,4 +943,15 @@ impl Session {
         );
         Ok(())
     }
+}
+
+/// `label` and a serialized item from the folder's metadata cache, made on first use.
+fn cached(
+    out: &mut Vec<u8>,
+    label: &[u8],
+    cell: &std::sync::OnceLock<std::sync::Arc<[u8]>>,
+    make: impl FnOnce() -> std::sync::Arc<[u8]>,
+) {
+    out.extend_from_slice(label);
+    out.extend_from_slice(cell.get_or_init(make));
 }
