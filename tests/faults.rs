@@ -298,7 +298,8 @@ fn server_with_full(extra: &str, dir: &str) -> Option<(Server, Tmpfs, std::path:
     Some((srv, fs, filler))
 }
 
-fn submit(srv: &Server, subject: &str) -> Vec<String> {
+/// One message to bob on port 25: `lines` copies of `line` as its body.
+fn submit(srv: &Server, subject: &str, line: &str, lines: usize) -> Vec<String> {
     smtp_dialog_at(
         "127.0.0.1",
         srv.ports.smtp,
@@ -307,10 +308,7 @@ fn submit(srv: &Server, subject: &str) -> Vec<String> {
             "MAIL FROM:<x@b.test>",
             "RCPT TO:<bob@a.test>",
             "DATA",
-            &format!(
-                "Subject: {subject}\r\n\r\n{}\r\n.",
-                "body line\r\n".repeat(200)
-            ),
+            &format!("Subject: {subject}\r\n\r\n{}\r\n.", line.repeat(lines)),
             "QUIT",
         ],
     )
@@ -322,7 +320,7 @@ fn disk_full_on_the_spool_refuses_with_4xx_and_recovers() {
         eprintln!("skipped: mounting a tmpfs needs root");
         return;
     };
-    let r = submit(&srv, "while full");
+    let r = submit(&srv, "while full", "body line\r\n", 200);
     let all = r.join("");
     assert!(
         !all.contains("queued as"),
@@ -336,21 +334,7 @@ fn disk_full_on_the_spool_refuses_with_4xx_and_recovers() {
     assert!(srv.log().contains("refused: spool full"), "{}", srv.log());
     // A body larger than the write buffer fails mid-DATA: the rest is read, the
     // reply is still 452, and the session goes on (QUIT answered).
-    let big = smtp_dialog_at(
-        "127.0.0.1",
-        srv.ports.smtp,
-        &[
-            "EHLO ok.test",
-            "MAIL FROM:<x@b.test>",
-            "RCPT TO:<bob@a.test>",
-            "DATA",
-            &format!(
-                "Subject: big\r\n\r\n{}\r\n.",
-                "0123456789abcdef\r\n".repeat(20_000)
-            ),
-            "QUIT",
-        ],
-    );
+    let big = submit(&srv, "big", "0123456789abcdef\r\n", 20_000);
     assert!(big[5].starts_with("452 4.3.1"), "{big:?}");
     assert!(big[6].starts_with("221"), "{big:?}");
     std::fs::remove_file(filler).unwrap();
@@ -364,7 +348,7 @@ fn disk_full_on_the_maildir_defers_and_delivers_once_there_is_room() {
         eprintln!("skipped: mounting a tmpfs needs root");
         return;
     };
-    let r = submit(&srv, "kept in the queue");
+    let r = submit(&srv, "kept in the queue", "body line\r\n", 200);
     assert!(r[5].starts_with("250 2.0.0 Ok: queued as"), "{r:?}");
     srv.wait_log("status=deferred", 1, Duration::from_secs(10));
     assert_eq!(inbox_count(&srv), 0);

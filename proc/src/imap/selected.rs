@@ -700,15 +700,7 @@ impl Session {
         mv: bool,
     ) -> std::io::Result<()> {
         self.sync(uid)?;
-        let dest_path = match super::names::folder(&self.account, dest) {
-            Ok(p) => p,
-            Err(why) => {
-                self.tagged(tag, "NO", &format!("[CANNOT] {why}"));
-                return Ok(());
-            }
-        };
-        let Ok(dst) = Folder::open(&dest_path) else {
-            self.tagged(tag, "NO", "[TRYCREATE] No such mailbox");
+        let Some(dst) = self.target(tag, dest) else {
             return Ok(());
         };
         let host = self.sh.hostname.clone();
@@ -835,6 +827,24 @@ impl Session {
         Ok(())
     }
 
+    /// The existing folder COPY, MOVE or APPEND writes to, or the NO saying why not.
+    fn target(&mut self, tag: &str, name: &str) -> Option<Arc<Folder>> {
+        let path = match super::names::folder(&self.account, name) {
+            Ok(p) => p,
+            Err(why) => {
+                self.tagged(tag, "NO", &format!("[CANNOT] {why}"));
+                return None;
+            }
+        };
+        match Folder::open(&path) {
+            Ok(f) => Some(f),
+            Err(_) => {
+                self.tagged(tag, "NO", "[TRYCREATE] No such mailbox");
+                None
+            }
+        }
+    }
+
     pub fn append(
         &mut self,
         tag: &str,
@@ -843,15 +853,7 @@ impl Session {
         date: Option<&DateTime>,
         data: &[u8],
     ) -> std::io::Result<()> {
-        let path = match super::names::folder(&self.account, name) {
-            Ok(p) => p,
-            Err(why) => {
-                self.tagged(tag, "NO", &format!("[CANNOT] {why}"));
-                return Ok(());
-            }
-        };
-        let Ok(dst) = Folder::open(&path) else {
-            self.tagged(tag, "NO", "[TRYCREATE] No such mailbox");
+        let Some(dst) = self.target(tag, name) else {
             return Ok(());
         };
         if data.len() as u64 > self.sh.max_literal {
