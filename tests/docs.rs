@@ -61,3 +61,26 @@ fn every_flag_is_in_the_man_pages() {
         }
     }
 }
+
+/// docs/SECURITY.md lists the seccomp allow-lists exactly as the code has them.
+#[test]
+fn seccomp_allow_lists_are_documented_as_they_are() {
+    let doc = read("docs/SECURITY.md");
+    for g in sxproc::confine::seccomp::GROUPS {
+        let roles: Vec<&str> = g.roles.iter().map(|r| r.title()).collect();
+        let calls: Vec<String> = g
+            .calls
+            .iter()
+            .map(|c| match c.only {
+                Some((i, _)) => format!("`{}`(arg {i} limited)", c.name),
+                None => format!("`{}`", c.name),
+            })
+            .collect();
+        let want = format!("| {} | {} | {} |", g.name, roles.join(" "), calls.join(" "));
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&format!("| {} |", g.name)))
+            .unwrap_or("(no row)");
+        assert_eq!(row, want, "docs/SECURITY.md row for the {} group", g.name);
+    }
+}

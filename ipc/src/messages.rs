@@ -110,6 +110,18 @@ pub enum FdName {
     Outbound,
 }
 
+/// What the seccomp filter does with a system call outside a child's allow-list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SeccompMode {
+    /// The kernel kills the process (SIGSYS); the parent logs it and restarts the set.
+    Kill,
+    /// The call is allowed and the kernel logs it (audit type 1326): for finding
+    /// what a new kernel or libc needs.
+    Log,
+    /// No filter.
+    Off,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LogTarget {
     Syslog,
@@ -199,6 +211,7 @@ pub struct ChildStart {
     pub workdir: String,
     pub log: LogTarget,
     pub sandbox: Option<Sandbox>,
+    pub seccomp: SeccompMode,
     pub settings: ChildSettings,
     pub fds: Vec<FdName>,
 }

@@ -82,6 +82,13 @@ pub fn main(role: Role) -> ! {
             std::process::exit(71);
         }
     }
+    match crate::confine::enter(role, start.seccomp) {
+        Ok(line) => log::info!("{line}"),
+        Err(e) => {
+            log::error!("cannot confine: {e}");
+            std::process::exit(71);
+        }
+    }
     let fds = start.fds.iter().cloned().zip(fds).collect();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -5,6 +5,7 @@ pub mod aliases;
 pub mod blob;
 pub mod child;
 pub mod config;
+pub mod confine;
 pub mod counter;
 pub mod delivery;
 pub mod directory;

@@ -289,6 +289,11 @@ impl Server {
 
     /// Wait until the log contains `needle` (n times), or panic with the log.
     pub fn wait_log(&self, needle: &str, n: usize, timeout: Duration) {
+        self.wait_log_or(needle, n, timeout, "");
+    }
+
+    /// `wait_log`, with `context` added to the panic message.
+    pub fn wait_log_or(&self, needle: &str, n: usize, timeout: Duration, context: &str) {
         let t = Instant::now();
         while t.elapsed() < timeout {
             if self.log().matches(needle).count() >= n {
@@ -296,7 +301,10 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("log never showed {needle:?} x{n}:\n{}", self.log());
+        panic!(
+            "log never showed {needle:?} x{n}:\n{}\n{context}",
+            self.log()
+        );
     }
 
     pub fn wait_serving(&mut self, timeout: Duration) {

@@ -1,7 +1,7 @@
 //! The typed server configuration.
 
 use super::{ConfigError, RawConfig};
-use ipc::messages::LogTarget;
+use ipc::messages::{LogTarget, SeccompMode};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -45,6 +45,7 @@ pub struct ServerConfig {
     pub control_socket: PathBuf,
     pub admin_group: String,
     pub log: LogTarget,
+    pub seccomp: SeccompMode,
     pub users: Users,
     pub max_message_size: u64,
     pub max_recipients: u32,
@@ -136,6 +137,17 @@ impl ServerConfig {
             "stderr" => LogTarget::Stderr,
             other => {
                 return Err(raw.error("EMAIL_LOG", format!("{other:?} is not syslog or stderr")))
+            }
+        };
+        let seccomp = match raw.string("EMAIL_SECCOMP").as_str() {
+            "kill" => SeccompMode::Kill,
+            "log" => SeccompMode::Log,
+            "off" => SeccompMode::Off,
+            other => {
+                return Err(raw.error(
+                    "EMAIL_SECCOMP",
+                    format!("{other:?} is not kill, log or off"),
+                ))
             }
         };
         let selector = raw.string("EMAIL_DKIM_SELECTOR");
@@ -295,6 +307,7 @@ impl ServerConfig {
             control_socket: raw.path("EMAIL_CONTROL_SOCKET")?,
             admin_group: raw.string("EMAIL_ADMIN_GROUP"),
             log,
+            seccomp,
             users: Users {
                 keyholder: raw.string("EMAIL_USER_KEYHOLDER"),
                 smtp: raw.string("EMAIL_USER_SMTP"),

@@ -146,6 +146,7 @@ pub fn spawn_set(
             workdir: Prepared::workdir(cfg, role),
             log: cfg.log,
             sandbox: prep.sandbox(role),
+            seccomp: cfg.seccomp,
             settings: prep.settings(cfg, role),
             fds: names,
         };

@@ -81,13 +81,25 @@ fn describe_exit(s: &mut Spawned) -> Option<String> {
                 s.child.id()
             ),
             (_, Some(sig)) => format!(
-                "{}[{}] killed by signal {sig}",
+                "{}[{}] killed by signal {sig}{}",
                 s.role.title(),
-                s.child.id()
+                s.child.id(),
+                signal_note(sig)
             ),
             _ => format!("{}[{}] exited", s.role.title(), s.child.id()),
         }),
         _ => None,
+    }
+}
+
+/// The signal's name, and what SIGSYS means here.
+fn signal_note(sig: i32) -> String {
+    match nix::sys::signal::Signal::try_from(sig) {
+        Ok(nix::sys::signal::Signal::SIGSYS) => " (SIGSYS): a system call outside its seccomp \
+            allow-list; the kernel log names it (audit type 1326)"
+            .to_string(),
+        Ok(s) => format!(" ({})", s.as_str()),
+        Err(_) => String::new(),
     }
 }
 
