@@ -339,3 +339,137 @@ fn kill9_of_smtp_and_imap_under_load_loses_nothing() {
     }
     assert!(log.matches("restarted:").count() >= 2, "{log}");
 }
+
+/// bob submits n messages to carol@b.test over 587 (STARTTLS + AUTH), one
+/// session, reconnecting when it drops; prints "ok m<i>" per 250.
+const SUBMIT_REMOTE_PY: &str = r#"
+import smtplib, ssl, sys, time
+port, cafile, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
+i, s = 0, None
+deadline = time.time() + 90
+while i < n:
+    if time.time() > deadline:
+        print('gave up', flush=True)
+        sys.exit(1)
+    try:
+        if s is None:
+            s = smtplib.SMTP('127.0.0.1', port, timeout=10)
+            s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
+        s.mail('bob@a.test'); s.rcpt('carol@b.test')
+        code, msg = s.data(('Subject: m%d\r\n\r\nbody %d\r\n' % (i, i)).encode())
+        if code == 250:
+            print('ok m%d' % i, flush=True)
+            i += 1
+            time.sleep(0.01)
+        else:
+            s.rset()
+    except Exception as e:
+        print('drop m%d %s' % (i, type(e).__name__), flush=True)
+        s = None
+        time.sleep(0.2)
+print('done', flush=True)
+"#;
+
+/// Subjects of the messages in a Maildir's new/.
+fn subjects(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .filter_map(|t| {
+                    t.lines()
+                        .find_map(|l| l.strip_prefix("Subject: ").map(str::to_string))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn kill9_of_the_outbound_side_under_load_loses_nothing() {
+    const N: usize = 120;
+    let b = Server::prepare("EMAIL_DOMAIN=b.test\nEMAIL_HOSTNAME=mail.b.test").start();
+    b.add_account("carol@b.test", "pw-carol");
+    b.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    // A relays b.test to B; its MTA side lives in sx-smtp.
+    let a = Server::prepare(&format!(
+        "EMAIL_ROUTES=b.test=127.0.0.1:{}\nEMAIL_QUEUE_RETRY=1s",
+        b.ports.smtp
+    ))
+    .start();
+    a.add_account("bob@a.test", "pw-bob");
+    a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    let inbox = b.path("mail/b.test/carol/new");
+    let mut c = python_cmd()
+        .args(["-c", SUBMIT_REMOTE_PY, &a.ports.submission.to_string()])
+        .arg(&a.cert)
+        .arg(N.to_string())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = c.stdout.take().unwrap();
+    let mut acked = Vec::new();
+    let mut killed = None;
+    for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+        if let Some(m) = line.strip_prefix("ok ") {
+            acked.push(m.to_string());
+        }
+        // Kill while messages are both arriving and going out to B.
+        if killed.is_none() && acked.len() >= 20 && !subjects(&inbox).is_empty() {
+            let pid = a.child_pid("sx-smtp");
+            kill(pid);
+            killed = Some(pid);
+        }
+    }
+    assert!(
+        c.wait().unwrap().success(),
+        "the submitter gave up:\n{}",
+        a.log()
+    );
+    assert_eq!(acked.len(), N);
+    let pid = killed.expect("sx-smtp was never killed");
+    // Everything acknowledged reaches B: at least once (SMTP may duplicate a
+    // message whose remote 250 was lost with the process), never lost.
+    let t = Instant::now();
+    loop {
+        let got = subjects(&inbox);
+        let missing: Vec<&String> = acked.iter().filter(|m| !got.contains(m)).collect();
+        if missing.is_empty() {
+            let dups: Vec<&String> = acked
+                .iter()
+                .filter(|m| got.iter().filter(|g| g == m).count() > 1)
+                .collect();
+            // Only what was in flight when smtp died can be sent twice.
+            assert!(dups.len() <= 4, "duplicated: {dups:?}");
+            eprintln!(
+                "{} delivered to B, {} duplicated: {dups:?}",
+                got.len(),
+                dups.len()
+            );
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "acknowledged by A but never at B: {missing:?}\nA:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A's queue drains, and the death was logged and the set restarted.
+    let t = Instant::now();
+    while std::fs::read_dir(a.path("queue/msg")).unwrap().count() > 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "A's queue not empty:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = a.log();
+    assert!(
+        log.contains(&format!("sx-smtp[{pid}] killed by signal 9")),
+        "{log}"
+    );
+    assert!(log.contains("restarted:"), "{log}");
+}

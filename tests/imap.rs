@@ -122,6 +122,36 @@ fn path_traversal_is_refused_and_creates_nothing() {
     s.stop();
 }
 
+/// Found by fuzz/imap_command: LIST matched patterns by byte index, and a
+/// folder name with a multi-byte character at byte 5 made sx-imap panic (abort),
+/// dropping every session; five such LISTs in a minute stopped the server.
+const UTF8_NAMES_PY: &str = r#"
+import imaplib, ssl, sys
+port, cafile = int(sys.argv[1]), sys.argv[4]
+ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
+m = imaplib.IMAP4_SSL('127.0.0.1', port, ssl_context=ctx)
+m._encoding = 'utf-8'
+assert m.login('alice@a.test', 'alice-pw-1')[0] == 'OK'
+# As a literal: imap-codec takes 8-bit names only there.
+m.literal = 'Entw\u00fcrfe'.encode()
+typ, data = m._simple_command('CREATE')
+assert typ == 'OK', data
+for pattern in ['"*"', '"INBOX*"', '"Entw%"']:
+    typ, data = m.list('""', pattern)
+    assert typ == 'OK', (pattern, data)
+typ, data = m.list('""', '"*"')
+assert any('Entw\u00fcrfe'.encode() in d for d in data), data
+print(m.logout()[0])
+"#;
+
+#[test]
+fn utf8_mailbox_names_are_listed_without_crashing_imap() {
+    let mut s = server();
+    assert_eq!(run_py(&s, UTF8_NAMES_PY, &[]), "BYE");
+    assert!(!s.log().contains("killed by"), "{}", s.log());
+    s.stop();
+}
+
 const SESSIONS_PY: &str = include_str!("imap/sessions.py");
 
 #[test]

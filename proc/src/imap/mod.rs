@@ -12,6 +12,8 @@
 mod ext;
 pub mod flags;
 mod folder;
+#[doc(hidden)]
+pub mod fuzz;
 mod mailboxes;
 pub mod mime;
 pub mod names;

@@ -88,7 +88,8 @@ pub fn matches(pattern: &str, name: &str) -> bool {
         }
     }
     // INBOX is case-insensitive, also as the first level of a pattern.
-    let (p, n) = if name.len() >= 5 && is_inbox(&name[..5]) && pattern.len() >= 5 {
+    // get(): a non-ASCII name or pattern may have no char boundary at 5.
+    let (p, n) = if is_inbox(name.get(..5).unwrap_or("")) && pattern.len() >= 5 {
         let pp = if is_inbox(pattern.get(..5).unwrap_or("")) {
             format!("INBOX{}", &pattern[5..])
         } else {

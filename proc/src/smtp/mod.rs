@@ -16,6 +16,8 @@ mod received;
 mod route;
 
 pub use received::rfc5322_date;
+#[doc(hidden)]
+pub mod fuzz;
 mod session;
 
 use crate::child::{self, ChildCtx};

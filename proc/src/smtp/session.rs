@@ -24,7 +24,7 @@ use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 
 /// RFC 5321 §4.5.3.1.4 allows 512 for a command line; ESMTP parameters need more.
-const MAX_LINE: usize = 2048;
+pub(super) const MAX_LINE: usize = 2048;
 
 pub async fn run(sh: Arc<Shared>, service: Service, tcp: TcpStream, peer: SocketAddr) {
     let st = sh.settings();
