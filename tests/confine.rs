@@ -162,23 +162,7 @@ fn forbidden_system_calls_kill_the_child_which_is_logged_and_restarted() {
             &format!("gdb said:\n{out}"),
         );
         // A fresh set serves again.
-        let t = Instant::now();
-        loop {
-            let now = srv.children();
-            if now.len() == 5
-                && now.iter().all(|(_, p)| !before.iter().any(|(_, q)| q == p))
-                && smtp_greets(srv.ports.smtp)
-                && imap_login(&srv, "bob@a.test", "pw-bob") == "OK"
-            {
-                break;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(10),
-                "{name}: not back:\n{}",
-                srv.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_fresh_set(&srv, &before, Duration::from_secs(10), name);
         send_to_bob(&srv, n + 1);
     }
     // Every acknowledged message arrived, once.

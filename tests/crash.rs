@@ -36,6 +36,19 @@ while i < n:
 print('done', flush=True)
 "#;
 
+/// Wait (10 s at most) until no message is left in the server's spool.
+fn wait_spool_empty(srv: &Server) {
+    let t = Instant::now();
+    while std::fs::read_dir(srv.path("queue/msg")).unwrap().count() > 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "spool files left over:\n{}",
+            srv.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn kill(pid: i32) {
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
@@ -122,15 +135,7 @@ fn kill9_of_delivery_queue_and_daemon_loses_nothing() {
         "{extra} duplicates for {retried} retried sends: {copies:?}"
     );
     // Nothing left in the spool once all is delivered.
-    let t = Instant::now();
-    while std::fs::read_dir(srv.path("queue/msg")).unwrap().count() > 0 {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "spool files left over:\n{}",
-            srv.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_spool_empty(&srv);
     let log = srv.log();
     assert!(
         log.contains("sx-delivery[") && log.contains("killed by signal 9"),
@@ -457,15 +462,7 @@ fn kill9_of_the_outbound_side_under_load_loses_nothing() {
         std::thread::sleep(Duration::from_millis(100));
     }
     // A's queue drains, and the death was logged and the set restarted.
-    let t = Instant::now();
-    while std::fs::read_dir(a.path("queue/msg")).unwrap().count() > 0 {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "A's queue not empty:\n{}",
-            a.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_spool_empty(&a);
     let log = a.log();
     assert!(
         log.contains(&format!("sx-smtp[{pid}] killed by signal 9")),

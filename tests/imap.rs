@@ -152,6 +152,50 @@ fn utf8_mailbox_names_are_listed_without_crashing_imap() {
     s.stop();
 }
 
+/// Found by fuzz/imap_message: a 595-byte message whose MIME parts (as parsed)
+/// point back at each other made BODYSTRUCTURE walk exponentially many parts
+/// (gigabytes of memory). Now every part is rendered once, at most 1000 in all.
+const PART_CYCLE_PY: &str = r#"
+import imaplib, ssl, sys
+port, cafile = int(sys.argv[1]), sys.argv[4]
+ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
+m = imaplib.IMAP4_SSL('127.0.0.1', port, ssl_context=ctx, timeout=10)
+assert m.login('alice@a.test', 'alice-pw-1')[0] == 'OK'
+assert m.select('INBOX')[0] == 'OK'
+for item in ['BODYSTRUCTURE', 'BODY', 'ENVELOPE', 'BODY[1]', 'BODY[2.1]', 'BODY[TEXT]']:
+    typ, data = m.fetch('1', '(%s)' % item)
+    assert typ == 'OK', (item, data)
+print(m.logout()[0])
+"#;
+
+#[test]
+fn a_message_with_self_referencing_parts_is_fetched_in_bounded_time_and_memory() {
+    let mut s = server();
+    let new = s.path("mail/a.test/alice/new");
+    std::fs::create_dir_all(&new).unwrap();
+    let name = new.join("1700000000.cycle.mail.a.test");
+    std::fs::write(&name, include_bytes!("imap/part-cycle.eml")).unwrap();
+    if is_root() {
+        let mail = nix::unistd::User::from_name("_sxmail").unwrap().unwrap();
+        nix::unistd::chown(&name, Some(mail.uid), Some(mail.gid)).unwrap();
+    }
+    let t = std::time::Instant::now();
+    assert_eq!(run_py(&s, PART_CYCLE_PY, &[]), "BYE");
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        t.elapsed()
+    );
+    let rss_kb: u64 = proc_status(s.child_pid("sx-imap"), "VmHWM")
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(rss_kb < 200 * 1024, "sx-imap peaked at {rss_kb} kB");
+    assert!(!s.log().contains("killed by"), "{}", s.log());
+    s.stop();
+}
+
 const SESSIONS_PY: &str = include_str!("imap/sessions.py");
 
 #[test]

@@ -175,23 +175,7 @@ fn kill9_of_any_child_is_back_within_2s() {
         )
         .unwrap();
         let t = Instant::now();
-        loop {
-            let now = srv.children();
-            let fresh =
-                now.len() == 5 && now.iter().all(|(_, p)| !before.iter().any(|(_, q)| q == p));
-            if fresh
-                && smtp_greets(srv.ports.smtp)
-                && imap_login(&srv, "bob@a.test", "pw-bob") == "OK"
-            {
-                break;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(2),
-                "{name}: not back after 2 s:\n{}",
-                srv.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_fresh_set(&srv, &before, Duration::from_secs(2), name);
         assert!(
             t.elapsed() < Duration::from_secs(2),
             "{name}: took {:?}",

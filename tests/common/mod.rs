@@ -605,3 +605,23 @@ s.quit()
     assert_ok(&o, "submit as bob");
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
+
+/// Wait until a whole new set of five children (none of `before`) serves SMTP
+/// and IMAP logins for bob@a.test (password pw-bob); panics after `limit`.
+#[allow(dead_code)]
+pub fn wait_fresh_set(srv: &Server, before: &[(String, i32)], limit: Duration, what: &str) {
+    let t = Instant::now();
+    loop {
+        let now = srv.children();
+        let fresh = now.len() == 5 && now.iter().all(|(_, p)| !before.iter().any(|(_, q)| q == p));
+        if fresh && smtp_greets(srv.ports.smtp) && imap_login(srv, "bob@a.test", "pw-bob") == "OK" {
+            return;
+        }
+        assert!(
+            t.elapsed() < limit,
+            "{what}: not back after {limit:?}:\n{}",
+            srv.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -210,7 +210,44 @@ fn disposition(p: &MessagePart<'_>) -> Option<Disposition<'static>> {
     })
 }
 
-fn structure_of(m: &Message<'_>, idx: usize, ext: bool, depth: usize) -> BodyStructure<'static> {
+/// Most body parts rendered for one FETCH of one message, nested messages included.
+const MAX_PARTS: u32 = 1000;
+
+/// The walk over one message's parts: each part is rendered once, children only
+/// after their parent (mail-parser's part lists of a malformed message can point
+/// back or share children, which made this walk exponential: 595 bytes took
+/// gigabytes), and at most MAX_PARTS parts in all.
+struct Walk {
+    seen: Vec<bool>,
+    budget: u32,
+}
+
+impl Walk {
+    fn new(m: &Message<'_>) -> Walk {
+        Walk {
+            seen: vec![false; m.parts.len()],
+            budget: MAX_PARTS,
+        }
+    }
+
+    /// May part `child` of `parent` be rendered now?
+    fn visit(&mut self, parent: usize, child: usize) -> bool {
+        if child <= parent || self.budget == 0 || self.seen.get(child) != Some(&false) {
+            return false;
+        }
+        self.seen[child] = true;
+        self.budget -= 1;
+        true
+    }
+}
+
+fn structure_of(
+    m: &Message<'_>,
+    idx: usize,
+    ext: bool,
+    depth: usize,
+    walk: &mut Walk,
+) -> BodyStructure<'static> {
     let raw = m.raw_message();
     let Some(p) = m.parts.get(idx) else {
         return empty_text();
@@ -232,10 +269,12 @@ fn structure_of(m: &Message<'_>, idx: usize, ext: bool, depth: usize) -> BodyStr
     };
     if let PartType::Multipart(children) = &p.body {
         if depth < 32 {
-            let bodies: Vec<_> = children
-                .iter()
-                .map(|c| structure_of(m, *c as usize, ext, depth + 1))
-                .collect();
+            let mut bodies = Vec::new();
+            for c in children {
+                if walk.visit(idx, *c as usize) {
+                    bodies.push(structure_of(m, *c as usize, ext, depth + 1, walk));
+                }
+            }
             if let Ok(bodies) = NonEmptyVec::try_from(bodies) {
                 return BodyStructure::Multi {
                     bodies,
@@ -269,7 +308,14 @@ fn structure_of(m: &Message<'_>, idx: usize, ext: bool, depth: usize) -> BodyStr
     let specific = match &p.body {
         PartType::Message(nested) if depth < 32 => SpecificFields::Message {
             envelope: Box::new(envelope_of(nested)),
-            body_structure: Box::new(structure_of(nested, 0, ext, depth + 1)),
+            body_structure: Box::new({
+                // A nested message has its own parts, but shares the budget.
+                let mut inner = Walk::new(nested);
+                inner.budget = walk.budget;
+                let b = structure_of(nested, 0, ext, depth + 1, &mut inner);
+                walk.budget = inner.budget;
+                b
+            }),
             number_of_lines: lines(body),
         },
         _ if ty == "TEXT" => SpecificFields::Text {
@@ -312,7 +358,7 @@ fn empty_text() -> BodyStructure<'static> {
 /// BODYSTRUCTURE (`ext`) or BODY of a whole message.
 pub fn structure(raw: &[u8], ext: bool) -> Vec<u8> {
     let s = match parse(raw) {
-        Some(m) => structure_of(&m, 0, ext, 0),
+        Some(m) => structure_of(&m, 0, ext, 0, &mut Walk::new(&m)),
         None => empty_text(),
     };
     if ext {
