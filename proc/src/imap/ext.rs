@@ -103,9 +103,11 @@ fn tokens(b: &[u8], i: &mut usize, depth: usize) -> Option<Vec<Tok>> {
                     .parse()
                     .ok()?;
                 let start = close + 3;
-                let data = b.get(start..start + n)?;
+                // A literal's length is the client's number: it may not overflow.
+                let end = start.checked_add(n)?;
+                let data = b.get(start..end)?;
                 out.push(Tok::Str(String::from_utf8_lossy(data).into_owned()));
-                *i = start + n;
+                *i = end;
             }
             _ => {
                 let start = *i;
