@@ -328,3 +328,39 @@ fn daemon_detaches_and_stops() {
         assert!(!std::path::Path::new(&format!("/proc/{p}")).exists());
     }
 }
+
+/// A stop request the moment `--daemon` has returned (a script, or systemd
+/// stopping a unit it just started) ends the daemon cleanly: it used to arrive
+/// before the signal handlers existed and kill the parent outright, leaving the
+/// pid file behind (seen once in CI).
+#[test]
+fn sigterm_right_after_daemon_start_is_a_clean_stop() {
+    for _ in 0..5 {
+        let srv = Server::prepare("");
+        let o = srv.sx(&["--daemon"], "");
+        assert_ok(&o, "--daemon");
+        let pid: i32 = std::fs::read_to_string(srv.path("sx.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let t = Instant::now();
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "daemon still running"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!srv.path("sx.pid").exists(), "pid file left behind");
+        assert!(
+            !srv.path("control.sock").exists(),
+            "control socket left behind"
+        );
+    }
+}

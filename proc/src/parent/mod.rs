@@ -98,6 +98,30 @@ pub fn run(cfg: ServerConfig, opts: RunOpts) -> i32 {
             return EX_SOFTWARE;
         }
     };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            log::error!("cannot start runtime: {e}");
+            let mut set = set;
+            spawn::kill_all(&mut set);
+            pidfile::remove(&cfg.pid_file);
+            return EX_OSERR;
+        }
+    };
+    // Before anyone is told we are up, so that a stop request is never lost.
+    let signals = match rt.block_on(async { supervise::Signals::register() }) {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("cannot install signal handlers: {e}");
+            let mut set = set;
+            spawn::kill_all(&mut set);
+            pidfile::remove(&cfg.pid_file);
+            return EX_OSERR;
+        }
+    };
     for b in &bound {
         log::info!("listening on {} ({})", b.addr, b.service.name());
     }
@@ -110,16 +134,6 @@ pub fn run(cfg: ServerConfig, opts: RunOpts) -> i32 {
     if let Some(f) = opts.on_ready {
         f();
     }
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            log::error!("cannot start runtime: {e}");
-            return EX_OSERR;
-        }
-    };
     let code = rt.block_on(supervise::supervise(
         cfg.clone(),
         opts.config,
@@ -127,6 +141,7 @@ pub fn run(cfg: ServerConfig, opts: RunOpts) -> i32 {
         bound,
         set,
         control,
+        signals,
     ));
     pidfile::remove(&cfg.pid_file);
     let _ = std::fs::remove_file(&cfg.control_socket);

@@ -14,7 +14,7 @@ use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc;
 
 const MAX_CRASHES: usize = 5;
@@ -103,6 +103,29 @@ fn signal_note(sig: i32) -> String {
     }
 }
 
+/// The signals the parent acts on, registered before it reports ready: a SIGTERM
+/// right after start-up (systemd stop, a script) must reach the loop below, not
+/// the default action, which would leave the pid file behind.
+pub struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+    chld: Signal,
+}
+
+impl Signals {
+    /// Must run inside the runtime that will run `supervise`.
+    pub fn register() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+            chld: signal(SignalKind::child())?,
+        })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 pub async fn supervise(
     mut cfg: ServerConfig,
     cfg_path: Option<PathBuf>,
@@ -110,16 +133,14 @@ pub async fn supervise(
     bound: Vec<Bound>,
     set: Vec<Spawned>,
     control_listener: control::Listener,
+    signals: Signals,
 ) -> i32 {
-    let (Ok(mut term), Ok(mut int), Ok(mut hup), Ok(mut chld)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-        signal(SignalKind::child()),
-    ) else {
-        log::error!("cannot install signal handlers");
-        return super::EX_OSERR;
-    };
+    let Signals {
+        mut term,
+        mut int,
+        mut hup,
+        mut chld,
+    } = signals;
     let shared: Shared = Arc::new(Mutex::new(control::State::new()));
     let (death_tx, mut death_rx) = mpsc::channel::<u64>(16);
     let (ctl_tx, mut ctl_rx) = mpsc::channel::<ControlHandle>(16);
