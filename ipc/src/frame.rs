@@ -45,8 +45,28 @@ impl FrameError {
     }
 }
 
+/// Decoding may claim at most this much memory for one frame. bincode counts
+/// the in-memory size of what it decodes (a `Vec<T>` of n claims n x
+/// size_of::<T>()), which is several times the frame's encoded size: 900
+/// recipients fit a 64 KiB frame but claim about 150 KiB. Bounded all the same.
+pub const MAX_DECODED: usize = 64 * MAX_FRAME;
+
 fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_FRAME>()
+}
+
+fn decode_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_DECODED>()
+}
+
+/// Bytes `msg` takes in a frame (its part of it, without the request id), to
+/// keep a message that grows (an envelope) within [`MAX_FRAME`].
+pub fn encoded_len<T: Serialize>(msg: &T) -> usize {
+    let mut counter = bincode::enc::write::SizeWriter::default();
+    match bincode::serde::encode_into_writer(msg, &mut counter, bincode::config::standard()) {
+        Ok(()) => counter.bytes_written,
+        Err(_) => usize::MAX,
+    }
 }
 
 pub fn encode<T: Serialize>(id: u64, msg: &T) -> Result<Vec<u8>, FrameError> {
@@ -59,8 +79,9 @@ pub fn encode<T: Serialize>(id: u64, msg: &T) -> Result<Vec<u8>, FrameError> {
 }
 
 pub fn decode<T: DeserializeOwned>(buf: &[u8]) -> Result<(u64, T), FrameError> {
-    let ((id, msg), used): ((u64, T), usize) = bincode::serde::decode_from_slice(buf, config())
-        .map_err(|e| FrameError::Decode(e.to_string()))?;
+    let ((id, msg), used): ((u64, T), usize) =
+        bincode::serde::decode_from_slice(buf, decode_config())
+            .map_err(|e| FrameError::Decode(e.to_string()))?;
     if used != buf.len() {
         return Err(FrameError::Decode(format!(
             "{} trailing bytes",

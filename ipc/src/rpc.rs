@@ -7,6 +7,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::collections::HashMap;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 type Pending<In> = Arc<Mutex<HashMap<u64, oneshot::Sender<Received<In>>>>>;
@@ -14,6 +15,9 @@ type Pending<In> = Arc<Mutex<HashMap<u64, oneshot::Sender<Received<In>>>>>;
 pub struct Rpc<Out, In> {
     chan: Arc<Channel<Out, In>>,
     pending: Pending<In>,
+    /// How long `call` waits for a reply: a stuck peer must not hold a caller
+    /// (and what the caller holds: a client connection, a spool file) for ever.
+    timeout: Duration,
 }
 
 impl<Out, In> Clone for Rpc<Out, In> {
@@ -21,13 +25,19 @@ impl<Out, In> Clone for Rpc<Out, In> {
         Rpc {
             chan: self.chan.clone(),
             pending: self.pending.clone(),
+            timeout: self.timeout,
         }
     }
 }
 
+/// The reply wait of a new [`Rpc`]; [`Rpc::with_timeout`] sets another.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
 #[derive(Debug)]
 pub enum RpcError {
     Closed,
+    /// No reply within the edge's timeout; a late reply is dropped.
+    Timeout(Duration),
     Frame(FrameError),
 }
 
@@ -35,6 +45,7 @@ impl std::fmt::Display for RpcError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RpcError::Closed => write!(f, "peer process went away"),
+            RpcError::Timeout(d) => write!(f, "peer process did not answer within {d:?}"),
             RpcError::Frame(e) => write!(f, "{e}"),
         }
     }
@@ -88,7 +99,21 @@ where
                 m.clear();
             }
         });
-        (Rpc { chan, pending }, rx)
+        (
+            Rpc {
+                chan,
+                pending,
+                timeout: DEFAULT_TIMEOUT,
+            },
+            rx,
+        )
+    }
+
+    /// The same edge with another reply wait (long jobs such as a remote
+    /// delivery get more; a password check less).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     pub async fn call(
@@ -110,7 +135,15 @@ where
                 e => RpcError::Frame(e),
             });
         }
-        let r = rx.await.map_err(|_| RpcError::Closed)?;
+        let r = match tokio::time::timeout(self.timeout, rx).await {
+            Ok(r) => r.map_err(|_| RpcError::Closed)?,
+            Err(_) => {
+                if let Ok(mut m) = self.pending.lock() {
+                    m.remove(&id);
+                }
+                return Err(RpcError::Timeout(self.timeout));
+            }
+        };
         Ok((r.msg, r.fds))
     }
 

@@ -45,6 +45,26 @@ pub fn tag_of(buf: &[u8]) -> String {
     }
 }
 
+/// The literal a line announces at its end (`{N}` or `{N+}` then CRLF or LF):
+/// its length and whether it is synchronizing (RFC 3501 4.3, RFC 7888).
+pub fn literal_at_end(line: &[u8]) -> Option<(u64, bool)> {
+    let line = line.strip_suffix(b"\n")?;
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let inner = line.strip_suffix(b"}")?;
+    let (inner, sync) = match inner.strip_suffix(b"+") {
+        Some(i) => (i, false),
+        None => (inner, true),
+    };
+    let open = inner.iter().rposition(|b| *b == b'{')?;
+    let digits = inner.get(open + 1..)?;
+    if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = std::str::from_utf8(digits).ok()?.parse::<u64>().ok()?;
+    // RFC 3501: number = 1*DIGIT, a 32-bit value.
+    (n <= u64::from(u32::MAX)).then_some((n, sync))
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     Atom(String),
@@ -233,5 +253,20 @@ mod tests {
         assert_eq!(l.opts.status, vec!["MESSAGES", "UNSEEN"]);
         assert!(parse(b"a5 FOO\r\n").is_none());
         assert_eq!(tag_of(b"abc LIST"), "abc");
+    }
+
+    #[test]
+    fn literal_announcements() {
+        assert_eq!(literal_at_end(b"a LOGIN {5}\r\n"), Some((5, true)));
+        assert_eq!(literal_at_end(b"a LOGIN {5+}\r\n"), Some((5, false)));
+        assert_eq!(literal_at_end(b"a LOGIN {5}\n"), Some((5, true)));
+        assert_eq!(literal_at_end(b"a APPEND x ~{12}\r\n"), Some((12, true)));
+        assert_eq!(literal_at_end(b"a LOGIN \"{5}\"\r\n"), None);
+        assert_eq!(literal_at_end(b"a LOGIN {}\r\n"), None);
+        assert_eq!(literal_at_end(b"a LOGIN {5x}\r\n"), None);
+        assert_eq!(literal_at_end(b"a LOGIN {4294967296}\r\n"), None);
+        assert_eq!(literal_at_end(b"a LOGIN {99999999999999}\r\n"), None);
+        assert_eq!(literal_at_end(b"a NOOP\r\n"), None);
+        assert_eq!(literal_at_end(b"{5}"), None);
     }
 }

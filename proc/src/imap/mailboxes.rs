@@ -237,36 +237,42 @@ impl Session {
             self.tagged(tag, "OK", "LIST completed");
             return;
         }
+        let Some(compiled) = self.patterns(tag, reference, patterns) else {
+            return;
+        };
         let existing = names::all(&self.account);
+        let existing_set: std::collections::HashSet<&str> =
+            existing.iter().map(String::as_str).collect();
         let subs = names::subscriptions(&self.account);
-        // Every existing name and every level above one (those may not exist).
+        // Every existing name and every level above one (those may not exist),
+        // in order, each once: sets keep this linear in the number of folders.
         let mut all: Vec<String> = Vec::new();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut parents: std::collections::HashSet<String> = std::collections::HashSet::new();
         for n in &existing {
             let mut prefix = String::new();
             for (i, level) in n.split(names::DELIM).enumerate() {
                 if i > 0 {
+                    parents.insert(prefix.clone());
                     prefix.push(names::DELIM);
                 }
                 prefix.push_str(level);
-                if !all.contains(&prefix) {
+                if seen.insert(prefix.clone()) {
                     all.push(prefix.clone());
                 }
             }
         }
         for s in &subs {
-            if opts.subscribed && !all.contains(s) {
+            if opts.subscribed && seen.insert(s.clone()) {
                 all.push(s.clone());
             }
         }
         let mut lines = Vec::new();
         for name in &all {
-            let full_match = patterns
-                .iter()
-                .any(|p| names::matches(&format!("{reference}{p}"), name));
-            if !full_match {
+            if !compiled.iter().any(|p| p.matches(name)) {
                 continue;
             }
-            let exists = existing.contains(name);
+            let exists = existing_set.contains(name.as_str());
             let subscribed = subs.iter().any(|s| s == name);
             if opts.subscribed && !subscribed {
                 continue;
@@ -275,8 +281,7 @@ impl Session {
             if opts.special_use && special.is_none() {
                 continue;
             }
-            let prefix = format!("{name}{}", names::DELIM);
-            let children = all.iter().any(|n| n.starts_with(&prefix));
+            let children = parents.contains(name);
             let mut attrs = Vec::new();
             if !exists {
                 attrs.push(if opts.subscribed {
@@ -313,10 +318,36 @@ impl Session {
         self.tagged(tag, "OK", "LIST completed");
     }
 
+    /// Compile `reference` + each pattern, or answer NO when one is too long.
+    fn patterns(
+        &mut self,
+        tag: &str,
+        reference: &str,
+        patterns: &[String],
+    ) -> Option<Vec<names::Pattern>> {
+        let compiled: Option<Vec<names::Pattern>> = patterns
+            .iter()
+            .map(|p| names::Pattern::new(&format!("{reference}{p}")))
+            .collect();
+        if compiled.is_none() {
+            log::info!(
+                "{}: LIST pattern over {} bytes refused user={}",
+                self.service.name(),
+                names::MAX_PATTERN,
+                self.user.as_deref().unwrap_or("")
+            );
+            self.tagged(tag, "NO", "[LIMIT] Pattern too long");
+        }
+        compiled
+    }
+
     pub fn lsub(&mut self, tag: &str, reference: &str, pattern: &str) {
+        let Some(compiled) = self.patterns(tag, reference, &[pattern.to_string()]) else {
+            return;
+        };
         let existing = names::all(&self.account);
         for name in names::subscriptions(&self.account) {
-            if names::matches(&format!("{reference}{pattern}"), &name) {
+            if compiled.iter().any(|p| p.matches(&name)) {
                 let attr = if existing.contains(&name) {
                     ""
                 } else {

@@ -67,39 +67,104 @@ pub fn special_use(name: &str) -> Option<&'static str> {
     }
 }
 
-/// LIST wildcard match: `*` matches anything, `%` anything but the delimiter.
-pub fn matches(pattern: &str, name: &str) -> bool {
-    fn m(p: &[u8], n: &[u8]) -> bool {
-        match p.first() {
-            None => n.is_empty(),
-            Some(b'*') => (0..=n.len()).any(|i| m(&p[1..], &n[i..])),
-            Some(b'%') => {
-                for i in 0..=n.len() {
-                    if m(&p[1..], &n[i..]) {
-                        return true;
+/// Longest LIST pattern (reference + pattern, after runs of wildcards are
+/// collapsed) that is matched; no name is longer than MAX_NAME, so a longer
+/// pattern is only a way to make matching expensive.
+pub const MAX_PATTERN: usize = 4 * MAX_NAME;
+
+/// A LIST/LSUB pattern, compiled once per command. Matching is a dynamic
+/// programme over (pattern position, name position): O(pattern x name) time and
+/// O(name) memory whatever the wildcards, never recursion or backtracking.
+pub struct Pattern(Vec<u8>);
+
+impl Pattern {
+    /// `None` when the pattern is longer than MAX_PATTERN.
+    pub fn new(pattern: &str) -> Option<Pattern> {
+        let mut p: Vec<u8> = Vec::with_capacity(pattern.len().min(MAX_PATTERN + 1));
+        // INBOX is case-insensitive, also as the first level of a pattern.
+        let bytes = pattern.as_bytes();
+        let (head, rest) = match (bytes.get(..5), bytes.get(5)) {
+            (Some(h), None | Some(b'.' | b'*' | b'%')) if h.eq_ignore_ascii_case(b"INBOX") => {
+                (&b"INBOX"[..], &bytes[5..])
+            }
+            _ => (&b""[..], bytes),
+        };
+        for &b in head.iter().chain(rest) {
+            // `**`, `*%` and `%*` match what `*` matches; `%%` what `%` does.
+            match (p.last(), b) {
+                (Some(b'*'), b'*' | b'%') => continue,
+                (Some(b'%'), b'*') => {
+                    if let Some(last) = p.last_mut() {
+                        *last = b'*';
                     }
-                    if i < n.len() && n[i] == DELIM as u8 {
-                        return false;
+                    continue;
+                }
+                (Some(b'%'), b'%') => continue,
+                _ => {}
+            }
+            p.push(b);
+            if p.len() > MAX_PATTERN {
+                return None;
+            }
+        }
+        Some(Pattern(p))
+    }
+
+    /// `*` matches anything, `%` anything but the delimiter.
+    pub fn matches(&self, name: &str) -> bool {
+        let n = name.as_bytes();
+        // INBOX (any case) as the first level is compared as INBOX.
+        let inbox = n.get(..5).is_some_and(|h| h.eq_ignore_ascii_case(b"INBOX"))
+            && matches!(n.get(5), None | Some(b'.'));
+        let at = |i: usize| -> u8 {
+            match n.get(i) {
+                Some(&c) if inbox && i < 5 => c.to_ascii_uppercase(),
+                Some(&c) => c,
+                None => 0,
+            }
+        };
+        // row[j]: pattern[..i] matches name[..j].
+        let mut row = vec![false; n.len() + 1];
+        row[0] = true;
+        for &pc in &self.0 {
+            match pc {
+                b'*' => {
+                    // Reachable from any earlier reachable position.
+                    let mut seen = false;
+                    for cell in row.iter_mut() {
+                        seen |= *cell;
+                        *cell = seen;
                     }
                 }
-                false
+                b'%' => {
+                    // Like `*`, but a delimiter in between breaks the run.
+                    let mut seen = false;
+                    for (j, cell) in row.iter_mut().enumerate() {
+                        if j > 0 && at(j - 1) == DELIM as u8 {
+                            seen = false;
+                        }
+                        seen |= *cell;
+                        *cell = seen;
+                    }
+                }
+                c => {
+                    for j in (1..row.len()).rev() {
+                        row[j] = row[j - 1] && at(j - 1) == c;
+                    }
+                    row[0] = false;
+                }
             }
-            Some(c) => n.first() == Some(c) && m(&p[1..], &n[1..]),
+            if !row.iter().any(|r| *r) {
+                return false;
+            }
         }
+        row[n.len()]
     }
-    // INBOX is case-insensitive, also as the first level of a pattern.
-    // get(): a non-ASCII name or pattern may have no char boundary at 5.
-    let (p, n) = if is_inbox(name.get(..5).unwrap_or("")) && pattern.len() >= 5 {
-        let pp = if is_inbox(pattern.get(..5).unwrap_or("")) {
-            format!("INBOX{}", &pattern[5..])
-        } else {
-            pattern.to_string()
-        };
-        (pp, format!("INBOX{}", &name[5..]))
-    } else {
-        (pattern.to_string(), name.to_string())
-    };
-    m(p.as_bytes(), n.as_bytes())
+}
+
+/// LIST wildcard match of one name (tests and one-off callers).
+pub fn matches(pattern: &str, name: &str) -> bool {
+    Pattern::new(pattern).is_some_and(|p| p.matches(name))
 }
 
 pub fn subscriptions(account: &Path) -> Vec<String> {
@@ -161,5 +226,36 @@ mod tests {
         assert!(matches("inbox", "INBOX"));
         assert!(matches("S*", "Sent"));
         assert!(!matches("T*", "Sent"));
+        assert!(matches("INBOX.*", "inbox.x"));
+        assert!(matches("%.b", "a.b"));
+        assert!(!matches("%.b", "a.c.b"));
+        assert!(matches("*%", "a.b"));
+        assert!(matches("%*", "a.b"));
+        assert!(matches("a%%.b", "a.b"));
+        assert!(!matches("a", "ab"));
+        assert!(matches("", ""));
+        assert!(!matches("", "a"));
+        assert!(matches("*ä*", "xäy"));
+    }
+
+    /// Regression (issue 14.1): 200,000 `*` overflowed the stack, 300 `*`
+    /// then `x` spun for ever; now both answer at once.
+    #[test]
+    fn hostile_patterns_are_cheap() {
+        let t = std::time::Instant::now();
+        let stars = "*".repeat(200_000);
+        assert!(matches(&stars, "a.b.c"));
+        let spin = format!("{}x", "*".repeat(300));
+        let name = "a".repeat(MAX_NAME);
+        assert!(!matches(&spin, &name));
+        let alternating = "*a".repeat(MAX_PATTERN / 2);
+        assert!(Pattern::new(&alternating).is_some());
+        assert!(!matches(&alternating, &name));
+        assert!(Pattern::new(&"a".repeat(MAX_PATTERN + 1)).is_none());
+        assert!(
+            t.elapsed() < std::time::Duration::from_millis(500),
+            "{:?}",
+            t.elapsed()
+        );
     }
 }

@@ -5,9 +5,8 @@
 
 use super::{ext, selected::Selected, Shared};
 use crate::net::{Conn, Reader};
-use imap_codec::decode::{CommandDecodeError, Decoder};
+use imap_codec::decode::Decoder;
 use imap_codec::imap_types::command::{Command, CommandBody};
-use imap_codec::imap_types::core::LiteralMode;
 use imap_codec::CommandCodec;
 use ipc::messages::{KeyReply, KeyRequest, Service};
 use std::net::SocketAddr;
@@ -27,6 +26,11 @@ const PREAUTH_TIMEOUT: Duration = Duration::from_secs(60);
 const OUT_CHUNK: usize = 128 * 1024;
 /// Bad commands in a row before the session is closed.
 const MAX_BAD: u32 = 20;
+/// Before login a whole command (lines and literals) is at most this big:
+/// LOGIN, AUTHENTICATE and ID need little, and nobody is accountable yet.
+const PREAUTH_MAX: usize = 8 * 1024;
+/// Literals in one command.
+const MAX_LITERALS: usize = 1000;
 
 pub struct Session {
     pub sh: Arc<Shared>,
@@ -228,30 +232,50 @@ impl Session {
     }
 
     /// Read one complete command: lines plus the literals they announce.
+    ///
+    /// A literal is announced only at the end of a line (`{N}` or `{N+}`
+    /// before CRLF), so each line is looked at once when it arrives and the
+    /// decoder runs once per command: linear in what the client sends. Before
+    /// login the whole command is held to PREAUTH_MAX bytes; after it, to one
+    /// APPENDLIMIT literal plus MAX_LINE. Literals are read as they arrive,
+    /// never reserved at the size announced, and the whole command shares one
+    /// deadline (stretched for big literals at 100 bytes/s, as SMTP's DATA).
     async fn read_command(&mut self, timeout: Duration) -> std::io::Result<Input> {
+        let authed = self.user.is_some();
+        let (max_line, max_total, max_literal) = if authed {
+            (
+                MAX_LINE,
+                self.sh.max_literal.saturating_add(MAX_LINE as u64),
+                self.sh.max_literal,
+            )
+        } else {
+            (PREAUTH_MAX, PREAUTH_MAX as u64, PREAUTH_MAX as u64)
+        };
+        let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "idle");
+        let mut deadline = tokio::time::Instant::now() + timeout;
         let mut buf = Vec::new();
+        let mut literals = 0usize;
         loop {
-            let start = buf.len();
-            let n = tokio::time::timeout(timeout, read_line_into(&mut self.r, &mut buf, MAX_LINE))
+            let room = max_line.min((max_total as usize).saturating_sub(buf.len()));
+            let n = tokio::time::timeout_at(deadline, read_line_into(&mut self.r, &mut buf, room))
                 .await
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))??;
+                .map_err(|_| timed_out())??;
             self.bytes_in += n as u64;
-            match n {
-                0 if start == 0 => return Ok(Input::Eof),
-                0 => return Ok(Input::Eof),
-                _ => {}
+            if n == 0 {
+                return Ok(Input::Eof);
             }
             if !buf.ends_with(b"\n") {
-                // Longer than MAX_LINE: drop the rest of it.
+                // Over the limit: drop the rest of the line (bounded by the
+                // same deadline) and refuse the command.
                 let tag = ext::tag_of(&buf);
                 loop {
                     let mut rest = Vec::new();
-                    let m = tokio::time::timeout(
-                        timeout,
+                    let m = tokio::time::timeout_at(
+                        deadline,
                         read_line_into(&mut self.r, &mut rest, MAX_LINE),
                     )
                     .await
-                    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))??;
+                    .map_err(|_| timed_out())??;
                     if m == 0 || rest.ends_with(b"\n") {
                         break;
                     }
@@ -259,46 +283,40 @@ impl Session {
                 self.tagged(&tag, "BAD", "Command line too long");
                 return Ok(Input::Refused);
             }
-            match CommandCodec::default().decode(&buf) {
-                Err(CommandDecodeError::LiteralFound { tag, length, mode }) => {
-                    let total = buf.len() as u64 + u64::from(length);
-                    if u64::from(length) > self.sh.max_literal
-                        || total > self.sh.max_literal + MAX_LINE as u64
-                    {
-                        let tag = tag.inner().to_string();
-                        if mode == LiteralMode::NonSync {
-                            // The bytes are on their way; RFC 7888 lets us close.
-                            self.push(&format!(
-                                "{tag} NO [TOOBIG] Literal larger than APPENDLIMIT\r\n* BYE Literal too large\r\n"
-                            ));
-                            self.flush().await?;
-                            return Ok(Input::Eof);
-                        }
-                        self.tagged(&tag, "NO", "[TOOBIG] Literal larger than APPENDLIMIT");
-                        return Ok(Input::Refused);
-                    }
-                    if mode == LiteralMode::Sync {
-                        self.push("+ Ready for literal data\r\n");
-                        self.flush().await?;
-                    }
-                    self.r.get_ref().quickack();
-                    let want = length as usize;
-                    let before = buf.len();
-                    buf.resize(before + want, 0);
-                    tokio::time::timeout(timeout, self.r.read_exact(&mut buf[before..]))
-                        .await
-                        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))??;
-                    self.bytes_in += want as u64;
+            let Some((length, sync)) = ext::literal_at_end(&buf) else {
+                return Ok(Input::Command(buf));
+            };
+            literals += 1;
+            let tag = ext::tag_of(&buf);
+            let total = (buf.len() as u64).saturating_add(length);
+            if length > max_literal || total > max_total || literals > MAX_LITERALS {
+                let (code, text) = if authed && length > max_literal {
+                    ("[TOOBIG]", "Literal larger than APPENDLIMIT")
+                } else {
+                    ("[LIMIT]", "Command too large")
+                };
+                if !sync {
+                    // The bytes are on their way; RFC 7888 lets us close.
+                    self.push(&format!("{tag} NO {code} {text}\r\n* BYE {text}\r\n"));
+                    self.flush().await?;
+                    return Ok(Input::Eof);
                 }
-                Err(CommandDecodeError::Incomplete) => {
-                    // A complete line that still is not a command: let the
-                    // parser say what is wrong (BAD) rather than wait.
-                    if buf.len() > MAX_LINE {
-                        return Ok(Input::Command(buf));
-                    }
-                    return Ok(Input::Command(buf));
-                }
-                _ => return Ok(Input::Command(buf)),
+                self.tagged(&tag, "NO", &format!("{code} {text}"));
+                return Ok(Input::Refused);
+            }
+            if sync {
+                self.push("+ Ready for literal data\r\n");
+                self.flush().await?;
+            }
+            self.r.get_ref().quickack();
+            deadline += Duration::from_secs(length / 100);
+            let mut lit = (&mut self.r).take(length);
+            let got = tokio::time::timeout_at(deadline, lit.read_to_end(&mut buf))
+                .await
+                .map_err(|_| timed_out())??;
+            self.bytes_in += got as u64;
+            if (got as u64) < length {
+                return Ok(Input::Eof);
             }
         }
     }

@@ -17,6 +17,7 @@ use ipc::{Channel, FrameError, Rpc};
 use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Spool files smtp is writing, by id (bounded by smtp's connection limit).
 type Open = Arc<Mutex<HashMap<String, std::fs::File>>>;
@@ -29,15 +30,24 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         Err(code) => return code,
     };
     let delivery = match child::peer(&mut ctx, Role::Delivery) {
-        Ok(c) => Rpc::start(c, "queue->delivery").0,
+        // Writing and syncing a message of EMAIL_MAX_MESSAGE_SIZE.
+        Ok(c) => Rpc::start(c, "queue->delivery")
+            .0
+            .with_timeout(Duration::from_secs(600)),
         Err(code) => return code,
     };
     let keyholder = match child::peer(&mut ctx, Role::Keyholder) {
-        Ok(c) => Rpc::start(c, "queue->keyholder").0,
+        // Hashing a whole message for DKIM.
+        Ok(c) => Rpc::start(c, "queue->keyholder")
+            .0
+            .with_timeout(Duration::from_secs(300)),
         Err(code) => return code,
     };
     let mta = match child::edge(&mut ctx, &ipc::messages::FdName::Outbound) {
-        Ok(c) => Rpc::start(c, "queue->smtp (outbound)").0,
+        // One remote delivery: every MX address, 600 s of work each at most.
+        Ok(c) => Rpc::start(c, "queue->smtp (outbound)")
+            .0
+            .with_timeout(Duration::from_secs(3600)),
         Err(code) => return code,
     };
     let queued = match tokio::task::spawn_blocking(spool::init).await {
@@ -237,10 +247,11 @@ async fn serve_smtp(
                     }
                 }
                 SmtpToQueue::Abort { id } => {
-                    if spool::valid_id(&id) {
-                        if let Ok(mut m) = open.lock() {
-                            m.remove(&id);
-                        }
+                    // Only a file still being written: one whose commit has
+                    // begun (smtp gave up waiting) is left to that commit.
+                    let was_open = spool::valid_id(&id)
+                        && open.lock().is_ok_and(|mut m| m.remove(&id).is_some());
+                    if was_open {
                         spool::abort(&id);
                     }
                 }

@@ -17,6 +17,32 @@ pub struct Outcome {
     pub write_failed: bool,
     /// ... because the filesystem is full (or over quota).
     pub no_space: bool,
+    /// BDAT: the last byte so far was a CR (a line end if an LF comes next,
+    /// also at the start of the next chunk).
+    pub cr_pending: bool,
+}
+
+impl Outcome {
+    /// The last BDAT chunk was read: a CR left at the very end is bare.
+    pub fn finish_chunks(&mut self) {
+        if self.cr_pending {
+            self.bare_newline = true;
+            self.cr_pending = false;
+        }
+    }
+}
+
+/// Look for bare CR and bare LF in BDAT content, as DATA does, carrying a CR
+/// at a chunk's end into the next chunk.
+fn scan_line_ends(bytes: &[u8], out: &mut Outcome) {
+    let mut cr = out.cr_pending;
+    for &b in bytes {
+        if (cr && b != b'\n') || (!cr && b == b'\n') {
+            out.bare_newline = true;
+        }
+        cr = b == b'\r';
+    }
+    out.cr_pending = cr;
 }
 
 /// ENOSPC or EDQUOT: worth a 452 4.3.1 rather than a generic 451.
@@ -255,6 +281,7 @@ where
     while left > 0 {
         let buf = fill(r, &mut pace).await?;
         let take = buf.len().min(left as usize);
+        scan_line_ends(&buf[..take], &mut sink.out);
         sink.push(&buf[..take]);
         r.consume(take);
         left -= take as u64;
@@ -305,6 +332,45 @@ mod tests {
         let (o, _, rest) = run(b"a\r.\r\nb\r\n.\r\n").await;
         assert!(o.bare_newline);
         assert!(rest.is_empty());
+    }
+
+    /// Regression (issue 14.5): BDAT skipped the bare CR / LF check.
+    #[tokio::test]
+    async fn bdat_flags_bare_line_ends_across_chunks() {
+        async fn chunks(parts: &[&[u8]]) -> Outcome {
+            let mut o = Outcome::default();
+            for p in parts {
+                let mut r = tokio::io::BufReader::with_capacity(3, *p);
+                read_chunk::<_, Vec<u8>>(
+                    &mut r,
+                    None,
+                    p.len() as u64,
+                    &mut o,
+                    0,
+                    Duration::from_secs(1),
+                )
+                .await
+                .unwrap();
+            }
+            o.finish_chunks();
+            o
+        }
+        assert!(!chunks(&[b"a: b\r\n\r\nbody\r\n"]).await.bare_newline);
+        assert!(
+            !chunks(&[b"a: b\r", b"\n\r\nbody\r", b"\n"])
+                .await
+                .bare_newline
+        );
+        for bad in [
+            &[&b"x\r.\r"[..]][..],
+            &[b"x\r.\n"],
+            &[b"x\n.\r\n"],
+            &[b"x\r", b"y\r\n"],
+            &[b"x\r\n", b"\n"],
+            &[b"x\r\ny\r"],
+        ] {
+            assert!(chunks(bad).await.bare_newline, "{bad:?}");
+        }
     }
 
     #[tokio::test]

@@ -31,6 +31,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 pub(crate) struct Shared {
     pub settings: RwLock<ChildSettings>,
@@ -101,7 +102,10 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         Err(code) => return code,
     };
     let queue = match child::peer(&mut ctx, Role::Queue) {
-        Ok(c) => Rpc::start(c, "smtp->queue").0,
+        // A commit waits for a group fsync; a slow disk gets a minute.
+        Ok(c) => Rpc::start(c, "smtp->queue")
+            .0
+            .with_timeout(Duration::from_secs(60)),
         Err(code) => return code,
     };
     let Some(dir) = load_dir(ctx.take(&FdName::Directory), &settings) else {

@@ -423,15 +423,17 @@ async fn transaction(
         .collect())
 }
 
-/// Copy the message with dot-stuffing and the final `CRLF . CRLF`.
+/// Copy the message with dot-stuffing and the final `CRLF . CRLF`. Every bare
+/// CR and bare LF goes out as CRLF, so the next hop sees the same line ends we
+/// do (`\r.\r` is a stuffed line, never an end of data), and NULs at the start
+/// of a line keep it a line start, for receivers that drop NULs.
 async fn write_stuffed<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     r: &mut R,
     w: &mut W,
 ) -> std::io::Result<()> {
     let mut buf = vec![0u8; 64 * 1024];
-    let mut out = Vec::with_capacity(70 * 1024);
-    let mut line_start = true;
-    let mut last = b'\n';
+    let mut out = Vec::with_capacity(140 * 1024);
+    let mut st = Stuffer::default();
     loop {
         let n = r.read(&mut buf).await?;
         if n == 0 {
@@ -439,19 +441,105 @@ async fn write_stuffed<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         }
         out.clear();
         for &b in &buf[..n] {
-            if line_start && b == b'.' {
-                out.push(b'.');
-            }
-            out.push(b);
-            line_start = b == b'\n';
-            last = b;
+            st.byte(b, &mut out);
         }
         w.write_all(&out).await?;
     }
-    if last != b'\n' {
-        w.write_all(b"\r\n").await?;
+    out.clear();
+    st.end(&mut out);
+    w.write_all(&out).await
+}
+
+/// The state of write_stuffed between bytes.
+struct Stuffer {
+    line_start: bool,
+    cr: bool,
+}
+
+impl Default for Stuffer {
+    fn default() -> Self {
+        Stuffer {
+            line_start: true,
+            cr: false,
+        }
     }
-    w.write_all(b".\r\n").await
+}
+
+impl Stuffer {
+    fn byte(&mut self, b: u8, out: &mut Vec<u8>) {
+        if self.cr {
+            self.cr = false;
+            out.extend_from_slice(b"\r\n");
+            self.line_start = true;
+            if b == b'\n' {
+                return;
+            }
+        }
+        match b {
+            b'\r' => self.cr = true,
+            b'\n' => {
+                out.extend_from_slice(b"\r\n");
+                self.line_start = true;
+            }
+            _ => {
+                if self.line_start && b == b'.' {
+                    out.push(b'.');
+                }
+                out.push(b);
+                self.line_start &= b == 0;
+            }
+        }
+    }
+
+    fn end(&mut self, out: &mut Vec<u8>) {
+        if self.cr || !self.line_start {
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b".\r\n");
+    }
+}
+
+#[cfg(test)]
+mod stuff_tests {
+    use super::Stuffer;
+
+    fn stuff(input: &[u8]) -> Vec<u8> {
+        let mut st = Stuffer::default();
+        let mut out = Vec::new();
+        for &b in input {
+            st.byte(b, &mut out);
+        }
+        st.end(&mut out);
+        out
+    }
+
+    /// Regression (issue 14.5): only a dot after LF was stuffed.
+    #[test]
+    fn no_end_of_data_can_be_smuggled_out() {
+        assert_eq!(stuff(b"a\r\n.b\r\n"), b"a\r\n..b\r\n.\r\n");
+        assert_eq!(stuff(b"a\r.\rb"), b"a\r\n..\r\nb\r\n.\r\n");
+        assert_eq!(stuff(b"a\r.\nb\r\n"), b"a\r\n..\r\nb\r\n.\r\n");
+        assert_eq!(stuff(b"a\n.\n"), b"a\r\n..\r\n.\r\n");
+        assert_eq!(stuff(b"a\r\n\0.\r\n"), b"a\r\n\0..\r\n.\r\n");
+        assert_eq!(stuff(b".x"), b"..x\r\n.\r\n");
+        assert_eq!(stuff(b"x\r"), b"x\r\n.\r\n");
+        assert_eq!(stuff(b""), b".\r\n");
+        // What comes out never holds CRLF . CRLF before the real end.
+        for input in [
+            &b"\r.\r"[..],
+            b"\r.\n",
+            b"\r\n\0.\r\n",
+            b"\n.\r\n",
+            b"\r\n.\r\n",
+        ] {
+            let out = stuff(input);
+            let body = &out[..out.len() - 3];
+            assert!(
+                !body.windows(5).any(|w| w == b"\r\n.\r\n") && !body.starts_with(b".\r\n"),
+                "{input:?} -> {out:?}"
+            );
+        }
+    }
 }
 
 /// Opportunistic TLS between MTAs: any certificate, but a real handshake.

@@ -25,6 +25,9 @@ use tokio::net::TcpStream;
 
 /// RFC 5321 §4.5.3.1.4 allows 512 for a command line; ESMTP parameters need more.
 pub(super) const MAX_LINE: usize = 2048;
+/// The recipients' share of the Commit frame; the rest of the envelope (sender
+/// and HELO within MAX_LINE, ENVID, counters) fits in what is left.
+const MAX_RCPT_BYTES: usize = ipc::MAX_FRAME - 3 * MAX_LINE;
 
 pub async fn run(sh: Arc<Shared>, service: Service, tcp: TcpStream, peer: SocketAddr) {
     let st = sh.settings();
@@ -89,6 +92,8 @@ struct Tx {
     smtputf8: bool,
     rcpts: Vec<Recipient>,
     rcpt_count: u32,
+    /// Encoded size of `rcpts`: the envelope must fit one IPC frame.
+    rcpt_bytes: usize,
     /// BDAT in progress: spool file and running outcome.
     bdat: Option<(String, BufWriter<tokio::fs::File>, Outcome)>,
 }
@@ -556,6 +561,7 @@ impl Session<'_> {
             smtputf8,
             rcpts: Vec::new(),
             rcpt_count: 0,
+            rcpt_bytes: 0,
             bdat: None,
         });
         self.send("250 2.1.0 Ok\r\n").await?;
@@ -616,17 +622,30 @@ impl Session<'_> {
                 return self.error(&r).await;
             }
         };
+        let new: Vec<Recipient> = dests
+            .into_iter()
+            .map(|dest| Recipient {
+                address: addr.clone(),
+                orcpt: to.orcpt.clone(),
+                notify: to.flags,
+                dest,
+                state: RcptState::Pending,
+            })
+            .collect();
+        let bytes = ipc::frame::encoded_len(&new);
+        // RFC 5321 4.5.3.1.10: a client sends the rest in another transaction.
+        // Aliases with many targets count by what they expand to.
+        let used = self.tx.as_ref().map_or(0, |t| t.rcpt_bytes);
+        if used.saturating_add(bytes) > MAX_RCPT_BYTES {
+            let r = "452 4.5.3 Too many recipients\r\n";
+            self.reject_log("RCPT", r);
+            self.send(r).await?;
+            return Ok(Flow::Continue);
+        }
         if let Some(tx) = self.tx.as_mut() {
+            tx.rcpt_bytes += bytes;
             tx.rcpt_count += 1;
-            for dest in dests {
-                tx.rcpts.push(Recipient {
-                    address: addr.clone(),
-                    orcpt: to.orcpt.clone(),
-                    notify: to.flags,
-                    dest,
-                    state: RcptState::Pending,
-                });
-            }
+            tx.rcpts.extend(new);
         }
         self.send("250 2.1.5 Ok\r\n").await?;
         Ok(Flow::Continue)
@@ -770,6 +789,7 @@ impl Session<'_> {
                 .await?;
             return Ok(Flow::Continue);
         }
+        out.finish_chunks();
         self.finish(id, w, out).await
     }
 
@@ -870,7 +890,9 @@ impl Session<'_> {
             }
             Err(e) => {
                 // Never a false 250: without the commit the message is not ours.
+                // A queue that is alive but did not answer drops the file.
                 log::error!("{id}: queue unavailable at commit: {e}");
+                let _ = self.sh.queue.notify(&SmtpToQueue::Abort { id }, &[]).await;
                 self.send("451 4.3.0 Queue unavailable, try again later\r\n")
                     .await?;
             }
