@@ -107,6 +107,7 @@ fn encoded_seeds(target: &str, dir: &Path) {
             let k = KeyRequest::CheckPassword {
                 user: "bob@a.test".into(),
                 password: "pw".into(),
+                client: std::net::Ipv4Addr::LOCALHOST.into(),
             };
             write("key", ipc::frame::encode(4, &k).unwrap());
         }

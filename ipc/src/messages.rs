@@ -336,9 +336,12 @@ pub enum KeyRequest {
         scheme: u16,
         data: Vec<u8>,
     },
+    /// A login attempt from `client`: keyholder counts failures per address and
+    /// per account for SMTP and IMAP alike (proc/src/login_failures.rs).
     CheckPassword {
         user: String,
         password: String,
+        client: std::net::IpAddr,
     },
     /// DKIM-sign the first `size` bytes (all when None) of the attached read-only fd.
     DkimSign {
@@ -352,6 +355,8 @@ pub enum KeyReply {
     TlsSignature(Vec<u8>),
     /// Some(canonical account address) when the password is right.
     Password(Option<String>),
+    /// Not checked: too many failures from this address or on this account.
+    LoginLocked,
     /// The complete `DKIM-Signature:` header field, CRLF-terminated.
     DkimHeader(String),
     Error(String),
@@ -394,6 +399,10 @@ pub struct Recipient {
     pub state: RcptState,
 }
 
+/// `Envelope::auth` of mail generated here. Not an address (no `@`), so no
+/// account can have this name.
+pub const LOCAL_ORIGIN: &str = "MAILER-DAEMON";
+
 /// The envelope of one queued message; the queue writes it to env/<id>.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
@@ -412,7 +421,8 @@ pub struct Envelope {
     pub smtputf8: bool,
     pub helo: String,
     pub client_ip: String,
-    /// Authenticated submitter, if any.
+    /// Authenticated submitter, if any; [`LOCAL_ORIGIN`] for mail this server
+    /// wrote itself (bounces, DSNs). Only these two are DKIM-signed.
     pub auth: Option<String>,
     /// A delay warning (EMAIL_QUEUE_WARN) was sent to the sender.
     pub warned: bool,

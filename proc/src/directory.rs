@@ -20,6 +20,9 @@ pub struct Dir {
     accounts: HashSet<String>,
     aliases: HashMap<String, Vec<String>>,
     domains: Vec<String>,
+    /// Where postmaster mail goes when no alias or account says otherwise: the
+    /// first account of the primary domain, else the first account listed.
+    postmaster: Option<String>,
 }
 
 /// Alias chains deeper than this are cut (loops, mistakes).
@@ -37,11 +40,44 @@ fn local_part_ok(l: &str) -> bool {
 
 impl Dir {
     pub fn new(d: Directory, domains: &[String]) -> Dir {
+        let domains: Vec<String> = domains.iter().map(|d| d.to_ascii_lowercase()).collect();
+        let primary = domains.first().map(|d| format!("@{d}"));
+        let postmaster = d
+            .accounts
+            .iter()
+            .find(|a| primary.as_deref().is_some_and(|p| a.ends_with(p)))
+            .or_else(|| d.accounts.first())
+            .cloned();
         Dir {
             accounts: d.accounts.into_iter().collect(),
             aliases: d.aliases.into_iter().collect(),
-            domains: domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
+            domains,
+            postmaster,
         }
+    }
+
+    /// RFC 5321 4.5.1: `postmaster@` every local domain, and `<Postmaster>`
+    /// with no domain, are always accepted. Ordinary resolution first (an alias
+    /// or an account named postmaster), then the alias of the primary domain,
+    /// then the fallback account.
+    fn postmaster(&self, addr: &str) -> Option<Vec<Dest>> {
+        let local = match addr.rsplit_once('@') {
+            Some((l, d)) if self.is_local_domain(d) => l,
+            None => addr,
+            _ => return None,
+        };
+        if !local.eq_ignore_ascii_case("postmaster") {
+            return None;
+        }
+        let primary = self.domains.first()?;
+        let main = format!("postmaster@{primary}");
+        if addr != main {
+            if let Ok(d) = self.resolve_plain(&main) {
+                return Some(d);
+            }
+        }
+        let mailbox = self.postmaster.clone()?;
+        Some(vec![Dest::Local { mailbox }])
     }
 
     pub fn is_local_domain(&self, d: &str) -> bool {
@@ -64,6 +100,13 @@ impl Dir {
     /// the caller decides whether this client may relay.
     pub fn resolve(&self, addr: &str) -> Result<Vec<Dest>, Refusal> {
         let addr = addr.to_ascii_lowercase();
+        match self.resolve_plain(&addr) {
+            Err(e @ (Refusal::Unknown | Refusal::Syntax)) => self.postmaster(&addr).ok_or(e),
+            other => other,
+        }
+    }
+
+    fn resolve_plain(&self, addr: &str) -> Result<Vec<Dest>, Refusal> {
         let Some((local, domain)) = addr.rsplit_once('@') else {
             return Err(Refusal::Syntax);
         };
@@ -78,8 +121,8 @@ impl Dir {
                 Refusal::Syntax
             });
         }
-        let base = Self::base(&addr);
-        let targets = if let Some(t) = self.aliases.get(&addr).or_else(|| self.aliases.get(&base)) {
+        let base = Self::base(addr);
+        let targets = if let Some(t) = self.aliases.get(addr).or_else(|| self.aliases.get(&base)) {
             t.clone()
         } else if self.accounts.contains(&base) {
             return Ok(vec![Dest::Local { mailbox: base }]);
@@ -188,6 +231,31 @@ mod tests {
             assert!(d.resolve(a).is_err(), "{a}");
         }
         assert_eq!(d.resolve("x@b.test"), Err(Refusal::Relay));
+        assert_eq!(d.resolve("postmaster@b.test"), Err(Refusal::Relay));
+    }
+
+    /// Regression (issue 14.11): postmaster was refused with 550 5.1.1.
+    #[test]
+    fn postmaster_is_always_accepted() {
+        let d = dir();
+        let local = |m: &str| Dest::Local { mailbox: m.into() };
+        for a in ["postmaster@a.test", "PostMaster@A.TEST", "postmaster@c.test", "Postmaster"] {
+            let r = d.resolve(a);
+            assert!(r.is_ok(), "{a}: {r:?}");
+        }
+        assert_eq!(d.resolve("postmaster@a.test"), Ok(vec![local("bob@a.test")]));
+        // An alias for it wins, also for the other local domains.
+        let mut with_alias = Directory {
+            accounts: vec!["bob@a.test".into(), "carol@a.test".into()],
+            aliases: vec![("postmaster@a.test".into(), vec!["carol@a.test".into()])],
+        };
+        let d = Dir::new(with_alias.clone(), &["a.test".into(), "c.test".into()]);
+        assert_eq!(d.resolve("postmaster@c.test"), Ok(vec![local("carol@a.test")]));
+        assert_eq!(d.resolve("Postmaster"), Ok(vec![local("carol@a.test")]));
+        with_alias.accounts.clear();
+        with_alias.aliases.clear();
+        let empty = Dir::new(with_alias, &["a.test".into()]);
+        assert_eq!(empty.resolve("postmaster@a.test"), Err(Refusal::Unknown));
     }
 
     #[test]

@@ -7,6 +7,24 @@ use ipc::messages::LogTarget;
 use std::io::Write;
 use std::sync::Mutex;
 
+/// Longest message logged (RFC 3164 relays may cut at 1024; ours stay whole
+/// up to this, and an attacker's 5 MB name never reaches the log).
+pub const MAX_LINE: usize = 2000;
+
+/// A client-supplied value for a log line: control characters replaced, at
+/// most `max` characters, marked when cut.
+pub fn cut(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if s.chars().nth(max).is_some() {
+        out.push_str("...");
+    }
+    out
+}
+
 type Syslog = syslog::Logger<syslog::LoggerBackend, syslog::Formatter3164>;
 
 struct Logger {
@@ -26,8 +44,17 @@ impl log::Log for Logger {
         if !self.enabled(r.metadata()) {
             return;
         }
-        let msg = r.args().to_string();
-        // One event, one line: a stray newline must not forge a second log line.
+        let mut msg = r.args().to_string();
+        // One event, one line of bounded length, whatever a client put in it.
+        if msg.len() > MAX_LINE {
+            let mut end = MAX_LINE;
+            while !msg.is_char_boundary(end) {
+                end -= 1;
+            }
+            msg.truncate(end);
+            msg.push_str(" [cut]");
+        }
+        // A stray newline must not forge a second log line.
         let msg = msg.replace(['\r', '\n'], " ");
         if let Some(s) = &self.syslog {
             if let Ok(mut s) = s.lock() {

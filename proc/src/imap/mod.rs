@@ -38,7 +38,6 @@ pub(crate) struct Shared {
     pub changes: tokio::sync::broadcast::Sender<Arc<PathBuf>>,
     pub per_ip: Arc<Counter<IpAddr>>,
     pub per_user: Arc<Counter<String>>,
-    pub failures: crate::login_failures::LoginFailures,
     /// APPENDLIMIT: the largest literal accepted.
     pub max_literal: u64,
     pub max_per_ip: u32,
@@ -90,7 +89,6 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         changes,
         per_ip: Arc::new(Counter::default()),
         per_user: Arc::new(Counter::default()),
-        failures: Default::default(),
         max_literal: settings.max_message_size,
         max_per_ip: settings.max_connections_per_ip,
         max_per_user: settings.imap_max_user_connections,

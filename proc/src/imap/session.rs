@@ -475,14 +475,12 @@ impl Session {
             return Ok(true);
         }
         let ip = self.peer.ip();
-        // After 3 failures each attempt waits 1, 2, 4 ... 16 s.
-        let failed = self.sh.failures.count(ip);
-        if failed >= 3 {
-            tokio::time::sleep(Duration::from_secs(1 << (failed - 3).min(4))).await;
-        }
+        // keyholder counts failures for SMTP and IMAP alike and answers a
+        // failure only after the guard's delay.
         let req = KeyRequest::CheckPassword {
             user: user.clone(),
             password: pass,
+            client: ip,
         };
         match self.sh.keyholder.call(&req, &[]).await {
             Ok((KeyReply::Password(Some(u)), _)) => {
@@ -511,7 +509,6 @@ impl Session {
                         return Ok(true);
                     }
                 }
-                self.sh.failures.succeed(ip);
                 log::info!(
                     "{}: login user={u} rip={ip} method=LOGIN tls={}",
                     self.service.name(),
@@ -523,14 +520,27 @@ impl Session {
                 let c = self.capability();
                 self.tagged(tag, "OK", &format!("[CAPABILITY {c}] Logged in"));
             }
-            Ok(_) => {
-                self.sh.failures.fail(ip);
+            Ok((KeyReply::Password(None), _)) => {
                 log::info!(
                     "{}: login failed user={} rip={ip}",
                     self.service.name(),
-                    user.replace(|c: char| c.is_control(), "?")
+                    crate::log::cut(&user, 64)
                 );
                 self.tagged(tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed");
+            }
+            Ok((KeyReply::LoginLocked, _)) => {
+                log::info!(
+                    "{}: login refused user={} rip={ip}: too many failures",
+                    self.service.name(),
+                    crate::log::cut(&user, 64)
+                );
+                self.tagged(tag, "NO", "[UNAVAILABLE] Too many login failures, try later");
+                self.push("* BYE Too many login failures\r\n");
+                return Ok(false);
+            }
+            Ok((other, _)) => {
+                log::warn!("{}: keyholder: {other:?}", self.service.name());
+                self.tagged(tag, "NO", "[UNAVAILABLE] Try again later");
             }
             Err(e) => {
                 log::warn!("{}: keyholder unavailable: {e}", self.service.name());

@@ -6,7 +6,8 @@
 //!
 //! Answers:
 //! - `KeyRequest::TlsSign` on the dedicated TlsSigner edges (smtp, imap);
-//! - `KeyRequest::CheckPassword` from smtp and imap;
+//! - `KeyRequest::CheckPassword` from smtp and imap (and keeps the one table of
+//!   failed logins per address and per account both services are held to);
 //! - `KeyRequest::DkimSign` (+ message fd) from queue, and `ParentToChild::DkimSign`
 //!   from the parent (control socket);
 //! - `ParentToChild::Reload` (+ new Secrets fd) from the parent.
@@ -216,9 +217,19 @@ async fn serve(edge: Edge, chan: Arc<Channel<KeyReply, KeyRequest>>, state: Arc<
                         data,
                     },
                 ) => state.tls_sign(key_id, scheme, &data),
-                (Edge::Smtp | Edge::Imap, KeyRequest::CheckPassword { user, password }) => {
-                    KeyReply::Password(state.passwords.check(&user, &password).await)
-                }
+                (
+                    Edge::Smtp | Edge::Imap,
+                    KeyRequest::CheckPassword {
+                        user,
+                        password,
+                        client,
+                    },
+                ) => match state.passwords.login(&user, &password, client).await {
+                    password::Login::Ok(a) => KeyReply::Password(Some(a)),
+                    password::Login::Failed => KeyReply::Password(None),
+                    password::Login::Locked => KeyReply::LoginLocked,
+                    password::Login::Busy => KeyReply::Error("busy".into()),
+                },
                 (Edge::Queue, KeyRequest::DkimSign { domain, size }) => {
                     let fd = r.fds.into_iter().next();
                     let st = state.clone();

@@ -19,6 +19,24 @@ pub struct Scheduler {
     inner: Arc<Inner>,
 }
 
+/// The domain a message is DKIM-signed for, or "" for none. Only what this
+/// server can vouch for: mail an account submitted (its sender address was
+/// checked against the account, and so was the header From) signs with the
+/// sender's domain; mail generated here (bounces, DSNs, From MAILER-DAEMON@
+/// `local`) with `local`. Anything else, such as mail from port 25 forwarded by an
+/// alias, goes out as it came, unsigned.
+pub fn dkim_domain(env: &Envelope, local: &str) -> String {
+    match env.auth.as_deref() {
+        Some(ipc::messages::LOCAL_ORIGIN) => local.to_string(),
+        Some(_) => env
+            .from
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_string())
+            .unwrap_or_default(),
+        None => String::new(),
+    }
+}
+
 /// What the queue needs to write bounces.
 pub struct Bounces {
     pub dir: Arc<std::sync::RwLock<Arc<crate::directory::Dir>>>,
@@ -551,12 +569,7 @@ impl Inner {
             Ok(Err(e)) => return self.defer_all(env, &idx, format!("cannot open message: {e}")),
             Err(e) => return self.defer_all(env, &idx, e.to_string()),
         };
-        // DKIM with the sender's domain, when keyholder has a key for it.
-        let sender_domain = env
-            .from
-            .rsplit_once('@')
-            .map(|(_, d)| d.to_string())
-            .unwrap_or_default();
+        let sender_domain = dkim_domain(env, &self.bounces.domain);
         let dkim = if sender_domain.is_empty() {
             None
         } else {
@@ -734,7 +747,7 @@ impl Inner {
             smtputf8: false,
             helo: b.hostname.clone(),
             client_ip: "127.0.0.1".into(),
-            auth: None,
+            auth: Some(ipc::messages::LOCAL_ORIGIN.into()),
             warned: false,
         };
         let e2 = benv.clone();

@@ -1,16 +1,7 @@
-//! AUTH PLAIN and LOGIN (RFC 4954, RFC 4616), checked by keyholder; failures per
-//! client IP are remembered and answered ever more slowly.
+//! AUTH PLAIN and LOGIN (RFC 4954, RFC 4616), checked by keyholder, which also
+//! counts failures (proc/src/login_failures.rs) and answers them ever more slowly.
 
 use base64::Engine;
-use std::time::Duration;
-
-/// After this many failures in the window the session is closed with 421.
-pub const MAX_FAILURES: u32 = 10;
-
-/// How long to wait before answering the `n`th failure: 0.25 s, 0.5 s, 1 s ... at most 8 s.
-pub fn delay(n: u32) -> Duration {
-    Duration::from_millis(250u64 << n.saturating_sub(1).min(5))
-}
 
 pub fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
@@ -54,17 +45,5 @@ mod tests {
         );
         assert_eq!(parse_plain(b"eve\0bob@a.test\0pw"), None);
         assert_eq!(parse_plain(b"\0bob\0"), None);
-    }
-
-    #[test]
-    fn delays_grow() {
-        let f = crate::login_failures::LoginFailures::default();
-        let ip: std::net::IpAddr = "192.0.2.1".parse().unwrap();
-        let a = delay(f.fail(ip));
-        let b = delay(f.fail(ip));
-        assert!(b > a);
-        assert_eq!(f.count(ip), 2);
-        f.succeed(ip);
-        assert_eq!(f.count(ip), 0);
     }
 }

@@ -7,8 +7,10 @@ use std::io;
 use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct Outcome {
+    /// The message's header section, kept to check it (submission's From).
+    pub head: Head,
     /// Bytes of message content (after dot-unstuffing).
     pub size: u64,
     pub bare_newline: bool,
@@ -45,6 +47,44 @@ fn scan_line_ends(bytes: &[u8], out: &mut Outcome) {
     out.cr_pending = cr;
 }
 
+/// The header section of a message as it streams past: kept up to and
+/// including the empty line that ends it, at most MAX_HEADER bytes.
+#[derive(Debug, Default, Clone)]
+pub struct Head {
+    pub bytes: Vec<u8>,
+    /// The empty line was seen (or the message has no header at all).
+    pub complete: bool,
+    /// Longer than MAX_HEADER: the message is refused.
+    pub too_big: bool,
+}
+
+/// Largest header section accepted (Postfix's header_size_limit). RFC 5322
+/// lines are at most 998 bytes; this leaves room for long received chains.
+pub const MAX_HEADER: usize = 100 * 1024;
+
+impl Head {
+    fn feed(&mut self, b: &[u8]) {
+        if self.complete || self.too_big || b.is_empty() {
+            return;
+        }
+        if self.bytes.is_empty() && b.starts_with(b"\r\n") {
+            // No header fields at all: the body starts at once.
+            self.complete = true;
+            return;
+        }
+        let from = self.bytes.len().saturating_sub(3);
+        let room = MAX_HEADER + 4 - self.bytes.len();
+        self.bytes.extend_from_slice(&b[..b.len().min(room)]);
+        if let Some(i) = self.bytes[from..].windows(4).position(|w| w == b"\r\n\r\n") {
+            self.bytes.truncate(from + i + 4);
+            self.complete = true;
+        } else if self.bytes.len() > MAX_HEADER {
+            self.too_big = true;
+            self.bytes = Vec::new();
+        }
+    }
+}
+
 /// ENOSPC or EDQUOT: worth a 452 4.3.1 rather than a generic 451.
 pub fn is_no_space(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
@@ -72,6 +112,7 @@ struct Sink<'a, W> {
 
 impl<W: AsyncWrite + Unpin> Sink<'_, W> {
     fn push(&mut self, b: &[u8]) {
+        self.out.head.feed(b);
         self.out.size += b.len() as u64;
         if self.out.size > self.max {
             self.out.too_big = true;
@@ -273,7 +314,7 @@ where
     let mut sink = Sink {
         w,
         buf: Vec::with_capacity(64 * 1024),
-        out: *out,
+        out: std::mem::take(out),
         max,
     };
     let mut left = len;

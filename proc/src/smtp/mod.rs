@@ -40,7 +40,6 @@ pub(crate) struct Shared {
     pub queue: Rpc<SmtpToQueue, QueueToSmtp>,
     pub dir: RwLock<Arc<Dir>>,
     pub per_ip: Arc<crate::counter::Counter<IpAddr>>,
-    pub auth_failures: crate::login_failures::LoginFailures,
     /// DNS for MX lookups, rebuilt when the servers change on reload.
     pub resolver: RwLock<Option<Arc<hickory_resolver::TokioResolver>>>,
     /// Outbound connection slots per destination domain.
@@ -119,7 +118,6 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         queue,
         dir: RwLock::new(Arc::new(dir)),
         per_ip: Arc::new(Default::default()),
-        auth_failures: Default::default(),
         resolver: RwLock::new(route::resolver(&settings.dns_servers).map(Arc::new)),
         domain_slots: Mutex::new(HashMap::new()),
         idle: Mutex::new(HashMap::new()),

@@ -415,11 +415,6 @@ impl Session<'_> {
                 .await;
         }
         let ip = self.peer.ip();
-        if self.sh.auth_failures.count(ip) >= auth::MAX_FAILURES {
-            self.send("421 4.7.0 Too many authentication failures, try later\r\n")
-                .await?;
-            return Ok(Flow::Close);
-        }
         let creds = if mechanism == AUTH_PLAIN {
             let resp = if initial.is_empty() {
                 self.send("334 \r\n").await?;
@@ -473,29 +468,39 @@ impl Session<'_> {
         let req = KeyRequest::CheckPassword {
             user: user.clone(),
             password: pw,
+            client: ip,
         };
+        let safe_user = crate::log::cut(&user, 64);
+        // keyholder answers a failure only after the guard's delay.
         match self.sh.keyholder.call(&req, &[]).await {
             Ok((KeyReply::Password(Some(account)), _)) => {
-                self.sh.auth_failures.succeed(ip);
                 log::info!("{}: auth user={account} rip={}", self.service.name(), ip);
                 self.auth = Some(account);
                 self.send("235 2.7.0 Authentication successful\r\n").await?;
                 Ok(Flow::Continue)
             }
-            Ok(_) => {
-                let delay = auth::delay(self.sh.auth_failures.fail(ip));
-                let safe_user: String = user
-                    .chars()
-                    .filter(|c| c.is_ascii_graphic())
-                    .take(64)
-                    .collect();
+            Ok((KeyReply::LoginLocked, _)) => {
+                log::info!(
+                    "{}: auth refused user={safe_user} rip={ip}: too many failures",
+                    self.service.name()
+                );
+                self.send("421 4.7.0 Too many authentication failures, try later\r\n")
+                    .await?;
+                Ok(Flow::Close)
+            }
+            Ok((KeyReply::Password(None), _)) => {
                 log::info!(
                     "{}: auth failed user={safe_user} rip={ip}",
                     self.service.name()
                 );
-                tokio::time::sleep(delay).await;
                 self.error("535 5.7.8 Authentication credentials invalid\r\n")
                     .await
+            }
+            Ok((other, _)) => {
+                log::warn!("{}: keyholder: {other:?}", self.service.name());
+                self.send("454 4.7.0 Temporary authentication failure\r\n")
+                    .await?;
+                Ok(Flow::Continue)
             }
             Err(e) => {
                 log::warn!("{}: keyholder unavailable: {e}", self.service.name());
@@ -804,16 +809,20 @@ impl Session<'_> {
             return Ok(Flow::Close);
         };
         let refusal = if out.bare_newline {
-            Some("550 5.6.0 Message contains bare CR or LF characters (RFC 5321 2.3.8)\r\n")
+            Some("550 5.6.0 Message contains bare CR or LF characters (RFC 5321 2.3.8)\r\n".into())
         } else if out.too_big {
-            Some("552 5.3.4 Message size exceeds fixed maximum message size\r\n")
+            Some("552 5.3.4 Message size exceeds fixed maximum message size\r\n".into())
+        } else if out.head.too_big {
+            Some("552 5.3.4 Message header size exceeds limit\r\n".into())
         } else {
-            None
+            self.auth
+                .as_deref()
+                .and_then(|user| foreign_from(&self.sh.dir(), user, &out.head.bytes))
         };
         if let Some(r) = refusal {
             let _ = self.sh.queue.notify(&SmtpToQueue::Abort { id }, &[]).await;
-            self.reject_log("END-OF-MESSAGE", r);
-            self.send(r).await?;
+            self.reject_log("END-OF-MESSAGE", &r);
+            self.send(&r).await?;
             return Ok(Flow::Continue);
         }
         let flushed = if out.write_failed {
@@ -899,6 +908,43 @@ impl Session<'_> {
         }
         Ok(Flow::Continue)
     }
+}
+
+/// Submission: the header `From:` must be exactly one field whose every address
+/// the user may send as (what DKIM will vouch for); the refusal otherwise.
+fn foreign_from(dir: &crate::directory::Dir, user: &str, head: &[u8]) -> Option<String> {
+    use mail_parser::HeaderName;
+    let parsed = mail_parser::MessageParser::new().parse_headers(head);
+    let froms: Vec<_> = parsed
+        .as_ref()
+        .map(|m| {
+            m.headers()
+                .iter()
+                .filter(|h| h.name == HeaderName::From)
+                .collect()
+        })
+        .unwrap_or_default();
+    let [from] = froms.as_slice() else {
+        return Some("550 5.6.0 Message must have exactly one From: header field\r\n".into());
+    };
+    let Some(list) = from.value().as_address() else {
+        return Some("553 5.7.1 From: header has no address\r\n".into());
+    };
+    let mut any = false;
+    for a in list.iter() {
+        let addr = a.address().unwrap_or("");
+        any = true;
+        if addr.is_empty() || !dir.owns(user, addr) {
+            let shown: String = addr.chars().filter(|c| !c.is_control()).take(256).collect();
+            return Some(format!(
+                "553 5.7.1 <{shown}>: From: header address rejected: not owned by user {user}\r\n"
+            ));
+        }
+    }
+    if !any {
+        return Some("553 5.7.1 From: header has no address\r\n".into());
+    }
+    None
 }
 
 fn now() -> u64 {
