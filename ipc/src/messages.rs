@@ -174,6 +174,11 @@ pub struct ChildSettings {
     pub max_connections_per_ip: u32,
     /// IMAP sessions one user may have at once.
     pub imap_max_user_connections: u32,
+    /// Folders one account may have (imap).
+    pub imap_max_folders: u32,
+    /// Failed logins per address / per account before a lockout (keyholder).
+    pub auth_max_failures: u32,
+    pub auth_max_account_failures: u32,
     /// Protocol errors before a session is closed.
     pub max_errors: u32,
     /// Commands without a mail transaction (NOOP, RSET, VRFY, HELP...) before close.

@@ -129,6 +129,17 @@ impl Session {
             self.tagged(tag, "NO", "[ALREADYEXISTS] Mailbox exists");
             return;
         }
+        // Every folder costs four directories and a place in every LIST.
+        if names::all(&self.account).len() > self.sh.max_folders {
+            log::info!(
+                "{}: CREATE refused user={}: {} folders already",
+                self.service.name(),
+                self.user.as_deref().unwrap_or(""),
+                self.sh.max_folders
+            );
+            self.tagged(tag, "NO", "[LIMIT] Too many mailboxes");
+            return;
+        }
         match make_maildir(&path) {
             Ok(()) => self.tagged(tag, "OK", "CREATE completed"),
             Err(e) => {

@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     pub max_literal: u64,
     pub max_per_ip: u32,
     pub max_per_user: u32,
+    /// Folders one account may have (INBOX not counted).
+    pub max_folders: usize,
 }
 
 pub async fn run(mut ctx: ChildCtx) -> i32 {
@@ -92,6 +94,7 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         max_literal: settings.max_message_size,
         max_per_ip: settings.max_connections_per_ip,
         max_per_user: settings.imap_max_user_connections,
+        max_folders: settings.imap_max_folders as usize,
     });
     let sh = shared.clone();
     let served = net::serve_listeners(

@@ -74,6 +74,15 @@ impl State {
         );
     }
 
+    fn limits(&self, s: &ipc::messages::ChildSettings) {
+        self.passwords
+            .failures
+            .set_limits(crate::login_failures::Limits {
+                max_per_ip: s.auth_max_failures.max(1),
+                max_per_account: s.auth_max_account_failures.max(1),
+            });
+    }
+
     fn tls_sign(&self, key_id: u32, scheme: u16, data: &[u8]) -> KeyReply {
         let key = self
             .keys
@@ -130,7 +139,10 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         .take(&FdName::Secrets)
         .map(crate::blob::read::<ipc::messages::Secrets>)
     {
-        Some(Ok(s)) => state.install(s, settings.auth_cache_ttl),
+        Some(Ok(s)) => {
+            state.install(s, settings.auth_cache_ttl);
+            state.limits(&settings);
+        }
         Some(Err(e)) => {
             log::error!("cannot read secrets: {e}");
             return 70;
@@ -172,7 +184,10 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
             ParentToChild::Reload(s) => {
                 let mut fds = r.fds;
                 match fds.pop().map(crate::blob::read::<ipc::messages::Secrets>) {
-                    Some(Ok(sec)) => state.install(sec, s.auth_cache_ttl),
+                    Some(Ok(sec)) => {
+                        state.install(sec, s.auth_cache_ttl);
+                        state.limits(&s);
+                    }
                     Some(Err(e)) => log::error!("reload: cannot read secrets: {e}"),
                     None => log::warn!("reload without secrets: keys unchanged"),
                 }

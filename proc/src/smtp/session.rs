@@ -910,8 +910,9 @@ impl Session<'_> {
     }
 }
 
-/// Submission: the header `From:` must be exactly one field whose every address
-/// the user may send as (what DKIM will vouch for); the refusal otherwise.
+/// Submission: the header `From:` (what DKIM vouches for and DMARC checks) must
+/// be one field whose every address the user may send as; the refusal
+/// otherwise. A message with no From at all vouches for nobody and goes on.
 fn foreign_from(dir: &crate::directory::Dir, user: &str, head: &[u8]) -> Option<String> {
     use mail_parser::HeaderName;
     let parsed = mail_parser::MessageParser::new().parse_headers(head);
@@ -924,8 +925,10 @@ fn foreign_from(dir: &crate::directory::Dir, user: &str, head: &[u8]) -> Option<
                 .collect()
         })
         .unwrap_or_default();
-    let [from] = froms.as_slice() else {
-        return Some("550 5.6.0 Message must have exactly one From: header field\r\n".into());
+    let from = match froms.as_slice() {
+        [] => return None,
+        [from] => from,
+        _ => return Some("550 5.6.0 Message has more than one From: header field\r\n".into()),
     };
     let Some(list) = from.value().as_address() else {
         return Some("553 5.7.1 From: header has no address\r\n".into());
