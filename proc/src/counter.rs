@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
-pub struct Counter<K: Eq + Hash + Clone>(Mutex<HashMap<K, u32>>);
+pub struct Counter<K: Eq + Hash + Clone>(Mutex<HashMap<K, u32>>, tokio::sync::Notify);
 
 pub struct Slot<K: Eq + Hash + Clone> {
     counter: Arc<Counter<K>>,
@@ -14,7 +14,7 @@ pub struct Slot<K: Eq + Hash + Clone> {
 
 impl<K: Eq + Hash + Clone> Default for Counter<K> {
     fn default() -> Self {
-        Counter(Mutex::new(HashMap::new()))
+        Counter(Mutex::new(HashMap::new()), tokio::sync::Notify::new())
     }
 }
 
@@ -32,6 +32,29 @@ impl<K: Eq + Hash + Clone> Counter<K> {
             key,
         })
     }
+
+    /// Like `take`, but wait up to `wait` for a slot to come free: a client
+    /// that closes a connection and opens the next at once (a busy MTA does)
+    /// may be a moment ahead of the task that gives the old slot back.
+    pub async fn take_wait(
+        self: &Arc<Self>,
+        key: K,
+        max: u32,
+        wait: std::time::Duration,
+    ) -> Result<Slot<K>, u32> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let freed = self.1.notified();
+            match self.take(key.clone(), max) {
+                Ok(s) => return Ok(s),
+                Err(n) => {
+                    if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                        return Err(n);
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl<K: Eq + Hash + Clone> Drop for Slot<K> {
@@ -43,5 +66,7 @@ impl<K: Eq + Hash + Clone> Drop for Slot<K> {
                 m.remove(&self.key);
             }
         }
+        drop(m);
+        self.counter.1.notify_waiters();
     }
 }

@@ -232,23 +232,57 @@ pub fn listener(fd: OwnedFd) -> io::Result<TcpListener> {
     TcpListener::from_std(std)
 }
 
-/// Accept forever, at most `max` sessions at once; extra connections are closed
-/// after `refuse` writes its one-line reply.
-pub async fn accept_loop<F, Fut>(
-    service: Service,
-    l: TcpListener,
-    max: usize,
-    refuse: &'static [u8],
-    session: F,
-) where
+/// How a service admits connections: at most `max` sessions at once, and at
+/// most `max_per_ip()` from one address (read per connection, so a reload
+/// applies to the next one). The refusals are one protocol line each, written
+/// inside TLS on the implicit-TLS ports so the client can read them.
+#[derive(Clone)]
+pub struct Admission {
+    pub max: usize,
+    pub max_per_ip: Arc<dyn Fn() -> u32 + Send + Sync>,
+    pub refuse_busy: &'static [u8],
+    pub refuse_ip: &'static [u8],
+    pub tls: Arc<TlsState>,
+}
+
+/// Refusals being written at once; past this a connection is just closed, so a
+/// flood cannot make the refusals themselves (TLS handshakes) the load.
+const MAX_REFUSING: usize = 64;
+/// How long a refusal (handshake and line) may take.
+const REFUSE_TIME: Duration = Duration::from_secs(5);
+/// How long a connection over the per-address limit waits for a slot to come
+/// free before it is refused (see Counter::take_wait).
+const SLOT_WAIT: Duration = Duration::from_secs(1);
+
+async fn refuse(service: Service, tls: &TlsState, tcp: TcpStream, line: &[u8]) {
+    use tokio::io::AsyncWriteExt;
+    let write = async {
+        let mut conn = if service.implicit_tls() {
+            tls.accept(tcp, REFUSE_TIME).await?
+        } else {
+            Conn::Plain(tcp)
+        };
+        conn.write_all(line).await?;
+        conn.flush().await?;
+        conn.shutdown().await
+    };
+    let _ = tokio::time::timeout(REFUSE_TIME, write).await;
+}
+
+/// Accept forever under `adm`'s limits. The per-address count is per service
+/// (each listener has its own) and a slot is given back the moment the
+/// session's task ends.
+pub async fn accept_loop<F, Fut>(service: Service, l: TcpListener, adm: Admission, session: F)
+where
     F: Fn(TcpStream, std::net::SocketAddr) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    use tokio::io::AsyncWriteExt;
-    let slots = Arc::new(tokio::sync::Semaphore::new(max));
+    let slots = Arc::new(tokio::sync::Semaphore::new(adm.max));
+    let refusing = Arc::new(tokio::sync::Semaphore::new(MAX_REFUSING));
+    let per_ip: Arc<crate::counter::Counter<std::net::IpAddr>> = Arc::default();
     let session = Arc::new(session);
     loop {
-        let (mut tcp, peer) = match l.accept().await {
+        let (tcp, peer) = match l.accept().await {
             Ok(x) => x,
             Err(e) => {
                 log::warn!("{}: accept: {e}", service.name());
@@ -264,15 +298,33 @@ pub async fn accept_loop<F, Fut>(
                 "{}: connection from {peer} refused: too many connections",
                 service.name()
             );
-            tokio::spawn(async move {
-                let _ = tokio::time::timeout(Duration::from_secs(5), tcp.write_all(refuse)).await;
-            });
+            if let Ok(r) = refusing.clone().try_acquire_owned() {
+                let tls = adm.tls.clone();
+                let line = adm.refuse_busy;
+                tokio::spawn(async move {
+                    refuse(service, &tls, tcp, line).await;
+                    drop(r);
+                });
+            }
             continue;
         };
-        let s = session.clone();
+        let (s, per_ip, adm) = (session.clone(), per_ip.clone(), adm.clone());
         let counted = crate::stats::connection(service);
         tokio::spawn(async move {
-            s(tcp, peer).await;
+            let max = (adm.max_per_ip)();
+            match per_ip.take_wait(peer.ip(), max, SLOT_WAIT).await {
+                Ok(slot) => {
+                    s(tcp, peer).await;
+                    drop(slot);
+                }
+                Err(_) => {
+                    log::warn!(
+                        "{}: connection from {peer} refused: too many from this address ({max})",
+                        service.name()
+                    );
+                    refuse(service, &adm.tls, tcp, adm.refuse_ip).await;
+                }
+            }
             drop(counted);
             drop(permit);
         });
@@ -283,8 +335,7 @@ pub async fn accept_loop<F, Fut>(
 /// listener cannot be used.
 pub fn serve_listeners<F, Fut>(
     listeners: Vec<(Service, OwnedFd)>,
-    max: usize,
-    refuse: &'static [u8],
+    adm: Admission,
     session: F,
 ) -> Result<(), i32>
 where
@@ -297,7 +348,7 @@ where
             71
         })?;
         let s = session.clone();
-        tokio::spawn(accept_loop(service, l, max, refuse, move |tcp, peer| {
+        tokio::spawn(accept_loop(service, l, adm.clone(), move |tcp, peer| {
             s(service, tcp, peer)
         }));
     }

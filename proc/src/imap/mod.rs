@@ -26,7 +26,6 @@ use crate::counter::Counter;
 use crate::net::{self, TlsState};
 use ipc::messages::{DeliveryToImap, FdName, KeyReply, KeyRequest, ParentToChild, Role};
 use ipc::Rpc;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -36,11 +35,9 @@ pub(crate) struct Shared {
     pub keyholder: Rpc<KeyRequest, KeyReply>,
     /// Folder paths that changed (delivery, other sessions), for IDLE.
     pub changes: tokio::sync::broadcast::Sender<Arc<PathBuf>>,
-    pub per_ip: Arc<Counter<IpAddr>>,
     pub per_user: Arc<Counter<String>>,
     /// APPENDLIMIT: the largest literal accepted.
     pub max_literal: u64,
-    pub max_per_ip: u32,
     pub max_per_user: u32,
     /// Folders one account may have (INBOX not counted).
     pub max_folders: usize,
@@ -89,20 +86,23 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         tls: tls.clone(),
         keyholder,
         changes,
-        per_ip: Arc::new(Counter::default()),
         per_user: Arc::new(Counter::default()),
         max_literal: settings.max_message_size,
-        max_per_ip: settings.max_connections_per_ip,
         max_per_user: settings.imap_max_user_connections,
         max_folders: settings.imap_max_folders as usize,
     });
     let sh = shared.clone();
-    let served = net::serve_listeners(
-        ctx.take_listeners(),
-        settings.max_connections as usize,
-        b"* BYE Too many connections, try later\r\n",
-        move |service, tcp, peer| session::run(sh.clone(), service, tcp, peer),
-    );
+    let per_ip = settings.max_connections_per_ip;
+    let adm = net::Admission {
+        max: settings.max_connections as usize,
+        max_per_ip: Arc::new(move || per_ip),
+        refuse_busy: b"* BYE Too many connections, try later\r\n",
+        refuse_ip: b"* BYE Too many connections from your address\r\n",
+        tls: tls.clone(),
+    };
+    let served = net::serve_listeners(ctx.take_listeners(), adm, move |service, tcp, peer| {
+        session::run(sh.clone(), service, tcp, peer)
+    });
     if let Err(code) = served {
         return code;
     }

@@ -49,20 +49,6 @@ pub struct Session {
 }
 
 pub async fn run(sh: Arc<Shared>, service: Service, tcp: TcpStream, peer: SocketAddr) {
-    let _ip_slot = match sh.per_ip.take(peer.ip(), sh.max_per_ip) {
-        Ok(s) => s,
-        Err(_) => {
-            log::warn!(
-                "{}: connection from {peer} refused: too many from this address",
-                service.name()
-            );
-            let mut tcp = tcp;
-            let _ = tcp
-                .write_all(b"* BYE Too many connections from your address\r\n")
-                .await;
-            return;
-        }
-    };
     let conn = if service.implicit_tls() {
         match sh.tls.accept(tcp, PREAUTH_TIMEOUT).await {
             Ok(c) => c,

@@ -28,7 +28,6 @@ use ipc::messages::{
 };
 use ipc::Rpc;
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -39,7 +38,6 @@ pub(crate) struct Shared {
     pub keyholder: Rpc<KeyRequest, KeyReply>,
     pub queue: Rpc<SmtpToQueue, QueueToSmtp>,
     pub dir: RwLock<Arc<Dir>>,
-    pub per_ip: Arc<crate::counter::Counter<IpAddr>>,
     /// DNS for MX lookups, rebuilt when the servers change on reload.
     pub resolver: RwLock<Option<Arc<hickory_resolver::TokioResolver>>>,
     /// Outbound connection slots per destination domain.
@@ -117,7 +115,6 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         keyholder,
         queue,
         dir: RwLock::new(Arc::new(dir)),
-        per_ip: Arc::new(Default::default()),
         resolver: RwLock::new(route::resolver(&settings.dns_servers).map(Arc::new)),
         domain_slots: Mutex::new(HashMap::new()),
         idle: Mutex::new(HashMap::new()),
@@ -129,12 +126,17 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         Err(code) => return code,
     }
     let sh = shared.clone();
-    let served = net::serve_listeners(
-        ctx.take_listeners(),
-        settings.max_connections as usize,
-        b"421 4.7.0 Too many connections, try later\r\n",
-        move |service, tcp, peer| session::run(sh.clone(), service, tcp, peer),
-    );
+    let limits = shared.clone();
+    let adm = net::Admission {
+        max: settings.max_connections as usize,
+        max_per_ip: Arc::new(move || limits.settings().max_connections_per_ip),
+        refuse_busy: b"421 4.7.0 Too many connections, try later\r\n",
+        refuse_ip: b"421 4.7.0 Too many connections from your address\r\n",
+        tls: tls.clone(),
+    };
+    let served = net::serve_listeners(ctx.take_listeners(), adm, move |service, tcp, peer| {
+        session::run(sh.clone(), service, tcp, peer)
+    });
     if let Err(code) = served {
         return code;
     }

@@ -31,19 +31,6 @@ const MAX_RCPT_BYTES: usize = ipc::MAX_FRAME - 3 * MAX_LINE;
 
 pub async fn run(sh: Arc<Shared>, service: Service, tcp: TcpStream, peer: SocketAddr) {
     let st = sh.settings();
-    // Per-IP connection limit, released when the session ends.
-    let slot = sh.per_ip.take(peer.ip(), st.max_connections_per_ip);
-    let Ok(_slot) = slot else {
-        log::warn!(
-            "{}: connection from {peer} refused: too many from this address",
-            service.name()
-        );
-        let mut tcp = tcp;
-        let _ = tcp
-            .write_all(b"421 4.7.0 Too many connections from your address\r\n")
-            .await;
-        return;
-    };
     let conn = if service.implicit_tls() {
         match sh
             .tls
