@@ -81,6 +81,47 @@ fn submitted_at_a_arrives_at_b_signed_over_starttls() {
     assert_eq!(std::fs::read_dir(a.path("queue/msg")).unwrap().count(), 0);
 }
 
+/// Issue 14.6: DKIM vouches only for what this server authenticated. Mail
+/// from port 25 with a local sender, forwarded by an alias, goes out unsigned.
+#[test]
+fn unauthenticated_mail_forwarded_by_an_alias_is_not_signed() {
+    let b = Server::prepare("EMAIL_DOMAIN=b.test").start();
+    b.add_account("carol@b.test", "pw-carol");
+    b.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    let a = Server::prepare(&format!("EMAIL_ROUTES=b.test=127.0.0.1:{}", b.ports.smtp));
+    assert_ok(&a.sx(&["--dkim-keygen"], ""), "dkim-keygen");
+    std::fs::write(a.path("aliases"), "fwd@a.test: carol@b.test\n").unwrap();
+    let a = a.start();
+    let r = smtp_dialog_at(
+        "127.0.0.1",
+        a.ports.smtp,
+        &[
+            "EHLO evil.test",
+            "MAIL FROM:<ceo@a.test>",
+            "RCPT TO:<fwd@a.test>",
+            "DATA",
+            "From: ceo@a.test\r\nSubject: wire money\r\n\r\npay\r\n.",
+        ],
+    );
+    assert!(r[5].starts_with("250 2.0.0 Ok: queued"), "{r:?}");
+    let inbox = b.path("mail/b.test/carol/new");
+    let t = Instant::now();
+    let file = loop {
+        if let Some(f) = std::fs::read_dir(&inbox).unwrap().flatten().next() {
+            break f.path();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "not at B:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("Subject: wire money"), "{text}");
+    assert!(!text.contains("DKIM-Signature"), "signed: {text}");
+}
+
 const DSN_PY: &str = r#"
 import email, sys
 from email import policy

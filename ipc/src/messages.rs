@@ -349,10 +349,7 @@ pub enum KeyRequest {
         client: std::net::IpAddr,
     },
     /// DKIM-sign the first `size` bytes (all when None) of the attached read-only fd.
-    DkimSign {
-        domain: String,
-        size: Option<u64>,
-    },
+    DkimSign { domain: String, size: Option<u64> },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

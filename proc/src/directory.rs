@@ -239,18 +239,29 @@ mod tests {
     fn postmaster_is_always_accepted() {
         let d = dir();
         let local = |m: &str| Dest::Local { mailbox: m.into() };
-        for a in ["postmaster@a.test", "PostMaster@A.TEST", "postmaster@c.test", "Postmaster"] {
+        for a in [
+            "postmaster@a.test",
+            "PostMaster@A.TEST",
+            "postmaster@c.test",
+            "Postmaster",
+        ] {
             let r = d.resolve(a);
             assert!(r.is_ok(), "{a}: {r:?}");
         }
-        assert_eq!(d.resolve("postmaster@a.test"), Ok(vec![local("bob@a.test")]));
+        assert_eq!(
+            d.resolve("postmaster@a.test"),
+            Ok(vec![local("bob@a.test")])
+        );
         // An alias for it wins, also for the other local domains.
         let mut with_alias = Directory {
             accounts: vec!["bob@a.test".into(), "carol@a.test".into()],
             aliases: vec![("postmaster@a.test".into(), vec!["carol@a.test".into()])],
         };
         let d = Dir::new(with_alias.clone(), &["a.test".into(), "c.test".into()]);
-        assert_eq!(d.resolve("postmaster@c.test"), Ok(vec![local("carol@a.test")]));
+        assert_eq!(
+            d.resolve("postmaster@c.test"),
+            Ok(vec![local("carol@a.test")])
+        );
         assert_eq!(d.resolve("Postmaster"), Ok(vec![local("carol@a.test")]));
         with_alias.accounts.clear();
         with_alias.aliases.clear();

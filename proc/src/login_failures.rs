@@ -194,7 +194,10 @@ mod tests {
         );
         // ... but not for the address bob logs in from.
         assert_eq!(g.verdict(bob_home, "bob@a.test"), Verdict::Allow);
-        assert_eq!(g.verdict(ip("203.0.113.99"), "carol@a.test"), Verdict::Allow);
+        assert_eq!(
+            g.verdict(ip("203.0.113.99"), "carol@a.test"),
+            Verdict::Allow
+        );
     }
 
     #[test]

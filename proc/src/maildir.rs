@@ -1,6 +1,7 @@
 //! Maildir++ layout helpers shared by admin commands, delivery and imap.
 
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Folders every new account gets besides INBOX (SPECIAL-USE).
@@ -19,22 +20,45 @@ pub fn account_dir(root: &Path, address: &str) -> Option<PathBuf> {
     Some(root.join(domain).join(local))
 }
 
-fn mkdir(p: &Path, owner: Option<(u32, u32)>) -> std::io::Result<()> {
-    if !p.exists() {
-        std::fs::DirBuilder::new().mode(0o700).create(p)?;
+/// Open (creating it if missing) the directory `name` beneath `parent` without
+/// following a symbolic link, and give it to `owner`. The Maildir tree belongs
+/// to the mail user: as root we must never follow a link planted in it, or a
+/// chown would land on whatever it points to.
+fn dir_at(parent: &OwnedFd, name: &str, owner: Option<(u32, u32)>) -> std::io::Result<OwnedFd> {
+    use nix::fcntl::{openat, OFlag};
+    use nix::sys::stat::{mkdirat, Mode};
+    match mkdirat(parent, name, Mode::from_bits_truncate(0o700)) {
+        Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+        Err(e) => return Err(e.into()),
     }
+    let fd = openat(
+        parent,
+        name,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        nix::errno::Errno::ELOOP | nix::errno::Errno::ENOTDIR => std::io::Error::other(format!(
+            "{name}: not a directory (a symbolic link?); refusing to use it"
+        )),
+        e => e.into(),
+    })?;
     if let Some((u, g)) = owner {
-        std::os::unix::fs::chown(p, Some(u), Some(g))?;
+        nix::unistd::fchown(&fd, Some(u.into()), Some(g.into()))?;
     }
-    Ok(())
+    Ok(fd)
 }
 
-fn make_maildir(p: &Path, owner: Option<(u32, u32)>) -> std::io::Result<()> {
-    mkdir(p, owner)?;
+fn make_maildir(
+    parent: &OwnedFd,
+    name: &str,
+    owner: Option<(u32, u32)>,
+) -> std::io::Result<OwnedFd> {
+    let dir = dir_at(parent, name, owner)?;
     for sub in ["cur", "new", "tmp"] {
-        mkdir(&p.join(sub), owner)?;
+        dir_at(&dir, sub, owner)?;
     }
-    Ok(())
+    Ok(dir)
 }
 
 /// Create INBOX and the special folders; `owner` is (uid, gid) when run as root.
@@ -43,25 +67,32 @@ pub fn create_account(
     address: &str,
     owner: Option<(u32, u32)>,
 ) -> std::io::Result<PathBuf> {
+    use nix::fcntl::{openat, OFlag};
+    use nix::sys::stat::Mode;
     let dir = account_dir(root, address)
+        .ok_or_else(|| std::io::Error::other(format!("{address}: not a valid address")))?;
+    let (local, domain) = address
+        .rsplit_once('@')
         .ok_or_else(|| std::io::Error::other(format!("{address}: not a valid address")))?;
     if !root.exists() {
         std::fs::create_dir_all(root)?;
         std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755))?;
     }
-    if let Some(domain_dir) = dir.parent() {
-        mkdir(domain_dir, owner)?;
-    }
-    make_maildir(&dir, owner)?;
+    // The root is the operator's; everything beneath it is opened one level at
+    // a time, never through a link.
+    let root_fd = std::fs::File::open(root).map(OwnedFd::from)?;
+    let domain_fd = dir_at(&root_fd, domain, owner)?;
+    let account = make_maildir(&domain_fd, local, owner)?;
     for f in SPECIAL_FOLDERS {
-        let fd = dir.join(format!(".{f}"));
-        make_maildir(&fd, owner)?;
-        let marker = fd.join("maildirfolder");
-        if !marker.exists() {
-            std::fs::write(&marker, b"")?;
-            if let Some((u, g)) = owner {
-                std::os::unix::fs::chown(&marker, Some(u), Some(g))?;
-            }
+        let folder = make_maildir(&account, &format!(".{f}"), owner)?;
+        let marker = openat(
+            &folder,
+            "maildirfolder",
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        )?;
+        if let Some((u, g)) = owner {
+            nix::unistd::fchown(&marker, Some(u.into()), Some(g.into()))?;
         }
     }
     Ok(dir)

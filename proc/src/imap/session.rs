@@ -520,7 +520,11 @@ impl Session {
                     self.service.name(),
                     crate::log::cut(&user, 64)
                 );
-                self.tagged(tag, "NO", "[UNAVAILABLE] Too many login failures, try later");
+                self.tagged(
+                    tag,
+                    "NO",
+                    "[UNAVAILABLE] Too many login failures, try later",
+                );
                 self.push("* BYE Too many login failures\r\n");
                 return Ok(false);
             }

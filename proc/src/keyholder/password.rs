@@ -161,15 +161,15 @@ impl Checker {
                 }
             }
         }
-        let accounts = self
-            .accounts
-            .read()
-            .map(|a| a.clone())
-            .unwrap_or_default();
+        let accounts = self.accounts.read().map(|a| a.clone()).unwrap_or_default();
         let known = accounts.get(&user).cloned();
         let hash = known.clone().unwrap_or_else(|| dummy_hash().to_string());
         let (done, result) = tokio::sync::oneshot::channel();
-        if self.jobs.try_send((hash, password.to_string(), done)).is_err() {
+        if self
+            .jobs
+            .try_send((hash, password.to_string(), done))
+            .is_err()
+        {
             return None;
         }
         let ok = result.await.unwrap_or(false);

@@ -199,6 +199,18 @@ impl Session<'_> {
     }
 
     async fn command(&mut self, mut line: Vec<u8>) -> std::io::Result<Flow> {
+        // RFC 5321 4.5.1: `<Postmaster>` without a domain is a valid recipient,
+        // which the parser would refuse: it means postmaster of the primary domain.
+        const PM: &[u8] = b"RCPT TO:<POSTMASTER>";
+        if line
+            .get(..PM.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(PM))
+        {
+            let domain = self.st.domains.first().cloned().unwrap_or_default();
+            let mut l = format!("RCPT TO:<postmaster@{domain}>").into_bytes();
+            l.extend_from_slice(&line[PM.len()..]);
+            line = l;
+        }
         line.extend_from_slice(b"\r\n");
         let parsed = Request::parse(&mut line.iter()).map(|r| r.into_owned());
         let req = match parsed {
