@@ -162,7 +162,7 @@ fn forbidden_system_calls_kill_the_child_which_is_logged_and_restarted() {
             &format!("gdb said:\n{out}"),
         );
         // A fresh set serves again.
-        wait_fresh_set(&srv, &before, Duration::from_secs(10), name);
+        wait_replaced(&srv, &before, name, Duration::from_secs(10));
         send_to_bob(&srv, n + 1);
     }
     // Every acknowledged message arrived, once.

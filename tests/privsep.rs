@@ -175,7 +175,7 @@ fn kill9_of_any_child_is_back_within_2s() {
         )
         .unwrap();
         let t = Instant::now();
-        wait_fresh_set(&srv, &before, Duration::from_secs(2), name);
+        wait_replaced(&srv, &before, name, Duration::from_secs(2));
         assert!(
             t.elapsed() < Duration::from_secs(2),
             "{name}: took {:?}",

@@ -12,7 +12,7 @@ pub mod rpc;
 
 pub use channel::{Channel, Received};
 pub use frame::{FrameError, MAX_FDS, MAX_FRAME};
-pub use rpc::{Rpc, RpcError};
+pub use rpc::{PeerRpc, Rpc, RpcError};
 
 use std::os::fd::OwnedFd;
 

@@ -238,6 +238,9 @@ pub enum ParentToChild {
     Stats,
     /// Finish what is in flight and exit 0.
     Shutdown,
+    /// A peer was restarted: the attached fd is this child's end of the fresh
+    /// edge of that name; it replaces the dead one.
+    NewEdge(FdName),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

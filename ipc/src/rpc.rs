@@ -163,3 +163,55 @@ where
         self.chan.send(id, msg, fds).await
     }
 }
+
+/// The client end of an edge to a peer the parent may restart: `replace` puts
+/// the fresh edge in, and callers never hold on to a dead one. Between the
+/// death and the replacement, calls fail at once with `Closed`.
+pub struct PeerRpc<Out, In> {
+    cur: std::sync::RwLock<Rpc<Out, In>>,
+    label: &'static str,
+    timeout: Duration,
+}
+
+impl<Out, In> PeerRpc<Out, In>
+where
+    Out: Serialize + Send + Sync + 'static,
+    In: DeserializeOwned + Send + 'static,
+{
+    /// Start on `chan`; replies are awaited at most `timeout`.
+    pub fn new(chan: Channel<Out, In>, label: &'static str, timeout: Duration) -> Self {
+        PeerRpc {
+            cur: std::sync::RwLock::new(Rpc::start(chan, label).0.with_timeout(timeout)),
+            label,
+            timeout,
+        }
+    }
+
+    /// The peer was restarted: use its fresh edge from now on.
+    pub fn replace(&self, chan: Channel<Out, In>) {
+        let rpc = Rpc::start(chan, self.label).0.with_timeout(self.timeout);
+        match self.cur.write() {
+            Ok(mut c) => *c = rpc,
+            Err(p) => *p.into_inner() = rpc,
+        }
+    }
+
+    fn current(&self) -> Rpc<Out, In> {
+        match self.cur.read() {
+            Ok(c) => c.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    pub async fn call(
+        &self,
+        msg: &Out,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<(In, Vec<OwnedFd>), RpcError> {
+        self.current().call(msg, fds).await
+    }
+
+    pub async fn notify(&self, msg: &Out, fds: &[BorrowedFd<'_>]) -> Result<(), FrameError> {
+        self.current().notify(msg, fds).await
+    }
+}

@@ -176,6 +176,13 @@ impl TlsState {
         Ok(st)
     }
 
+    /// keyholder was restarted: sign over its fresh edge.
+    pub fn replace_signer(&self, fd: OwnedFd) {
+        if let Err(e) = self.signer.replace(fd) {
+            log::error!("new TLS signer edge: {e}");
+        }
+    }
+
     pub fn update(&self, public: Option<&TlsPublic>) {
         let cfg = public.and_then(
             |p| match crate::tls::server_config(p, self.signer.clone()) {

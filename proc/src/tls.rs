@@ -116,11 +116,20 @@ impl SignClient {
         })
     }
 
+    /// Use a fresh edge (keyholder was restarted).
+    pub fn replace(&self, fd: OwnedFd) -> std::io::Result<()> {
+        let tv = nix::sys::time::TimeVal::new(5, 0);
+        nix::sys::socket::setsockopt(&fd, nix::sys::socket::sockopt::ReceiveTimeout, &tv)
+            .map_err(std::io::Error::from)?;
+        match self.fd.lock() {
+            Ok(mut f) => *f = fd,
+            Err(p) => *p.into_inner() = fd,
+        }
+        Ok(())
+    }
+
     pub fn call(&self, req: &KeyRequest) -> Result<KeyReply, String> {
-        let fd = self
-            .fd
-            .lock()
-            .map_err(|_| "signer lock poisoned".to_string())?;
+        let fd = self.fd.lock().unwrap_or_else(|p| p.into_inner());
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         ipc::frame::send(fd.as_raw_fd(), id, req, &[]).map_err(|e| e.to_string())?;
         loop {

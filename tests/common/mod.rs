@@ -606,20 +606,29 @@ s.quit()
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
-/// Wait until a whole new set of five children (none of `before`) serves SMTP
-/// and IMAP logins for bob@a.test (password pw-bob); panics after `limit`.
+/// Wait until `victim` (a role's process name) runs again with a new pid while
+/// the other four kept theirs (only the dead child is restarted), and SMTP and
+/// IMAP logins for bob@a.test (password pw-bob) are served; panics after `limit`.
 #[allow(dead_code)]
-pub fn wait_fresh_set(srv: &Server, before: &[(String, i32)], limit: Duration, what: &str) {
+pub fn wait_replaced(srv: &Server, before: &[(String, i32)], victim: &str, limit: Duration) {
     let t = Instant::now();
     loop {
         let now = srv.children();
-        let fresh = now.len() == 5 && now.iter().all(|(_, p)| !before.iter().any(|(_, q)| q == p));
-        if fresh && smtp_greets(srv.ports.smtp) && imap_login(srv, "bob@a.test", "pw-bob") == "OK" {
+        let replaced = now.len() == 5
+            && now.iter().all(|(n, p)| {
+                let old = before.iter().find(|(m, _)| m == n).map(|(_, q)| *q);
+                if n == victim {
+                    old != Some(*p)
+                } else {
+                    old == Some(*p)
+                }
+            });
+        if replaced && smtp_greets(srv.ports.smtp) && imap_login(srv, "bob@a.test", "pw-bob") == "OK" {
             return;
         }
         assert!(
             t.elapsed() < limit,
-            "{what}: not back after {limit:?}:\n{}",
+            "{victim}: not replaced alone after {limit:?} (before {before:?}, now {now:?}):\n{}",
             srv.log()
         );
         std::thread::sleep(Duration::from_millis(20));

@@ -25,14 +25,14 @@ use crate::child::{self, ChildCtx};
 use crate::counter::Counter;
 use crate::net::{self, TlsState};
 use ipc::messages::{DeliveryToImap, FdName, KeyReply, KeyRequest, ParentToChild, Role};
-use ipc::Rpc;
+use ipc::PeerRpc;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub(crate) struct Shared {
     pub hostname: String,
     pub tls: Arc<TlsState>,
-    pub keyholder: Rpc<KeyRequest, KeyReply>,
+    pub keyholder: PeerRpc<KeyRequest, KeyReply>,
     /// Folder paths that changed (delivery, other sessions), for IDLE.
     pub changes: tokio::sync::broadcast::Sender<Arc<PathBuf>>,
     pub per_user: Arc<Counter<String>>,
@@ -57,7 +57,7 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         }
     };
     let keyholder = match child::peer(&mut ctx, Role::Keyholder) {
-        Ok(c) => Rpc::start(c, "imap->keyholder").0,
+        Ok(c) => PeerRpc::new(c, "imap->keyholder", ipc::rpc::DEFAULT_TIMEOUT),
         Err(code) => return code,
     };
     let delivery: ipc::Channel<(), DeliveryToImap> = match child::peer(&mut ctx, Role::Delivery) {
@@ -65,22 +65,7 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         Err(code) => return code,
     };
     let (changes, _) = tokio::sync::broadcast::channel(1024);
-    let notify = changes.clone();
-    tokio::spawn(async move {
-        while let Some(r) = delivery.recv_logged("delivery").await {
-            let DeliveryToImap::Changed { account, mailbox } = r.msg;
-            let Some(mut dir) = crate::maildir::account_dir(Path::new(""), &account) else {
-                continue;
-            };
-            if !names::is_inbox(&mailbox) {
-                match names::folder(&dir, &mailbox) {
-                    Ok(p) => dir = p,
-                    Err(_) => continue,
-                }
-            }
-            let _ = notify.send(Arc::new(dir));
-        }
-    });
+    tokio::spawn(hear_delivery(delivery, changes.clone()));
     let shared = Arc::new(Shared {
         hostname: settings.hostname.clone(),
         tls: tls.clone(),
@@ -117,8 +102,47 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
                     .send(r.id, &ipc::messages::ChildToParent::Reloaded, &[])
                     .await;
             }
+            ParentToChild::NewEdge(name) => {
+                let Some(fd) = r.fds.into_iter().next() else {
+                    continue;
+                };
+                match name {
+                    FdName::Peer(Role::Keyholder) => match ipc::Channel::new(fd) {
+                        Ok(c) => shared.keyholder.replace(c),
+                        Err(e) => log::error!("new keyholder edge: {e}"),
+                    },
+                    FdName::Peer(Role::Delivery) => match ipc::Channel::new(fd) {
+                        Ok(c) => {
+                            tokio::spawn(hear_delivery(c, shared.changes.clone()));
+                        }
+                        Err(e) => log::error!("new delivery edge: {e}"),
+                    },
+                    FdName::TlsSigner => tls.replace_signer(fd),
+                    other => log::warn!("ipc parent: no use for a new {other:?} edge"),
+                }
+            }
             other => log::warn!("ipc parent: unexpected {other:?}"),
         }
     }
     0
+}
+
+/// Pass delivery's `Changed` on to IDLE sessions, until that edge closes.
+async fn hear_delivery(
+    delivery: ipc::Channel<(), DeliveryToImap>,
+    notify: tokio::sync::broadcast::Sender<Arc<PathBuf>>,
+) {
+    while let Some(r) = delivery.recv_logged("delivery").await {
+        let DeliveryToImap::Changed { account, mailbox } = r.msg;
+        let Some(mut dir) = crate::maildir::account_dir(Path::new(""), &account) else {
+            continue;
+        };
+        if !names::is_inbox(&mailbox) {
+            match names::folder(&dir, &mailbox) {
+                Ok(p) => dir = p,
+                Err(_) => continue,
+            }
+        }
+        let _ = notify.send(Arc::new(dir));
+    }
 }

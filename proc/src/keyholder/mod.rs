@@ -209,6 +209,27 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
                     .send(r.id, &ChildToParent::DkimSigned(out), &[])
                     .await;
             }
+            ParentToChild::NewEdge(name) => {
+                let edge = match name {
+                    FdName::TlsSigner => Edge::TlsSigner,
+                    FdName::Peer(Role::Smtp) => Edge::Smtp,
+                    FdName::Peer(Role::Imap) => Edge::Imap,
+                    FdName::Peer(Role::Queue) => Edge::Queue,
+                    other => {
+                        log::warn!("ipc parent: no use for a new {other:?} edge");
+                        continue;
+                    }
+                };
+                let Some(fd) = r.fds.into_iter().next() else {
+                    continue;
+                };
+                match Channel::new(fd) {
+                    Ok(c) => {
+                        tokio::spawn(serve(edge, Arc::new(c), state.clone(), max));
+                    }
+                    Err(e) => log::error!("new {edge:?} edge: {e}"),
+                }
+            }
             other => log::warn!("ipc parent: unexpected {other:?}"),
         }
     }

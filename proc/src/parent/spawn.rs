@@ -78,45 +78,78 @@ pub fn kill_all(set: &mut [Spawned]) {
     }
 }
 
+/// Every edge between two children: each side's role and its name for it.
+fn edges() -> Vec<(Role, FdName, Role, FdName)> {
+    let mut v: Vec<(Role, FdName, Role, FdName)> = PEERS
+        .iter()
+        .map(|(a, b)| (*a, FdName::Peer(*b), *b, FdName::Peer(*a)))
+        .collect();
+    // queue asks smtp's MTA side to send: a second edge, so each side of each
+    // edge has one direction of requests.
+    v.push((Role::Queue, FdName::Outbound, Role::Smtp, FdName::Outbound));
+    for r in SIGNERS {
+        v.push((r, FdName::TlsSigner, Role::Keyholder, FdName::TlsSigner));
+    }
+    v
+}
+
+/// The ends of fresh edges that belong to children still running: each is sent
+/// to its child as `ParentToChild::NewEdge`.
+pub type PeerEnds = Vec<(Role, FdName, OwnedFd)>;
+
 /// Start the whole set and wait until each child says Ready.
 pub fn spawn_set(
     cfg: &ServerConfig,
     prep: &Prepared,
     listeners: &[Bound],
 ) -> Result<Vec<Spawned>, String> {
+    spawn_roles(cfg, prep, listeners, &Role::ALL).map(|(set, _)| set)
+}
+
+/// Start `roles` (the whole set, or the ones that died) with fresh edges to
+/// every peer, and wait until each says Ready. The other ends of edges to
+/// peers not in `roles` are returned for those peers.
+pub fn spawn_roles(
+    cfg: &ServerConfig,
+    prep: &Prepared,
+    listeners: &[Bound],
+    roles: &[Role],
+) -> Result<(Vec<Spawned>, PeerEnds), String> {
     let pair = || ipc::seqpacket_pair().map_err(|e| format!("socketpair: {e}"));
     // Per role: the fds to hand down, with their names.
     let mut handed: Vec<(Role, Vec<(FdName, OwnedFd)>)> =
-        Role::ALL.iter().map(|r| (*r, Vec::new())).collect();
-    let slot = |h: &mut Vec<(Role, Vec<(FdName, OwnedFd)>)>, r: Role, n: FdName, f: OwnedFd| {
-        if let Some((_, v)) = h.iter_mut().find(|(x, _)| *x == r) {
-            v.push((n, f));
-        }
+        roles.iter().map(|r| (*r, Vec::new())).collect();
+    let mut peers: PeerEnds = Vec::new();
+    let mut place = |r: Role, n: FdName, f: OwnedFd| match handed.iter_mut().find(|(x, _)| *x == r)
+    {
+        Some((_, v)) => v.push((n, f)),
+        None => peers.push((r, n, f)),
     };
-    for (a, b) in PEERS {
+    for (a, na, b, nb) in edges() {
+        if !roles.contains(&a) && !roles.contains(&b) {
+            continue;
+        }
         let (fa, fb) = pair()?;
-        slot(&mut handed, a, FdName::Peer(b), fa);
-        slot(&mut handed, b, FdName::Peer(a), fb);
+        place(a, na, fa);
+        place(b, nb, fb);
     }
-    // queue asks smtp's MTA side to send: a second edge, so each side of each edge
-    // has one direction of requests.
-    let (fq, fs) = pair()?;
-    slot(&mut handed, Role::Queue, FdName::Outbound, fq);
-    slot(&mut handed, Role::Smtp, FdName::Outbound, fs);
-    for r in SIGNERS {
-        let (fa, fb) = pair()?;
-        slot(&mut handed, r, FdName::TlsSigner, fa);
-        slot(&mut handed, Role::Keyholder, FdName::TlsSigner, fb);
+    let blob = |what: &str, r: Result<OwnedFd, std::io::Error>| {
+        r.map_err(|e| format!("{what} memfd: {e}"))
+    };
+    for (role, fds) in handed.iter_mut() {
+        match role {
+            Role::Keyholder => fds.push((
+                FdName::Secrets,
+                blob("secrets", crate::blob::write(&prep.secrets()))?,
+            )),
+            // smtp checks recipients; queue resolves where bounces go.
+            Role::Smtp | Role::Queue => fds.push((
+                FdName::Directory,
+                blob("directory", crate::blob::write(&prep.directory()))?,
+            )),
+            _ => {}
+        }
     }
-    let secrets = crate::blob::write(&prep.secrets()).map_err(|e| format!("secrets memfd: {e}"))?;
-    slot(&mut handed, Role::Keyholder, FdName::Secrets, secrets);
-    let directory =
-        crate::blob::write(&prep.directory()).map_err(|e| format!("directory memfd: {e}"))?;
-    slot(&mut handed, Role::Smtp, FdName::Directory, directory);
-    // queue resolves where bounces go.
-    let directory =
-        crate::blob::write(&prep.directory()).map_err(|e| format!("directory memfd: {e}"))?;
-    slot(&mut handed, Role::Queue, FdName::Directory, directory);
 
     let mut set: Vec<Spawned> = Vec::new();
     for (role, fds) in handed {
@@ -177,7 +210,7 @@ pub fn spawn_set(
             return Err(msg);
         }
     }
-    Ok(set)
+    Ok((set, peers))
 }
 
 fn wait_ready(s: &Spawned) -> Result<(), String> {

@@ -1,7 +1,9 @@
 //! The parent's event loop: signals, child deaths, control requests.
-//! A dead child takes the whole set down and a new set is started (peer edges
-//! connect every child, so they are replaced together); 5 crashes within a
-//! minute and the parent gives up.
+//! A dead child is restarted alone: it gets fresh edges to every peer, and
+//! each running peer is handed its end of them (`ParentToChild::NewEdge`), so
+//! the sessions in the other processes go on. A child that keeps crashing is
+//! restarted later and later (at most MAX_BACKOFF apart); the parent itself
+//! never gives up while it can serve.
 
 use super::control::{self, ControlHandle, Shared};
 use super::listeners::Bound;
@@ -10,6 +12,7 @@ use super::spawn::{self, Spawned};
 use crate::config::ServerConfig;
 use ipc::messages::{ChildToParent, ParentToChild, Role};
 use ipc::Rpc;
+use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -17,8 +20,10 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc;
 
-const MAX_CRASHES: usize = 5;
+/// Crashes of one role within this window count together for the backoff.
 const CRASH_WINDOW: Duration = Duration::from_secs(60);
+/// The longest wait before a crashing role is started again.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 pub type ChildRpc = Rpc<ParentToChild, ChildToParent>;
 
@@ -27,48 +32,55 @@ struct Running {
     rpcs: Vec<(Role, ChildRpc)>,
 }
 
-fn attach(
-    set: Vec<Spawned>,
-    shared: &Shared,
-    death_tx: &mpsc::Sender<u64>,
-    generation: u64,
-) -> Running {
-    let mut rpcs = Vec::new();
-    for s in &set {
-        let fd = match s.edge.try_clone() {
-            Ok(f) => f,
-            Err(e) => {
-                log::error!("dup edge of {}: {e}", s.role.title());
-                continue;
-            }
-        };
-        match ipc::Channel::new(fd) {
-            Ok(ch) => {
-                let (rpc, mut rx) = Rpc::start(ch, s.role.title());
-                let tx = death_tx.clone();
-                tokio::spawn(async move {
-                    while rx.recv().await.is_some() {}
-                    // The edge closed: the child is gone (or going).
-                    let _ = tx.send(generation).await;
-                });
-                rpcs.push((s.role, rpc));
-            }
-            Err(e) => log::error!("edge of {}: {e}", s.role.title()),
+/// Watch one child's edge: when it closes, tell the loop (role, generation).
+fn attach_one(s: &Spawned, death_tx: &mpsc::Sender<(Role, u64)>, generation: u64) -> Option<ChildRpc> {
+    let fd = match s.edge.try_clone() {
+        Ok(f) => f,
+        Err(e) => {
+            log::error!("dup edge of {}: {e}", s.role.title());
+            return None;
+        }
+    };
+    match ipc::Channel::new(fd) {
+        Ok(ch) => {
+            let (rpc, mut rx) = Rpc::start(ch, s.role.title());
+            let tx = death_tx.clone();
+            let role = s.role;
+            tokio::spawn(async move {
+                while rx.recv().await.is_some() {}
+                // The edge closed: the child is gone (or going).
+                let _ = tx.send((role, generation)).await;
+            });
+            Some(rpc)
+        }
+        Err(e) => {
+            log::error!("edge of {}: {e}", s.role.title());
+            None
         }
     }
+}
+
+/// Tell the control socket's side who is running now.
+fn publish(run: &Running, shared: &Shared) {
     if let Ok(mut st) = shared.lock() {
-        st.children = set.iter().map(|s| (s.role, s.child.id())).collect();
-        st.keyholder = rpcs
-            .iter()
-            .find(|(r, _)| *r == Role::Keyholder)
-            .map(|(_, r)| r.clone());
-        st.queue = rpcs
-            .iter()
-            .find(|(r, _)| *r == Role::Queue)
-            .map(|(_, r)| r.clone());
-        st.rpcs = rpcs.clone();
+        st.children = run.set.iter().map(|s| (s.role, s.child.id())).collect();
+        let find = |role| {
+            run.rpcs
+                .iter()
+                .find(|(r, _)| *r == role)
+                .map(|(_, r)| r.clone())
+        };
+        st.keyholder = find(Role::Keyholder);
+        st.queue = find(Role::Queue);
+        st.rpcs = run.rpcs.clone();
     }
-    Running { set, rpcs }
+}
+
+/// Before the `n`th start within the window: none for the first restart, then
+/// 0.25 s, 0.75 s, 1.75 s ... at most MAX_BACKOFF.
+fn backoff(n: usize) -> Duration {
+    let steps = n.saturating_sub(1).min(20) as u32;
+    Duration::from_millis(250 * ((1u64 << steps) - 1)).min(MAX_BACKOFF)
 }
 
 fn describe_exit(s: &mut Spawned) -> Option<String> {
@@ -142,17 +154,31 @@ pub async fn supervise(
         mut chld,
     } = signals;
     let shared: Shared = Arc::new(Mutex::new(control::State::new()));
-    let (death_tx, mut death_rx) = mpsc::channel::<u64>(16);
+    let (death_tx, mut death_rx) = mpsc::channel::<(Role, u64)>(16);
     let (ctl_tx, mut ctl_rx) = mpsc::channel::<ControlHandle>(16);
     control::serve(control_listener, shared.clone(), ctl_tx, &cfg);
-    let mut generation = 1u64;
-    let mut run = attach(set, &shared, &death_tx, generation);
-    let mut crashes: Vec<Instant> = Vec::new();
+    let mut generation: HashMap<Role, u64> = HashMap::new();
+    let mut run = Running {
+        rpcs: Vec::new(),
+        set: Vec::new(),
+    };
+    for s in set {
+        generation.insert(s.role, 1);
+        if let Some(rpc) = attach_one(&s, &death_tx, 1) {
+            run.rpcs.push((s.role, rpc));
+        }
+        run.set.push(s);
+    }
+    publish(&run, &shared);
+    let mut crashes: HashMap<Role, Vec<Instant>> = HashMap::new();
+    // Roles waiting to be started again, and when.
+    let mut pending: Vec<(Role, tokio::time::Instant)> = Vec::new();
     let mut key_id = 1u32;
     log::info!("started: {} processes serving", run.set.len());
 
     loop {
-        let mut crashed = false;
+        let mut check = false;
+        let next_due = pending.iter().map(|(_, t)| *t).min();
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
@@ -160,8 +186,8 @@ pub async fn supervise(
                 key_id += 1;
                 let _ = reload(&mut cfg, cfg_path.as_deref(), &mut prep, &run, key_id).await;
             }
-            _ = chld.recv() => crashed = true,
-            Some(g) = death_rx.recv() => crashed = g == generation,
+            _ = chld.recv() => check = true,
+            Some((role, g)) = death_rx.recv() => check = generation.get(&role) == Some(&g),
             Some(h) = ctl_rx.recv() => match h {
                 ControlHandle::Reload(done) => {
                     key_id += 1;
@@ -169,60 +195,83 @@ pub async fn supervise(
                     let _ = done.send(r);
                 }
             },
+            _ = tokio::time::sleep_until(next_due.unwrap_or_else(tokio::time::Instant::now)), if next_due.is_some() => {}
         }
-        if !crashed {
-            continue;
-        }
-        // SIGCHLD or a closed edge: find who died (give the kernel a moment to reap).
-        let mut died: Vec<String> = Vec::new();
-        for _ in 0..10 {
-            died = run.set.iter_mut().filter_map(describe_exit).collect();
-            if !died.is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        if died.is_empty() {
-            continue;
-        }
-        for d in &died {
-            log::error!("{d}; restarting all processes");
-        }
-        spawn::stop_set(&mut run.set, Duration::from_millis(500));
-        let now = Instant::now();
-        crashes.retain(|t| now.duration_since(*t) < CRASH_WINDOW);
-        crashes.push(now);
-        if crashes.len() >= MAX_CRASHES {
-            log::error!(
-                "{} crashes within {} s: giving up",
-                crashes.len(),
-                CRASH_WINDOW.as_secs()
-            );
-            return super::EX_SOFTWARE;
-        }
-        // Back off a little more on each crash in the window; the first restart is immediate.
-        let delay = Duration::from_millis(250 * ((1u64 << (crashes.len() - 1)) - 1));
-        tokio::time::sleep(delay).await;
-        generation += 1;
-        loop {
-            match spawn::spawn_set(&cfg, &prep, &bound) {
-                Ok(set) => {
-                    run = attach(set, &shared, &death_tx, generation);
-                    if let Ok(mut st) = shared.lock() {
-                        st.restarts += 1;
-                    }
-                    log::info!("restarted: {} processes serving", run.set.len());
+        if check {
+            // SIGCHLD or a closed edge: find who died (give the kernel a moment to reap).
+            let mut died: Vec<(Role, String)> = Vec::new();
+            for _ in 0..10 {
+                died = run
+                    .set
+                    .iter_mut()
+                    .filter_map(|s| describe_exit(s).map(|d| (s.role, d)))
+                    .collect();
+                if !died.is_empty() {
                     break;
                 }
-                Err(e) => {
-                    log::error!("restart failed: {e}");
-                    crashes.push(Instant::now());
-                    if crashes.len() >= MAX_CRASHES {
-                        log::error!("giving up");
-                        return super::EX_SOFTWARE;
-                    }
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            for (role, what) in died {
+                run.set.retain(|s| s.role != role);
+                run.rpcs.retain(|(r, _)| *r != role);
+                let now = Instant::now();
+                let list = crashes.entry(role).or_default();
+                list.retain(|t| now.duration_since(*t) < CRASH_WINDOW);
+                list.push(now);
+                let delay = backoff(list.len());
+                if delay.is_zero() {
+                    log::error!("{what}; restarting it");
+                } else {
+                    log::error!(
+                        "{what}; {} crashes within {} s: restarting it in {:.2} s",
+                        list.len(),
+                        CRASH_WINDOW.as_secs(),
+                        delay.as_secs_f64()
+                    );
                 }
+                pending.push((role, tokio::time::Instant::now() + delay));
+            }
+            publish(&run, &shared);
+        }
+        let now = tokio::time::Instant::now();
+        let due: Vec<Role> = pending
+            .iter()
+            .filter(|(_, t)| *t <= now)
+            .map(|(r, _)| *r)
+            .collect();
+        if due.is_empty() {
+            continue;
+        }
+        pending.retain(|(r, _)| !due.contains(r));
+        match spawn::spawn_roles(&cfg, &prep, &bound, &due) {
+            Ok((set, peer_ends)) => {
+                for s in set {
+                    let g = generation.entry(s.role).or_insert(0);
+                    *g += 1;
+                    if let Some(rpc) = attach_one(&s, &death_tx, *g) {
+                        run.rpcs.push((s.role, rpc));
+                    }
+                    log::info!("restarted: {}[{}] serving", s.role.title(), s.child.id());
+                    run.set.push(s);
+                }
+                for (role, name, fd) in peer_ends {
+                    // A peer that is itself down gets its end when it restarts.
+                    if let Some((_, rpc)) = run.rpcs.iter().find(|(r, _)| *r == role) {
+                        let msg = ParentToChild::NewEdge(name);
+                        if let Err(e) = rpc.notify(&msg, &[fd.as_fd()]).await {
+                            log::warn!("new edge for {}: {e}", role.title());
+                        }
+                    }
+                }
+                if let Ok(mut st) = shared.lock() {
+                    st.restarts += 1;
+                }
+                publish(&run, &shared);
+            }
+            Err(e) => {
+                log::error!("restart failed: {e}; trying again in 1 s");
+                let at = tokio::time::Instant::now() + Duration::from_secs(1);
+                pending.extend(due.into_iter().map(|r| (r, at)));
             }
         }
     }

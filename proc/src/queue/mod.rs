@@ -12,8 +12,9 @@ mod schedule;
 pub mod spool;
 
 use crate::child::{self, ChildCtx};
+use ipc::messages::FdName;
 use ipc::messages::{QueueToSmtp, Role, SmtpToQueue};
-use ipc::{Channel, FrameError, Rpc};
+use ipc::{Channel, FrameError, PeerRpc};
 use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
@@ -31,23 +32,25 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
     };
     let delivery = match child::peer(&mut ctx, Role::Delivery) {
         // Writing and syncing a message of EMAIL_MAX_MESSAGE_SIZE.
-        Ok(c) => Rpc::start(c, "queue->delivery")
-            .0
-            .with_timeout(Duration::from_secs(600)),
+        Ok(c) => Arc::new(PeerRpc::new(c, "queue->delivery", Duration::from_secs(600))),
         Err(code) => return code,
     };
     let keyholder = match child::peer(&mut ctx, Role::Keyholder) {
         // Hashing a whole message for DKIM.
-        Ok(c) => Rpc::start(c, "queue->keyholder")
-            .0
-            .with_timeout(Duration::from_secs(300)),
+        Ok(c) => Arc::new(PeerRpc::new(
+            c,
+            "queue->keyholder",
+            Duration::from_secs(300),
+        )),
         Err(code) => return code,
     };
     let mta = match child::edge(&mut ctx, &ipc::messages::FdName::Outbound) {
         // One remote delivery: every MX address, 600 s of work each at most.
-        Ok(c) => Rpc::start(c, "queue->smtp (outbound)")
-            .0
-            .with_timeout(Duration::from_secs(3600)),
+        Ok(c) => Arc::new(PeerRpc::new(
+            c,
+            "queue->smtp (outbound)",
+            Duration::from_secs(3600),
+        )),
         Err(code) => return code,
     };
     let queued = match tokio::task::spawn_blocking(spool::init).await {
@@ -108,9 +111,9 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
             .unwrap_or_else(|| st.hostname.clone()),
     };
     let sched = schedule::Scheduler::start(
-        delivery,
-        keyholder,
-        mta,
+        delivery.clone(),
+        keyholder.clone(),
+        mta.clone(),
         retry,
         st.queue_lifetime,
         st.queue_warn,
@@ -123,10 +126,41 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
     crate::stats::gauges(move || counted.counts());
     let smtp = Arc::new(smtp);
     let open: Open = Arc::new(Mutex::new(HashMap::new()));
-    tokio::spawn(serve_smtp(smtp, open, sched.clone(), committer, fs));
+    tokio::spawn(serve_smtp(
+        smtp,
+        open.clone(),
+        sched.clone(),
+        committer.clone(),
+        fs.clone(),
+    ));
     child::ready(&ctx.parent).await;
     while let Some(r) = child::next_from_parent(&ctx.parent).await {
-        if let ipc::messages::ParentToChild::Queue(cmd) = r.msg {
+        if let ipc::messages::ParentToChild::NewEdge(name) = r.msg {
+            let Some(fd) = r.fds.into_iter().next() else {
+                continue;
+            };
+            let installed = match name.clone() {
+                FdName::Peer(Role::Smtp) => Channel::new(fd).map(|c| {
+                    tokio::spawn(serve_smtp(
+                        Arc::new(c),
+                        open.clone(),
+                        sched.clone(),
+                        committer.clone(),
+                        fs.clone(),
+                    ));
+                }),
+                FdName::Peer(Role::Delivery) => Channel::new(fd).map(|c| delivery.replace(c)),
+                FdName::Peer(Role::Keyholder) => Channel::new(fd).map(|c| keyholder.replace(c)),
+                FdName::Outbound => Channel::new(fd).map(|c| mta.replace(c)),
+                other => {
+                    log::warn!("ipc parent: no use for a new {other:?} edge");
+                    Ok(())
+                }
+            };
+            if let Err(e) = installed {
+                log::error!("new {name:?} edge: {e}");
+            }
+        } else if let ipc::messages::ParentToChild::Queue(cmd) = r.msg {
             let reply = sched.admin(cmd).await;
             let _ = ctx
                 .parent
@@ -163,16 +197,30 @@ async fn serve_smtp(
     committer: crate::groupsync::GroupSync,
     fs: crate::fsworker::FsWorker,
 ) {
+    // Files this smtp process opened: when it dies they will never be
+    // committed, so they are removed when its edge closes.
+    let mine: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
     loop {
         let Some(r) = smtp.recv_logged("smtp").await else {
+            let left: Vec<String> = mine
+                .lock()
+                .map(|m| m.iter().cloned().collect())
+                .unwrap_or_default();
+            for id in left {
+                if open.lock().is_ok_and(|mut m| m.remove(&id).is_some()) {
+                    log::info!("{id}: smtp went away before the commit; spool file removed");
+                    spool::abort(&id);
+                }
+            }
             return;
         };
-        let (smtp, open, sched, committer, fs) = (
+        let (smtp, open, sched, committer, fs, mine) = (
             smtp.clone(),
             open.clone(),
             sched.clone(),
             committer.clone(),
             fs.clone(),
+            mine.clone(),
         );
         tokio::spawn(async move {
             match r.msg {
@@ -191,6 +239,9 @@ async fn serve_smtp(
                                 Ok(dup) => {
                                     if let Ok(mut m) = open.lock() {
                                         m.insert(id.clone(), f);
+                                    }
+                                    if let Ok(mut m) = mine.lock() {
+                                        m.insert(id.clone());
                                     }
                                     smtp.send(
                                         r.id,
@@ -218,6 +269,9 @@ async fn serve_smtp(
                 }
                 SmtpToQueue::Commit { envelope } => {
                     let id = envelope.id.clone();
+                    if let Ok(mut m) = mine.lock() {
+                        m.remove(&id);
+                    }
                     let file = open.lock().ok().and_then(|mut m| m.remove(&id));
                     let reply = match file {
                         None => QueueToSmtp::Error(format!("no spool file {id} in progress")),
@@ -247,6 +301,9 @@ async fn serve_smtp(
                     }
                 }
                 SmtpToQueue::Abort { id } => {
+                    if let Ok(mut m) = mine.lock() {
+                        m.remove(&id);
+                    }
                     // Only a file still being written: one whose commit has
                     // begun (smtp gave up waiting) is left to that commit.
                     let was_open = spool::valid_id(&id)

@@ -8,7 +8,7 @@ use ipc::messages::{
     DeliveryToQueue, Dest, Envelope, KeyReply, KeyRequest, MtaToQueue, Outcome, QueueToDelivery,
     QueueToMta, RcptState,
 };
-use ipc::Rpc;
+use ipc::PeerRpc;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,12 +65,16 @@ struct Inner {
     lifetime: u64,
     /// EMAIL_QUEUE_WARN in seconds, 0 for never.
     warn: u64,
-    delivery: Rpc<QueueToDelivery, DeliveryToQueue>,
-    keyholder: Rpc<KeyRequest, KeyReply>,
-    mta: Rpc<QueueToMta, MtaToQueue>,
+    delivery: Arc<PeerRpc<QueueToDelivery, DeliveryToQueue>>,
+    keyholder: Arc<PeerRpc<KeyRequest, KeyReply>>,
+    mta: Arc<PeerRpc<QueueToMta, MtaToQueue>>,
     /// Local deliveries running at once.
     slots: Semaphore,
 }
+
+/// Seconds before a recipient is tried again after one of our own processes
+/// failed it (the parent restarts a dead process at once).
+const PEER_RETRY: u64 = 2;
 
 fn now() -> u64 {
     std::time::SystemTime::now()
@@ -81,9 +85,9 @@ fn now() -> u64 {
 
 impl Scheduler {
     pub fn start(
-        delivery: Rpc<QueueToDelivery, DeliveryToQueue>,
-        keyholder: Rpc<KeyRequest, KeyReply>,
-        mta: Rpc<QueueToMta, MtaToQueue>,
+        delivery: Arc<PeerRpc<QueueToDelivery, DeliveryToQueue>>,
+        keyholder: Arc<PeerRpc<KeyRequest, KeyReply>>,
+        mta: Arc<PeerRpc<QueueToMta, MtaToQueue>>,
         retry: Vec<u64>,
         lifetime: u64,
         warn: u64,
@@ -534,7 +538,19 @@ impl Inner {
                 RcptState::Failed { error: e }
             }
             Ok((DeliveryToQueue::TempFail(e), _)) => self.deferred(env, r, attempts, e),
-            Err(e) => self.deferred(env, r, attempts, format!("delivery process: {e}")),
+            Err(e) => {
+                let e = format!("delivery process: {e}");
+                log::info!(
+                    "{}: to=<{}> relay=local dsn=4.3.0 status=deferred ({e}; retry in {PEER_RETRY} s)",
+                    env.id,
+                    r.address
+                );
+                RcptState::Deferred {
+                    attempts,
+                    next_attempt: now() + PEER_RETRY,
+                    last_error: e,
+                }
+            }
         }
     }
 
@@ -589,7 +605,7 @@ impl Inner {
                     None
                 }
                 Ok(_) => None,
-                Err(e) => return self.defer_all(env, &idx, format!("keyholder: {e}")),
+                Err(e) => return self.peer_down(env, &idx, format!("keyholder: {e}")),
             }
         };
         let req = QueueToMta::Send {
@@ -611,7 +627,7 @@ impl Inner {
                 (relay, outcomes)
             }
             Ok(_) => return self.defer_all(env, &idx, "bad answer from the MTA side".into()),
-            Err(e) => return self.defer_all(env, &idx, format!("smtp process: {e}")),
+            Err(e) => return self.peer_down(env, &idx, format!("smtp process: {e}")),
         };
         for ((&i, addr), o) in idx.iter().zip(&rcpts).zip(outcomes) {
             let attempts = match &env.recipients[i].state {
@@ -780,6 +796,29 @@ impl Inner {
                 log::error!("{}: cannot queue the bounce: {e}", env.id);
                 false
             }
+        }
+    }
+
+    /// One of our own processes failed (died and is being restarted, or did
+    /// not answer): not the recipient's fault, so no attempt is counted and
+    /// the next one comes in PEER_RETRY seconds.
+    fn peer_down(&self, env: &mut Envelope, idx: &[usize], e: String) {
+        for &i in idx {
+            let r = &mut env.recipients[i];
+            let attempts = match &r.state {
+                RcptState::Deferred { attempts, .. } => *attempts,
+                _ => 0,
+            };
+            log::info!(
+                "{}: to=<{}> dsn=4.3.0 status=deferred ({e}; retry in {PEER_RETRY} s)",
+                env.id,
+                r.address
+            );
+            r.state = RcptState::Deferred {
+                attempts,
+                next_attempt: now() + PEER_RETRY,
+                last_error: e.clone(),
+            };
         }
     }
 

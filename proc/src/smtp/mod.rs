@@ -26,7 +26,7 @@ use crate::net::{self, TlsState};
 use ipc::messages::{
     ChildSettings, FdName, KeyReply, KeyRequest, ParentToChild, QueueToSmtp, Role, SmtpToQueue,
 };
-use ipc::Rpc;
+use ipc::PeerRpc;
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, RwLock};
@@ -35,8 +35,8 @@ use std::time::Duration;
 pub(crate) struct Shared {
     pub settings: RwLock<ChildSettings>,
     pub tls: Arc<TlsState>,
-    pub keyholder: Rpc<KeyRequest, KeyReply>,
-    pub queue: Rpc<SmtpToQueue, QueueToSmtp>,
+    pub keyholder: PeerRpc<KeyRequest, KeyReply>,
+    pub queue: PeerRpc<SmtpToQueue, QueueToSmtp>,
     pub dir: RwLock<Arc<Dir>>,
     /// DNS for MX lookups, rebuilt when the servers change on reload.
     pub resolver: RwLock<Option<Arc<hickory_resolver::TokioResolver>>>,
@@ -95,14 +95,12 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         }
     };
     let keyholder = match child::peer(&mut ctx, Role::Keyholder) {
-        Ok(c) => Rpc::start(c, "smtp->keyholder").0,
+        Ok(c) => PeerRpc::new(c, "smtp->keyholder", ipc::rpc::DEFAULT_TIMEOUT),
         Err(code) => return code,
     };
     let queue = match child::peer(&mut ctx, Role::Queue) {
         // A commit waits for a group fsync; a slow disk gets a minute.
-        Ok(c) => Rpc::start(c, "smtp->queue")
-            .0
-            .with_timeout(Duration::from_secs(60)),
+        Ok(c) => PeerRpc::new(c, "smtp->queue", Duration::from_secs(60)),
         Err(code) => return code,
     };
     let Some(dir) = load_dir(ctx.take(&FdName::Directory), &settings) else {
@@ -161,6 +159,29 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
                     .parent
                     .send(r.id, &ipc::messages::ChildToParent::Reloaded, &[])
                     .await;
+            }
+            ParentToChild::NewEdge(name) => {
+                let Some(fd) = r.fds.into_iter().next() else {
+                    continue;
+                };
+                match name {
+                    FdName::Peer(Role::Queue) => match ipc::Channel::new(fd) {
+                        Ok(c) => shared.queue.replace(c),
+                        Err(e) => log::error!("new queue edge: {e}"),
+                    },
+                    FdName::Peer(Role::Keyholder) => match ipc::Channel::new(fd) {
+                        Ok(c) => shared.keyholder.replace(c),
+                        Err(e) => log::error!("new keyholder edge: {e}"),
+                    },
+                    FdName::Outbound => match ipc::Channel::new(fd) {
+                        Ok(c) => {
+                            tokio::spawn(outbound::serve(c, shared.clone()));
+                        }
+                        Err(e) => log::error!("new outbound edge: {e}"),
+                    },
+                    FdName::TlsSigner => tls.replace_signer(fd),
+                    other => log::warn!("ipc parent: no use for a new {other:?} edge"),
+                }
             }
             other => log::warn!("ipc parent: unexpected {other:?}"),
         }
