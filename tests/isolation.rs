@@ -1,0 +1,263 @@
+//! A dead child is restarted alone and its peers go on (issue 14): sessions in
+//! the other processes keep their connections, a transaction whose queue died
+//! gets a 4xx (never 250) and the connection goes on, a crashing child backs
+//! off while the daemon keeps serving, and a panic in one session ends only it.
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+fn server(extra: &str) -> Server {
+    let mut s = Server::prepare(extra);
+    s.launch();
+    s.add_account("bob@a.test", "pw-bob");
+    s.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    s
+}
+
+fn kill9(pid: i32) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+}
+
+fn count(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+fn wait_count(dir: &Path, n: usize, srv: &Server) {
+    let t = Instant::now();
+    while count(dir) < n {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "{} of {n} delivered:\n{}",
+            count(dir),
+            srv.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(count(dir), n, "delivered more than once");
+}
+
+/// A plain SMTP client on one connection.
+struct Client {
+    w: TcpStream,
+    r: BufReader<TcpStream>,
+}
+
+impl Client {
+    fn connect(port: u16) -> Client {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut c = Client {
+            w: s.try_clone().unwrap(),
+            r: BufReader::new(s),
+        };
+        let g = c.reply();
+        assert!(g.starts_with("220"), "{g}");
+        c
+    }
+
+    fn reply(&mut self) -> String {
+        loop {
+            let mut l = String::new();
+            if self.r.read_line(&mut l).unwrap_or(0) == 0 {
+                return "EOF".into();
+            }
+            if l.len() < 4 || l.as_bytes()[3] != b'-' {
+                return l.trim_end().to_string();
+            }
+        }
+    }
+
+    fn cmd(&mut self, c: &str) -> String {
+        self.w.write_all(format!("{c}\r\n").as_bytes()).unwrap();
+        self.reply()
+    }
+
+    /// MAIL, RCPT, DATA and the first part of a body; the rest is `finish`.
+    fn start_message(&mut self, n: usize) {
+        assert!(self.cmd("MAIL FROM:<x@remote.test>").starts_with("250"));
+        assert!(self.cmd("RCPT TO:<bob@a.test>").starts_with("250"));
+        assert!(self.cmd("DATA").starts_with("354"));
+        self.w
+            .write_all(format!("Subject: m{n}\r\n\r\nfirst half\r\n").as_bytes())
+            .unwrap();
+    }
+
+    fn finish(&mut self) -> String {
+        self.w.write_all(b"second half\r\n.\r\n").unwrap();
+        self.reply()
+    }
+}
+
+#[test]
+fn kill9_of_imap_during_ten_data_transfers_loses_nothing() {
+    let srv = server("");
+    let smtp = srv.child_pid("sx-smtp");
+    let port = srv.ports.smtp;
+    let ready = Arc::new(Barrier::new(11));
+    let go = Arc::new(Barrier::new(11));
+    let clients: Vec<_> = (0..10)
+        .map(|n| {
+            let (ready, go) = (ready.clone(), go.clone());
+            std::thread::spawn(move || {
+                let mut c = Client::connect(port);
+                assert!(c.cmd("EHLO c.test").starts_with("250"));
+                c.start_message(n);
+                ready.wait();
+                go.wait();
+                c.finish()
+            })
+        })
+        .collect();
+    ready.wait();
+    let before = srv.children();
+    kill9(srv.child_pid("sx-imap"));
+    srv.wait_log("restarted: sx-imap", 1, Duration::from_secs(5));
+    go.wait();
+    for c in clients {
+        let r = c.join().unwrap();
+        assert!(r.starts_with("250 2.0.0 Ok: queued"), "{r}\n{}", srv.log());
+    }
+    assert_eq!(srv.child_pid("sx-smtp"), smtp, "smtp was restarted");
+    wait_count(&srv.path("mail/a.test/bob/new"), 10, &srv);
+    wait_replaced(&srv, &before, "sx-imap", Duration::from_secs(5));
+}
+
+#[test]
+fn kill9_of_queue_in_data_gives_4xx_and_the_connection_goes_on() {
+    let srv = server("");
+    let smtp = srv.child_pid("sx-smtp");
+    let mut c = Client::connect(srv.ports.smtp);
+    assert!(c.cmd("EHLO c.test").starts_with("250"));
+    c.start_message(1);
+    kill9(srv.child_pid("sx-queue"));
+    srv.wait_log("restarted: sx-queue", 1, Duration::from_secs(5));
+    let r = c.finish();
+    assert!(r.starts_with('4'), "never a 250 without the queue: {r}");
+    // Same connection, queue back: accepted and delivered.
+    c.start_message(2);
+    let r = c.finish();
+    assert!(r.starts_with("250 2.0.0 Ok: queued"), "{r}\n{}", srv.log());
+    assert_eq!(c.cmd("QUIT").split(' ').next(), Some("221"));
+    assert_eq!(srv.child_pid("sx-smtp"), smtp);
+    wait_count(&srv.path("mail/a.test/bob/new"), 1, &srv);
+    // Nothing half-written is left in the spool.
+    let t = Instant::now();
+    while count(&srv.path("queue/msg")) > 0 && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(count(&srv.path("queue/msg")), 0, "{}", srv.log());
+}
+
+#[test]
+fn kill9_of_keyholder_is_survived_and_logins_work_again_within_2s() {
+    let srv = server("");
+    let before = srv.children();
+    let keyholder = srv.child_pid("sx-keyholder");
+    // A session logged in before keeps working.
+    assert_eq!(imap_login(&srv, "bob@a.test", "pw-bob"), "OK");
+    kill9(keyholder);
+    let t = Instant::now();
+    // Handshakes and logins meanwhile fail cleanly (or succeed), never hang.
+    loop {
+        let r = imap_login_quiet(&srv);
+        if r == "OK" {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "no login 2 s after keyholder died: {r}\n{}",
+            srv.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        submit_ok(&srv),
+        "submission after the restart:\n{}",
+        srv.log()
+    );
+    wait_replaced(&srv, &before, "sx-keyholder", Duration::from_secs(2));
+}
+
+/// An IMAPS login that reports failures instead of panicking.
+fn imap_login_quiet(srv: &Server) -> String {
+    const PY: &str = r#"
+import imaplib, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2]); ctx.check_hostname = False
+try:
+    m = imaplib.IMAP4_SSL('127.0.0.1', int(sys.argv[1]), ssl_context=ctx, timeout=5)
+    print(m.login('bob@a.test', 'pw-bob')[0])
+except Exception as e:
+    print('failed: %r' % e)
+"#;
+    let o = python(PY, &[&srv.ports.imaps.to_string(), &srv.cert.to_string_lossy()]);
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn submit_ok(srv: &Server) -> bool {
+    const PY: &str = r#"
+import smtplib, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2]); ctx.check_hostname = False
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=10); s.starttls(context=ctx)
+s.login('bob@a.test', 'pw-bob')
+s.sendmail('bob@a.test', ['bob@a.test'], 'From: bob@a.test\r\nSubject: after\r\n\r\nhi\r\n')
+s.quit()
+"#;
+    python(PY, &[&srv.ports.submission.to_string(), &srv.cert.to_string_lossy()])
+        .status
+        .success()
+}
+
+#[test]
+fn a_crashing_child_backs_off_while_the_others_serve_and_the_daemon_stays() {
+    let srv = server("");
+    let smtp = srv.child_pid("sx-smtp");
+    let mut kills = 0;
+    let mut last = 0;
+    let t = Instant::now();
+    let mut sent = 0;
+    while t.elapsed() < Duration::from_secs(8) {
+        if let Some((_, pid)) = srv.children().into_iter().find(|(n, _)| n == "sx-imap") {
+            if pid != last {
+                kill9(pid);
+                last = pid;
+                kills += 1;
+            }
+        }
+        // Mail keeps flowing meanwhile.
+        let r = smtp_dialog_at(
+            "127.0.0.1",
+            srv.ports.smtp,
+            &[
+                "EHLO c.test",
+                "MAIL FROM:<x@remote.test>",
+                "RCPT TO:<bob@a.test>",
+                "DATA",
+                "Subject: during\r\n\r\nhi\r\n.",
+            ],
+        );
+        assert!(r[5].starts_with("250 2.0.0 Ok: queued"), "{r:?}");
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(kills >= 5, "only {kills} kills");
+    let log = srv.log();
+    assert!(log.contains("crashes within 60 s: restarting it in"), "{log}");
+    assert!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(srv.pid()), None).is_ok());
+    assert_eq!(srv.child_pid("sx-smtp"), smtp);
+    wait_count(&srv.path("mail/a.test/bob/new"), sent, &srv);
+    // And imap is back after its last backoff.
+    let t = Instant::now();
+    while imap_login_quiet(&srv) != "OK" {
+        assert!(t.elapsed() < Duration::from_secs(20), "{}", srv.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
