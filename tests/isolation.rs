@@ -198,7 +198,10 @@ try:
 except Exception as e:
     print('failed: %r' % e)
 "#;
-    let o = python(PY, &[&srv.ports.imaps.to_string(), &srv.cert.to_string_lossy()]);
+    let o = python(
+        PY,
+        &[&srv.ports.imaps.to_string(), &srv.cert.to_string_lossy()],
+    );
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
@@ -211,9 +214,15 @@ s.login('bob@a.test', 'pw-bob')
 s.sendmail('bob@a.test', ['bob@a.test'], 'From: bob@a.test\r\nSubject: after\r\n\r\nhi\r\n')
 s.quit()
 "#;
-    python(PY, &[&srv.ports.submission.to_string(), &srv.cert.to_string_lossy()])
-        .status
-        .success()
+    python(
+        PY,
+        &[
+            &srv.ports.submission.to_string(),
+            &srv.cert.to_string_lossy(),
+        ],
+    )
+    .status
+    .success()
 }
 
 #[test]
@@ -250,7 +259,10 @@ fn a_crashing_child_backs_off_while_the_others_serve_and_the_daemon_stays() {
     }
     assert!(kills >= 5, "only {kills} kills");
     let log = srv.log();
-    assert!(log.contains("crashes within 60 s: restarting it in"), "{log}");
+    assert!(
+        log.contains("crashes within 60 s: restarting it in"),
+        "{log}"
+    );
     assert!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(srv.pid()), None).is_ok());
     assert_eq!(srv.child_pid("sx-smtp"), smtp);
     wait_count(&srv.path("mail/a.test/bob/new"), sent, &srv);
@@ -260,4 +272,61 @@ fn a_crashing_child_backs_off_while_the_others_serve_and_the_daemon_stays() {
         assert!(t.elapsed() < Duration::from_secs(20), "{}", srv.log());
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// A panic injected into one session (a fault point in debug builds only)
+/// ends that session with the protocol's error; another session in the same
+/// process completes its transaction, and --status counts the panic.
+#[test]
+fn a_panic_in_one_session_ends_only_that_session() {
+    let srv = server("");
+    let (smtp, imap) = (srv.child_pid("sx-smtp"), srv.child_pid("sx-imap"));
+    let mut a = Client::connect(srv.ports.smtp);
+    assert!(a.cmd("EHLO c.test").starts_with("250"));
+    a.start_message(1);
+    let mut b = Client::connect(srv.ports.smtp);
+    assert_eq!(
+        b.cmd("EHLO sx-fault-panic.invalid"),
+        "421 4.3.0 Internal error, closing connection",
+        "{}",
+        srv.log()
+    );
+    assert_eq!(b.reply(), "EOF");
+    let r = a.finish();
+    assert!(r.starts_with("250 2.0.0 Ok: queued"), "{r}");
+    // IMAP: one session panics, the other goes on.
+    const PY: &str = r#"
+import imaplib, socket, ssl, sys
+port, cafile = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
+a = imaplib.IMAP4_SSL('127.0.0.1', port, ssl_context=ctx)
+a.login('bob@a.test', 'pw-bob'); a.select('INBOX')
+b = ctx.wrap_socket(socket.create_connection(('127.0.0.1', port), timeout=10))
+f = b.makefile('rb'); f.readline()
+b.sendall(b'x LOGIN bob@a.test pw-bob\r\n'); f.readline(); 
+b.sendall(b'sx-fault-panic NOOP\r\n')
+print(f.readline().decode().strip(), f.readline() == b'')
+typ, data = a.fetch('1', '(BODY[HEADER.FIELDS (SUBJECT)])')
+print(typ, data[0][1].decode().strip())
+a.logout()
+"#;
+    wait_count(&srv.path("mail/a.test/bob/new"), 1, &srv);
+    let o = python(
+        PY,
+        &[&srv.ports.imaps.to_string(), &srv.cert.to_string_lossy()],
+    );
+    assert_ok(&o, "imap panic");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "* BYE Internal error, closing connection True\nOK Subject: m1"
+    );
+    assert_eq!(srv.child_pid("sx-smtp"), smtp);
+    assert_eq!(srv.child_pid("sx-imap"), imap);
+    let log = srv.log();
+    assert!(log.contains("panic at proc/src/smtp/session.rs:"), "{log}");
+    assert!(log.contains("panic at proc/src/imap/session.rs:"), "{log}");
+    let st = srv.sx(&["--status", "--json"], "");
+    assert_ok(&st, "status");
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(v["events"]["panics"]["total"], 2, "{v}");
 }

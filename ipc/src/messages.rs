@@ -640,10 +640,12 @@ pub enum Event {
     /// A successful SMTP AUTH or IMAP login.
     Login,
     LoginFailed,
+    /// A panic contained in one session or job (the process served on).
+    Panic,
 }
 
 impl Event {
-    pub const ALL: [Event; 8] = [
+    pub const ALL: [Event; 9] = [
         Event::Accepted,
         Event::Rejected,
         Event::Delivered,
@@ -652,6 +654,7 @@ impl Event {
         Event::Bounced,
         Event::Login,
         Event::LoginFailed,
+        Event::Panic,
     ];
 
     pub fn name(self) -> &'static str {
@@ -664,6 +667,7 @@ impl Event {
             Event::Bounced => "bounced",
             Event::Login => "logins",
             Event::LoginFailed => "login_failures",
+            Event::Panic => "panics",
         }
     }
 }

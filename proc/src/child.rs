@@ -71,6 +71,7 @@ pub fn main(role: Role) -> ! {
         }
     };
     crate::log::init(role.title(), start.log);
+    crate::contain::install_hook();
     if let Err(e) = crate::sandbox::enter(start.sandbox.as_ref()) {
         log::error!("cannot drop privileges: {e}");
         std::process::exit(71);

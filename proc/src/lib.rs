@@ -6,6 +6,7 @@ pub mod blob;
 pub mod child;
 pub mod config;
 pub mod confine;
+pub mod contain;
 pub mod counter;
 pub mod delivery;
 pub mod directory;

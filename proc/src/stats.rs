@@ -8,10 +8,12 @@ use ipc::messages::{ChildStats, Event, Service};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, OnceLock};
 
-static CONNECTIONS: [AtomicU32; 5] = [const { AtomicU32::new(0) }; 5];
-static TOTALS: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
+static CONNECTIONS: [AtomicU32; Service::ALL.len()] =
+    [const { AtomicU32::new(0) }; Service::ALL.len()];
+const EVENTS: usize = Event::ALL.len();
+static TOTALS: [AtomicU64; EVENTS] = [const { AtomicU64::new(0) }; EVENTS];
 /// Per event: (second of the last count, counts of the last 60 seconds).
-static RECENT: Mutex<[(u64, [u32; 60]); 8]> = Mutex::new([(0, [0; 60]); 8]);
+static RECENT: Mutex<[(u64, [u32; 60]); EVENTS]> = Mutex::new([(0, [0; 60]); EVENTS]);
 type GaugeFn = Box<dyn Fn() -> Vec<(String, u64)> + Send + Sync>;
 static GAUGES: OnceLock<GaugeFn> = OnceLock::new();
 

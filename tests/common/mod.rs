@@ -623,7 +623,10 @@ pub fn wait_replaced(srv: &Server, before: &[(String, i32)], victim: &str, limit
                     old == Some(*p)
                 }
             });
-        if replaced && smtp_greets(srv.ports.smtp) && imap_login(srv, "bob@a.test", "pw-bob") == "OK" {
+        if replaced
+            && smtp_greets(srv.ports.smtp)
+            && imap_login(srv, "bob@a.test", "pw-bob") == "OK"
+        {
             return;
         }
         assert!(

@@ -110,7 +110,8 @@ async fn serve_queue(queue: Arc<Channel<DeliveryToQueue, QueueToDelivery>>, w: A
             w.fs.clone(),
             w.quota,
         );
-        tokio::spawn(async move {
+        let (reply_to, rid) = (queue.clone(), r.id);
+        let job = async move {
             let QueueToDelivery::Deliver {
                 id,
                 mailbox,
@@ -204,6 +205,13 @@ async fn serve_queue(queue: Arc<Channel<DeliveryToQueue, QueueToDelivery>>, w: A
                 Err(maildir_write::Failure::Perm(e)) => DeliveryToQueue::PermFail(e),
             };
             let _ = queue.send(r.id, &reply, &[]).await;
+        };
+        tokio::spawn(async move {
+            // A panic in one delivery fails only it, temporarily: queue retries.
+            if crate::contain::contain(job).await.is_err() {
+                let reply = DeliveryToQueue::TempFail("internal error in delivery".into());
+                let _ = reply_to.send(rid, &reply, &[]).await;
+            }
         });
     }
 }

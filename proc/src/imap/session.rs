@@ -76,10 +76,16 @@ pub async fn run(sh: Arc<Shared>, service: Service, tcp: TcpStream, peer: Socket
         bytes_out: 0,
         _user_slot: None,
     };
-    let result = s.serve().await;
-    if let Err(e) = &result {
-        if !crate::net::is_disconnect(e) {
+    match crate::contain::contain(s.serve()).await {
+        Ok(Err(e)) if !crate::net::is_disconnect(&e) => {
             log::info!("{}: session with {peer} ended: {e}", service.name());
+        }
+        Ok(_) => {}
+        Err(()) => {
+            // Logged with its location by the hook; only this session ends.
+            s.out.clear();
+            s.push("* BYE Internal error, closing connection\r\n");
+            let _ = s.flush().await;
         }
     }
     if let Some(u) = &s.user {
@@ -310,6 +316,11 @@ impl Session {
     /// One decoded command; false ends the session.
     async fn command(&mut self, cmd: Command<'_>) -> std::io::Result<bool> {
         let tag = cmd.tag.inner().to_string();
+        // A fault point for the tests of panic containment; not in release builds.
+        #[cfg(debug_assertions)]
+        if tag == "sx-fault-panic" {
+            panic!("fault injected by tag sx-fault-panic");
+        }
         let authed = self.user.is_some();
         let selected = self.sel.is_some();
         match cmd.body {

@@ -33,7 +33,11 @@ struct Running {
 }
 
 /// Watch one child's edge: when it closes, tell the loop (role, generation).
-fn attach_one(s: &Spawned, death_tx: &mpsc::Sender<(Role, u64)>, generation: u64) -> Option<ChildRpc> {
+fn attach_one(
+    s: &Spawned,
+    death_tx: &mpsc::Sender<(Role, u64)>,
+    generation: u64,
+) -> Option<ChildRpc> {
     let fd = match s.edge.try_clone() {
         Ok(f) => f,
         Err(e) => {

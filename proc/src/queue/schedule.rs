@@ -110,13 +110,13 @@ impl Scheduler {
 
     /// Take charge of a committed message.
     pub fn submit(&self, env: Envelope) {
-        tokio::spawn(self.inner.clone().run(env, false));
+        spawn_job(self.inner.clone(), env, false);
     }
 
     /// Take charge of a message found in the spool at start: try it at once, as
     /// its last failure may have been our own crash.
     pub fn submit_recovered(&self, env: Envelope) {
-        tokio::spawn(self.inner.clone().run(env, true));
+        spawn_job(self.inner.clone(), env, true);
     }
 }
 
@@ -312,7 +312,26 @@ fn state_name(s: &RcptState) -> &'static str {
 /// A plain function, so that the bounce path (inside `run`) can start another
 /// `run` without making the future's type recursive.
 fn spawn_run(inner: Arc<Inner>, env: Envelope) {
-    tokio::spawn(inner.run(env, false));
+    spawn_job(inner, env, false);
+}
+
+/// One message's job, its panic contained: the message stays in the spool (on
+/// disk as it was) and is taken up again when queue next starts.
+fn spawn_job(inner: Arc<Inner>, env: Envelope, now: bool) {
+    let id = env.id.clone();
+    tokio::spawn(async move {
+        if crate::contain::contain(inner.clone().run(env, now))
+            .await
+            .is_err()
+        {
+            log::error!(
+                "{id}: its queue job panicked; the message stays in the spool until queue restarts"
+            );
+            if let Ok(mut t) = inner.tasks.lock() {
+                t.remove(&id);
+            }
+        }
+    });
 }
 
 impl Inner {

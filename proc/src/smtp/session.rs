@@ -59,11 +59,17 @@ pub async fn run(sh: Arc<Shared>, service: Service, tcp: TcpStream, peer: Socket
         errors: 0,
         idle: 0,
     };
-    match s.serve().await {
-        Err(e) if !crate::net::is_disconnect(&e) => {
+    match crate::contain::contain(s.serve()).await {
+        Ok(Err(e)) if !crate::net::is_disconnect(&e) => {
             log::info!("{}: session with {peer} ended: {e}", service.name())
         }
-        _ => {}
+        Ok(_) => {}
+        Err(()) => {
+            // Logged with its location by the hook; only this session ends.
+            let _ = s
+                .send("421 4.3.0 Internal error, closing connection\r\n")
+                .await;
+        }
     }
     if let Some(tx) = s.tx.take() {
         tx.abort(&sh).await;
@@ -304,6 +310,11 @@ impl Session<'_> {
     }
 
     async fn ehlo(&mut self, host: String, esmtp: bool) -> std::io::Result<Flow> {
+        // A fault point for the tests of panic containment; not in release builds.
+        #[cfg(debug_assertions)]
+        if host == "sx-fault-panic.invalid" {
+            panic!("fault injected by EHLO sx-fault-panic.invalid");
+        }
         if host.is_empty() || host.len() > 255 {
             return self.error("501 5.5.4 Syntax: EHLO hostname\r\n").await;
         }
