@@ -60,6 +60,7 @@ fn oversize_and_garbage_are_rejected_channel_survives() {
             &KeyRequest::CheckPassword {
                 user: "u".into(),
                 password: "p".into(),
+                client: std::net::Ipv4Addr::LOCALHOST.into(),
             },
         )
         .unwrap();
@@ -125,6 +126,7 @@ fn rpc_matches_replies_to_concurrent_calls() {
                 let req = KeyRequest::CheckPassword {
                     user: u.into(),
                     password: String::new(),
+                    client: std::net::Ipv4Addr::LOCALHOST.into(),
                 };
                 c.call(&req, &[]).await.unwrap().0
             }
