@@ -22,5 +22,6 @@ pub mod parent;
 pub mod queue;
 pub mod sandbox;
 pub mod smtp;
+pub mod startup;
 pub mod stats;
 pub mod tls;

@@ -8,7 +8,7 @@
 
 mod maildir_write;
 
-use crate::child::{self, ChildCtx};
+use crate::startup::{self, ChildCtx};
 use ipc::messages::{
     ChildToParent, DeliveryToImap, DeliveryToQueue, FdName, ParentToChild, QueueToDelivery, Role,
 };
@@ -16,12 +16,12 @@ use ipc::Channel;
 use std::sync::{Arc, RwLock};
 
 pub async fn run(mut ctx: ChildCtx) -> i32 {
-    let queue: Channel<DeliveryToQueue, QueueToDelivery> = match child::peer(&mut ctx, Role::Queue)
-    {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let imap: Channel<DeliveryToImap, ()> = match child::peer(&mut ctx, Role::Imap) {
+    let queue: Channel<DeliveryToQueue, QueueToDelivery> =
+        match startup::peer(&mut ctx, Role::Queue) {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+    let imap: Channel<DeliveryToImap, ()> = match startup::peer(&mut ctx, Role::Imap) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -49,8 +49,8 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         group,
     });
     tokio::spawn(serve_queue(Arc::new(queue), w.clone()));
-    child::ready(&ctx.parent).await;
-    while let Some(r) = child::next_from_parent(&ctx.parent).await {
+    startup::ready(&ctx.parent).await;
+    while let Some(r) = startup::next_from_parent(&ctx.parent).await {
         match r.msg {
             ParentToChild::Reload(_) => {
                 let _ = ctx.parent.send(r.id, &ChildToParent::Reloaded, &[]).await;

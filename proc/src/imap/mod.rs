@@ -21,9 +21,9 @@ mod search;
 mod selected;
 mod session;
 
-use crate::child::{self, ChildCtx};
 use crate::counter::Counter;
 use crate::net::{self, TlsState};
+use crate::startup::{self, ChildCtx};
 use ipc::messages::{DeliveryToImap, FdName, KeyReply, KeyRequest, ParentToChild, Role};
 use ipc::PeerRpc;
 use std::path::{Path, PathBuf};
@@ -56,11 +56,11 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
             return 71;
         }
     };
-    let keyholder = match child::peer(&mut ctx, Role::Keyholder) {
+    let keyholder = match startup::peer(&mut ctx, Role::Keyholder) {
         Ok(c) => PeerRpc::new(c, "imap->keyholder", ipc::rpc::DEFAULT_TIMEOUT),
         Err(code) => return code,
     };
-    let delivery: ipc::Channel<(), DeliveryToImap> = match child::peer(&mut ctx, Role::Delivery) {
+    let delivery: ipc::Channel<(), DeliveryToImap> = match startup::peer(&mut ctx, Role::Delivery) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -91,8 +91,8 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
     if let Err(code) = served {
         return code;
     }
-    child::ready(&ctx.parent).await;
-    while let Some(r) = child::next_from_parent(&ctx.parent).await {
+    startup::ready(&ctx.parent).await;
+    while let Some(r) = startup::next_from_parent(&ctx.parent).await {
         match r.msg {
             ParentToChild::Reload(s) => {
                 tls.update(s.tls.as_ref());

@@ -15,7 +15,7 @@
 mod dkim;
 mod password;
 
-use crate::child::{self, ChildCtx};
+use crate::startup::{self, ChildCtx};
 use ipc::messages::{ChildToParent, FdName, KeyReply, KeyRequest, ParentToChild, Role};
 use ipc::Channel;
 use std::collections::HashMap;
@@ -177,9 +177,9 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         };
         tokio::spawn(serve(edge, Arc::new(chan), state.clone(), max));
     }
-    child::ready(&ctx.parent).await;
+    startup::ready(&ctx.parent).await;
     let parent = ctx.parent.clone();
-    while let Some(r) = child::next_from_parent(&parent).await {
+    while let Some(r) = startup::next_from_parent(&parent).await {
         match r.msg {
             ParentToChild::Reload(s) => {
                 let mut fds = r.fds;

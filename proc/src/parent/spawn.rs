@@ -4,8 +4,8 @@
 
 use super::listeners::Bound;
 use super::prepare::Prepared;
-use crate::child::PARENT_FD;
 use crate::config::ServerConfig;
+use crate::startup::PARENT_FD;
 use ipc::messages::{ChildStart, ChildToParent, FdName, ParentToChild, Role};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt;

@@ -11,7 +11,7 @@ mod dsn;
 mod schedule;
 pub mod spool;
 
-use crate::child::{self, ChildCtx};
+use crate::startup::{self, ChildCtx};
 use ipc::messages::FdName;
 use ipc::messages::{QueueToSmtp, Role, SmtpToQueue};
 use ipc::{Channel, FrameError, PeerRpc};
@@ -26,16 +26,16 @@ type Open = Arc<Mutex<HashMap<String, std::fs::File>>>;
 const MAX_OPEN: usize = 4096;
 
 pub async fn run(mut ctx: ChildCtx) -> i32 {
-    let smtp: Channel<QueueToSmtp, SmtpToQueue> = match child::peer(&mut ctx, Role::Smtp) {
+    let smtp: Channel<QueueToSmtp, SmtpToQueue> = match startup::peer(&mut ctx, Role::Smtp) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let delivery = match child::peer(&mut ctx, Role::Delivery) {
+    let delivery = match startup::peer(&mut ctx, Role::Delivery) {
         // Writing and syncing a message of EMAIL_MAX_MESSAGE_SIZE.
         Ok(c) => Arc::new(PeerRpc::new(c, "queue->delivery", Duration::from_secs(600))),
         Err(code) => return code,
     };
-    let keyholder = match child::peer(&mut ctx, Role::Keyholder) {
+    let keyholder = match startup::peer(&mut ctx, Role::Keyholder) {
         // Hashing a whole message for DKIM.
         Ok(c) => Arc::new(PeerRpc::new(
             c,
@@ -44,7 +44,7 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         )),
         Err(code) => return code,
     };
-    let mta = match child::edge(&mut ctx, &ipc::messages::FdName::Outbound) {
+    let mta = match startup::edge(&mut ctx, &ipc::messages::FdName::Outbound) {
         // One remote delivery: every MX address, 600 s of work each at most.
         Ok(c) => Arc::new(PeerRpc::new(
             c,
@@ -133,8 +133,8 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         committer.clone(),
         fs.clone(),
     ));
-    child::ready(&ctx.parent).await;
-    while let Some(r) = child::next_from_parent(&ctx.parent).await {
+    startup::ready(&ctx.parent).await;
+    while let Some(r) = startup::next_from_parent(&ctx.parent).await {
         if let ipc::messages::ParentToChild::NewEdge(name) = r.msg {
             let Some(fd) = r.fds.into_iter().next() else {
                 continue;

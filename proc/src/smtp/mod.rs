@@ -20,9 +20,9 @@ pub use received::rfc5322_date;
 pub mod fuzz;
 mod session;
 
-use crate::child::{self, ChildCtx};
 use crate::directory::Dir;
 use crate::net::{self, TlsState};
+use crate::startup::{self, ChildCtx};
 use ipc::messages::{
     ChildSettings, FdName, KeyReply, KeyRequest, ParentToChild, QueueToSmtp, Role, SmtpToQueue,
 };
@@ -94,11 +94,11 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
             return 71;
         }
     };
-    let keyholder = match child::peer(&mut ctx, Role::Keyholder) {
+    let keyholder = match startup::peer(&mut ctx, Role::Keyholder) {
         Ok(c) => PeerRpc::new(c, "smtp->keyholder", ipc::rpc::DEFAULT_TIMEOUT),
         Err(code) => return code,
     };
-    let queue = match child::peer(&mut ctx, Role::Queue) {
+    let queue = match startup::peer(&mut ctx, Role::Queue) {
         // A commit waits for a group fsync; a slow disk gets a minute.
         Ok(c) => PeerRpc::new(c, "smtp->queue", Duration::from_secs(60)),
         Err(code) => return code,
@@ -117,7 +117,7 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         domain_slots: Mutex::new(HashMap::new()),
         idle: Mutex::new(HashMap::new()),
     });
-    match child::edge(&mut ctx, &FdName::Outbound) {
+    match startup::edge(&mut ctx, &FdName::Outbound) {
         Ok(ch) => {
             tokio::spawn(outbound::serve(ch, shared.clone()));
         }
@@ -138,8 +138,8 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
     if let Err(code) = served {
         return code;
     }
-    child::ready(&ctx.parent).await;
-    while let Some(r) = child::next_from_parent(&ctx.parent).await {
+    startup::ready(&ctx.parent).await;
+    while let Some(r) = startup::next_from_parent(&ctx.parent).await {
         match r.msg {
             ParentToChild::Reload(s) => {
                 tls.update(s.tls.as_ref());
