@@ -7,28 +7,12 @@ use super::ext::ListOpts;
 use super::flags;
 use super::folder::Folder;
 use super::names;
-use super::selected::Selected;
-use super::session::Session;
-use imap_codec::imap_types::mailbox::ListMailbox;
+use super::state::Session;
+use super::view::Selected;
+use super::wire::quote;
 use imap_codec::imap_types::status::StatusDataItemName;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
-
-/// A string for a response: quoted when it can be, a literal otherwise.
-pub fn quote(s: &str) -> String {
-    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-    } else {
-        format!("{{{}}}\r\n{s}", s.len())
-    }
-}
-
-pub fn list_pattern(m: &ListMailbox<'_>) -> String {
-    match m {
-        ListMailbox::Token(t) => String::from_utf8_lossy(t.as_ref()).into_owned(),
-        ListMailbox::String(s) => String::from_utf8_lossy(s.as_ref()).into_owned(),
-    }
-}
 
 fn make_maildir(p: &Path) -> std::io::Result<()> {
     let mut b = std::fs::DirBuilder::new();

@@ -20,6 +20,9 @@ pub mod names;
 mod search;
 mod selected;
 mod session;
+mod state;
+mod view;
+mod wire;
 
 use crate::counter::Counter;
 use crate::net::{self, TlsState};

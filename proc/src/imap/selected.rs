@@ -6,99 +6,19 @@
 
 use super::flags::{self, Bits};
 use super::folder::{self, Folder, Meta};
-use super::mailboxes::quote;
 use super::mime;
 use super::search::{self, in_set};
-use super::session::Session;
+use super::state::Session;
+use super::wire::quote;
 use imap_codec::imap_types::core::Charset;
 use imap_codec::imap_types::datetime::DateTime;
 use imap_codec::imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName, Section};
 use imap_codec::imap_types::flag::{Flag, StoreResponse, StoreType};
 use imap_codec::imap_types::search::SearchKey;
-use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
-use std::collections::HashSet;
+use imap_codec::imap_types::sequence::SequenceSet;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
-
-/// A session's view of its selected mailbox.
-pub struct Selected {
-    pub folder: Arc<Folder>,
-    pub read_only: bool,
-    /// Sequence number - 1 -> UID.
-    pub uids: Vec<u32>,
-    /// The flags the client was last told, per sequence number.
-    pub flags: Vec<Bits>,
-    pub recent: HashSet<u32>,
-    generation: u64,
-    keywords: usize,
-    sid: u64,
-}
-
-impl Selected {
-    pub fn open(folder: Arc<Folder>, sid: u64, read_only: bool) -> std::io::Result<Selected> {
-        let mut st = folder.lock()?;
-        let mut s = Selected {
-            folder: folder.clone(),
-            read_only,
-            uids: Vec::with_capacity(st.msgs.len()),
-            flags: Vec::with_capacity(st.msgs.len()),
-            recent: HashSet::new(),
-            generation: st.generation,
-            keywords: st.keywords.len(),
-            sid,
-        };
-        for m in st.msgs.iter_mut() {
-            s.claim_recent(m);
-            s.uids.push(m.uid);
-            s.flags.push(m.flags);
-        }
-        drop(st);
-        Ok(s)
-    }
-
-    /// \Recent goes to the first session that sees a message (EXAMINE only looks).
-    fn claim_recent(&mut self, m: &mut folder::Msg) {
-        if m.recent_to == 0 && !self.read_only {
-            m.recent_to = self.sid;
-        }
-        if m.recent_to == self.sid || (self.read_only && m.recent_to == 0) {
-            self.recent.insert(m.uid);
-        }
-    }
-
-    fn max_uid(&self) -> u32 {
-        self.uids.last().copied().unwrap_or(0)
-    }
-
-    /// (sequence number, UID) of the messages a set names.
-    fn targets(&self, set: &SequenceSet, uid: bool) -> Vec<(u32, u32)> {
-        let (max_seq, max_uid) = (self.uids.len() as u32, self.max_uid());
-        self.uids
-            .iter()
-            .enumerate()
-            .filter(|(i, u)| {
-                if uid {
-                    in_set(set, **u, max_uid)
-                } else {
-                    in_set(set, *i as u32 + 1, max_seq)
-                }
-            })
-            .map(|(i, u)| (i as u32 + 1, *u))
-            .collect()
-    }
-
-    /// Whether a (non-UID) set names sequence numbers beyond the mailbox.
-    fn out_of_range(&self, set: &SequenceSet) -> bool {
-        let n = self.uids.len() as u32;
-        let bad = |x: &SeqOrUid| matches!(x, SeqOrUid::Value(v) if v.get() > n);
-        let star_empty = |x: &SeqOrUid| matches!(x, SeqOrUid::Asterisk) && n == 0;
-        set.0.as_ref().iter().any(|s| match s {
-            Sequence::Single(x) => bad(x) || star_empty(x),
-            Sequence::Range(a, b) => (bad(a) && bad(b)) || (star_empty(a) && star_empty(b)),
-        })
-    }
-}
 
 fn internal_date(secs: i64) -> String {
     chrono::DateTime::from_timestamp(secs, 0)

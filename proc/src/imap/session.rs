@@ -1,9 +1,11 @@
 //! One IMAP session: reading commands (imap-codec, literals with `+` or
 //! LITERAL+), the not-authenticated state (CAPABILITY, STARTTLS, LOGIN,
 //! AUTHENTICATE PLAIN, ID), and the dispatch of everything else to
-//! mailboxes.rs (authenticated state) and selected.rs (selected state).
+//! mailboxes.rs (authenticated state) and selected.rs (selected state). The
+//! session's state and its one writer are in state.rs.
 
-use super::{ext, selected::Selected, Shared};
+use super::state::Session;
+use super::{ext, wire, Shared};
 use crate::net::{Conn, Reader};
 use imap_codec::decode::Decoder;
 use imap_codec::imap_types::command::{Command, CommandBody};
@@ -13,7 +15,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::TcpStream;
 
 /// One command line (literals excluded); RFC 7162 asks for at least 8192.
@@ -22,8 +24,6 @@ const MAX_LINE: usize = 64 * 1024;
 pub const AUTOLOGOUT: Duration = Duration::from_secs(30 * 60);
 /// Before login the client gets less time.
 const PREAUTH_TIMEOUT: Duration = Duration::from_secs(60);
-/// Output is written out whenever this much is pending.
-const OUT_CHUNK: usize = 128 * 1024;
 /// Bad commands in a row before the session is closed.
 const MAX_BAD: u32 = 20;
 /// Before login a whole command (lines and literals) is at most this big:
@@ -31,22 +31,6 @@ const MAX_BAD: u32 = 20;
 const PREAUTH_MAX: usize = 8 * 1024;
 /// Literals in one command.
 const MAX_LITERALS: usize = 1000;
-
-pub struct Session {
-    pub sh: Arc<Shared>,
-    pub service: Service,
-    pub peer: SocketAddr,
-    pub r: Reader,
-    pub out: Vec<u8>,
-    pub user: Option<String>,
-    /// The account's Maildir, relative to the Maildir root.
-    pub account: PathBuf,
-    pub sel: Option<Selected>,
-    pub id: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    _user_slot: Option<crate::counter::Slot<String>>,
-}
 
 pub async fn run(sh: Arc<Shared>, service: Service, tcp: TcpStream, peer: SocketAddr) {
     let conn = if service.implicit_tls() {
@@ -74,7 +58,7 @@ pub async fn run(sh: Arc<Shared>, service: Service, tcp: TcpStream, peer: Socket
         id: IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         bytes_in: 0,
         bytes_out: 0,
-        _user_slot: None,
+        user_slot: None,
     };
     match crate::contain::contain(s.serve()).await {
         Ok(Err(e)) if !crate::net::is_disconnect(&e) => {
@@ -108,57 +92,6 @@ enum Input {
 }
 
 impl Session {
-    pub fn tls(&self) -> bool {
-        self.r.get_ref().is_tls()
-    }
-
-    pub fn capability(&self) -> String {
-        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS");
-        c.push_str(&format!(" APPENDLIMIT={}", self.sh.max_literal));
-        if self.user.is_none() {
-            if self.tls() {
-                c.push_str(" AUTH=PLAIN");
-            } else {
-                if self.sh.tls.acceptor().is_some() {
-                    c.push_str(" STARTTLS");
-                }
-                c.push_str(" LOGINDISABLED");
-            }
-        }
-        c
-    }
-
-    pub fn push(&mut self, s: &str) {
-        self.out.extend_from_slice(s.as_bytes());
-    }
-
-    pub async fn flush(&mut self) -> std::io::Result<()> {
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        let w = self.r.get_mut();
-        w.write_all(&self.out).await?;
-        w.flush().await?;
-        self.bytes_out += self.out.len() as u64;
-        self.out.clear();
-        if self.out.capacity() > OUT_CHUNK * 2 {
-            self.out = Vec::new();
-        }
-        Ok(())
-    }
-
-    /// Write out when a lot is pending (long FETCH responses).
-    pub async fn flush_if_big(&mut self) -> std::io::Result<()> {
-        if self.out.len() >= OUT_CHUNK {
-            self.flush().await?;
-        }
-        Ok(())
-    }
-
-    pub fn tagged(&mut self, tag: &str, status: &str, text: &str) {
-        self.push(&format!("{tag} {status} {text}\r\n"));
-    }
-
     async fn serve(&mut self) -> std::io::Result<()> {
         let greeting = format!(
             "* OK [CAPABILITY {}] {} IMAP4rev1 ready\r\n",
@@ -373,14 +306,14 @@ impl Session {
                 reference,
                 mailbox_wildcard,
             } => {
-                let pattern = super::mailboxes::list_pattern(&mailbox_wildcard);
+                let pattern = wire::list_pattern(&mailbox_wildcard);
                 self.list(&tag, &mbox(&reference), &[pattern], Default::default())
             }
             CommandBody::Lsub {
                 reference,
                 mailbox_wildcard,
             } => {
-                let pattern = super::mailboxes::list_pattern(&mailbox_wildcard);
+                let pattern = wire::list_pattern(&mailbox_wildcard);
                 self.lsub(&tag, &mbox(&reference), &pattern)
             }
             CommandBody::Status {
@@ -513,7 +446,7 @@ impl Session {
                 );
                 self.user = Some(u);
                 self.account = dir;
-                self._user_slot = Some(slot);
+                self.user_slot = Some(slot);
                 let c = self.capability();
                 self.tagged(tag, "OK", &format!("[CAPABILITY {c}] Logged in"));
             }
@@ -690,11 +623,6 @@ impl Session {
                 }
             }
         }
-    }
-
-    /// Tell other sessions (IDLE) that `folder` changed.
-    pub fn changed(&self, folder: &std::path::Path) {
-        let _ = self.sh.changes.send(Arc::new(folder.to_path_buf()));
     }
 }
 

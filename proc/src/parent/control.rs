@@ -2,7 +2,6 @@
 //! every other edge. Only root, the daemon's own user and EMAIL_ADMIN_GROUP may
 //! use it (file mode and SO_PEERCRED both checked).
 
-use super::supervise::ChildRpc;
 use crate::config::ServerConfig;
 use ipc::messages::{ChildToParent, ControlReply, ControlRequest, ParentToChild, Role, Status};
 use ipc::{Channel, FrameError};
@@ -13,6 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, oneshot};
+
+/// The parent's request/reply edge to one child.
+pub type ChildRpc = ipc::Rpc<ParentToChild, ChildToParent>;
 
 pub struct State {
     pub started: Instant,

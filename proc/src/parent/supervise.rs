@@ -5,7 +5,7 @@
 //! restarted later and later (at most MAX_BACKOFF apart); the parent itself
 //! never gives up while it can serve.
 
-use super::control::{self, ControlHandle, Shared};
+use super::control::{self, ChildRpc, ControlHandle, Shared};
 use super::listeners::Bound;
 use super::prepare::{self, Prepared};
 use super::spawn::{self, Spawned};
@@ -24,8 +24,6 @@ use tokio::sync::mpsc;
 const CRASH_WINDOW: Duration = Duration::from_secs(60);
 /// The longest wait before a crashing role is started again.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-pub type ChildRpc = Rpc<ParentToChild, ChildToParent>;
 
 struct Running {
     set: Vec<Spawned>,
