@@ -13,6 +13,8 @@ pub mod directory;
 pub mod fsworker;
 pub mod groupsync;
 pub mod imap;
+#[doc(hidden)]
+pub mod inprocess;
 pub mod keyholder;
 pub mod log;
 pub mod login_failures;

@@ -14,9 +14,16 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader,
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::server::TlsStream;
 
+/// Any byte stream a session can run over besides TCP (in-process tests and
+/// the fuzz targets use an in-memory pipe).
+pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
+
 pub enum Conn {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// Another byte stream: no STARTTLS, no socket options.
+    Other(Box<dyn Stream>),
     /// Placeholder while a connection is being upgraded to TLS.
     Closed,
 }
@@ -39,14 +46,14 @@ impl Conn {
         match self {
             Conn::Plain(t) => Some(t.as_raw_fd()),
             Conn::Tls(t) => Some(t.get_ref().0.as_raw_fd()),
-            Conn::Closed => None,
+            Conn::Other(_) | Conn::Closed => None,
         }
     }
 
     /// "TLSv1.3 TLS13_AES_256_GCM_SHA384" for logs and Received: headers.
     pub fn tls_info(&self) -> Option<String> {
         match self {
-            Conn::Plain(_) | Conn::Closed => None,
+            Conn::Plain(_) | Conn::Other(_) | Conn::Closed => None,
             Conn::Tls(t) => {
                 let c = t.get_ref().1;
                 let v = c
@@ -73,6 +80,7 @@ impl AsyncRead for Conn {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Conn::Other(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Conn::Closed => Poll::Ready(Ok(())),
         }
     }
@@ -87,6 +95,7 @@ impl AsyncWrite for Conn {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Conn::Other(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Conn::Closed => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
         }
     }
@@ -95,6 +104,7 @@ impl AsyncWrite for Conn {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_flush(cx),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Conn::Other(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Conn::Closed => Poll::Ready(Ok(())),
         }
     }
@@ -103,6 +113,7 @@ impl AsyncWrite for Conn {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Conn::Other(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Conn::Closed => Poll::Ready(Ok(())),
         }
     }

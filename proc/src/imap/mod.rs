@@ -20,6 +20,7 @@ pub mod names;
 mod search;
 mod selected;
 mod session;
+pub(crate) use session::serve_conn;
 mod state;
 mod view;
 mod wire;
@@ -148,4 +149,11 @@ async fn hear_delivery(
         }
         let _ = notify.send(Arc::new(dir));
     }
+}
+
+/// Drop the cached indexes of every folder under `dir` (an account reset
+/// behind the server's back, in in-process tests and fuzzing).
+#[doc(hidden)]
+pub fn forget_folders(dir: &Path) {
+    folder::Folder::forget(dir);
 }

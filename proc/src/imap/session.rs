@@ -44,7 +44,24 @@ pub async fn run(sh: Arc<Shared>, service: Service, tcp: TcpStream, peer: Socket
     } else {
         Conn::Plain(tcp)
     };
+    serve_conn(sh, service, conn, peer, None).await;
+}
+
+/// One session over an established connection (TCP, TLS, or any byte stream).
+/// `preauth` (user, account directory) starts it logged in, with a PREAUTH
+/// greeting (RFC 3501 7.1.4): only in-process tests and the fuzz target do.
+pub async fn serve_conn(
+    sh: Arc<Shared>,
+    service: Service,
+    conn: Conn,
+    peer: SocketAddr,
+    preauth: Option<(String, PathBuf)>,
+) {
     static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let (user, account) = match preauth {
+        Some((u, a)) => (Some(u), a),
+        None => (None, PathBuf::new()),
+    };
     let mut s = Session {
         sh,
         service,
@@ -52,8 +69,8 @@ pub async fn run(sh: Arc<Shared>, service: Service, tcp: TcpStream, peer: Socket
         // Small buffer: idle sessions are many, commands are short.
         r: BufReader::with_capacity(2048, conn),
         out: Vec::new(),
-        user: None,
-        account: PathBuf::new(),
+        user,
+        account,
         sel: None,
         id: IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         bytes_in: 0,
@@ -94,7 +111,8 @@ enum Input {
 impl Session {
     async fn serve(&mut self) -> std::io::Result<()> {
         let greeting = format!(
-            "* OK [CAPABILITY {}] {} IMAP4rev1 ready\r\n",
+            "* {} [CAPABILITY {}] {} IMAP4rev1 ready\r\n",
+            if self.user.is_some() { "PREAUTH" } else { "OK" },
             self.capability(),
             self.sh.hostname
         );

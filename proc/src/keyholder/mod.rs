@@ -236,6 +236,29 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
     0
 }
 
+/// keyholder's request loop for smtp (`imap` false) or imap on `fd`, inside
+/// the calling process, holding `accounts` (address, argon2 hash): the peer
+/// of sessions driven in-process by tests and the fuzz targets. Must be called
+/// inside a tokio runtime.
+#[doc(hidden)]
+pub fn serve_in_process(
+    fd: OwnedFd,
+    imap: bool,
+    accounts: Vec<(String, String)>,
+) -> std::io::Result<()> {
+    let state = Arc::new(State {
+        keys: RwLock::new(Keys {
+            tls: HashMap::new(),
+            dkim: dkim::DkimKeys::default(),
+        }),
+        passwords: password::Checker::new(),
+    });
+    state.passwords.replace(accounts, 0);
+    let edge = if imap { Edge::Imap } else { Edge::Smtp };
+    tokio::spawn(serve(edge, Arc::new(Channel::new(fd)?), state, 0));
+    Ok(())
+}
+
 async fn serve(edge: Edge, chan: Arc<Channel<KeyReply, KeyRequest>>, state: Arc<State>, max: u64) {
     let label = format!("{edge:?}");
     loop {

@@ -16,9 +16,8 @@ mod received;
 mod route;
 
 pub use received::rfc5322_date;
-#[doc(hidden)]
-pub mod fuzz;
 mod session;
+pub(crate) use session::serve_conn;
 
 use crate::directory::Dir;
 use crate::net::{self, TlsState};

@@ -46,6 +46,13 @@ pub async fn run(sh: Arc<Shared>, service: Service, tcp: TcpStream, peer: Socket
     } else {
         Conn::Plain(tcp)
     };
+    serve_conn(sh, service, conn, peer).await;
+}
+
+/// One session over an established connection (TCP, TLS, or any byte stream:
+/// in-process tests and the fuzz target come in here).
+pub async fn serve_conn(sh: Arc<Shared>, service: Service, conn: Conn, peer: SocketAddr) {
+    let st = sh.settings();
     let mut s = Session {
         sh: &sh,
         st,
