@@ -500,7 +500,12 @@ fn read_keywords(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The header block only, read without the body where possible.
+/// The most of a message read as its header block when it has no empty line
+/// (APPEND stores anything): ENVELOPE and header fetches need no more.
+const MAX_HEADER_READ: usize = 1 << 20;
+
+/// The header block only, read without the body where possible. Each chunk
+/// is searched once (from just before it, for a line end split between reads).
 pub fn read_header(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
@@ -511,10 +516,15 @@ pub fn read_header(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
         if n == 0 {
             return Ok(buf);
         }
+        let from = buf.len().saturating_sub(2);
         buf.extend_from_slice(&chunk[..n]);
-        let end = super::mime::header_block(&buf).len();
+        let end = from + super::mime::header_block(&buf[from..]).len();
         if end < buf.len() {
             buf.truncate(end);
+            return Ok(buf);
+        }
+        if buf.len() >= MAX_HEADER_READ {
+            buf.truncate(MAX_HEADER_READ);
             return Ok(buf);
         }
     }

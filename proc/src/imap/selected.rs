@@ -81,12 +81,73 @@ fn section_text(s: &Option<Section<'_>>) -> String {
     }
 }
 
+/// FETCH items whose data is a stretch of the message file as it is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Streamed {
+    Whole,
+    Text,
+}
+
+fn streamed(n: &MessageDataItemName<'_>) -> Option<Streamed> {
+    match n {
+        MessageDataItemName::Rfc822 => Some(Streamed::Whole),
+        MessageDataItemName::Rfc822Text => Some(Streamed::Text),
+        MessageDataItemName::BodyExt { section: None, .. } => Some(Streamed::Whole),
+        MessageDataItemName::BodyExt {
+            section: Some(Section::Text(None)),
+            ..
+        } => Some(Streamed::Text),
+        _ => None,
+    }
+}
+
+/// The name a streamed item is answered under (RFC 3501 7.4.2: BODY.PEEK
+/// is answered as BODY).
+fn item_name(n: &MessageDataItemName<'_>) -> Vec<u8> {
+    match n {
+        MessageDataItemName::Rfc822 => b"RFC822".to_vec(),
+        MessageDataItemName::Rfc822Text => b"RFC822.TEXT".to_vec(),
+        MessageDataItemName::BodyExt { section, .. } => {
+            format!("BODY[{}]", section_text(section)).into_bytes()
+        }
+        _ => Vec::new(),
+    }
+}
+
 fn literal(out: &mut Vec<u8>, data: &[u8]) {
     out.extend_from_slice(format!("{{{}}}\r\n", data.len()).as_bytes());
     out.extend_from_slice(data);
 }
 
 impl Session {
+    /// Write `len` bytes of `f` from `start` to the client (after what is
+    /// pending), a chunk at a time. A file cut short meanwhile is padded with
+    /// spaces: the literal's announced length must hold.
+    async fn stream(&mut self, f: &std::fs::File, start: u64, len: u64) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.flush().await?;
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut done = 0u64;
+        while done < len {
+            let want = (len - done).min(chunk.len() as u64) as usize;
+            let n = tokio::task::block_in_place(|| f.read_at(&mut chunk[..want], start + done))?;
+            if n == 0 {
+                log::warn!(
+                    "{}: a message file shrank while being sent",
+                    self.service.name()
+                );
+                chunk[..want].fill(b' ');
+                self.push_bytes(&chunk[..want]);
+                done += want as u64;
+            } else {
+                self.push_bytes(&chunk[..n]);
+                done += n as u64;
+            }
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
     /// Tell the client what changed in its mailbox since it last heard.
     pub fn sync(&mut self, allow_expunge: bool) -> std::io::Result<()> {
         let Some(sel) = self.sel.as_mut() else {
@@ -346,19 +407,24 @@ impl Session {
                     | Some(Section::HeaderFieldsNot(None, _))
             )
         };
+        // The whole message and its top-level text are streamed from the
+        // file, never held in memory (a 50 MB message costs 64 KiB to send).
         let needs_body = names.iter().any(|n| match n {
-            MessageDataItemName::BodyExt { section, .. } => !header_only(section),
-            MessageDataItemName::Rfc822
-            | MessageDataItemName::Rfc822Text
-            | MessageDataItemName::BodyStructure
-            | MessageDataItemName::Body => true,
+            MessageDataItemName::BodyExt { section, .. } => {
+                !header_only(section) && streamed(n).is_none()
+            }
+            MessageDataItemName::BodyStructure | MessageDataItemName::Body => true,
             _ => false,
         });
+        // ... and the text's start is where the cached header block ends.
         let needs_header = names.iter().any(|n| match n {
-            MessageDataItemName::BodyExt { section, .. } => header_only(section),
+            MessageDataItemName::BodyExt { section, .. } => {
+                header_only(section) || streamed(n) == Some(Streamed::Text)
+            }
             MessageDataItemName::Envelope | MessageDataItemName::Rfc822Header => true,
-            _ => false,
+            _ => streamed(n) == Some(Streamed::Text),
         });
+        let streams = names.iter().any(|n| streamed(n).is_some());
         let targets = sel.targets(set, uid);
         let folder = sel.folder.clone();
         let mut changed = false;
@@ -403,6 +469,17 @@ impl Session {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             };
+            // Opened before anything of this message is written, so a file
+            // gone meanwhile skips the message as above.
+            let file = if streams {
+                match std::fs::File::open(&path).and_then(|f| f.metadata().map(|m| (f, m.len()))) {
+                    Ok(f) => Some(f),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                }
+            } else {
+                None
+            };
             let mut flags_changed = false;
             if sets_seen && m.flags & flags::SEEN == 0 {
                 let mut st = folder.lock()?;
@@ -426,6 +503,31 @@ impl Session {
             };
             for n in &names {
                 sep(&mut out);
+                if let (Some(kind), Some((f, size))) = (streamed(n), file.as_ref()) {
+                    // `raw` holds the header block when TEXT is asked for.
+                    let skip = match kind {
+                        Streamed::Whole => 0,
+                        Streamed::Text => (mime::header_block(&raw).len() as u64).min(*size),
+                    };
+                    let (mut start, mut len) = (skip, size - skip);
+                    let partial = match n {
+                        MessageDataItemName::BodyExt { partial, .. } => *partial,
+                        _ => None,
+                    };
+                    if let Some((p_start, p_len)) = partial {
+                        let s = u64::from(p_start).min(len);
+                        len = (len - s).min(u64::from(p_len.get()));
+                        start += s;
+                    }
+                    out.extend_from_slice(&item_name(n));
+                    if let Some((p_start, _)) = partial {
+                        out.extend_from_slice(format!("<{p_start}>").as_bytes());
+                    }
+                    out.extend_from_slice(format!(" {{{len}}}\r\n").as_bytes());
+                    self.out.append(&mut out);
+                    self.stream(f, start, len).await?;
+                    continue;
+                }
                 match n {
                     MessageDataItemName::Uid => {
                         out.extend_from_slice(format!("UID {u}").as_bytes())

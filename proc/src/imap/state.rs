@@ -55,6 +55,10 @@ impl Session {
         self.out.extend_from_slice(s.as_bytes());
     }
 
+    pub fn push_bytes(&mut self, b: &[u8]) {
+        self.out.extend_from_slice(b);
+    }
+
     pub async fn flush(&mut self) -> std::io::Result<()> {
         if self.out.is_empty() {
             return Ok(());
