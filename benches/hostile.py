@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""Hostile clients against a running server, beside a well-behaved one.
+
+usage: hostile.py good  SUB_PORT IMAPS_PORT CAFILE SECONDS OUT.json
+       hostile.py attack SMTP_PORT SUB_PORT IMAP_PORT IMAPS_PORT CAFILE SECONDS
+
+good: bob@a.test (pw-bob) from 127.0.0.1, in a loop: submit one message over
+587 (STARTTLS, AUTH), then log in over 993 and fetch the newest message. Each
+round's time goes to OUT.json with the number of messages sent.
+
+attack: the issue 14 attacks, replayed in a loop from 127.0.0.2-127.0.0.250 (so
+address-based limits never meet the good client), paced so that together they
+use about one core: LIST patterns that backtracked, pre-login literals announced
+at 50 MB, pre-login literal floods, ~900-recipient transactions, BDAT with bare
+CR/LF, unauthenticated mail in a local sender's name, forged From: by eve,
+password guessing on bob from many addresses, CREATE floods and 5 MB names,
+1 MB header lines, FETCH of eve's 20 MB message, and connection floods.
+"""
+import json, random, socket, ssl, sys, threading, time
+
+A_PW = 'pw-eve'
+
+
+def ctx_for(cafile):
+    c = ssl.create_default_context(cafile=cafile)
+    c.check_hostname = False
+    return c
+
+
+def conn(port, src, timeout=10):
+    return socket.create_connection(('127.0.0.1', port), timeout=timeout, source_address=(src, 0))
+
+
+def lines_until(f, tag):
+    while True:
+        l = f.readline()
+        if not l or l.startswith(tag + b' '):
+            return l
+
+
+def good(sub, imaps, cafile, seconds, out):
+    import imaplib, smtplib
+    ctx = ctx_for(cafile)
+    times, sent, errors = [], 0, []
+    end = time.time() + seconds
+    n = 0
+    while time.time() < end:
+        n += 1
+        t = time.time()
+        try:
+            s = smtplib.SMTP('127.0.0.1', sub, timeout=30)
+            s.starttls(context=ctx)
+            s.login('bob@a.test', 'pw-bob')
+            s.sendmail('bob@a.test', ['bob@a.test'],
+                       'From: bob@a.test\r\nSubject: good %d\r\n\r\nhello\r\n' % n)
+            s.quit()
+            sent += 1
+            m = imaplib.IMAP4_SSL('127.0.0.1', imaps, ssl_context=ctx, timeout=30)
+            m.login('bob@a.test', 'pw-bob')
+            typ, data = m.select('INBOX', readonly=True)
+            count = int(data[0])
+            if count:
+                m.fetch(str(count), '(BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
+            m.logout()
+            times.append(time.time() - t)
+        except Exception as e:  # a failed round counts, with its reason
+            errors.append(repr(e)[:200])
+        time.sleep(0.05)
+    json.dump({'times': times, 'sent': sent, 'errors': errors}, open(out, 'w'))
+
+
+# --- the attacks ---------------------------------------------------------------
+
+def src():
+    return '127.0.0.%d' % random.randint(2, 250)
+
+
+def imap_login(port, ctx, user, pw):
+    s = ctx.wrap_socket(conn(port, src()))
+    f = s.makefile('rb')
+    f.readline()
+    s.sendall(b'a LOGIN %s %s\r\n' % (user.encode(), pw.encode()))
+    return s, f, lines_until(f, b'a')
+
+
+def list_patterns(ports, ctx):
+    s, f, r = imap_login(ports['imaps'], ctx, 'eve@a.test', A_PW)
+    s.sendall(b'b LIST "" {200000+}\r\n' + b'*' * 200000 + b'\r\n')
+    lines_until(f, b'b')
+    s.sendall(b'c LIST "" "' + b'*' * 300 + b'x"\r\n')
+    lines_until(f, b'c')
+    s.sendall(b'd LIST "" {100000+}\r\n' + b'*a' * 50000 + b'\r\n')
+    lines_until(f, b'd')
+    s.close()
+
+
+def prelogin_literal(ports, ctx):
+    socks = []
+    for _ in range(20):
+        c = conn(ports['imap'], src())
+        c.recv(1000)
+        c.sendall(b'a LOGIN {52428800+}\r\n')
+        socks.append(c)
+    for c in socks:
+        try:
+            c.recv(1000)
+        except OSError:
+            pass
+        c.close()
+
+
+def prelogin_flood(ports, ctx):
+    c = conn(ports['imap'], src())
+    c.recv(1000)
+    try:
+        c.sendall(b'a SEARCH' + b' SUBJECT {1+}\r\nx' * 8000 + b'\r\n')
+        c.recv(1000)
+    except OSError:
+        pass
+    c.close()
+
+
+def smtp_session(port, payload):
+    c = conn(port, src(), timeout=30)
+    c.recv(1000)
+    try:
+        c.sendall(payload)
+        c.shutdown(socket.SHUT_WR)
+        while c.recv(65536):
+            pass
+    except OSError:
+        pass
+    c.close()
+
+
+def many_rcpts(ports, ctx):
+    p = b'EHLO x.test\r\nMAIL FROM:<x@remote.test>\r\n'
+    p += b''.join(b'RCPT TO:<eve+%d@a.test>\r\n' % i for i in range(900))
+    p += b'DATA\r\nSubject: many\r\n\r\nhi\r\n.\r\nQUIT\r\n'
+    smtp_session(ports['smtp'], p)
+
+
+def bdat_smuggling(ports, ctx):
+    body = b'Subject: x\r\n\r\na\r.\rMAIL FROM:<x@y>\r\n'
+    smtp_session(ports['smtp'], b'EHLO x.test\r\nMAIL FROM:<x@remote.test>\r\nRCPT TO:<eve@a.test>\r\nBDAT %d LAST\r\n' % len(body) + body + b'QUIT\r\n')
+
+
+def local_sender(ports, ctx):
+    smtp_session(ports['smtp'], b'EHLO x.test\r\nMAIL FROM:<bob@a.test>\r\nRCPT TO:<eve@a.test>\r\nDATA\r\nFrom: bob@a.test\r\nSubject: ceo\r\n\r\npay\r\n.\r\nQUIT\r\n')
+
+
+def forged_from(ports, ctx):
+    import smtplib
+    s = smtplib.SMTP('127.0.0.1', ports['sub'], timeout=30, source_address=(src(), 0))
+    s.starttls(context=ctx)
+    s.login('eve@a.test', A_PW)
+    try:
+        s.sendmail('eve@a.test', ['eve@a.test'], 'From: bob@a.test\r\nSubject: forged\r\n\r\nx\r\n')
+    except smtplib.SMTPException:
+        pass
+    s.quit()
+
+
+def guessing(ports, ctx):
+    for _ in range(3):
+        try:
+            s, f, r = imap_login(ports['imaps'], ctx, 'bob@a.test', 'guess%d' % random.randint(0, 1 << 30))
+            s.close()
+        except OSError:
+            pass
+
+
+def folders(ports, ctx):
+    s, f, r = imap_login(ports['imaps'], ctx, 'eve@a.test', A_PW)
+    for i in range(50):
+        s.sendall(b'c%d CREATE f%d.%d\r\n' % (i, random.randint(0, 1 << 30), i))
+        lines_until(f, b'c%d' % i)
+    s.sendall(b'g CREATE {5000000+}\r\n' + b'n' * 5000000 + b'\r\n')
+    lines_until(f, b'g')
+    s.sendall(b'h LIST "" "*"\r\n')
+    lines_until(f, b'h')
+    s.close()
+
+
+def header_line(ports, ctx):
+    smtp_session(ports['smtp'], b'EHLO x.test\r\nMAIL FROM:<x@remote.test>\r\nRCPT TO:<eve@a.test>\r\nDATA\r\nX-Long: ' + b'h' * (1 << 20) + b'\r\n\r\nbody\r\n.\r\nQUIT\r\n')
+
+
+def big_fetch(ports, ctx):
+    s, f, r = imap_login(ports['imaps'], ctx, 'eve@a.test', A_PW)
+    s.sendall(b'a SELECT INBOX\r\n')
+    lines_until(f, b'a')
+    s.sendall(b'b FETCH 1:* (BODY.PEEK[])\r\n')
+    # Read slowly: the server must not buffer what we do not read.
+    t = time.time()
+    while time.time() - t < 5:
+        if not s.recv(65536):
+            break
+        time.sleep(0.01)
+    s.close()
+
+
+def connection_flood(ports, ctx):
+    a = src()
+    socks = []
+    for _ in range(60):
+        try:
+            socks.append(socket.create_connection(('127.0.0.1', ports['smtp']), timeout=5, source_address=(a, 0)))
+        except OSError:
+            pass
+    time.sleep(2)
+    for c in socks:
+        c.close()
+
+
+ATTACKS = [list_patterns, prelogin_literal, prelogin_flood, many_rcpts, bdat_smuggling,
+           local_sender, forged_from, guessing, folders, header_line, big_fetch, connection_flood]
+
+
+def attack(ports, cafile, seconds):
+    ctx = ctx_for(cafile)
+    end = time.time() + seconds
+    counts = {a.__name__: 0 for a in ATTACKS}
+
+    def loop(fn):
+        while time.time() < end:
+            try:
+                fn(ports, ctx)
+            except Exception:
+                pass
+            counts[fn.__name__] += 1
+            time.sleep(0.2)
+
+    ts = [threading.Thread(target=loop, args=(a,)) for a in ATTACKS]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    print(json.dumps(counts))
+
+
+if __name__ == '__main__':
+    if sys.argv[1] == 'good':
+        good(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], float(sys.argv[5]), sys.argv[6])
+    else:
+        ports = dict(zip(['smtp', 'sub', 'imap', 'imaps'], map(int, sys.argv[2:6])))
+        attack(ports, sys.argv[6], float(sys.argv[7]))
