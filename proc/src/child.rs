@@ -30,6 +30,14 @@ pub fn main(role: Role) -> ! {
         }
     };
     crate::log::init(role.title(), start.log);
+    // Buffers over 1 MiB (literals, message reads, argon2's 19 MiB) are mapped
+    // and unmapped on their own: glibc's moving threshold would otherwise keep
+    // them in per-thread arenas, and a burst would stay resident for good.
+    // SAFETY: mallopt only sets allocator parameters.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        libc::mallopt(libc::M_ARENA_MAX, 4);
+    }
     crate::contain::install_hook();
     if let Err(e) = crate::sandbox::enter(start.sandbox.as_ref()) {
         log::error!("cannot drop privileges: {e}");

@@ -60,11 +60,12 @@ mod nr {
         SYS_rt_sigprocmask as rt_sigprocmask, SYS_rt_sigreturn as rt_sigreturn,
         SYS_sched_getaffinity as sched_getaffinity, SYS_sched_yield as sched_yield,
         SYS_sendfile as sendfile, SYS_sendmsg as sendmsg, SYS_sendto as sendto,
-        SYS_set_robust_list as set_robust_list, SYS_setsockopt as setsockopt,
-        SYS_shutdown as shutdown, SYS_sigaltstack as sigaltstack, SYS_socket as socket,
-        SYS_socketpair as socketpair, SYS_statfs as statfs, SYS_statx as statx,
-        SYS_sync_file_range as sync_file_range, SYS_tgkill as tgkill, SYS_unlinkat as unlinkat,
-        SYS_utimensat as utimensat, SYS_write as write, SYS_writev as writev,
+        SYS_set_robust_list as set_robust_list, SYS_setpriority as setpriority,
+        SYS_setsockopt as setsockopt, SYS_shutdown as shutdown, SYS_sigaltstack as sigaltstack,
+        SYS_socket as socket, SYS_socketpair as socketpair, SYS_statfs as statfs,
+        SYS_statx as statx, SYS_sync_file_range as sync_file_range, SYS_tgkill as tgkill,
+        SYS_unlinkat as unlinkat, SYS_utimensat as utimensat, SYS_write as write,
+        SYS_writev as writev,
     };
     #[cfg(target_arch = "x86_64")]
     pub use libc::{
@@ -85,6 +86,7 @@ const IOCTLS: &[u64] = &[
 const PRCTLS: &[u64] = &[libc::PR_SET_NAME as u64, libc::PR_GET_NAME as u64];
 const UNIX: &[u64] = &[libc::AF_UNIX as u64];
 const INET: &[u64] = &[libc::AF_INET as u64, libc::AF_INET6 as u64];
+const PRIO: &[u64] = &[libc::PRIO_PROCESS as u64];
 
 /// Every role: memory, threads, signals, clocks, the event loop (tokio's signal
 /// driver makes a Unix socketpair), and I/O on the fds it already holds.
@@ -151,6 +153,10 @@ const FILES_X86: &[Call] =
 #[cfg(not(target_arch = "x86_64"))]
 const FILES_X86: &[Call] = &[];
 
+/// keyholder: its password threads lower their own priority (Linux nice is
+/// per thread), so argon2 runs for a guessing flood never starve handshakes.
+const NICE: &[Call] = calls![setpriority if 0 in PRIO];
+
 /// A named set of calls and the roles that get it (docs/SECURITY.md has a row each).
 pub struct Group {
     pub name: &'static str,
@@ -191,6 +197,11 @@ pub const GROUPS: &[Group] = &[
         name: "files, x86_64 only",
         roles: FILE_ROLES,
         calls: FILES_X86,
+    },
+    Group {
+        name: "nice",
+        roles: &[Role::Keyholder],
+        calls: NICE,
     },
 ];
 

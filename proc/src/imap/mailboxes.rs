@@ -32,7 +32,7 @@ impl Session {
                 log::info!(
                     "{}: refused mailbox name {:?} user={}",
                     self.service.name(),
-                    name,
+                    crate::log::cut(name, 100),
                     self.user.as_deref().unwrap_or("")
                 );
                 self.tagged(tag, "NO", &format!("[CANNOT] {why}"));

@@ -6,8 +6,9 @@
 //! guard first: a locked-out address or account costs no argon2 run at all.
 //!
 //! Memory: argon2 takes 19 MiB per run. Two fixed threads (not a blocking pool
-//! that grows a malloc arena per thread) and a fixed mmap threshold (so each
-//! run's memory goes back to the kernel) keep keyholder small after a flood.
+//! that grows a malloc arena per thread) and the fixed mmap threshold every
+//! child sets (child.rs: each run's memory goes back to the kernel) keep
+//! keyholder small after a flood. CPU: the two threads run at nice 10.
 
 use crate::login_failures::{LoginFailures, Verdict};
 use ring::hmac;
@@ -46,10 +47,6 @@ pub struct Checker {
 
 /// Start the hashing threads; they end when the Checker is dropped.
 fn hashers() -> std::sync::mpsc::SyncSender<Job> {
-    // SAFETY: mallopt only sets allocator parameters; no memory is touched.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-    }
     let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(QUEUE);
     let rx = Arc::new(Mutex::new(rx));
     for i in 0..HASHERS {
@@ -57,6 +54,12 @@ fn hashers() -> std::sync::mpsc::SyncSender<Job> {
         let spawned = std::thread::Builder::new()
             .name(format!("sx-argon2-{i}"))
             .spawn(move || loop {
+                // Below the sessions and handshakes of this process (nice 10,
+                // this thread only); a failure just leaves the default.
+                // SAFETY: setpriority takes plain integers.
+                unsafe {
+                    libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+                }
                 let job = match rx.lock() {
                     Ok(r) => r.recv(),
                     Err(_) => return,
