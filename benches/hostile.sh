@@ -85,8 +85,8 @@ for line in open(t + '/rss.txt'):
     if len(parts) == 2:
         peak[parts[0]] = max(peak.get(parts[0], 0), int(parts[1]))
 # docs/SECURITY.md: the bound per process under this attack, KiB.
-bounds = {'sx-smtp': 128 * 1024, 'sx-imap': 128 * 1024, 'sx-keyholder': 96 * 1024,
-          'sx-queue': 64 * 1024, 'sx-delivery': 64 * 1024}
+bounds = {'sx-smtp': 64 * 1024, 'sx-imap': 64 * 1024, 'sx-keyholder': 64 * 1024,
+          'sx-queue': 32 * 1024, 'sx-delivery': 32 * 1024}
 sent = idle['sent'] + hot['sent']
 print('attacks run: ' + ', '.join('%s %d' % kv for kv in attacks.items()))
 print('good client idle:         %d rounds, p50 %.0f ms, p99 %.0f ms' % (len(idle['times']), pct(idle['times'], .5), pct(idle['times'], .99)))

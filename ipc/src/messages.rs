@@ -113,7 +113,7 @@ pub enum FdName {
 /// What the seccomp filter does with a system call outside a child's allow-list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SeccompMode {
-    /// The kernel kills the process (SIGSYS); the parent logs it and restarts the set.
+    /// The kernel kills the process (SIGSYS); the parent logs it and restarts it.
     Kill,
     /// The call is allowed and the kernel logs it (audit type 1326): for finding
     /// what a new kernel or libc needs.

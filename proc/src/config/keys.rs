@@ -58,7 +58,7 @@ pub const SERVER_KEYS: &[KeyDef] = &[
     ke("EMAIL_CONTROL_SOCKET", "/run/scorpiox/control.sock", "scorpiox-data/control.sock", "Control socket for admin commands (root and EMAIL_ADMIN_GROUP only)."),
     k("EMAIL_ADMIN_GROUP", "", "Group, besides root, allowed on the control socket; empty means root only."),
     ke("EMAIL_LOG", "syslog", "stderr", "Where logs go: syslog (facility mail) or stderr."),
-    k("EMAIL_SECCOMP", "kill", "What a child's seccomp filter does with a system call outside its allow-list: kill (the process dies with SIGSYS and the set restarts), log (allowed, the kernel logs it: audit type 1326) or off."),
+    k("EMAIL_SECCOMP", "kill", "What a child's seccomp filter does with a system call outside its allow-list: kill (the process dies with SIGSYS and is restarted), log (allowed, the kernel logs it: audit type 1326) or off."),
     k("EMAIL_USER_KEYHOLDER", "_sxkey", "User keyholder runs as."),
     k("EMAIL_USER_SMTP", "_sxsmtp", "User smtp runs as."),
     k("EMAIL_USER_QUEUE", "_sxqueue", "User queue runs as (owns EMAIL_QUEUE_DIR)."),
