@@ -122,6 +122,60 @@ fn unauthenticated_mail_forwarded_by_an_alias_is_not_signed() {
     assert!(!text.contains("DKIM-Signature"), "signed: {text}");
 }
 
+/// Issue 14.6: bounces are generated here, so they are signed (with the local
+/// domain their From names), and dkimpy verifies them at the far side.
+#[test]
+fn a_bounce_to_a_remote_sender_is_signed() {
+    let b = Server::prepare("EMAIL_DOMAIN=b.test").start();
+    b.add_account("carol@b.test", "pw-carol");
+    b.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    let a = Server::prepare(&format!("EMAIL_ROUTES=b.test=127.0.0.1:{}", b.ports.smtp));
+    let gen = a.sx(&["--dkim-keygen"], "");
+    assert_ok(&gen, "dkim-keygen");
+    let record = a.path("record.txt");
+    std::fs::write(&record, &gen.stdout).unwrap();
+    std::fs::write(a.path("aliases"), "fwd@a.test: nobody@b.test\n").unwrap();
+    let a = a.start();
+    let r = smtp_dialog_at(
+        "127.0.0.1",
+        a.ports.smtp,
+        &[
+            "EHLO b.test",
+            "MAIL FROM:<carol@b.test>",
+            "RCPT TO:<fwd@a.test>",
+            "DATA",
+            "From: carol@b.test\r\nSubject: doomed\r\n\r\nx\r\n.",
+        ],
+    );
+    assert!(r[5].starts_with("250 2.0.0 Ok: queued"), "{r:?}");
+    let inbox = b.path("mail/b.test/carol/new");
+    let t = Instant::now();
+    let file = loop {
+        if let Some(f) = std::fs::read_dir(&inbox).unwrap().flatten().next() {
+            break f.path();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "no bounce at B:\nA:\n{}\nB:\n{}",
+            a.log(),
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("multipart/report"), "{text}");
+    assert!(
+        text.contains("DKIM-Signature: v=1; a=rsa-sha256; s=default; d=a.test"),
+        "{text}"
+    );
+    let v = python(
+        VERIFY_PY,
+        &[&record.to_string_lossy(), &file.to_string_lossy()],
+    );
+    assert_ok(&v, "dkimpy");
+    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), "verified");
+}
+
 const DSN_PY: &str = r#"
 import email, sys
 from email import policy

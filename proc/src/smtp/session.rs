@@ -65,6 +65,7 @@ pub async fn serve_conn(sh: Arc<Shared>, service: Service, conn: Conn, peer: Soc
         tx: None,
         errors: 0,
         idle: 0,
+        out: Vec::new(),
     };
     match crate::contain::contain(s.serve()).await {
         Ok(Err(e)) if !crate::net::is_disconnect(&e) => {
@@ -73,9 +74,9 @@ pub async fn serve_conn(sh: Arc<Shared>, service: Service, conn: Conn, peer: Soc
         Ok(_) => {}
         Err(()) => {
             // Logged with its location by the hook; only this session ends.
-            let _ = s
-                .send("421 4.3.0 Internal error, closing connection\r\n")
-                .await;
+            s.out.clear();
+            s.reply("421 4.3.0 Internal error, closing connection\r\n");
+            let _ = s.flush().await;
         }
     }
     if let Some(tx) = s.tx.take() {
@@ -123,6 +124,8 @@ struct Session<'a> {
     tx: Option<Tx>,
     errors: u32,
     idle: u32,
+    /// Replies queued by the handlers, written by `flush`.
+    out: Vec<u8>,
 }
 
 impl Session<'_> {
@@ -134,9 +137,21 @@ impl Session<'_> {
         matches!(self.service, Service::Submission | Service::Submissions)
     }
 
-    async fn send(&mut self, s: &str) -> std::io::Result<()> {
+    /// Queue a reply. Handlers only queue; `flush` is the one place that writes.
+    fn reply(&mut self, s: &str) {
+        self.out.extend_from_slice(s.as_bytes());
+    }
+
+    /// Write the queued replies: after each command unless another complete
+    /// one is already buffered (RFC 2920 lets pipelined replies go together),
+    /// and before waiting on the client mid-command (354, 334, STARTTLS).
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let out = std::mem::take(&mut self.out);
         let w = self.r.get_mut();
-        w.write_all(s.as_bytes()).await?;
+        w.write_all(&out).await?;
         w.flush().await
     }
 
@@ -149,11 +164,10 @@ impl Session<'_> {
                 self.service.name(),
                 self.peer
             );
-            self.send("421 4.7.0 Too many errors, closing connection\r\n")
-                .await?;
+            self.reply("421 4.7.0 Too many errors, closing connection\r\n");
             return Ok(Flow::Close);
         }
-        self.send(s).await?;
+        self.reply(s);
         Ok(Flow::Continue)
     }
 
@@ -180,10 +194,20 @@ impl Session<'_> {
         }
     }
 
+    /// The session: commands until the end, then whatever is still queued.
     async fn serve(&mut self) -> std::io::Result<()> {
+        let r = self.commands().await;
+        let flushed = self.flush().await;
+        r.and(flushed)
+    }
+
+    async fn commands(&mut self) -> std::io::Result<()> {
         let host = self.st.hostname.clone();
-        self.send(&format!("220 {host} ESMTP scorpiox\r\n")).await?;
+        self.reply(&format!("220 {host} ESMTP scorpiox\r\n"));
         loop {
+            if !self.r.buffer().contains(&b'\n') {
+                self.flush().await?;
+            }
             let t = self.timeout();
             let line = match read_line(&mut self.r, MAX_LINE, t).await {
                 Ok(Line::Ok(l)) => l,
@@ -199,7 +223,7 @@ impl Session<'_> {
                         "timeout: [{}] sent no complete command in time",
                         self.peer.ip()
                     );
-                    let _ = self.send("421 4.4.2 Timeout, closing connection\r\n").await;
+                    self.reply("421 4.4.2 Timeout, closing connection\r\n");
                     return Ok(());
                 }
                 Err(e) => return Err(e),
@@ -261,8 +285,7 @@ impl Session<'_> {
         if !in_tx {
             self.idle += 1;
             if self.idle > self.st.max_idle_commands {
-                self.send("421 4.7.0 Too many commands without mail, closing connection\r\n")
-                    .await?;
+                self.reply("421 4.7.0 Too many commands without mail, closing connection\r\n");
                 return Ok(Flow::Close);
             }
         }
@@ -285,31 +308,28 @@ impl Session<'_> {
                 if let Some(tx) = self.tx.take() {
                     tx.abort(self.sh).await;
                 }
-                self.send("250 2.0.0 Ok\r\n").await?;
+                self.reply("250 2.0.0 Ok\r\n");
                 Ok(Flow::Continue)
             }
             Request::Noop { .. } => {
-                self.send("250 2.0.0 Ok\r\n").await?;
+                self.reply("250 2.0.0 Ok\r\n");
                 Ok(Flow::Continue)
             }
             Request::Help { .. } => {
-                self.send("214 2.0.0 scorpiox ESMTP; see RFC 5321\r\n")
-                    .await?;
+                self.reply("214 2.0.0 scorpiox ESMTP; see RFC 5321\r\n");
                 Ok(Flow::Continue)
             }
             Request::Vrfy { .. } | Request::Expn { .. } => {
-                self.send(
+                self.reply(
                     "252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery\r\n",
-                )
-                .await?;
+                );
                 Ok(Flow::Continue)
             }
             Request::Quit => {
-                self.send(&format!(
+                self.reply(&format!(
                     "221 2.0.0 {} closing connection\r\n",
                     self.st.hostname
-                ))
-                .await?;
+                ));
                 Ok(Flow::Close)
             }
             _ => self.error("502 5.5.1 Command not implemented\r\n").await,
@@ -332,7 +352,7 @@ impl Session<'_> {
         self.esmtp = esmtp;
         if !esmtp {
             let r = format!("250 {}\r\n", self.st.hostname);
-            self.send(&r).await?;
+            self.reply(&r);
             return Ok(Flow::Continue);
         }
         let tls = self.r.get_ref().is_tls();
@@ -358,7 +378,7 @@ impl Session<'_> {
             let sep = if i + 1 == caps.len() { ' ' } else { '-' };
             r.push_str(&format!("250{sep}{c}\r\n"));
         }
-        self.send(&r).await?;
+        self.reply(&r);
         Ok(Flow::Continue)
     }
 
@@ -369,7 +389,8 @@ impl Session<'_> {
         if self.sh.tls.acceptor().is_none() {
             return self.error("454 4.7.0 TLS not available\r\n").await;
         }
-        self.send("220 2.0.0 Ready to start TLS\r\n").await?;
+        self.reply("220 2.0.0 Ready to start TLS\r\n");
+        self.flush().await?;
         // RFC 3207 §4.2: forget everything, and drop whatever was pipelined after
         // STARTTLS (the buffered bytes go with the BufReader).
         let reader = std::mem::replace(&mut self.r, BufReader::new(Conn::Closed));
@@ -405,6 +426,7 @@ impl Session<'_> {
     }
 
     async fn read_auth_line(&mut self) -> std::io::Result<Option<String>> {
+        self.flush().await?;
         let t = self.timeout();
         match read_line(&mut self.r, MAX_LINE, t).await? {
             Line::Ok(l) => Ok(Some(String::from_utf8_lossy(&l).into_owned())),
@@ -434,7 +456,7 @@ impl Session<'_> {
         let ip = self.peer.ip();
         let creds = if mechanism == AUTH_PLAIN {
             let resp = if initial.is_empty() {
-                self.send("334 \r\n").await?;
+                self.reply("334 \r\n");
                 match self.read_auth_line().await? {
                     Some(l) => l,
                     None => return Ok(Flow::Close),
@@ -448,8 +470,7 @@ impl Session<'_> {
             auth::unb64(&resp).and_then(|raw| parse_plain(&raw))
         } else if mechanism == AUTH_LOGIN {
             let user = if initial.is_empty() {
-                self.send(&format!("334 {}\r\n", auth::b64("Username:")))
-                    .await?;
+                self.reply(&format!("334 {}\r\n", auth::b64("Username:")));
                 match self.read_auth_line().await? {
                     Some(l) => l,
                     None => return Ok(Flow::Close),
@@ -460,8 +481,7 @@ impl Session<'_> {
             if user.trim() == "*" {
                 return self.error("501 5.0.0 Authentication cancelled\r\n").await;
             }
-            self.send(&format!("334 {}\r\n", auth::b64("Password:")))
-                .await?;
+            self.reply(&format!("334 {}\r\n", auth::b64("Password:")));
             let pw = match self.read_auth_line().await? {
                 Some(l) => l,
                 None => return Ok(Flow::Close),
@@ -493,7 +513,7 @@ impl Session<'_> {
             Ok((KeyReply::Password(Some(account)), _)) => {
                 log::info!("{}: auth user={account} rip={}", self.service.name(), ip);
                 self.auth = Some(account);
-                self.send("235 2.7.0 Authentication successful\r\n").await?;
+                self.reply("235 2.7.0 Authentication successful\r\n");
                 Ok(Flow::Continue)
             }
             Ok((KeyReply::LoginLocked, _)) => {
@@ -501,8 +521,7 @@ impl Session<'_> {
                     "{}: auth refused user={safe_user} rip={ip}: too many failures",
                     self.service.name()
                 );
-                self.send("421 4.7.0 Too many authentication failures, try later\r\n")
-                    .await?;
+                self.reply("421 4.7.0 Too many authentication failures, try later\r\n");
                 Ok(Flow::Close)
             }
             Ok((KeyReply::Password(None), _)) => {
@@ -515,14 +534,12 @@ impl Session<'_> {
             }
             Ok((other, _)) => {
                 log::warn!("{}: keyholder: {other:?}", self.service.name());
-                self.send("454 4.7.0 Temporary authentication failure\r\n")
-                    .await?;
+                self.reply("454 4.7.0 Temporary authentication failure\r\n");
                 Ok(Flow::Continue)
             }
             Err(e) => {
                 log::warn!("{}: keyholder unavailable: {e}", self.service.name());
-                self.send("454 4.7.0 Temporary authentication failure\r\n")
-                    .await?;
+                self.reply("454 4.7.0 Temporary authentication failure\r\n");
                 Ok(Flow::Continue)
             }
         }
@@ -586,7 +603,7 @@ impl Session<'_> {
             rcpt_bytes: 0,
             bdat: None,
         });
-        self.send("250 2.1.0 Ok\r\n").await?;
+        self.reply("250 2.1.0 Ok\r\n");
         Ok(Flow::Continue)
     }
 
@@ -597,7 +614,7 @@ impl Session<'_> {
         if count >= self.st.max_recipients {
             let r = "452 4.5.3 Too many recipients\r\n";
             self.reject_log("RCPT", r);
-            self.send(r).await?;
+            self.reply(r);
             return Ok(Flow::Continue);
         }
         let addr = lower_domain(to.address.trim());
@@ -661,7 +678,7 @@ impl Session<'_> {
         if used.saturating_add(bytes) > MAX_RCPT_BYTES {
             let r = "452 4.5.3 Too many recipients\r\n";
             self.reject_log("RCPT", r);
-            self.send(r).await?;
+            self.reply(r);
             return Ok(Flow::Continue);
         }
         if let Some(tx) = self.tx.as_mut() {
@@ -669,7 +686,7 @@ impl Session<'_> {
             tx.rcpt_count += 1;
             tx.rcpts.extend(new);
         }
-        self.send("250 2.1.5 Ok\r\n").await?;
+        self.reply("250 2.1.5 Ok\r\n");
         Ok(Flow::Continue)
     }
 
@@ -735,12 +752,12 @@ impl Session<'_> {
             Ok(x) => x,
             Err(e) => {
                 log::error!("queue unavailable: {e}");
-                self.send("451 4.3.0 Queue unavailable, try again later\r\n")
-                    .await?;
+                self.reply("451 4.3.0 Queue unavailable, try again later\r\n");
                 return Ok(Flow::Continue);
             }
         };
-        self.send("354 End data with <CR><LF>.<CR><LF>\r\n").await?;
+        self.reply("354 End data with <CR><LF>.<CR><LF>\r\n");
+        self.flush().await?;
         let max = self.st.max_message_size;
         let t = self.timeout();
         let fd = self.r.get_ref().raw_fd();
@@ -756,9 +773,7 @@ impl Session<'_> {
                 let _ = self.sh.queue.notify(&SmtpToQueue::Abort { id }, &[]).await;
                 self.tx = None;
                 if e.kind() == std::io::ErrorKind::TimedOut {
-                    let _ = self
-                        .send("421 4.4.2 Timeout in DATA, closing connection\r\n")
-                        .await;
+                    self.reply("421 4.4.2 Timeout in DATA, closing connection\r\n");
                 }
                 return Err(e);
             }
@@ -788,8 +803,7 @@ impl Session<'_> {
                     let t = self.timeout();
                     data::read_chunk::<_, tokio::fs::File>(&mut self.r, None, len, &mut o, 0, t)
                         .await?;
-                    self.send("451 4.3.0 Queue unavailable, try again later\r\n")
-                        .await?;
+                    self.reply("451 4.3.0 Queue unavailable, try again later\r\n");
                     return Ok(Flow::Continue);
                 }
             }
@@ -807,8 +821,7 @@ impl Session<'_> {
             if let Some(tx) = self.tx.as_mut() {
                 tx.bdat = Some((id, w, out));
             }
-            self.send(&format!("250 2.0.0 {len} octets received\r\n"))
-                .await?;
+            self.reply(&format!("250 2.0.0 {len} octets received\r\n"));
             return Ok(Flow::Continue);
         }
         out.finish_chunks();
@@ -839,7 +852,7 @@ impl Session<'_> {
         if let Some(r) = refusal {
             let _ = self.sh.queue.notify(&SmtpToQueue::Abort { id }, &[]).await;
             self.reject_log("END-OF-MESSAGE", &r);
-            self.send(&r).await?;
+            self.reply(&r);
             return Ok(Flow::Continue);
         }
         let flushed = if out.write_failed {
@@ -863,12 +876,11 @@ impl Session<'_> {
                 if no_space { "full" } else { "write error" }
             );
             let _ = self.sh.queue.notify(&SmtpToQueue::Abort { id }, &[]).await;
-            self.send(if no_space {
+            self.reply(if no_space {
                 "452 4.3.1 Insufficient system storage, try again later\r\n"
             } else {
                 "451 4.3.0 Error writing message, try again later\r\n"
-            })
-            .await?;
+            });
             return Ok(Flow::Continue);
         }
         let envelope = Envelope {
@@ -906,21 +918,18 @@ impl Session<'_> {
                     self.helo.as_deref().unwrap_or("")
                 );
                 crate::stats::count(ipc::messages::Event::Accepted);
-                self.send(&format!("250 2.0.0 Ok: queued as {id}\r\n"))
-                    .await?;
+                self.reply(&format!("250 2.0.0 Ok: queued as {id}\r\n"));
             }
             Ok((other, _)) => {
                 log::error!("{id}: queue did not commit: {other:?}");
-                self.send("451 4.3.0 Queue error, try again later\r\n")
-                    .await?;
+                self.reply("451 4.3.0 Queue error, try again later\r\n");
             }
             Err(e) => {
                 // Never a false 250: without the commit the message is not ours.
                 // A queue that is alive but did not answer drops the file.
                 log::error!("{id}: queue unavailable at commit: {e}");
                 let _ = self.sh.queue.notify(&SmtpToQueue::Abort { id }, &[]).await;
-                self.send("451 4.3.0 Queue unavailable, try again later\r\n")
-                    .await?;
+                self.reply("451 4.3.0 Queue unavailable, try again later\r\n");
             }
         }
         Ok(Flow::Continue)
