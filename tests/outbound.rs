@@ -81,51 +81,9 @@ fn submitted_at_a_arrives_at_b_signed_over_starttls() {
     assert_eq!(std::fs::read_dir(a.path("queue/msg")).unwrap().count(), 0);
 }
 
-/// Issue 14.6: DKIM vouches only for what this server authenticated. Mail
-/// from port 25 with a local sender, forwarded by an alias, goes out unsigned.
-#[test]
-fn unauthenticated_mail_forwarded_by_an_alias_is_not_signed() {
-    let b = Server::prepare("EMAIL_DOMAIN=b.test").start();
-    b.add_account("carol@b.test", "pw-carol");
-    b.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
-    let a = Server::prepare(&format!("EMAIL_ROUTES=b.test=127.0.0.1:{}", b.ports.smtp));
-    assert_ok(&a.sx(&["--dkim-keygen"], ""), "dkim-keygen");
-    std::fs::write(a.path("aliases"), "fwd@a.test: carol@b.test\n").unwrap();
-    let a = a.start();
-    let r = smtp_dialog_at(
-        "127.0.0.1",
-        a.ports.smtp,
-        &[
-            "EHLO evil.test",
-            "MAIL FROM:<ceo@a.test>",
-            "RCPT TO:<fwd@a.test>",
-            "DATA",
-            "From: ceo@a.test\r\nSubject: wire money\r\n\r\npay\r\n.",
-        ],
-    );
-    assert!(r[5].starts_with("250 2.0.0 Ok: queued"), "{r:?}");
-    let inbox = b.path("mail/b.test/carol/new");
-    let t = Instant::now();
-    let file = loop {
-        if let Some(f) = std::fs::read_dir(&inbox).unwrap().flatten().next() {
-            break f.path();
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "not at B:\n{}",
-            a.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.contains("Subject: wire money"), "{text}");
-    assert!(!text.contains("DKIM-Signature"), "signed: {text}");
-}
-
-/// Issue 14.6: bounces are generated here, so they are signed (with the local
-/// domain their From names), and dkimpy verifies them at the far side.
-#[test]
-fn a_bounce_to_a_remote_sender_is_signed() {
+/// B (b.test, account carol) and A (a.test, a DKIM key, routing b.test to B,
+/// with `aliases`); returns A, B and the DKIM record A publishes.
+fn a_and_b_with_aliases(aliases: &str) -> (Server, Server, std::path::PathBuf) {
     let b = Server::prepare("EMAIL_DOMAIN=b.test").start();
     b.add_account("carol@b.test", "pw-carol");
     b.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
@@ -134,35 +92,67 @@ fn a_bounce_to_a_remote_sender_is_signed() {
     assert_ok(&gen, "dkim-keygen");
     let record = a.path("record.txt");
     std::fs::write(&record, &gen.stdout).unwrap();
-    std::fs::write(a.path("aliases"), "fwd@a.test: nobody@b.test\n").unwrap();
-    let a = a.start();
-    let r = smtp_dialog_at(
-        "127.0.0.1",
-        a.ports.smtp,
-        &[
-            "EHLO b.test",
-            "MAIL FROM:<carol@b.test>",
-            "RCPT TO:<fwd@a.test>",
-            "DATA",
-            "From: carol@b.test\r\nSubject: doomed\r\n\r\nx\r\n.",
-        ],
-    );
-    assert!(r[5].starts_with("250 2.0.0 Ok: queued"), "{r:?}");
+    std::fs::write(a.path("aliases"), aliases).unwrap();
+    (a.start(), b, record)
+}
+
+/// The first message in carol's INBOX at B, as text and as a file.
+fn first_at_b(a: &Server, b: &Server) -> (String, std::path::PathBuf) {
     let inbox = b.path("mail/b.test/carol/new");
     let t = Instant::now();
-    let file = loop {
+    loop {
         if let Some(f) = std::fs::read_dir(&inbox).unwrap().flatten().next() {
-            break f.path();
+            return (std::fs::read_to_string(f.path()).unwrap(), f.path());
         }
         assert!(
             t.elapsed() < Duration::from_secs(15),
-            "no bounce at B:\nA:\n{}\nB:\n{}",
+            "nothing at B:\nA:\n{}\nB:\n{}",
             a.log(),
             b.log()
         );
         std::thread::sleep(Duration::from_millis(50));
-    };
-    let text = std::fs::read_to_string(&file).unwrap();
+    }
+}
+
+/// A plain SMTP transaction on A's port 25; asserts the 250.
+fn send_on_25(a: &Server, from: &str, rcpt: &str, data: &str) {
+    let (mail, to) = (format!("MAIL FROM:<{from}>"), format!("RCPT TO:<{rcpt}>"));
+    let r = smtp_dialog_at(
+        "127.0.0.1",
+        a.ports.smtp,
+        &["EHLO c.test", &mail, &to, "DATA", data],
+    );
+    assert!(r[5].starts_with("250 2.0.0 Ok: queued"), "{r:?}");
+}
+
+/// Issue 14.6: DKIM vouches only for what this server authenticated. Mail
+/// from port 25 with a local sender, forwarded by an alias, goes out unsigned.
+#[test]
+fn unauthenticated_mail_forwarded_by_an_alias_is_not_signed() {
+    let (a, b, _) = a_and_b_with_aliases("fwd@a.test: carol@b.test\n");
+    send_on_25(
+        &a,
+        "ceo@a.test",
+        "fwd@a.test",
+        "From: ceo@a.test\r\nSubject: wire money\r\n\r\npay\r\n.",
+    );
+    let (text, _) = first_at_b(&a, &b);
+    assert!(text.contains("Subject: wire money"), "{text}");
+    assert!(!text.contains("DKIM-Signature"), "signed: {text}");
+}
+
+/// Issue 14.6: bounces are generated here, so they are signed (with the local
+/// domain their From names), and dkimpy verifies them at the far side.
+#[test]
+fn a_bounce_to_a_remote_sender_is_signed() {
+    let (a, b, record) = a_and_b_with_aliases("fwd@a.test: nobody@b.test\n");
+    send_on_25(
+        &a,
+        "carol@b.test",
+        "fwd@a.test",
+        "From: carol@b.test\r\nSubject: doomed\r\n\r\nx\r\n.",
+    );
+    let (text, file) = first_at_b(&a, &b);
     assert!(text.contains("multipart/report"), "{text}");
     assert!(
         text.contains("DKIM-Signature: v=1; a=rsa-sha256; s=default; d=a.test"),
