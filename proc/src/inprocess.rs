@@ -466,4 +466,20 @@ mod tests {
             fuzz::imap_session(input);
         }
     }
+
+    /// Deeply nested SEARCH keys are refused by the decoder's depth limit,
+    /// not followed down the stack.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deeply_nested_search_is_refused() {
+        let h = Imap::new().unwrap();
+        h.reset().unwrap();
+        for cmd in [
+            format!("a SEARCH {}ALL\r\n", "NOT ".repeat(15000)),
+            format!("a SEARCH {}ALL{}\r\n", "(".repeat(30000), ")".repeat(30000)),
+            format!("a SEARCH {}ALL\r\n", "OR ALL ".repeat(9000)),
+        ] {
+            let out = text(&h.session(true, cmd.as_bytes()).await);
+            assert!(out.contains("a BAD"), "{out}");
+        }
+    }
 }

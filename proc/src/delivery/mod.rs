@@ -189,16 +189,17 @@ async fn serve_queue(queue: Arc<Channel<DeliveryToQueue, QueueToDelivery>>, w: A
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_default();
                     log::info!("{id}: delivered to {mailbox} as {name}");
-                    let _ = imap
-                        .send(
-                            0,
-                            &DeliveryToImap::Changed {
-                                account: mailbox.clone(),
-                                mailbox: "INBOX".into(),
-                            },
-                            &[],
-                        )
-                        .await;
+                    // A hint for IDLE only (it also polls): a stuck imap must
+                    // not hold up the delivery, so the wait is short.
+                    let changed = DeliveryToImap::Changed {
+                        account: mailbox.clone(),
+                        mailbox: "INBOX".into(),
+                    };
+                    let _ = tokio::time::timeout(
+                        std::time::Duration::from_secs(1),
+                        imap.send(0, &changed, &[]),
+                    )
+                    .await;
                     DeliveryToQueue::Delivered
                 }
                 Err(maildir_write::Failure::Temp(e)) => DeliveryToQueue::TempFail(e),
