@@ -6,7 +6,7 @@
 //! (fuzz/fuzz_targets/smtp_session.rs, imap_command.rs) drive the same code a
 //! client reaches over TCP.
 //!
-//! May touch: a directory of its own under the system temp directory.
+//! May touch: a directory of its own under /dev/shm (or the temp directory).
 
 use crate::directory::Dir;
 use crate::net::{Conn, TlsState};
@@ -74,7 +74,15 @@ impl Scratch {
     fn new(what: &str) -> std::io::Result<Scratch> {
         static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("sx-{what}-{}-{n}", std::process::id()));
+        // tmpfs where there is one: the sessions fsync what they write, and
+        // the fuzz targets write a fresh account for every input.
+        let shm = Path::new("/dev/shm");
+        let base = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        let p = base.join(format!("sx-{what}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p)?;
         Ok(Scratch(p))
