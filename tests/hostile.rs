@@ -205,6 +205,18 @@ fn smtp_recipient_floods_bdat_smuggling_and_postmaster() {
         assert!(r[3].starts_with("550 5.6.0"), "{body:?}: {r:?}");
     }
 
+    // A 1 MB header line: the header section is bounded (item 9).
+    let mut p =
+        b"EHLO c.test\r\nMAIL FROM:<x@remote.test>\r\nRCPT TO:<bob@a.test>\r\nDATA\r\nX-Long: "
+            .to_vec();
+    p.extend(std::iter::repeat_n(b'h', 1 << 20));
+    p.extend_from_slice(b"\r\n\r\nbody\r\n.\r\n");
+    let r = smtp_pipelined(srv.ports.smtp, &p, 5);
+    assert!(
+        r[4].starts_with("552 5.3.4 Message header size exceeds limit"),
+        "{r:?}"
+    );
+
     // RFC 5321 4.5.1: postmaster, with and without a domain, always.
     let r = smtp_dialog_at(
         "127.0.0.1",
@@ -466,4 +478,42 @@ print(all(ok), len(ok))
         .unwrap_or(u64::MAX);
     // Eight sessions fetching 24 MB each: 480 MB before, a few MB now.
     assert!(peak < 64 * 1024, "sx-imap peaked at {peak} KiB");
+}
+
+/// Item 9: a login flood made keyholder grow from 7 MB to 450 MB and keep it
+/// (argon2's 19 MiB per run, in the arenas of a growing thread pool).
+#[test]
+fn a_login_flood_leaves_keyholder_small() {
+    let srv = server("");
+    const PY: &str = r#"
+import imaplib, socket, ssl, sys, threading
+port, cafile = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
+def one(i):
+    class M(imaplib.IMAP4_SSL):
+        def _create_socket(self, timeout):
+            s = socket.create_connection((self.host, self.port), timeout, source_address=('127.0.%d.%d' % (1 + i // 200, 2 + i % 200), 0))
+            return self.ssl_context.wrap_socket(s, server_hostname=self.host)
+    try:
+        m = M('127.0.0.1', port, ssl_context=ctx, timeout=60)
+        m.login('bob@a.test', 'wrong-%d' % i)
+    except Exception:
+        pass
+ts = [threading.Thread(target=one, args=(i,)) for i in range(120)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print('done')
+"#;
+    let keyholder = srv.child_pid("sx-keyholder");
+    // bob has logged in from here before the flood ...
+    assert_eq!(imap_login(&srv, "bob@a.test", "pw-bob"), "OK");
+    let o = python(
+        PY,
+        &[&srv.ports.imaps.to_string(), &srv.cert.to_string_lossy()],
+    );
+    assert_ok(&o, "login flood");
+    let rss = rss_kib(keyholder);
+    assert!(rss < 64 * 1024, "keyholder keeps {rss} KiB after the flood");
+    assert_eq!(srv.child_pid("sx-keyholder"), keyholder);
+    // ... so the account, locked for strangers now, is not locked for him.
+    assert_eq!(imap_login(&srv, "bob@a.test", "pw-bob"), "OK");
 }
