@@ -271,6 +271,10 @@ const REFUSE_TIME: Duration = Duration::from_secs(5);
 /// How long a connection over the per-address limit waits for a slot to come
 /// free before it is refused (see Counter::take_wait).
 const SLOT_WAIT: Duration = Duration::from_secs(1);
+/// Connections of one address that may wait so at once; more are refused at
+/// once, so a flood from one address cannot fill the service's slots with
+/// waiters.
+const MAX_WAITING: u32 = 4;
 
 async fn refuse(service: Service, tls: &TlsState, tcp: TcpStream, line: &[u8]) {
     use tokio::io::AsyncWriteExt;
@@ -298,6 +302,7 @@ where
     let slots = Arc::new(tokio::sync::Semaphore::new(adm.max));
     let refusing = Arc::new(tokio::sync::Semaphore::new(MAX_REFUSING));
     let per_ip: Arc<crate::counter::Counter<std::net::IpAddr>> = Arc::default();
+    let waiting: Arc<crate::counter::Counter<std::net::IpAddr>> = Arc::default();
     let session = Arc::new(session);
     loop {
         let (tcp, peer) = match l.accept().await {
@@ -327,10 +332,18 @@ where
             continue;
         };
         let (s, per_ip, adm) = (session.clone(), per_ip.clone(), adm.clone());
+        let waiting = waiting.clone();
         let counted = crate::stats::connection(service);
         tokio::spawn(async move {
             let max = (adm.max_per_ip)();
-            match per_ip.take_wait(peer.ip(), max, SLOT_WAIT).await {
+            let slot = match per_ip.take(peer.ip(), max) {
+                Ok(slot) => Ok(slot),
+                Err(n) => match waiting.take(peer.ip(), MAX_WAITING) {
+                    Ok(_waiter) => per_ip.take_wait(peer.ip(), max, SLOT_WAIT).await,
+                    Err(_) => Err(n),
+                },
+            };
+            match slot {
                 Ok(slot) => {
                     s(tcp, peer).await;
                     drop(slot);
