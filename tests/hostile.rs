@@ -517,3 +517,35 @@ print('done')
     // ... so the account, locked for strangers now, is not locked for him.
     assert_eq!(imap_login(&srv, "bob@a.test", "pw-bob"), "OK");
 }
+
+/// Connections over one address's limit wait for a slot only a few at a time,
+/// and a refusal holds no session slot: a flood from one address does not
+/// fill the service for everyone else.
+#[test]
+fn a_flood_from_one_address_leaves_room_for_others() {
+    let srv = server("EMAIL_MAX_CONNECTIONS_PER_IP=2\nEMAIL_MAX_CONNECTIONS=10");
+    let flood: Vec<TcpStream> = (0..40)
+        .filter_map(|_| {
+            let s = std::net::TcpStream::connect_timeout(
+                &std::net::SocketAddr::from(([127, 0, 0, 1], srv.ports.smtp)),
+                Duration::from_secs(2),
+            );
+            s.ok()
+        })
+        .collect();
+    // Another address is served at once.
+    const PY: &str = r#"
+import socket, sys
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=5, source_address=('127.0.0.9', 0))
+print(s.recv(100).decode().split(' ')[0])
+"#;
+    let o = python(PY, &[&srv.ports.smtp.to_string()]);
+    assert_ok(&o, "other address");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "220",
+        "{}",
+        srv.log()
+    );
+    drop(flood);
+}

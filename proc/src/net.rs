@@ -332,7 +332,7 @@ where
             continue;
         };
         let (s, per_ip, adm) = (session.clone(), per_ip.clone(), adm.clone());
-        let waiting = waiting.clone();
+        let (waiting, refusing) = (waiting.clone(), refusing.clone());
         let counted = crate::stats::connection(service);
         tokio::spawn(async move {
             let max = (adm.max_per_ip)();
@@ -347,17 +347,24 @@ where
                 Ok(slot) => {
                     s(tcp, peer).await;
                     drop(slot);
+                    drop(counted);
+                    drop(permit);
                 }
                 Err(_) => {
                     log::warn!(
                         "{}: connection from {peer} refused: too many from this address ({max})",
                         service.name()
                     );
-                    refuse(service, &adm.tls, tcp, adm.refuse_ip).await;
+                    // The refusal holds no session slot, and is one of the
+                    // bounded number being written.
+                    drop(counted);
+                    drop(permit);
+                    if let Ok(r) = refusing.try_acquire_owned() {
+                        refuse(service, &adm.tls, tcp, adm.refuse_ip).await;
+                        drop(r);
+                    }
                 }
             }
-            drop(counted);
-            drop(permit);
         });
     }
 }
