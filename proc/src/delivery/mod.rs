@@ -4,7 +4,8 @@
 //! `<domain>/<user>/tmp/`, fsyncs it, renames it into `new/` and fsyncs `new/`.
 //!
 //! Answers queue: `Deliver` (+ read-only body fd) with Delivered / TempFail /
-//! PermFail. Tells imap `Changed`. Answers from the parent: Ping, Shutdown.
+//! PermFail. Tells imap `Changed`. Answers from the parent: Reload, NewEdge
+//! (queue's or imap's edge after a restart), Ping, Stats, Shutdown.
 
 mod maildir_write;
 

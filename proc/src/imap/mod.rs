@@ -7,7 +7,8 @@
 //!
 //! Talks to: keyholder (TlsSign, CheckPassword); hears delivery's `Changed`
 //! and passes it to IDLE sessions. Answers from the parent: Reload (new
-//! certificate), Ping, Shutdown.
+//! certificate), NewEdge (keyholder, delivery or signer edge of a restarted
+//! peer), Ping, Stats, Shutdown.
 
 mod ext;
 pub mod flags;

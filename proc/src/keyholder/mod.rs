@@ -10,7 +10,8 @@
 //!   failed logins per address and per account both services are held to);
 //! - `KeyRequest::DkimSign` (+ message fd) from queue, and `ParentToChild::DkimSign`
 //!   from the parent (control socket);
-//! - `ParentToChild::Reload` (+ new Secrets fd) from the parent.
+//! - `ParentToChild::Reload` (+ new Secrets fd) and `NewEdge` (a restarted
+//!   peer's edge) from the parent.
 
 mod dkim;
 mod password;

@@ -4,8 +4,10 @@
 //!
 //! Answers smtp: `Create` (a new O_EXCL spool file, fd handed back), `Commit`
 //! (fsync body, write envelope, fsync dirs, then `Committed`), `Abort`.
-//! Asks delivery to `Deliver` local recipients (read-only fd of the body).
-//! Answers from the parent: Ping, Shutdown.
+//! Asks delivery to `Deliver` local recipients (read-only fd of the body),
+//! keyholder to `DkimSign`, smtp's MTA side to `Send`. Answers from the parent:
+//! Queue (admin commands), Reload (directory), NewEdge (an edge of a restarted
+//! peer), Ping, Stats, Shutdown.
 
 mod dsn;
 mod schedule;

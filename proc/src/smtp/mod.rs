@@ -6,8 +6,9 @@
 //! aliases, no secrets). Message bodies are written into fds handed over by queue.
 //!
 //! Talks to: keyholder (TlsSign on the signer edge, CheckPassword), queue (Create,
-//! Commit, Abort). Answers from the parent: Reload (certificate, directory), Ping,
-//! Shutdown.
+//! Commit, Abort). Answers queue's `Send` on the outbound edge. Answers from the
+//! parent: Reload (certificate, directory), NewEdge (queue, keyholder, outbound
+//! or signer edge of a restarted peer), Ping, Stats, Shutdown.
 
 mod auth;
 mod data;
