@@ -111,6 +111,7 @@ fn imap_patterns_literals_floods_and_folders_cannot_take_imap_down() {
         "list-fast=True",
         "create-refused=[LIMIT]",
         "created=6",
+        "long-name=NO",
         "huge-name=NO",
         "prelogin-literal=NO+bye",
         "prelogin-sync=NO",

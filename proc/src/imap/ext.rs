@@ -45,6 +45,16 @@ pub fn tag_of(buf: &[u8]) -> String {
     }
 }
 
+/// Whether a command line is an APPEND (`tag APPEND ...`), the one command
+/// whose literal may be message-sized.
+pub fn is_append(line: &[u8]) -> bool {
+    let mut words = line.split(|b| *b == b' ');
+    let _tag = words.next();
+    words
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"APPEND"))
+}
+
 /// The literal a line announces at its end (`{N}` or `{N+}` then CRLF or LF):
 /// its length and whether it is synchronizing (RFC 3501 4.3, RFC 7888).
 pub fn literal_at_end(line: &[u8]) -> Option<(u64, bool)> {

@@ -185,7 +185,10 @@ impl Session {
     /// deadline (stretched for big literals at 100 bytes/s, as SMTP's DATA).
     async fn read_command(&mut self, timeout: Duration) -> std::io::Result<Input> {
         let authed = self.user.is_some();
-        let (max_line, max_total, max_literal) = if authed {
+        // Before login everything is small; after it only APPEND may carry a
+        // message-sized literal (as Dovecot's imap_max_line_length): a
+        // mailbox name or a search string has no use for megabytes.
+        let (max_line, mut max_total, mut max_literal) = if authed {
             (
                 MAX_LINE,
                 self.sh.max_literal.saturating_add(MAX_LINE as u64),
@@ -194,6 +197,7 @@ impl Session {
         } else {
             (PREAUTH_MAX, PREAUTH_MAX as u64, PREAUTH_MAX as u64)
         };
+        let mut append = false;
         let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "idle");
         let mut deadline = tokio::time::Instant::now() + timeout;
         let mut buf = Vec::new();
@@ -229,11 +233,17 @@ impl Session {
             let Some((length, sync)) = ext::literal_at_end(&buf) else {
                 return Ok(Input::Command(buf));
             };
+            if literals == 0 && authed {
+                append = ext::is_append(&buf);
+                if !append {
+                    (max_total, max_literal) = (MAX_LINE as u64, MAX_LINE as u64);
+                }
+            }
             literals += 1;
             let tag = ext::tag_of(&buf);
             let total = (buf.len() as u64).saturating_add(length);
             if length > max_literal || total > max_total || literals > MAX_LITERALS {
-                let (code, text) = if authed && length > max_literal {
+                let (code, text) = if append && length > max_literal {
                     ("[TOOBIG]", "Literal larger than APPENDLIMIT")
                 } else {
                     ("[LIMIT]", "Command too large")
