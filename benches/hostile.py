@@ -41,7 +41,7 @@ def lines_until(f, tag):
 def good(sub, imaps, cafile, seconds, out):
     import imaplib, smtplib
     ctx = ctx_for(cafile)
-    times, smtp_times, sent, errors = [], [], 0, []
+    times, smtp_times, steps, sent, errors = [], [], [], 0, []
     end = time.time() + seconds
     n = 0
     while time.time() < end:
@@ -56,8 +56,12 @@ def good(sub, imaps, cafile, seconds, out):
             s.quit()
             sent += 1
             smtp_times.append(time.time() - t)
+            t1 = time.time()
             m = imaplib.IMAP4_SSL('127.0.0.1', imaps, ssl_context=ctx, timeout=30)
+            t2 = time.time()
             m.login('bob@a.test', 'pw-bob')
+            t3 = time.time()
+            steps.append((t2 - t1, t3 - t2))
             typ, data = m.select('INBOX', readonly=True)
             count = int(data[0])
             if count:
@@ -76,7 +80,8 @@ def good(sub, imaps, cafile, seconds, out):
         except Exception as e:  # a failed round counts, with its reason
             errors.append(repr(e)[:200])
         time.sleep(0.05)
-    json.dump({'times': times, 'smtp': smtp_times, 'sent': sent, 'errors': errors}, open(out, 'w'))
+    json.dump({'times': times, 'smtp': smtp_times, 'imap_connect': [a for a, _ in steps],
+               'imap_login': [b for _, b in steps], 'sent': sent, 'errors': errors}, open(out, 'w'))
 
 
 # --- the attacks ---------------------------------------------------------------

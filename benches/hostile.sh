@@ -94,7 +94,8 @@ print('good client idle:         %d rounds, p50 %.0f ms, p99 %.0f ms' % (len(idl
 print('good client under attack: %d rounds, p50 %.0f ms, p99 %.0f ms, %d failed' % (len(hot['times']), pct(hot['times'], .5), pct(hot['times'], .99), len(hot['errors'])))
 ratio = pct(hot['times'], .99) / pct(idle['times'], .99)
 print('p99 ratio: %.2f (must be < 2)' % ratio)
-print('of which the submission: p99 %.0f ms idle, %.0f ms under attack' % (pct(idle['smtp'], .99), pct(hot['smtp'], .99)))
+for part in ('smtp', 'imap_connect', 'imap_login'):
+    print('  %-13s p99 %.1f ms idle, %.1f ms under attack' % (part, pct(idle[part], .99), pct(hot[part], .99)))
 print('messages sent %d, delivered %d' % (sent, delivered))
 print('peak RSS during the attack (KiB): ' + ', '.join('%s %d (bound %d)' % (k, v, bounds.get(k, 0)) for k, v in sorted(peak.items())))
 restarted = before != after
