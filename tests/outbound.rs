@@ -18,6 +18,16 @@ def dns(qname, timeout=5):
 print('verified' if dkim.verify(msg, dnsfunc=dns) else 'FAILED')
 "#;
 
+/// dkimpy verifies `file`'s signature against the DKIM record in `record`.
+fn assert_dkim_verified(record: &std::path::Path, file: &std::path::Path) {
+    let v = python(
+        VERIFY_PY,
+        &[&record.to_string_lossy(), &file.to_string_lossy()],
+    );
+    assert_ok(&v, "dkimpy");
+    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), "verified");
+}
+
 #[test]
 fn submitted_at_a_arrives_at_b_signed_over_starttls() {
     let b = Server::prepare("EMAIL_DOMAIN=b.test\nEMAIL_HOSTNAME=mail.b.test").start();
@@ -66,12 +76,7 @@ fn submitted_at_a_arrives_at_b_signed_over_starttls() {
         text.contains("\r\n.leading dot line\r\n"),
         "dot-stuffing: {text}"
     );
-    let v = python(
-        VERIFY_PY,
-        &[&record.to_string_lossy(), &file.to_string_lossy()],
-    );
-    assert_ok(&v, "dkimpy");
-    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), "verified");
+    assert_dkim_verified(&record, &file);
     a.wait_log(
         "status=sent (250 2.0.0 Ok: queued as",
         1,
@@ -158,12 +163,7 @@ fn a_bounce_to_a_remote_sender_is_signed() {
         text.contains("DKIM-Signature: v=1; a=rsa-sha256; s=default; d=a.test"),
         "{text}"
     );
-    let v = python(
-        VERIFY_PY,
-        &[&record.to_string_lossy(), &file.to_string_lossy()],
-    );
-    assert_ok(&v, "dkimpy");
-    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), "verified");
+    assert_dkim_verified(&record, &file);
 }
 
 const DSN_PY: &str = r#"
@@ -412,12 +412,7 @@ fn mx_lookup_through_local_dns() {
         .path();
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains("with ESMTPS id"), "{text}");
-    let v = python(
-        VERIFY_PY,
-        &[&record.to_string_lossy(), &file.to_string_lossy()],
-    );
-    assert_ok(&v, "dkimpy");
-    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), "verified");
+    assert_dkim_verified(&record, &file);
     // A domain that does not exist in DNS bounces at once (5.4.4).
     a.wait_log(
         "to=<x@nowhere.test> relay=none delay=",
