@@ -30,16 +30,7 @@ fn assert_dkim_verified(record: &std::path::Path, file: &std::path::Path) {
 
 #[test]
 fn submitted_at_a_arrives_at_b_signed_over_starttls() {
-    let b = Server::prepare("EMAIL_DOMAIN=b.test\nEMAIL_HOSTNAME=mail.b.test").start();
-    b.add_account("carol@b.test", "pw-carol");
-    b.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
-
-    let a = Server::prepare(&format!("EMAIL_ROUTES=b.test=127.0.0.1:{}", b.ports.smtp));
-    let gen = a.sx(&["--dkim-keygen"], "");
-    assert_ok(&gen, "dkim-keygen");
-    let record = a.path("record.txt");
-    std::fs::write(&record, &gen.stdout).unwrap();
-    let a = a.start();
+    let (a, b, record) = a_and_b_with_aliases("");
     a.add_account("bob@a.test", "pw-bob");
     a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
 
@@ -86,10 +77,10 @@ fn submitted_at_a_arrives_at_b_signed_over_starttls() {
     assert_eq!(std::fs::read_dir(a.path("queue/msg")).unwrap().count(), 0);
 }
 
-/// B (b.test, account carol) and A (a.test, a DKIM key, routing b.test to B,
+/// B (b.test, mail.b.test, account carol) and A (a.test, a DKIM key, routing b.test to B,
 /// with `aliases`); returns A, B and the DKIM record A publishes.
 fn a_and_b_with_aliases(aliases: &str) -> (Server, Server, std::path::PathBuf) {
-    let b = Server::prepare("EMAIL_DOMAIN=b.test").start();
+    let b = Server::prepare("EMAIL_DOMAIN=b.test\nEMAIL_HOSTNAME=mail.b.test").start();
     b.add_account("carol@b.test", "pw-carol");
     b.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     let a = Server::prepare(&format!("EMAIL_ROUTES=b.test=127.0.0.1:{}", b.ports.smtp));
@@ -430,7 +421,7 @@ fn mx_lookup_through_local_dns() {
 /// Two messages in a row to the same destination share one SMTP connection.
 #[test]
 fn connection_is_reused_for_the_next_message() {
-    let b = Server::prepare("EMAIL_DOMAIN=b.test").start();
+    let b = Server::prepare("EMAIL_DOMAIN=b.test\nEMAIL_HOSTNAME=mail.b.test").start();
     b.add_account("carol@b.test", "pw-carol");
     b.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     let a = Server::prepare(&format!("EMAIL_ROUTES=b.test=127.0.0.1:{}", b.ports.smtp)).start();
