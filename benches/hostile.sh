@@ -47,7 +47,13 @@ PARENT=$(cat "$T/sx.pid")
 children() { ps -o pid=,comm= --ppid "$PARENT" | sort -k2; }
 BEFORE=$(children)
 
+# CPU seconds (user+system) of each child, to say where the attack's cost goes.
+cpu() { for p in $(ps -o pid= --ppid "$PARENT"); do
+    awk -v t="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); split($0, f, " "); printf "%s %.2f\n", c, (f[12] + f[13]) / t }' c="$(cat /proc/$p/comm)" "/proc/$p/stat"
+done; }
+cpu > "$T/cpu0.txt"
 python3 benches/hostile.py good "$SUB" "$IMAPS" "$T/cert.pem" "$IDLE_SECONDS" "$T/idle.json"
+cpu > "$T/cpu1.txt"
 
 # Highest RSS per process while under attack, sampled every 0.5 s.
 touch "$T/sampling" "$T/rss.txt"
@@ -64,6 +70,7 @@ ATTACK=$!
 python3 benches/hostile.py good "$SUB" "$IMAPS" "$T/cert.pem" "$SECONDS_ATTACK" "$T/attack.json"
 wait $ATTACK
 rm -f "$T/sampling"
+cpu > "$T/cpu2.txt"
 AFTER=$(children)
 
 # Let delivery catch up, then count bob's deliveries (the good client keeps
@@ -98,6 +105,10 @@ for part in ('smtp', 'imap_connect', 'imap_login'):
     print('  %-13s p99 %.1f ms idle, %.1f ms under attack' % (part, pct(idle[part], .99), pct(hot[part], .99)))
 print('messages sent %d, delivered %d' % (sent, delivered))
 print('peak RSS during the attack (KiB): ' + ', '.join('%s %d (bound %d)' % (k, v, bounds.get(k, 0)) for k, v in sorted(peak.items())))
+def cpu(n):
+    return {l.split()[0]: float(l.split()[1]) for l in open('%s/cpu%d.txt' % (t, n)) if len(l.split()) == 2}
+c0, c1, c2 = cpu(0), cpu(1), cpu(2)
+print('CPU s per process, idle / under attack: ' + ', '.join('%s %.1f / %.1f' % (k, c1.get(k, 0) - c0.get(k, 0), c2.get(k, 0) - c1.get(k, 0)) for k in sorted(c2)))
 restarted = before != after
 print('processes restarted: %s' % ('yes' if restarted else 'no'))
 for e in hot['errors'][:5]:

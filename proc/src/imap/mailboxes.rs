@@ -114,7 +114,7 @@ impl Session {
             return;
         }
         // Every folder costs four directories and a place in every LIST.
-        if names::all(&self.account).len() > self.sh.max_folders {
+        if names::count(&self.account) >= self.sh.max_folders {
             log::info!(
                 "{}: CREATE refused user={}: {} folders already",
                 self.service.name(),

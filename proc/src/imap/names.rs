@@ -38,14 +38,32 @@ pub fn folder(account: &Path, name: &str) -> Result<PathBuf, &'static str> {
     Ok(account.join(format!(".{name}")))
 }
 
-/// INBOX and every folder of the account, sorted (INBOX first).
+/// INBOX and every folder of the account, sorted (INBOX first). A folder is a
+/// `.name` directory with a `cur/`; `cur/` is looked up from the account's
+/// directory (fstatat), not by walking the whole path again for every folder.
 pub fn all(account: &Path) -> Vec<String> {
+    use nix::fcntl::{AtFlags, OFlag};
+    use nix::sys::stat::{fstatat, Mode, SFlag};
     let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(account) {
+    let dir = nix::fcntl::open(
+        account,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    );
+    if let (Ok(dir), Ok(rd)) = (dir, std::fs::read_dir(account)) {
         for e in rd.flatten() {
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
             let n = e.file_name().to_string_lossy().into_owned();
             if let Some(name) = n.strip_prefix('.') {
-                if check(name).is_ok() && e.path().join("cur").is_dir() {
+                let has_cur = check(name).is_ok()
+                    && fstatat(&dir, format!("{n}/cur").as_str(), AtFlags::empty()).is_ok_and(
+                        |st| {
+                            SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR
+                        },
+                    );
+                if has_cur {
                     out.push(name.to_string());
                 }
             }
@@ -54,6 +72,19 @@ pub fn all(account: &Path) -> Vec<String> {
     out.sort();
     out.insert(0, "INBOX".to_string());
     out
+}
+
+/// How many folder directories the account has (INBOX not counted), from the
+/// directory listing alone: CREATE's limit check must not cost a stat per folder.
+pub fn count(account: &Path) -> usize {
+    std::fs::read_dir(account).map_or(0, |rd| {
+        rd.flatten()
+            .filter(|e| {
+                e.file_name().as_encoded_bytes().first() == Some(&b'.')
+                    && e.file_type().is_ok_and(|t| t.is_dir())
+            })
+            .count()
+    })
 }
 
 /// The SPECIAL-USE attribute (RFC 6154) of the folders every account gets.
@@ -236,6 +267,20 @@ mod tests {
         assert!(matches("", ""));
         assert!(!matches("", "a"));
         assert!(matches("*ä*", "xäy"));
+    }
+
+    /// A folder is a `.name` directory with `cur/`; the count for CREATE's
+    /// limit takes every `.name` directory, from the listing alone.
+    #[test]
+    fn all_and_count_read_the_account_directory() {
+        let d = std::env::temp_dir().join(format!("sx-names-{}", std::process::id()));
+        for p in [".A/cur", ".A.b/cur", ".half", "cur"] {
+            std::fs::create_dir_all(d.join(p)).unwrap();
+        }
+        std::fs::write(d.join(".file"), b"").unwrap();
+        assert_eq!(all(&d), ["INBOX", "A", "A.b"]);
+        assert_eq!(count(&d), 3);
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     /// Regression (issue 14.1): 200,000 `*` overflowed the stack, 300 `*`
