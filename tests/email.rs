@@ -622,6 +622,88 @@ fn list(c: &Client, env: &[(&str, &str)]) -> String {
     stdout(&o)
 }
 
+/// The offline queue as release 0.1 wrote it (tests/data/outbox-v1: two
+/// messages, each with a failed attempt) is listed and flushed; a file of a
+/// later format is named, kept and does not stop the others.
+#[test]
+fn offline_queue_written_by_release_0_1_is_flushed() {
+    let m = Mail::start();
+    m.srv.add_account("eve@a.test", "pw-eve");
+    m.srv
+        .wait_log("directory: 4 account(s)", 1, Duration::from_secs(5));
+    let c = Client::new(&m.client_config("SMTP_PASS=pw-bob"));
+    let l = list(&c, &[]);
+    let dir = l
+        .strip_prefix("offline queue ")
+        .and_then(|r| r.split(" is empty").next())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("{l}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/outbox-v1");
+    for e in std::fs::read_dir(&golden).unwrap().flatten() {
+        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+    let later = dir.join("20991231T000000-000000-0000.msg");
+    std::fs::write(&later, "SXQ 2\nsomething new\n\nx\n").unwrap();
+
+    let l = list(&c, &[]);
+    assert!(l.contains("3 message(s)"), "{l}");
+    assert_eq!(l.matches("attempts=1").count(), 2, "{l}");
+    assert!(
+        l.contains("subject: golden outbox 1") && l.contains("subject: golden outbox 2 caf\u{e9}"),
+        "{l}"
+    );
+    assert!(
+        l.contains("to=carol@a.test,dave@b.test") && l.contains("from=<bob@a.test>"),
+        "{l}"
+    );
+    assert!(
+        l.contains("last error: cannot connect to 127.0.0.1:1"),
+        "{l}"
+    );
+    assert!(
+        l.contains("written by a newer release (format SXQ 2)"),
+        "{l}"
+    );
+
+    let o = c.email(&["--flush", "-v"], &[], None);
+    assert_eq!(
+        o.status.code(),
+        Some(65),
+        "{}{}",
+        stdout(&o),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout(&o).contains("2 sent, 1 kept"), "{}", stdout(&o));
+    wait_count(&m.inbox("carol"), 2);
+    wait_count(&m.inbox("eve"), 1);
+    let texts: Vec<String> = files(&m.inbox("carol"))
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("Message-ID: <out1@a.test>") && t.contains("First.")),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("Message-ID: <out2@a.test>")),
+        "{texts:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&later).unwrap(),
+        "SXQ 2\nsomething new\n\nx\n"
+    );
+    let l = list(&c, &[]);
+    assert!(
+        l.contains("1 message(s)") && l.contains("unreadable"),
+        "{l}"
+    );
+}
+
 #[test]
 fn offline_queue_flush_clear_and_concurrent_flushes() {
     let m = Mail::start();

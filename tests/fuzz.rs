@@ -94,7 +94,11 @@ fn encoded_seeds(target: &str, dir: &Path) {
                 auth: None,
                 warned: false,
             };
-            write("env", sxproc::queue::spool::encode_env(&env).unwrap());
+            write("env", sxproc::queue::envelope_file::encode(&env));
+            // Release 0.1's bincode form, as its spool holds it.
+            let v1 = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data/spool-v1/env/0640A1B2C3D4E0020002");
+            write("env-v1", std::fs::read(v1).unwrap());
         }
         "ipc_frame" => {
             write("ping", ipc::frame::encode(1, &ParentToChild::Ping).unwrap());

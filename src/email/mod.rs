@@ -258,7 +258,14 @@ fn list(s: &Settings) -> Result<i32, Failure> {
         return Ok(exit::OK);
     }
     for id in &ids {
-        let Some(e) = ob.entry(id)? else { continue };
+        let e = match ob.entry(id) {
+            Ok(Some(e)) => e,
+            Ok(None) => continue,
+            Err(f) => {
+                println!("{id}  unreadable: {}", f.msg);
+                continue;
+            }
+        };
         println!(
             "{}  {}  attempts={}  from=<{}>  to={}",
             e.id,
@@ -307,7 +314,18 @@ fn flush(s: &Settings, verbose: bool) -> Result<i32, Failure> {
     // Once the server can't be reached, don't wait out a timeout per message.
     let mut unreachable: Option<String> = None;
     for id in ob.ids()? {
-        let Some(env) = ob.load(&id)? else { continue };
+        // One file this release cannot read must not hold up the others.
+        let env = match ob.load(&id) {
+            Ok(Some(env)) => env,
+            Ok(None) => continue,
+            Err(f) => {
+                failed += 1;
+                report::log(s.log, &format!("{id}: status=kept ({})", f.msg));
+                eprintln!("sx email: {}", f.msg);
+                worst = worst.or(Some(f.code));
+                continue;
+            }
+        };
         let res = match &unreachable {
             Some(msg) => Err(Failure::unreachable(exit::TEMPFAIL, msg.clone())),
             None => {

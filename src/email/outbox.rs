@@ -16,6 +16,8 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use sxproc::accounts::write_atomic;
 
+/// The format this release writes and reads: `SXQ <VERSION>`.
+const VERSION: u32 = 1;
 const MAGIC: &str = "SXQ 1";
 /// How much of a message `--list` reads to find its Subject.
 const HEAD_BYTES: u64 = 64 * 1024;
@@ -132,10 +134,22 @@ impl Outbox {
         Some((date, from?, rcpts, end + 2))
     }
 
-    fn bad(&self, id: &str) -> Failure {
+    /// Why a file is not read. A later release's format (`SXQ 2` and up) is
+    /// named as such; either way the file stays where it is.
+    fn bad(&self, id: &str, data: &[u8]) -> Failure {
+        let first = data.split(|&b| b == b'\n').next().unwrap_or_default();
+        let newer = std::str::from_utf8(first)
+            .ok()
+            .and_then(|l| l.strip_prefix("SXQ "))
+            .and_then(|v| v.parse::<u32>().ok())
+            .filter(|&v| v > VERSION);
+        let why = match newer {
+            Some(v) => format!("written by a newer release (format SXQ {v}); kept, not sent"),
+            None => "not a queue file; kept, not sent".to_string(),
+        };
         Failure::new(
             exit::DATAERR,
-            format!("{}: not a queue file", self.msg_path(id).display()),
+            format!("{}: {why}", self.msg_path(id).display()),
         )
     }
 
@@ -147,7 +161,7 @@ impl Outbox {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_fail(exit::NOINPUT, "cannot read", &path, e)),
         };
-        let (_, from, rcpts, at) = Self::parse(&data).ok_or_else(|| self.bad(id))?;
+        let (_, from, rcpts, at) = Self::parse(&data).ok_or_else(|| self.bad(id, &data))?;
         Ok(Some(Envelope {
             from,
             rcpts,
@@ -181,7 +195,7 @@ impl Outbox {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_fail(exit::NOINPUT, "cannot read", &path, e)),
         }
-        let (date, from, rcpts, at) = Self::parse(&head).ok_or_else(|| self.bad(id))?;
+        let (date, from, rcpts, at) = Self::parse(&head).ok_or_else(|| self.bad(id, &head))?;
         let subject = mail_parser::MessageParser::new()
             .parse_headers(&head[at..])
             .and_then(|m| m.subject().map(str::to_string))

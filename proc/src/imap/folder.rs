@@ -227,7 +227,7 @@ impl Folder {
             return Err(io::Error::new(io::ErrorKind::NotFound, "mailbox is gone"));
         }
         let _lock = self.flock()?;
-        let (mut validity, mut next, known) = read_uidlist(&self.path.join(UIDLIST));
+        let (mut validity, mut next, known) = read_uidlist(&self.path.join(UIDLIST))?;
         let mut rewrite = validity == 0;
         if validity == 0 {
             validity = now_secs() as u32;
@@ -428,16 +428,32 @@ impl Folder {
     }
 }
 
-/// (uidvalidity, uidnext, base -> uid); zeros and empty when missing or unreadable.
-fn read_uidlist(p: &Path) -> (u32, u32, HashMap<String, u32>) {
+/// (uidvalidity, uidnext, base -> uid); zeros and empty when missing or
+/// unreadable. A uid list of a later release (`SXUID2` and up) is an error: the
+/// folder is not served rather than its UIDs rewritten.
+fn read_uidlist(p: &Path) -> io::Result<(u32, u32, HashMap<String, u32>)> {
     let Ok(text) = fs::read_to_string(p) else {
-        return (0, 1, HashMap::new());
+        return Ok((0, 1, HashMap::new()));
     };
     let mut lines = text.lines();
     let mut head = lines.next().unwrap_or("").split(' ');
-    if head.next() != Some("SXUID1") {
-        log::warn!("{}: not a uid list, starting a new one", p.display());
-        return (0, 1, HashMap::new());
+    match head.next() {
+        Some("SXUID1") => {}
+        Some(v)
+            if v.strip_prefix("SXUID")
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some() =>
+        {
+            log::error!(
+                "{}: written by a newer release ({v}); folder not served, file kept",
+                p.display()
+            );
+            return Err(io::Error::other("uid list of a newer release"));
+        }
+        _ => {
+            log::warn!("{}: not a uid list, starting a new one", p.display());
+            return Ok((0, 1, HashMap::new()));
+        }
     }
     let validity = head.next().and_then(|v| v.parse().ok()).unwrap_or(0);
     let mut next: u32 = head.next().and_then(|v| v.parse().ok()).unwrap_or(1);
@@ -454,7 +470,7 @@ fn read_uidlist(p: &Path) -> (u32, u32, HashMap<String, u32>) {
             }
         }
     }
-    (validity, next.max(1), map)
+    Ok((validity, next.max(1), map))
 }
 
 fn write_uidlist(dir: &Path, validity: u32, next: u32, msgs: &[Msg]) -> io::Result<()> {

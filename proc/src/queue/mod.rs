@@ -10,6 +10,7 @@
 //! peer), Ping, Stats, Shutdown.
 
 mod dsn;
+pub mod envelope_file;
 mod schedule;
 pub mod spool;
 

@@ -2,16 +2,22 @@
 //!
 //! - `msg/<id>`: one file per message: the message as smtp wrote it, then, from
 //!   the commit on, a trailer holding the envelope: `envelope bytes | u64 LE length
-//!   | "SXENVT1\n"`. Created O_EXCL by queue; a file without a valid trailer was
+//!   | "SXENVT1\n"` (the framing's version 1; the envelope has its own, see
+//!   envelope_file.rs). Created O_EXCL by queue; a file without a trailer was
 //!   never acknowledged and is removed at start.
 //! - `env/<id>`: the envelope again, written (tmp, fsync, rename) only when its
 //!   state changes after the commit (deferrals); it then overrides the trailer.
 //! - `corrupt/`: files that could not be read, kept for the operator.
+//! - `hold/<id>`: empty; the operator held the message.
+//!
+//! A file whose framing or envelope comes from a newer release is left where it
+//! is, with a log line at every start: never read, never deleted.
 //!
 //! One file and no rename per accepted message keeps directory work (and ext4's
 //! inode allocation) small; durability comes from the group sync of the file and
 //! `msg/` before the 250.
 
+use super::envelope_file::{self, Decoded};
 use ipc::messages::Envelope;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -19,7 +25,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-const MAGIC: &[u8] = b"SXENV1\n";
+/// The trailer's last 8 bytes: `SXENVT`, the framing version, LF.
 const TRAILER_MAGIC: &[u8; 8] = b"SXENVT1\n";
 const MAX_ENVELOPE: usize = 16 << 20;
 
@@ -51,6 +57,22 @@ pub struct Queued {
     pub body_len: u64,
 }
 
+/// What a message file holds.
+pub enum Found {
+    Queued(Queued),
+    /// No trailer: never committed.
+    Uncommitted,
+    /// Framing or envelope of a newer release (its version).
+    Future(u32),
+}
+
+/// A trailer as read from a message file.
+pub enum Trailer {
+    Envelope(Envelope, u64),
+    None,
+    Future(u32),
+}
+
 /// Create the directories, drop what was never acknowledged, and return the queue.
 pub fn init() -> io::Result<Vec<Queued>> {
     for d in ["msg", "env", "corrupt", "hold"] {
@@ -69,9 +91,12 @@ pub fn init() -> io::Result<Vec<Queued>> {
             continue;
         }
         match load(&id) {
-            Ok(Some(q)) if q.env.id == id => out.push(q),
-            Ok(Some(_)) => quarantine(&id, "envelope with a wrong id"),
-            Ok(None) => {
+            Ok(Found::Queued(q)) if q.env.id == id => out.push(q),
+            Ok(Found::Queued(_)) => quarantine(&id, "envelope with a wrong id"),
+            Ok(Found::Future(v)) => log::warn!(
+                "{id}: written by a newer release (format version {v}): left in msg/, not delivered"
+            ),
+            Ok(Found::Uncommitted) => {
                 log::info!("{id}: removing a message that was never committed");
                 let _ = std::fs::remove_file(e.path());
                 let _ = std::fs::remove_file(format!("env/{id}"));
@@ -83,20 +108,23 @@ pub fn init() -> io::Result<Vec<Queued>> {
     Ok(out)
 }
 
-/// The message's envelope (env/ override, else the trailer). `Ok(None)`: no
-/// trailer, so never committed.
-pub fn load(id: &str) -> Result<Option<Queued>, String> {
+/// The message's envelope (env/ override, else the trailer).
+pub fn load(id: &str) -> Result<Found, String> {
     let f = File::open(format!("msg/{id}")).map_err(|e| e.to_string())?;
-    let trailer = read_trailer(&f)?;
-    let Some((env, body_len)) = trailer else {
-        return Ok(None);
+    let (env, body_len) = match read_trailer(&f)? {
+        Trailer::Envelope(env, len) => (env, len),
+        Trailer::None => return Ok(Found::Uncommitted),
+        Trailer::Future(v) => return Ok(Found::Future(v)),
     };
     let env = match std::fs::read(format!("env/{id}")) {
-        Ok(bytes) => decode_env(&bytes)?,
+        Ok(bytes) => match envelope_file::decode(&bytes)? {
+            Decoded::Envelope(env) => env,
+            Decoded::Future(v) => return Ok(Found::Future(v)),
+        },
         Err(e) if e.kind() == io::ErrorKind::NotFound => env,
         Err(e) => return Err(e.to_string()),
     };
-    Ok(Some(Queued { env, body_len }))
+    Ok(Found::Queued(Queued { env, body_len }))
 }
 
 fn quarantine(id: &str, why: &str) {
@@ -109,37 +137,23 @@ fn quarantine(id: &str, why: &str) {
     let _ = std::fs::rename(format!("env/{id}"), format!("corrupt/{id}.env"));
 }
 
-pub fn decode_env(bytes: &[u8]) -> Result<Envelope, String> {
-    let body = bytes
-        .strip_prefix(MAGIC)
-        .ok_or("not a version 1 envelope")?;
-    let cfg = bincode::config::standard().with_limit::<MAX_ENVELOPE>();
-    let (env, used): (Envelope, usize) =
-        bincode::serde::decode_from_slice(body, cfg).map_err(|e| e.to_string())?;
-    if used != body.len() {
-        return Err("trailing bytes".into());
-    }
-    Ok(env)
-}
-
-pub fn encode_env(env: &Envelope) -> io::Result<Vec<u8>> {
-    let cfg = bincode::config::standard().with_limit::<MAX_ENVELOPE>();
-    let mut out = MAGIC.to_vec();
-    out.extend(bincode::serde::encode_to_vec(env, cfg).map_err(io::Error::other)?);
-    Ok(out)
-}
-
-/// (envelope, body length) from a message file's trailer; None if it has none.
-pub fn read_trailer(f: &File) -> Result<Option<(Envelope, u64)>, String> {
+/// (envelope, body length) from a message file's trailer.
+pub fn read_trailer(f: &File) -> Result<Trailer, String> {
     let len = f.metadata().map_err(|e| e.to_string())?.len();
     if len < 16 {
-        return Ok(None);
+        return Ok(Trailer::None);
     }
     let mut tail = [0u8; 16];
     f.read_exact_at(&mut tail, len - 16)
         .map_err(|e| e.to_string())?;
-    if &tail[8..] != TRAILER_MAGIC {
-        return Ok(None);
+    let magic = &tail[8..];
+    if magic != TRAILER_MAGIC {
+        // `SXENVT<digit>\n` of a later framing. A message body cannot end so:
+        // smtp stores lines ending in CRLF.
+        return Ok(match (magic.strip_prefix(b"SXENVT"), magic.last()) {
+            (Some([d, b'\n']), _) if d.is_ascii_digit() => Trailer::Future(u32::from(d - b'0')),
+            _ => Trailer::None,
+        });
     }
     let env_len = u64::from_le_bytes(tail[..8].try_into().map_err(|_| "bad trailer")?);
     if env_len > MAX_ENVELOPE as u64 || env_len + 16 > len {
@@ -148,13 +162,18 @@ pub fn read_trailer(f: &File) -> Result<Option<(Envelope, u64)>, String> {
     let mut buf = vec![0u8; env_len as usize];
     f.read_exact_at(&mut buf, len - 16 - env_len)
         .map_err(|e| e.to_string())?;
-    Ok(Some((decode_env(&buf)?, len - 16 - env_len)))
+    Ok(match envelope_file::decode(&buf)? {
+        Decoded::Envelope(env) => Trailer::Envelope(env, len - 16 - env_len),
+        Decoded::Future(v) => Trailer::Future(v),
+    })
 }
 
 /// Read a whole message file (tests, admin): envelope and body.
 pub fn read_message(path: &std::path::Path) -> Result<(Envelope, Vec<u8>), String> {
     let f = File::open(path).map_err(|e| e.to_string())?;
-    let (env, body_len) = read_trailer(&f)?.ok_or("no envelope trailer")?;
+    let Trailer::Envelope(env, body_len) = read_trailer(&f)? else {
+        return Err("no envelope trailer of a known version".into());
+    };
     let mut body = Vec::new();
     (&f).take(body_len)
         .read_to_end(&mut body)
@@ -176,7 +195,7 @@ pub fn create(id: &str) -> io::Result<File> {
 /// `msg/` (crate::groupsync) before anyone is told the message is queued.
 pub fn place(file: &File, env: &Envelope) -> io::Result<()> {
     let len = file.metadata()?.len();
-    let mut t = encode_env(env)?;
+    let mut t = envelope_file::encode(env);
     let n = t.len() as u64;
     t.extend_from_slice(&n.to_le_bytes());
     t.extend_from_slice(TRAILER_MAGIC);
@@ -202,7 +221,7 @@ pub fn update(env: &Envelope) -> io::Result<()> {
         .truncate(true)
         .mode(0o600)
         .open(&tmp)?;
-    f.write_all(&encode_env(env)?)?;
+    f.write_all(&envelope_file::encode(env))?;
     f.sync_data()?;
     std::fs::rename(&tmp, format!("env/{}", env.id))?;
     File::open("env")?.sync_all()
@@ -219,8 +238,8 @@ pub fn remove(id: &str) -> io::Result<()> {
 pub fn open_msg(id: &str) -> io::Result<(File, u64)> {
     let f = File::open(format!("msg/{id}"))?;
     match read_trailer(&f) {
-        Ok(Some((_, body_len))) => Ok((f, body_len)),
-        Ok(None) => Err(io::Error::other("message has no envelope trailer")),
+        Ok(Trailer::Envelope(_, body_len)) => Ok((f, body_len)),
+        Ok(_) => Err(io::Error::other("message has no envelope trailer")),
         Err(e) => Err(io::Error::other(e)),
     }
 }
@@ -242,7 +261,7 @@ mod tests {
             .open(&p)
             .unwrap();
         f.write_all(b"Subject: x\r\n\r\nbody\r\n").unwrap();
-        assert!(read_trailer(&f).unwrap().is_none());
+        assert!(matches!(read_trailer(&f).unwrap(), Trailer::None));
         let env = Envelope {
             id: new_id(),
             from: "a@b.test".into(),
@@ -262,6 +281,31 @@ mod tests {
         let (e, body) = read_message(&p).unwrap();
         assert_eq!(e, env);
         assert_eq!(body, b"Subject: x\r\n\r\nbody\r\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A later framing (`SXENVT<n>`) or envelope version is Future: left alone.
+    #[test]
+    fn later_versions_are_not_read_and_not_uncommitted() {
+        let dir = std::env::temp_dir().join(format!("sx-spool-future-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("m");
+        let with_tail = |tail: &[u8]| {
+            let mut bytes = b"Subject: x\r\n\r\nbody\r\n".to_vec();
+            bytes.extend_from_slice(tail);
+            std::fs::write(&p, &bytes).unwrap();
+            read_trailer(&File::open(&p).unwrap()).unwrap()
+        };
+        assert!(matches!(
+            with_tail(b"\x05\0\0\0\0\0\0\0SXENVT7\n"),
+            Trailer::Future(7)
+        ));
+        let env = b"SXENV9\nwhatever\n";
+        let mut tail = env.to_vec();
+        tail.extend_from_slice(&(env.len() as u64).to_le_bytes());
+        tail.extend_from_slice(TRAILER_MAGIC);
+        assert!(matches!(with_tail(&tail), Trailer::Future(9)));
+        assert!(matches!(with_tail(b""), Trailer::None));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
