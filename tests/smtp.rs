@@ -368,9 +368,9 @@ def reply():
 def cmd(c): s.sendall(c); return reply()
 reply()
 print(cmd(b'EHLO limits.test\r\n'))
-# Bare LF (and a smuggling attempt) in DATA.
+# Bare LF in DATA: refused, the session goes on.
 cmd(b'MAIL FROM:<a@b.test>\r\n'); cmd(b'RCPT TO:<bob@a.test>\r\n'); cmd(b'DATA\r\n')
-print(cmd(b'Subject: x\r\n\r\nline\n.\nMAIL FROM:<evil@x.test>\nend\r\n.\r\n'))
+print(cmd(b'Subject: x\r\n\r\nline\nmore\r\n.\r\n'))
 # Declared and actual size.
 print(cmd(b'MAIL FROM:<a@b.test> SIZE=30000\r\n'))
 cmd(b'MAIL FROM:<a@b.test>\r\n'); cmd(b'RCPT TO:<bob@a.test>\r\n'); cmd(b'DATA\r\n')
@@ -398,6 +398,27 @@ print(cmd(b'NOOP\r\n'))
     assert_eq!(r[4], "rcpt-ok=1000 last=452 4.5.3 Too many recipients");
     assert!(r[5].starts_with("500 5.5.2"), "long line: {}", r[5]);
     assert!(r[6].starts_with("250"), "after long line: {}", r[6]);
+
+    // Issue 15.9: a dot line after a bare LF is answered at once (it waited
+    // for the timeout), and the connection closes: the smuggled MAIL FROM
+    // behind it is never read as a command.
+    let py = r#"
+import socket, sys, time
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=5); f = s.makefile('rb')
+f.readline()
+s.sendall(b'EHLO x.test\r\n')
+while f.readline()[3:4] == b'-': pass
+s.sendall(b'MAIL FROM:<a@b.test>\r\nRCPT TO:<bob@a.test>\r\nDATA\r\n')
+for _ in range(3): f.readline()
+t = time.time()
+s.sendall(b'Subject: x\r\n\r\nline\n.\r\nMAIL FROM:<evil@x.test>\r\nRCPT TO:<bob@a.test>\r\n')
+print(f.readline().decode().strip(), '%.1f' % (time.time() - t))
+print(repr(f.read()))
+"#;
+    let o = python(py, &[&srv.ports.smtp.to_string()]);
+    assert_ok(&o, "bare LF dot");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.starts_with("521 5.5.2 ") && out.contains(" 0.0\nb''"), "{out}");
     // Nothing of the refused messages was delivered or queued.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(

@@ -44,7 +44,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<(String, Vec<String>)>, Alia
             else {
                 return Err(err(format!("target {tg:?} is not an address")));
             };
-            list.push(a);
+            // The local part as written: a remote server may tell case apart
+            // (RFC 5321 2.4); local ones are compared without case anyway.
+            let local = tg.rsplit_once('@').map_or("", |(l, _)| l);
+            let domain = a.rsplit_once('@').map_or("", |(_, d)| d);
+            list.push(format!("{local}@{domain}"));
         }
         if list.is_empty() {
             return Err(err(format!("alias {name} has no target")));
@@ -94,10 +98,12 @@ mod tests {
         let p = Path::new("/etc/aliases");
         let a = parse(
             p,
-            "# x\npostmaster@a.test: bob@a.test, carol@b.test\n@a.test: bob@a.test\n",
+            "# x\nPostmaster@a.test: bob@a.test, Carol.X@B.test\n@a.test: bob@a.test\n",
         )
         .unwrap();
-        assert_eq!(a[0].1, vec!["bob@a.test", "carol@b.test"]);
+        // Names are matched without case; a target's local part keeps its case.
+        assert_eq!(a[0].0, "postmaster@a.test");
+        assert_eq!(a[0].1, vec!["bob@a.test", "Carol.X@b.test"]);
         assert_eq!(a[1].0, "@a.test");
         let e = parse(p, "ok@a.test: bob@a.test\nbad line\n").unwrap_err();
         assert!(e.msg.starts_with("/etc/aliases:2:"), "{}", e.msg);

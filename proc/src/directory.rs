@@ -143,6 +143,9 @@ impl Dir {
         for t in targets {
             let dest = match t.rsplit_once('@') {
                 Some((_, d)) if self.is_local_domain(d) => {
+                    // Local parts of local addresses compare without case;
+                    // remote ones are kept as written (RFC 5321 2.4).
+                    let t = &t.to_ascii_lowercase();
                     let base = Self::base(t);
                     if self.accounts.contains(&base) {
                         Dest::Local { mailbox: base }
@@ -216,6 +219,33 @@ mod tests {
         assert_eq!(d.resolve("team@a.test").unwrap().len(), 3);
         assert_eq!(d.resolve("anyone@c.test"), Ok(vec![local("carol@a.test")]));
         assert_eq!(d.resolve("nobody@a.test"), Err(Refusal::Unknown));
+    }
+
+    /// Issue 15.7: a remote target keeps its local part's case; local
+    /// targets are matched without case.
+    #[test]
+    fn remote_local_parts_keep_their_case() {
+        let d = Dir::new(
+            Directory {
+                accounts: vec!["bob@a.test".into()],
+                aliases: vec![(
+                    "fwd@a.test".into(),
+                    vec!["John.Doe@remote.test".into(), "Bob@a.test".into()],
+                )],
+            },
+            &["a.test".into()],
+        );
+        assert_eq!(
+            d.resolve("FWD@a.test"),
+            Ok(vec![
+                Dest::Remote {
+                    address: "John.Doe@remote.test".into()
+                },
+                Dest::Local {
+                    mailbox: "bob@a.test".into()
+                }
+            ])
+        );
     }
 
     #[test]

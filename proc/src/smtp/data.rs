@@ -1,7 +1,10 @@
 //! Message bodies: DATA (dot-stuffed, ended by CRLF.CRLF) and BDAT (counted).
 //! Streaming, so memory stays bounded whatever the client sends. Only CRLF ends a
-//! line: a bare LF or bare CR (the SMTP smuggling class) never starts a line, so
-//! `\n.\n` or `\n.\r\n` cannot end the message early; the message is then refused.
+//! line: a bare LF or bare CR (the SMTP smuggling class) never starts a line. A
+//! dot line after a bare LF (`\n.\r\n`, `\n.\n`, `\r\n.\n`) is what such a client
+//! means as the end: DATA ends there with `ended_bare`, so the client gets its
+//! answer at once, and the session refuses the message and closes the
+//! connection: nothing after it is ever read as commands (as Postfix does).
 
 use std::io;
 use std::time::Duration;
@@ -14,6 +17,8 @@ pub struct Outcome {
     /// Bytes of message content (after dot-unstuffing).
     pub size: u64,
     pub bare_newline: bool,
+    /// DATA ended at a dot line that a bare LF started or ended.
+    pub ended_bare: bool,
     pub too_big: bool,
     /// Writing the spool failed; the rest was read and dropped.
     pub write_failed: bool,
@@ -101,6 +106,12 @@ enum St {
     Dot,
     /// Saw ".\r" at line start.
     DotCr,
+    /// Just after a bare LF (not a line start, but a dot here ends DATA).
+    BareLf,
+    /// Saw "\n.".
+    BareDot,
+    /// Saw "\n.\r".
+    BareDotCr,
 }
 
 struct Sink<'a, W> {
@@ -230,11 +241,40 @@ where
             match (st, b) {
                 (St::LineStart, b'.') => st = St::Dot,
                 (St::LineStart | St::Mid, b'\r') => st = St::Cr,
-                (St::LineStart | St::Mid, b'\n') => {
+                (St::LineStart | St::Mid | St::BareLf, b'\n') => {
                     // Bare LF: kept, flagged, and it does not start a line.
                     sink.out.bare_newline = true;
                     sink.push(b"\n");
+                    st = St::BareLf;
+                }
+                (St::BareLf, b'.') => st = St::BareDot,
+                (St::BareLf, b'\r') => st = St::Cr,
+                (St::BareLf, _) => {
                     st = St::Mid;
+                    start = i;
+                    i += 1;
+                    continue;
+                }
+                (St::BareDot, b'\r') => st = St::BareDotCr,
+                (St::BareDot | St::BareDotCr, b'\n') => {
+                    sink.out.ended_bare = true;
+                    done = true;
+                    i += 1;
+                    break;
+                }
+                (St::BareDot, _) => {
+                    sink.push(b".");
+                    st = St::Mid;
+                    start = i;
+                    i += 1;
+                    continue;
+                }
+                (St::BareDotCr, _) => {
+                    sink.push(b".\r");
+                    st = if b == b'\r' { St::Cr } else { St::Mid };
+                    if b != b'\r' {
+                        sink.push(&[b]);
+                    }
                 }
                 (St::Cr, b'\n') => {
                     sink.push(b"\r\n");
@@ -253,8 +293,10 @@ where
                 (St::Dot, b'\r') => st = St::DotCr,
                 (St::Dot, b'\n') => {
                     sink.out.bare_newline = true;
-                    sink.push(b"\n");
-                    st = St::Mid;
+                    sink.out.ended_bare = true;
+                    done = true;
+                    i += 1;
+                    break;
                 }
                 (St::Dot, _) => {
                     // A stuffed dot: drop it, keep the byte.
@@ -365,10 +407,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn bare_lf_does_not_end_and_is_flagged() {
-        // Smuggling attempt: "\n.\n" and "\n.\r\n" must not end the message.
-        let (o, _, rest) = run(b"a\n.\nMAIL FROM:<x@y>\r\nb\n.\r\nc\r\n.\r\nNEXT").await;
-        assert!(o.bare_newline);
+    async fn a_dot_line_after_a_bare_lf_ends_data_flagged() {
+        // Issue 15.9: the client gets its answer at the dot (and the session
+        // closes, so what follows is never read as commands).
+        for (input, after) in [
+            (&b"a\n.\nMAIL FROM:<x@y>\r\n"[..], &b"MAIL FROM:<x@y>\r\n"[..]),
+            (b"a\n.\r\nMAIL FROM:<x@y>\r\n", b"MAIL FROM:<x@y>\r\n"),
+            (b"a\r\n.\nNEXT", b"NEXT"),
+            (b"a\n\n.\r\n", b""),
+        ] {
+            let (o, _, rest) = run(input).await;
+            assert!(o.bare_newline && o.ended_bare, "{input:?}");
+            assert_eq!(rest, after, "{input:?}");
+        }
+        // A dot after a bare LF that is not a dot line is content.
+        let (o, out, rest) = run(b"a\n.b\n.\rc\r\n.\r\nNEXT").await;
+        assert!(o.bare_newline && !o.ended_bare);
+        assert_eq!(out, b"a\n.b\n.\rc\r\n");
         assert_eq!(rest, b"NEXT");
         let (o, _, rest) = run(b"a\r.\r\nb\r\n.\r\n").await;
         assert!(o.bare_newline);

@@ -14,7 +14,8 @@ use ipc::messages::{
     Service, SmtpToQueue,
 };
 use smtp_proto::{
-    Request, AUTH_LOGIN, AUTH_PLAIN, MAIL_BODY_8BITMIME, MAIL_RET_FULL, MAIL_RET_HDRS,
+    Request, AUTH_LOGIN, AUTH_PLAIN, MAIL_BODY_8BITMIME, MAIL_BODY_BINARYMIME, MAIL_BY_NOTIFY,
+    MAIL_BY_RETURN, MAIL_BY_TRACE, MAIL_CONPERM, MAIL_REQUIRETLS, MAIL_RET_FULL, MAIL_RET_HDRS,
     MAIL_SMTPUTF8,
 };
 use std::net::SocketAddr;
@@ -562,6 +563,22 @@ impl Session<'_> {
             self.reject_log("MAIL", r);
             return self.error(r).await;
         }
+        // Parameters of extensions not advertised (RFC 5321 4.1.1.11). BINARYMIME
+        // would need BDAT-only bodies and binary-safe delivery all the way.
+        if let Some(p) = [
+            (MAIL_BODY_BINARYMIME, "BODY=BINARYMIME"),
+            (MAIL_REQUIRETLS, "REQUIRETLS"),
+            (MAIL_CONPERM, "CONPERM"),
+            (MAIL_BY_NOTIFY | MAIL_BY_RETURN | MAIL_BY_TRACE, "BY"),
+        ]
+        .iter()
+        .find(|(bit, _)| from.flags & bit != 0)
+        .map(|(_, name)| name)
+        {
+            let r = format!("555 5.5.4 Unsupported option: {p}\r\n");
+            self.reject_log("MAIL", &r);
+            return self.error(&r).await;
+        }
         let addr = from.address.trim().to_string();
         let smtputf8 = from.flags & MAIL_SMTPUTF8 != 0;
         if !addr.is_ascii() && !smtputf8 {
@@ -838,6 +855,13 @@ impl Session<'_> {
         let Some(tx) = self.tx.take() else {
             return Ok(Flow::Close);
         };
+        if out.ended_bare {
+            let r = "521 5.5.2 Bare LF line end received (RFC 5321 2.3.8); closing connection\r\n";
+            let _ = self.sh.queue.notify(&SmtpToQueue::Abort { id }, &[]).await;
+            self.reject_log("END-OF-MESSAGE", r);
+            self.reply(r);
+            return Ok(Flow::Close);
+        }
         let refusal = if out.bare_newline {
             Some("550 5.6.0 Message contains bare CR or LF characters (RFC 5321 2.3.8)\r\n".into())
         } else if out.too_big {
@@ -983,8 +1007,12 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Domains are case-insensitive; local parts are kept as given except here, where
-/// every local part we host is lower case anyway.
+/// The domain lower-cased, the local part as given: only the receiving
+/// server may interpret it (RFC 5321 2.4); local accounts are looked up
+/// without case by the directory.
 fn lower_domain(a: &str) -> String {
-    a.to_ascii_lowercase()
+    match a.rsplit_once('@') {
+        Some((local, domain)) => format!("{local}@{}", domain.to_ascii_lowercase()),
+        None => a.to_string(),
+    }
 }
