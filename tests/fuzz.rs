@@ -68,6 +68,7 @@ fn encoded_seeds(target: &str, dir: &Path) {
                             mailbox: "bob@a.test".into(),
                         },
                         state: RcptState::Pending,
+                        remote_mta: None,
                     },
                     Recipient {
                         address: "x@c.test".into(),
@@ -81,6 +82,7 @@ fn encoded_seeds(target: &str, dir: &Path) {
                             next_attempt: 1_700_000_600,
                             last_error: "451 4.3.0 try later".into(),
                         },
+                        remote_mta: Some("mx.c.test".into()),
                     },
                 ],
                 arrived: 1_700_000_000,

@@ -170,8 +170,16 @@ assert parts[2].get_content_type() == 'text/rfc822-headers'
 status = parts[1].as_string()
 headers = parts[2].get_payload()
 print(m['From'].split('<')[1].rstrip('>'), m['To'], sep='|')
-for k in ('Final-Recipient: rfc822; nobody@b.test', 'Action: failed', 'Status: 5.1.1', 'Reporting-MTA: dns; mail.a.test'):
+for k in ('Final-Recipient: rfc822; nobody@b.test', 'Action: failed', 'Status: 5.1.1', 'Reporting-MTA: dns; mail.a.test',
+          'Remote-MTA: dns; [127.0.0.1]', 'Diagnostic-Code: smtp; 550 5.1.1 ',
+          # Issue 15.6/15.7: an alias's target is the final recipient, as written.
+          'Final-Recipient: rfc822; Nobody.Two@b.test\nOriginal-Recipient: rfc822; team@a.test'):
     assert k in status, (k, status)
+assert 'RCPT:' not in status, status
+# Per recipient fields, as a DSN parser sees them.
+blocks = parts[1].get_payload()
+assert [b['Final-Recipient'] for b in blocks[1:]] == ['rfc822; nobody@b.test', 'rfc822; Nobody.Two@b.test'], [b['Final-Recipient'] for b in blocks]
+assert all(b['Diagnostic-Code'].startswith('smtp; 550 5.1.1') for b in blocks[1:]), [b['Diagnostic-Code'] for b in blocks]
 assert 'Subject: doomed' in headers, headers
 assert 'secret body' not in m.as_string()
 print('ok')
@@ -181,24 +189,29 @@ print('ok')
 fn unknown_user_at_b_bounces_to_the_sender_and_no_route_defers() {
     let b = Server::prepare("EMAIL_DOMAIN=b.test").start();
     let a = Server::prepare(&format!("EMAIL_ROUTES=b.test=127.0.0.1:{}", b.ports.smtp));
-    std::fs::write(a.path("aliases"), "fwd@a.test: nobody@b.test\n").unwrap();
+    std::fs::write(
+        a.path("aliases"),
+        "fwd@a.test: nobody@b.test\nteam@a.test: Nobody.Two@b.test\n",
+    )
+    .unwrap();
     let a = a.start();
     a.add_account("bob@a.test", "pw-bob");
     a.wait_log(
-        "directory: 1 account(s), 1 alias(es)",
+        "directory: 1 account(s), 2 alias(es)",
         1,
         Duration::from_secs(5),
     );
     submit_as_bob(
         &a,
-        &["nobody@b.test", "someone@c.test"],
+        &["nobody@b.test", "team@a.test", "someone@c.test"],
         "Subject: doomed\r\n\r\nsecret body\r\n",
     );
     a.wait_log("to=<nobody@b.test>", 1, Duration::from_secs(10));
+    a.wait_log("to=<Nobody.Two@b.test>", 1, Duration::from_secs(10));
     a.wait_log("to=<someone@c.test>", 1, Duration::from_secs(40));
     let log = a.log();
     assert!(
-        log.contains("dsn=5.0.0 status=bounced (RCPT: 550 5.1.1"),
+        log.contains("relay=[127.0.0.1]:") && log.contains("dsn=5.1.1 status=bounced (550 5.1.1"),
         "{log}"
     );
     // Tests never ask a real DNS server: the harness points DNS at a closed port.

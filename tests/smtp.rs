@@ -418,7 +418,10 @@ print(repr(f.read()))
     let o = python(py, &[&srv.ports.smtp.to_string()]);
     assert_ok(&o, "bare LF dot");
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.starts_with("521 5.5.2 ") && out.contains(" 0.0\nb''"), "{out}");
+    assert!(
+        out.starts_with("521 5.5.2 ") && out.contains(" 0.0\nb''"),
+        "{out}"
+    );
     // Nothing of the refused messages was delivered or queued.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(

@@ -402,6 +402,9 @@ pub struct Recipient {
     pub notify: u64,
     pub dest: Dest,
     pub state: RcptState,
+    /// The remote host that last answered for this recipient (`mx.b.test`, or
+    /// `[192.0.2.1]`), for the DSN's Remote-MTA.
+    pub remote_mta: Option<String>,
 }
 
 /// `Envelope::auth` of mail generated here. Not an address (no `@`), so no

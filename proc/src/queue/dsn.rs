@@ -3,15 +3,23 @@
 //! the default) or the whole message (RET=FULL). Sent from `<>` so that a bounce
 //! is never bounced again.
 
-use ipc::messages::{Envelope, Recipient};
+use ipc::messages::{Dest, Envelope, Recipient};
+
+/// How a recipient's error starts when it gave up because the message was
+/// too old (EMAIL_QUEUE_LIFETIME): reported as 4.4.7 whatever the last error.
+pub const EXPIRED: &str = "delivery time expired; last error: ";
 
 pub struct Failed<'a> {
     pub rcpt: &'a Recipient,
     pub error: &'a str,
 }
 
-/// "5.1.1" from a reply like "RCPT: 550 5.1.1 <x>: ..."; defaults by class.
-fn status(error: &str) -> String {
+/// The enhanced status code of a recipient's error: 4.4.7 when it expired,
+/// else the first one in it ("550 5.1.1 <x>: ..."), else 5.0.0.
+pub fn status(error: &str) -> String {
+    if error.starts_with(EXPIRED) {
+        return "4.4.7".into();
+    }
     for w in error.split_whitespace() {
         let parts: Vec<&str> = w.split('.').collect();
         if parts.len() == 3
@@ -20,15 +28,31 @@ fn status(error: &str) -> String {
                 .iter()
                 .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
         {
-            // A permanent failure of a message that was retried until it expired is 4.4.7.
             return w.to_string();
         }
     }
-    if error.starts_with("delivery time expired") {
-        "4.4.7".into()
-    } else {
-        "5.0.0".into()
-    }
+    "5.0.0".into()
+}
+
+/// The remote SMTP reply in an error (`550 5.1.1 ...`), if it is one: what
+/// Diagnostic-Code's `smtp` type carries. An expired message's last error
+/// counts too.
+fn smtp_reply(error: &str) -> Option<&str> {
+    let e = error.strip_prefix(EXPIRED).unwrap_or(error);
+    let b = e.as_bytes();
+    (b.len() > 4 && b[..3].iter().all(u8::is_ascii_digit) && (b[3] == b' ' || b[3] == b'-'))
+        .then_some(e)
+}
+
+/// The host of an outbound relay label, for Remote-MTA: `mx.b.test` from
+/// `mx.b.test[192.0.2.1]:25`, `[192.0.2.1]` from `[192.0.2.1]:25`; none for
+/// `none`.
+pub fn mta_of(relay: &str) -> Option<String> {
+    let host = match relay.strip_prefix('[') {
+        Some(rest) => format!("[{}]", rest.split(']').next().unwrap_or_default()),
+        None => relay.split('[').next().unwrap_or_default().to_string(),
+    };
+    (!host.is_empty() && host != "none" && host != "[]").then_some(host)
 }
 
 /// Keep a header value on one line and in ASCII.
@@ -134,12 +158,21 @@ pub fn build(
     ));
     for f in failed {
         m.push_str("\r\n");
-        m.push_str(&format!(
-            "Final-Recipient: rfc822; {}\r\n",
-            clean(&f.rcpt.address)
-        ));
-        if let Some(o) = &f.rcpt.orcpt {
-            m.push_str(&format!("Original-Recipient: rfc822; {}\r\n", clean(o)));
+        // The address that failed; for an alias, that is its target, and the
+        // alias is the original recipient (RFC 3464 2.3.1, 2.3.2).
+        let r = f.rcpt;
+        let fin = match &r.dest {
+            Dest::Remote { address } => address,
+            Dest::Local { mailbox } => mailbox,
+        };
+        m.push_str(&format!("Final-Recipient: rfc822; {}\r\n", clean(fin)));
+        match &r.orcpt {
+            Some(o) => m.push_str(&format!("Original-Recipient: rfc822; {}\r\n", clean(o))),
+            None if !r.address.eq_ignore_ascii_case(fin) => m.push_str(&format!(
+                "Original-Recipient: rfc822; {}\r\n",
+                clean(&r.address)
+            )),
+            None => {}
         }
         if delayed {
             let st = status(f.error);
@@ -154,7 +187,16 @@ pub fn build(
             m.push_str("Action: failed\r\n");
             m.push_str(&format!("Status: {}\r\n", status(f.error)));
         }
-        m.push_str(&format!("Diagnostic-Code: smtp; {}\r\n", clean(f.error)));
+        if let Some(host) = &r.remote_mta {
+            m.push_str(&format!("Remote-MTA: dns; {}\r\n", clean(host)));
+        }
+        match smtp_reply(f.error) {
+            Some(reply) => m.push_str(&format!("Diagnostic-Code: smtp; {}\r\n", clean(reply))),
+            None => m.push_str(&format!(
+                "Diagnostic-Code: X-Scorpiox; {}\r\n",
+                clean(f.error)
+            )),
+        }
         m.push_str(&format!("Last-Attempt-Date: {date}\r\n"));
         if let Some(until) = retry_until {
             m.push_str(&format!(
@@ -192,11 +234,80 @@ mod tests {
 
     #[test]
     fn status_codes() {
-        assert_eq!(status("RCPT: 550 5.1.1 <x@b>: User unknown"), "5.1.1");
+        assert_eq!(status("550 5.1.1 <x@b>: User unknown"), "5.1.1");
         assert_eq!(
             status("delivery time expired; last error: refused"),
             "4.4.7"
         );
-        assert_eq!(status("RCPT: 550 no such user"), "5.0.0");
+        // Issue 15.6: the last remote code does not hide the expiry.
+        assert_eq!(
+            status("delivery time expired; last error: 451 4.3.0 try later"),
+            "4.4.7"
+        );
+        assert_eq!(status("550 no such user"), "5.0.0");
+        assert_eq!(smtp_reply("550 5.1.1 x"), Some("550 5.1.1 x"));
+        assert_eq!(
+            smtp_reply("delivery time expired; last error: 451 4.3.0 x"),
+            Some("451 4.3.0 x")
+        );
+        assert_eq!(smtp_reply("[127.0.0.1]:25: connection refused"), None);
+        assert_eq!(
+            mta_of("mx.b.test[192.0.2.1]:25").as_deref(),
+            Some("mx.b.test")
+        );
+        assert_eq!(mta_of("[192.0.2.1]:2525").as_deref(), Some("[192.0.2.1]"));
+        assert_eq!(mta_of("none"), None);
+    }
+
+    /// Issue 15.6: an alias's failed target is the Final-Recipient, the alias
+    /// the Original-Recipient; Remote-MTA names the host; the Diagnostic-Code
+    /// is the bare SMTP reply.
+    #[test]
+    fn fields_of_a_failed_alias_target() {
+        let r = Recipient {
+            address: "team@a.test".into(),
+            orcpt: None,
+            notify: 0,
+            dest: Dest::Remote {
+                address: "John.Doe@b.test".into(),
+            },
+            state: ipc::messages::RcptState::Pending,
+            remote_mta: Some("mx.b.test".into()),
+        };
+        let env = Envelope {
+            id: "X".into(),
+            from: "alice@c.test".into(),
+            recipients: vec![r.clone()],
+            arrived: 0,
+            size: 0,
+            ret_full: None,
+            envid: None,
+            body_8bit: false,
+            smtputf8: false,
+            helo: String::new(),
+            client_ip: String::new(),
+            auth: None,
+            warned: false,
+        };
+        let rep = Reporter {
+            hostname: "mail.a.test",
+            postmaster_domain: "a.test",
+            id: "Y",
+            now: 0,
+        };
+        let f = [Failed {
+            rcpt: &r,
+            error: "550 5.1.1 <John.Doe@b.test>: Recipient address rejected",
+        }];
+        let text = String::from_utf8(build(&rep, &env, &f, b"Subject: x\r\n\r\n", None)).unwrap();
+        for want in [
+            "Final-Recipient: rfc822; John.Doe@b.test\r\n",
+            "Original-Recipient: rfc822; team@a.test\r\n",
+            "Action: failed\r\nStatus: 5.1.1\r\n",
+            "Remote-MTA: dns; mx.b.test\r\n",
+            "Diagnostic-Code: smtp; 550 5.1.1 <John.Doe@b.test>: Recipient address rejected\r\n",
+        ] {
+            assert!(text.contains(want), "{want:?} not in\n{text}");
+        }
     }
 }

@@ -7,7 +7,7 @@
 //! non-UTF-8 bytes escaped as `%XX`. Envelope keys: `id from arrived size ret
 //! envid body smtputf8 helo client-ip auth warned` (`ret`, `envid` and `auth`
 //! only when set). Each `rcpt <address>` line starts a recipient; the keys after
-//! it (`orcpt notify dest state attempts next-attempt error`) are its own. An
+//! it (`orcpt notify dest state attempts next-attempt error remote-mta`) are its own. An
 //! unknown key is an error: a new key means a new version.
 //!
 //! Version 1 (read only): `SXENV1\n` then the bincode (standard config) of the
@@ -145,6 +145,7 @@ pub fn encode(env: &Envelope) -> Vec<u8> {
             notify,
             dest,
             state,
+            remote_mta,
         } = r;
         line(&mut o, "rcpt", address);
         if let Some(a) = orcpt {
@@ -180,6 +181,9 @@ pub fn encode(env: &Envelope) -> Vec<u8> {
                 line(&mut o, "error", error);
             }
         }
+        if let Some(m) = remote_mta {
+            line(&mut o, "remote-mta", m);
+        }
     }
     o.into_bytes()
 }
@@ -195,6 +199,7 @@ struct RcptLines {
     attempts: Option<u32>,
     next_attempt: Option<u64>,
     error: Option<String>,
+    remote_mta: Option<String>,
 }
 
 impl RcptLines {
@@ -224,6 +229,7 @@ impl RcptLines {
             orcpt: self.orcpt,
             notify: self.notify,
             state,
+            remote_mta: self.remote_mta,
         })
     }
 }
@@ -303,6 +309,7 @@ fn decode_v2(bytes: &[u8]) -> Result<Envelope, String> {
                 "attempts" => r.attempts = Some(number(key, &v)?),
                 "next-attempt" => r.next_attempt = Some(number(key, &v)?),
                 "error" => r.error = Some(v),
+                "remote-mta" => r.remote_mta = Some(v),
                 _ => return Err(format!("unknown recipient key {key:.40}")),
             }
             continue;
@@ -438,6 +445,7 @@ pub mod v1 {
                     },
                     RcptState::Failed { error } => m::RcptState::Failed { error },
                 },
+                remote_mta: None,
             })
             .collect();
         Ok(m::Envelope {
@@ -473,6 +481,7 @@ mod tests {
             notify: 0,
             dest,
             state,
+            remote_mta: None,
         };
         let mut rcpts = vec![
             r(
@@ -512,6 +521,7 @@ mod tests {
         ];
         rcpts[0].notify = RCPT_NOTIFY_SUCCESS | RCPT_NOTIFY_FAILURE;
         rcpts[2].orcpt = Some("Dave.Smith@b.test".into());
+        rcpts[2].remote_mta = Some("mx.b.test".into());
         rcpts[3].notify = RCPT_NOTIFY_NEVER;
         Envelope {
             id: "0640A1B2C3D4E0010001".into(),

@@ -648,7 +648,11 @@ impl Inner {
             Ok(_) => return self.defer_all(env, &idx, "bad answer from the MTA side".into()),
             Err(e) => return self.peer_down(env, &idx, format!("smtp process: {e}")),
         };
+        let remote_mta = dsn::mta_of(&relay);
         for ((&i, addr), o) in idx.iter().zip(&rcpts).zip(outcomes) {
+            if remote_mta.is_some() {
+                env.recipients[i].remote_mta = remote_mta.clone();
+            }
             let attempts = match &env.recipients[i].state {
                 RcptState::Deferred { attempts, .. } => *attempts,
                 _ => 0,
@@ -662,7 +666,8 @@ impl Inner {
                 }
                 Outcome::Failed { reply } => {
                     crate::stats::count(ipc::messages::Event::Bounced);
-                    log::info!("{id}: to=<{addr}> relay={relay} delay={delay:.2} dsn=5.0.0 status=bounced ({reply})");
+                    let dsn = dsn::status(&reply);
+                    log::info!("{id}: to=<{addr}> relay={relay} delay={delay:.2} dsn={dsn} status=bounced ({reply})");
                     RcptState::Failed { error: reply }
                 }
                 Outcome::Deferred { reply } => {
@@ -772,6 +777,7 @@ impl Inner {
                     notify: 0,
                     dest,
                     state: RcptState::Pending,
+                    remote_mta: None,
                 })
                 .collect(),
             arrived: t,
@@ -883,7 +889,7 @@ impl Inner {
             crate::stats::count(ipc::messages::Event::Bounced);
             log::info!("{id}: to=<{addr}> relay={relay} dsn=4.4.7 status=expired (gave up after {attempts} attempts: {e})");
             return RcptState::Failed {
-                error: format!("delivery time expired; last error: {e}"),
+                error: format!("{}{e}", dsn::EXPIRED),
             };
         }
         let base = self.retry[(attempts as usize).min(self.retry.len() - 1)];
@@ -894,7 +900,11 @@ impl Inner {
             0
         };
         crate::stats::count(ipc::messages::Event::Deferred);
-        log::info!("{id}: to=<{addr}> relay={relay} dsn=4.0.0 status=deferred ({e})");
+        let dsn = match dsn::status(&e) {
+            s if s.starts_with('4') => s,
+            _ => "4.0.0".into(),
+        };
+        log::info!("{id}: to=<{addr}> relay={relay} dsn={dsn} status=deferred ({e})");
         RcptState::Deferred {
             attempts: attempts + 1,
             next_attempt: t + base + jitter,

@@ -411,7 +411,10 @@ mod tests {
         // Issue 15.9: the client gets its answer at the dot (and the session
         // closes, so what follows is never read as commands).
         for (input, after) in [
-            (&b"a\n.\nMAIL FROM:<x@y>\r\n"[..], &b"MAIL FROM:<x@y>\r\n"[..]),
+            (
+                &b"a\n.\nMAIL FROM:<x@y>\r\n"[..],
+                &b"MAIL FROM:<x@y>\r\n"[..],
+            ),
             (b"a\n.\r\nMAIL FROM:<x@y>\r\n", b"MAIL FROM:<x@y>\r\n"),
             (b"a\r\n.\nNEXT", b"NEXT"),
             (b"a\n\n.\r\n", b""),

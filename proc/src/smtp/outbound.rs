@@ -17,6 +17,9 @@ use tokio::io::{
 use tokio::net::TcpStream;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
+/// Connect to ready-for-MAIL, all steps together (RFC 5321 4.5.3.2 allows a
+/// greeting 5 minutes).
+const OPEN_TIMEOUT: Duration = Duration::from_secs(300);
 
 pub async fn serve(chan: Channel<MtaToQueue, QueueToMta>, sh: Arc<Shared>) {
     let chan = Arc::new(chan);
@@ -62,7 +65,7 @@ async fn send(sh: &Shared, msg: QueueToMta, fd: Option<OwnedFd>) -> MtaToQueue {
     };
     let Some(fd) = fd else {
         return MtaToQueue::Result {
-            relay: hop.label,
+            relay: "none".into(),
             outcomes: all(
                 n,
                 Outcome::Deferred {
@@ -96,14 +99,11 @@ async fn send(sh: &Shared, msg: QueueToMta, fd: Option<OwnedFd>) -> MtaToQueue {
     };
     let need_tls = st.outbound_tls_required || auth.is_some();
     let mut last = String::from("no address to try");
-    for addr in &hop.addrs {
-        let relay = if hop.label.parse::<SocketAddr>().is_ok() {
-            hop.label.clone()
-        } else {
-            format!("{}[{}]:{}", hop.label, addr.ip(), addr.port())
-        };
+    let mut last_relay = String::from("none");
+    for t in &hop.targets {
+        let (relay, addr) = (t.label(), t.addr);
         // A session left open by an earlier message to this address, if any.
-        if let Some(mut sess) = take_idle(&sh.idle, *addr) {
+        if let Some(mut sess) = take_idle(&sh.idle, addr) {
             let reset = tokio::time::timeout(TIMEOUT, cmd(&mut sess.s, "RSET")).await;
             if matches!(reset, Ok(Ok((250, _)))) {
                 if let Ok(Ok(outcomes)) = tokio::time::timeout(
@@ -113,71 +113,88 @@ async fn send(sh: &Shared, msg: QueueToMta, fd: Option<OwnedFd>) -> MtaToQueue {
                 .await
                 {
                     log::info!("{id}: sent to {relay} for {domain}: {n} recipient(s) (connection reused, message {})", sess.uses);
-                    put_idle(&sh.idle, *addr, sess);
+                    put_idle(&sh.idle, addr, sess);
                     return MtaToQueue::Result { relay, outcomes };
                 }
             }
             // Stale or broken: fall through to a new connection.
         }
-        let tcp = match tokio::time::timeout(TIMEOUT, TcpStream::connect(addr)).await {
-            Ok(Ok(t)) => t,
-            Ok(Err(e)) => {
-                last = format!("{addr}: {e}");
+        // RFC 5321 5.1: a host that cannot give a usable session (no
+        // connection, a 421 or 554 greeting, EHLO refused, no TLS where it is
+        // required, AUTH refused) sends us on to the next address and MX.
+        let opened =
+            tokio::time::timeout(OPEN_TIMEOUT, open_usable(sh, addr, need_tls, auth.as_ref()))
+                .await
+                .unwrap_or_else(|_| Err("timed out opening a session".into()));
+        let mut sess = match opened {
+            Ok(sess) => sess,
+            Err(why) => {
+                log::info!("{id}: {relay}: {why}; trying the next host");
+                last = format!("{relay}: {why}");
+                last_relay = relay;
                 continue;
             }
-            Err(_) => {
-                last = format!("{addr}: connect timeout");
-                continue;
-            }
         };
-        let work = async {
-            match open_session(sh, tcp, *addr).await? {
-                Ok(sess) if need_tls && !sess.tls => {
-                    let reply = format!("{relay}: TLS required but STARTTLS not offered");
-                    Ok((all(n, Outcome::Deferred { reply }), None))
+        let outcomes =
+            match tokio::time::timeout(Duration::from_secs(600), transaction(&mut sess, &msg, &fd))
+                .await
+            {
+                Ok(Ok(o)) => {
+                    put_idle(&sh.idle, addr, sess);
+                    o
                 }
-                Ok(mut sess) => {
-                    if let Some((user, pass)) = &auth {
-                        let blob = super::auth::b64(&format!("\0{user}\0{}", pass.0));
-                        let (code, text) = cmd(&mut sess.s, &format!("AUTH PLAIN {blob}")).await?;
-                        if code != 235 {
-                            let reply = format!("{relay}: AUTH as {user}: {text}");
-                            return Ok((all(n, Outcome::Deferred { reply }), None));
-                        }
-                    }
-                    let o = transaction(&mut sess, &msg, &fd).await?;
-                    Ok::<_, std::io::Error>((o, Some(sess)))
-                }
-                Err(reply) => Ok((all(n, Outcome::Deferred { reply }), None)),
-            }
-        };
-        let outcomes = match tokio::time::timeout(Duration::from_secs(600), work).await {
-            Ok(Ok((o, sess))) => {
-                if let Some(sess) = sess {
-                    put_idle(&sh.idle, *addr, sess);
-                }
-                o
-            }
-            Ok(Err(e)) => all(
-                n,
-                Outcome::Deferred {
-                    reply: format!("{relay}: {e}"),
-                },
-            ),
-            Err(_) => all(
-                n,
-                Outcome::Deferred {
-                    reply: format!("{relay}: timed out"),
-                },
-            ),
-        };
+                Ok(Err(e)) => all(
+                    n,
+                    Outcome::Deferred {
+                        reply: format!("{relay}: {e}"),
+                    },
+                ),
+                Err(_) => all(
+                    n,
+                    Outcome::Deferred {
+                        reply: format!("{relay}: timed out"),
+                    },
+                ),
+            };
         log::info!("{id}: sent to {relay} for {domain}: {n} recipient(s)");
         return MtaToQueue::Result { relay, outcomes };
     }
     MtaToQueue::Result {
-        relay: hop.label.clone(),
+        relay: last_relay,
         outcomes: all(n, Outcome::Deferred { reply: last }),
     }
+}
+
+/// Connect, greeting, EHLO, STARTTLS when offered, AUTH when due: a session
+/// ready for MAIL, or why this host cannot give one.
+async fn open_usable(
+    sh: &Shared,
+    addr: SocketAddr,
+    need_tls: bool,
+    auth: Option<&(String, ipc::messages::Redacted)>,
+) -> Result<Session, String> {
+    let tcp = match tokio::time::timeout(TIMEOUT, TcpStream::connect(addr)).await {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(_) => return Err("connect timeout".into()),
+    };
+    let mut sess = match open_session(sh, tcp, addr).await {
+        Ok(Ok(sess)) => sess,
+        Ok(Err(reply)) => return Err(reply),
+        Err(e) => return Err(e.to_string()),
+    };
+    if need_tls && !sess.tls {
+        return Err("TLS required but STARTTLS not offered".into());
+    }
+    if let Some((user, pass)) = auth {
+        let blob = super::auth::b64(&format!("\0{user}\0{}", pass.0));
+        match cmd(&mut sess.s, &format!("AUTH PLAIN {blob}")).await {
+            Ok((235, _)) => {}
+            Ok((_, text)) => return Err(format!("AUTH as {user}: {text}")),
+            Err(e) => return Err(format!("AUTH as {user}: {e}")),
+        }
+    }
+    Ok(sess)
 }
 
 /// Read one (possibly multi-line) reply: code and text lines joined by a space.
@@ -371,12 +388,12 @@ async fn transaction(
     let (code, text) = cmd(s, &mail).await?;
     if !(200..300).contains(&code) {
         let _ = cmd(s, "RSET").await?;
-        return Ok(vec![classify(code, format!("MAIL: {text}")); rcpts.len()]);
+        return Ok(vec![classify(code, text); rcpts.len()]);
     }
     let mut outcomes = Vec::new();
     for r in rcpts {
         let (code, text) = cmd(s, &format!("RCPT TO:<{r}>")).await?;
-        outcomes.push(classify(code, format!("RCPT: {text}")));
+        outcomes.push(classify(code, text));
     }
     if !outcomes.iter().any(|o| matches!(o, Outcome::Sent { .. })) {
         let _ = cmd(s, "RSET").await?;
@@ -384,7 +401,11 @@ async fn transaction(
     }
     let (code, text) = cmd(s, "DATA").await?;
     if code != 354 {
-        let o = classify(if code < 400 { 451 } else { code }, format!("DATA: {text}"));
+        let o = if code < 400 {
+            classify(451, format!("451 4.5.0 Unexpected reply to DATA: {text}"))
+        } else {
+            classify(code, text)
+        };
         let _ = cmd(s, "RSET").await?;
         return Ok(outcomes
             .into_iter()

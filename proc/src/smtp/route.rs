@@ -15,10 +15,35 @@ use std::time::Duration;
 pub struct Hop {
     /// The smarthost (EMAIL_RELAY_HOST), where AUTH may be due.
     pub relay: bool,
-    /// For log lines: `mx.example.org` or the route as configured.
-    pub label: String,
-    /// Addresses to try in order.
-    pub addrs: Vec<SocketAddr>,
+    /// Hosts to try in order: every address of the first MX, then the next MX's.
+    pub targets: Vec<Target>,
+}
+
+/// One address to try, with the host name it came from.
+pub struct Target {
+    /// The MX (or route) host name; the address itself for an IP route.
+    pub host: String,
+    pub addr: SocketAddr,
+}
+
+impl Target {
+    /// For log lines, as Postfix writes them: `mx.example.org[192.0.2.1]:25`,
+    /// or `[192.0.2.1]:25` when the host is the address.
+    pub fn label(&self) -> String {
+        let (ip, port) = (self.addr.ip(), self.addr.port());
+        if self.host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() {
+            format!("[{ip}]:{port}")
+        } else {
+            format!("{}[{ip}]:{port}", self.host)
+        }
+    }
+}
+
+fn targets(host: &str, addrs: Vec<SocketAddr>) -> impl Iterator<Item = Target> + '_ {
+    addrs.into_iter().map(move |addr| Target {
+        host: host.to_string(),
+        addr,
+    })
 }
 
 pub fn resolver(servers: &[String]) -> Option<TokioResolver> {
@@ -101,14 +126,14 @@ pub async fn find(
     if let Some(hp) = fixed {
         let (host, port) = hp.rsplit_once(':').unwrap_or((hp, "25"));
         let port: u16 = port.parse().unwrap_or(25);
-        let addrs = addresses(r, host.trim_matches(['[', ']']), port).await?;
+        let host = host.trim_matches(['[', ']']);
+        let addrs = addresses(r, host, port).await?;
         if addrs.is_empty() {
             return Err(deferred(format!("{host}: no address")));
         }
         return Ok(Hop {
             relay: is_relay,
-            label: hp.to_string(),
-            addrs,
+            targets: targets(host, addrs).collect(),
         });
     }
     let res =
@@ -141,26 +166,21 @@ pub async fn find(
         mx.push((0, domain.to_string()));
     }
     mx.sort_by_key(|(p, _)| *p);
-    let mut addrs = Vec::new();
+    let mut all = Vec::new();
     let mut last_err = None;
     for (_, host) in &mx {
         let host = host.trim_end_matches('.');
         match addresses(Some(res), host, 25).await {
-            Ok(a) => addrs.extend(a),
+            Ok(a) => all.extend(targets(host, a)),
             Err(e) => last_err = Some(e),
         }
     }
-    if addrs.is_empty() {
+    if all.is_empty() {
         return Err(last_err
             .unwrap_or_else(|| deferred(format!("{domain}: no address for its mail exchangers"))));
     }
-    let label = mx
-        .first()
-        .map(|(_, h)| h.trim_end_matches('.').to_string())
-        .unwrap_or_default();
     Ok(Hop {
         relay: false,
-        label,
-        addrs,
+        targets: all,
     })
 }

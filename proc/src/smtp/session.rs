@@ -686,6 +686,7 @@ impl Session<'_> {
                 notify: to.flags,
                 dest,
                 state: RcptState::Pending,
+                remote_mta: None,
             })
             .collect();
         let bytes = ipc::frame::encoded_len(&new);
