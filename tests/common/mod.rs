@@ -2,6 +2,8 @@
 //! temp dir (with privilege drop when the tests run as root) and stops it.
 #![allow(dead_code)]
 
+pub mod postfix;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

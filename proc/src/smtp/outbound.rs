@@ -359,6 +359,38 @@ async fn transaction(
         ..
     } = msg;
     let ehlo = sess.ehlo.clone();
+    // A hop without 8BITMIME or SMTPUTF8 gets the message only if it does not
+    // need them (RFC 6152 3, RFC 6531 3.2); we do not convert, so it bounces,
+    // as Postfix does for SMTPUTF8 (5.6.7).
+    let lacks_8bit = *body_8bit && !has(&ehlo, "8BITMIME");
+    let lacks_utf8 = *smtputf8 && !has(&ehlo, "SMTPUTF8");
+    if lacks_8bit || lacks_utf8 {
+        let f = fd.try_clone()?;
+        let size = *size;
+        let content = tokio::task::spawn_blocking(move || Content::scan(&f.into(), size))
+            .await
+            .map_err(std::io::Error::other)??;
+        let utf8_addr = !from.is_ascii() || rcpts.iter().any(|r| !r.is_ascii());
+        if lacks_utf8 && (utf8_addr || content.utf8_header) {
+            let reply = "5.6.7 the next hop does not offer SMTPUTF8, which this message needs";
+            return Ok(vec![
+                Outcome::Failed {
+                    reply: reply.into()
+                };
+                rcpts.len()
+            ]);
+        }
+        if lacks_8bit && content.eight_bit {
+            let reply =
+                "5.6.3 the next hop does not offer 8BITMIME and 8-bit content is not converted";
+            return Ok(vec![
+                Outcome::Failed {
+                    reply: reply.into()
+                };
+                rcpts.len()
+            ]);
+        }
+    }
     let s = &mut sess.s;
     let dkim_len = dkim.as_ref().map(|d| d.len()).unwrap_or(0) as u64;
     let mut mail = format!("MAIL FROM:<{from}>");
@@ -444,6 +476,44 @@ async fn transaction(
         .collect())
 }
 
+/// What a message holds that the next hop must be able to take.
+#[derive(Debug, Default, PartialEq)]
+struct Content {
+    /// Any byte over 127 anywhere.
+    eight_bit: bool,
+    /// Non-ASCII in the header section.
+    utf8_header: bool,
+}
+
+impl Content {
+    /// Read the first `size` bytes of the spool file (its own offsets).
+    fn scan(f: &std::fs::File, size: u64) -> std::io::Result<Content> {
+        use std::os::unix::fs::FileExt;
+        let mut c = Content::default();
+        let mut buf = vec![0u8; 64 * 1024];
+        let (mut at, mut in_header, mut tail) = (0u64, true, [0u8; 3]);
+        while at < size && !c.eight_bit {
+            let want = buf.len().min((size - at) as usize);
+            let n = f.read_at(&mut buf[..want], at)?;
+            if n == 0 {
+                break;
+            }
+            for &b in &buf[..n] {
+                if in_header && tail == *b"\r\n\r" && b == b'\n' {
+                    in_header = false;
+                }
+                tail = [tail[1], tail[2], b];
+                if b > 127 {
+                    c.eight_bit = true;
+                    c.utf8_header |= in_header;
+                }
+            }
+            at += n as u64;
+        }
+        Ok(c)
+    }
+}
+
 /// Copy the message with dot-stuffing and the final `CRLF . CRLF`. Every bare
 /// CR and bare LF goes out as CRLF, so the next hop sees the same line ends we
 /// do (`\r.\r` is a stuffed line, never an end of data), and NULs at the start
@@ -522,7 +592,7 @@ impl Stuffer {
 
 #[cfg(test)]
 mod stuff_tests {
-    use super::Stuffer;
+    use super::{Content, Stuffer};
 
     fn stuff(input: &[u8]) -> Vec<u8> {
         let mut st = Stuffer::default();
@@ -535,6 +605,34 @@ mod stuff_tests {
     }
 
     /// Regression (issue 14.5): only a dot after LF was stuffed.
+    /// Issue 15.2/15.8: what decides a 5.6.7 or 5.6.3 bounce.
+    #[test]
+    fn content_scan_tells_8bit_body_from_utf8_header() {
+        let p = std::env::temp_dir().join(format!("sx-scan-{}", std::process::id()));
+        let scan = |m: &[u8]| {
+            std::fs::write(&p, m).unwrap();
+            Content::scan(&std::fs::File::open(&p).unwrap(), m.len() as u64).unwrap()
+        };
+        let c = |eight_bit, utf8_header| Content {
+            eight_bit,
+            utf8_header,
+        };
+        assert_eq!(scan(b"Subject: x\r\n\r\nplain\r\n"), c(false, false));
+        assert_eq!(
+            scan("Subject: x\r\n\r\ncaf\u{e9}\r\n".as_bytes()),
+            c(true, false)
+        );
+        assert_eq!(
+            scan("Subject: caf\u{e9}\r\n\r\nx\r\n".as_bytes()),
+            c(true, true)
+        );
+        // Only the first `size` bytes are the message.
+        std::fs::write(&p, "a\r\n\r\nb\u{e9}").unwrap();
+        let f = std::fs::File::open(&p).unwrap();
+        assert_eq!(Content::scan(&f, 5).unwrap(), c(false, false));
+        std::fs::remove_file(&p).unwrap();
+    }
+
     #[test]
     fn no_end_of_data_can_be_smuggled_out() {
         assert_eq!(stuff(b"a\r\n.b\r\n"), b"a\r\n..b\r\n.\r\n");

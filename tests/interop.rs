@@ -1,0 +1,249 @@
+//! Mail the rest of the internet gets right: scorpiox-email (A, a.test)
+//! against a private Postfix 3.7 started by each test (tests/common/postfix.rs)
+//! and, where MX records matter, dnsmasq. Needs root (Postfix, port 25); the
+//! tests say "skipped" otherwise.
+
+mod common;
+use common::postfix::Postfix;
+use common::*;
+use std::time::{Duration, Instant};
+
+/// A with bob@a.test, its mail for `routes` (domain=host:port, ...) sent there.
+fn a_with_routes(routes: &str) -> Server {
+    let a = Server::prepare(&format!("EMAIL_ROUTES={routes}")).start();
+    a.add_account("bob@a.test", "pw-bob");
+    a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    a
+}
+
+/// Submit as bob over 587 with the given MAIL FROM options (e.g. SMTPUTF8,
+/// BODY=8BITMIME); returns the reply to DATA (or to MAIL, if refused).
+fn submit_with(a: &Server, options: &str, rcpt: &str, message: &[u8]) -> String {
+    const PY: &str = r#"
+import smtplib, ssl, sys
+port, cafile, options, rcpt, message = int(sys.argv[1]), sys.argv[2], sys.argv[3].split(), sys.argv[4], sys.argv[5]
+ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
+s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
+code, msg = s.mail('bob@a.test', options)
+if code != 250:
+    print(code, msg.decode()); sys.exit(0)
+code, msg = s.rcpt(rcpt)
+assert code == 250, (code, msg)
+code, msg = s.data(message.encode('utf-8', 'surrogateescape'))
+print(code, msg.decode())
+s.quit()
+"#;
+    let port = a.ports.submission.to_string();
+    let cert = a.cert.to_string_lossy().into_owned();
+    let text = String::from_utf8_lossy(message).into_owned();
+    let o = python(PY, &[&port, &cert, options, rcpt, &text]);
+    assert_ok(&o, "submit");
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// bob's INBOX at A, as texts, once it holds n messages.
+fn inbox_of_bob(a: &Server, n: usize) -> Vec<String> {
+    let dir = a.path("mail/a.test/bob/new");
+    let t = Instant::now();
+    loop {
+        let m: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .collect();
+        if m.len() >= n {
+            return m;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "{} of {n} in bob's INBOX:\n{}",
+            m.len(),
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Issue 15.7: `John.Doe@` arrives as `John.Doe@` (the local part was
+/// lower-cased); 15.8: BODY=BINARYMIME, not advertised, is refused with 555.
+#[test]
+fn local_parts_keep_their_case_and_binarymime_is_refused() {
+    let port = free_port();
+    let Some(pf) = Postfix::start("127.0.0.1", port, "pf.test", "") else {
+        eprintln!("skipped: needs root and postfix");
+        return;
+    };
+    let a = a_with_routes(&format!("pf.test=127.0.0.1:{port}"));
+    let r = submit_with(&a, "", "John.Doe@pf.test", b"Subject: case\r\n\r\nx\r\n");
+    assert!(r.starts_with("250"), "{r}");
+    pf.wait_log("to=<John.Doe@pf.test>", 1, Duration::from_secs(15));
+    assert!(
+        a.log().contains("to=<John.Doe@pf.test> relay=[127.0.0.1]:"),
+        "{}",
+        a.log()
+    );
+    let r = submit_with(&a, "BODY=BINARYMIME", "John.Doe@pf.test", b"x\r\n");
+    assert!(r.starts_with("555 5.5.4"), "{r}");
+}
+
+/// Issue 15.2/15.8: a hop that does not offer SMTPUTF8 (or 8BITMIME) never
+/// gets a message that needs it: the sender gets a 5.6.7 (5.6.3) bounce, as
+/// Postfix gives; a message that does not need them goes through.
+#[test]
+fn a_hop_without_smtputf8_or_8bitmime_gets_nothing_the_sender_a_bounce() {
+    let port = free_port();
+    let Some(pf) = Postfix::start(
+        "127.0.0.1",
+        port,
+        "pf.test",
+        "smtputf8_enable = no\nsmtpd_discard_ehlo_keywords = 8bitmime, silent-discard",
+    ) else {
+        eprintln!("skipped: needs root and postfix");
+        return;
+    };
+    let a = a_with_routes(&format!("pf.test=127.0.0.1:{port}"));
+    let utf8 = "Subject: caf\u{e9}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nx\r\n";
+    let r = submit_with(
+        &a,
+        "SMTPUTF8 BODY=8BITMIME",
+        "carol@pf.test",
+        utf8.as_bytes(),
+    );
+    assert!(r.starts_with("250"), "{r}");
+    let body8 = "Subject: eight\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\ncr\u{e8}me\r\n";
+    let r = submit_with(&a, "BODY=8BITMIME", "carol@pf.test", body8.as_bytes());
+    assert!(r.starts_with("250"), "{r}");
+    // Declared 8-bit and SMTPUTF8, but all ASCII: sent.
+    let r = submit_with(
+        &a,
+        "SMTPUTF8 BODY=8BITMIME",
+        "carol@pf.test",
+        b"Subject: plain\r\n\r\nascii\r\n",
+    );
+    assert!(r.starts_with("250"), "{r}");
+    let got = pf.wait_messages(1, Duration::from_secs(15));
+    assert!(got[0].contains("Subject: plain"), "{got:?}");
+    let bounces = inbox_of_bob(&a, 2);
+    let all = bounces.join("\n====\n");
+    assert!(all.contains("Status: 5.6.7"), "{all}");
+    assert!(all.contains("Status: 5.6.3"), "{all}");
+    assert!(a.log().contains("dsn=5.6.7 status=bounced"), "{}", a.log());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(pf.messages().len(), 1, "{}", pf.log());
+}
+
+/// A greeter on host:25 that answers every connection with `reply` and hangs up.
+struct Greeter(std::process::Child);
+
+impl Greeter {
+    fn start(host: &str, reply: &str) -> Greeter {
+        const PY: &str = r#"
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 25)); s.listen(16)
+print('ready', flush=True)
+while True:
+    c, _ = s.accept()
+    c.sendall(sys.argv[2].encode() + b'\r\n')
+    try:
+        c.settimeout(2); c.recv(1000)
+    except OSError:
+        pass
+    c.close()
+"#;
+        let mut child = python_cmd()
+            .args(["-c", PY, host, reply])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "ready");
+        Greeter(child)
+    }
+}
+
+impl Drop for Greeter {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Issue 15.3: MX 10 greets with 421 (b.test) or 554 (c.test): MX 20, a
+/// Postfix, receives; 15.12: the log names the host that answered.
+#[test]
+fn the_next_mx_is_tried_when_the_first_greets_with_421_or_554() {
+    if !std::path::Path::new("/usr/sbin/dnsmasq").exists() {
+        eprintln!("skipped: needs dnsmasq");
+        return;
+    }
+    let Some(pf) = Postfix::start("127.0.0.6", 25, "b.test c.test", "") else {
+        eprintln!("skipped: needs root and postfix");
+        return;
+    };
+    let _g421 = Greeter::start("127.0.0.4", "421 4.3.2 mx1.b.test shutting down");
+    let _g554 = Greeter::start("127.0.0.5", "554 5.7.1 mx1.c.test no service for you");
+    let dns_port = free_port();
+    let _dns = Reap(
+        std::process::Command::new("/usr/sbin/dnsmasq")
+            .args([
+                "--keep-in-foreground",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+                "--listen-address=127.0.0.1",
+                &format!("--port={dns_port}"),
+                "--local=/test/",
+                "--mx-host=b.test,mx1.b.test,10",
+                "--mx-host=b.test,mx2.b.test,20",
+                "--mx-host=c.test,mx1.c.test,10",
+                "--mx-host=c.test,mx2.c.test,20",
+                "--host-record=mx1.b.test,127.0.0.4",
+                "--host-record=mx1.c.test,127.0.0.5",
+                "--host-record=mx2.b.test,127.0.0.6",
+                "--host-record=mx2.c.test,127.0.0.6",
+                "--pid-file",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("dnsmasq"),
+    );
+    let a = Server::prepare(&format!("EMAIL_DNS_SERVER=127.0.0.1:{dns_port}")).start();
+    a.add_account("bob@a.test", "pw-bob");
+    a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    submit_as_bob(&a, &["carol@b.test"], "Subject: via mx2 of b\r\n\r\nx\r\n");
+    submit_as_bob(&a, &["dave@c.test"], "Subject: via mx2 of c\r\n\r\nx\r\n");
+    let got = pf.wait_messages(2, Duration::from_secs(20));
+    assert!(
+        got.iter().any(|m| m.contains("Subject: via mx2 of b")),
+        "{got:?}"
+    );
+    assert!(
+        got.iter().any(|m| m.contains("Subject: via mx2 of c")),
+        "{got:?}"
+    );
+    let log = a.log();
+    for want in [
+        "mx1.b.test[127.0.0.4]:25: greeting: 421 4.3.2 mx1.b.test shutting down; trying the next host",
+        "mx1.c.test[127.0.0.5]:25: greeting: 554 5.7.1 mx1.c.test no service for you; trying the next host",
+        "to=<carol@b.test> relay=mx2.b.test[127.0.0.6]:25 ",
+        "to=<dave@c.test> relay=mx2.c.test[127.0.0.6]:25 ",
+    ] {
+        assert!(log.contains(want), "{want:?} not in\n{log}");
+    }
+}
