@@ -37,7 +37,12 @@ s.quit()
     let cert = a.cert.to_string_lossy().into_owned();
     let text = String::from_utf8_lossy(message).into_owned();
     let o = python(PY, &[&port, &cert, options, rcpt, &text]);
-    assert_ok(&o, "submit");
+    assert!(
+        o.status.success(),
+        "submit: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        a.log()
+    );
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
@@ -245,5 +250,178 @@ fn the_next_mx_is_tried_when_the_first_greets_with_421_or_554() {
         "to=<dave@c.test> relay=mx2.c.test[127.0.0.6]:25 ",
     ] {
         assert!(log.contains(want), "{want:?} not in\n{log}");
+    }
+}
+
+const DKIMPY: &str = r#"
+import dkim, re, sys
+record_line = open(sys.argv[1]).read()
+name = record_line.split()[0].rstrip('.')
+value = ''.join(re.findall(r'"([^"]*)"', record_line))
+msg = open(sys.argv[2], 'rb').read()
+def dns(qname, timeout=5):
+    q = qname.decode() if isinstance(qname, bytes) else qname
+    return value.encode() if q.rstrip('.') == name else None
+print('verified' if dkim.verify(msg, dnsfunc=dns) else 'FAILED')
+"#;
+
+/// The published name and the TXT value (its strings joined) of a record file
+/// written by `--dkim-keygen`.
+fn record_of(path: &std::path::Path) -> (String, String) {
+    let line = std::fs::read_to_string(path).unwrap();
+    let name = line
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_end_matches('.')
+        .to_string();
+    let value: String = line.split('"').skip(1).step_by(2).collect();
+    (name, value)
+}
+
+fn dkimpy_verifies(record: &std::path::Path, msg: &std::path::Path) -> bool {
+    let v = python(DKIMPY, &[&record.to_string_lossy(), &msg.to_string_lossy()]);
+    assert_ok(&v, "dkimpy");
+    String::from_utf8_lossy(&v.stdout).trim() == "verified"
+}
+
+/// opendkim-testmsg (libopendkim, as OpenDKIM verifies) on `msg`, looking the
+/// key up through dnsmasq on 127.0.0.7:53, given to it as the only name server
+/// in a private mount namespace.
+fn opendkim_verifies(record: &std::path::Path, msg: &std::path::Path) -> Result<(), String> {
+    let (name, value) = record_of(record);
+    let dir = tempfile::tempdir().unwrap();
+    let resolv = dir.path().join("resolv.conf");
+    std::fs::write(&resolv, "nameserver 127.0.0.7\n").unwrap();
+    let chunks: Vec<String> = value
+        .as_bytes()
+        .chunks(200)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    let _dns = Reap(
+        std::process::Command::new("/usr/sbin/dnsmasq")
+            .args([
+                "--keep-in-foreground",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+                "--listen-address=127.0.0.7",
+                "--port=53",
+                "--local=/test/",
+                &format!("--txt-record={name},{}", chunks.join(",")),
+                "--pid-file",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("dnsmasq"),
+    );
+    let t = Instant::now();
+    while std::net::UdpSocket::bind("127.0.0.7:53").is_ok() {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "dnsmasq on 127.0.0.7:53"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = std::process::Command::new("unshare")
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            "mount --bind \"$1\" /etc/resolv.conf && exec opendkim-testmsg < \"$2\"",
+            "sh",
+        ])
+        .arg(&resolv)
+        .arg(msg)
+        .output()
+        .unwrap();
+    if o.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ))
+    }
+}
+
+/// Issue 15.4: submitted without Date and Message-ID, the message gets both
+/// at submission, is signed over the headers it has (From, To, Cc, Subject,
+/// Reply-To over-signed), Postfix adds nothing on its hop, and dkimpy and
+/// OpenDKIM verify it there; also after a list adds List-Id and Sender.
+#[test]
+fn a_message_without_date_is_completed_signed_and_survives_postfix_and_a_list() {
+    let port = free_port();
+    let Some(pf) = Postfix::start("127.0.0.1", port, "pf.test", "") else {
+        eprintln!("skipped: needs root and postfix");
+        return;
+    };
+    let a = Server::prepare(&format!("EMAIL_ROUTES=pf.test=127.0.0.1:{port}"));
+    let gen = a.sx(&["--dkim-keygen"], "");
+    assert_ok(&gen, "dkim-keygen");
+    let record = a.path("record.txt");
+    std::fs::write(&record, &gen.stdout).unwrap();
+    let a = a.start();
+    a.add_account("bob@a.test", "pw-bob");
+    a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    let r = submit_with(
+        &a,
+        "",
+        "carol@pf.test",
+        b"From: bob@a.test\r\nTo: carol@pf.test\r\nSubject: no date\r\n\r\nbody\r\n",
+    );
+    assert!(r.starts_with("250"), "{r}");
+    let got = pf.wait_messages(1, Duration::from_secs(15));
+    let text = &got[0];
+    let head = text.split("\n\n").next().unwrap_or_default().to_string();
+    let count = |name: &str| {
+        head.lines()
+            .filter(|l| l.to_ascii_lowercase().starts_with(&format!("{name}:")))
+            .count()
+    };
+    assert_eq!(count("date"), 1, "{text}");
+    assert_eq!(count("message-id"), 1, "{text}");
+    assert!(
+        head.contains("@mail.a.test>"),
+        "our Message-ID, not Postfix's: {text}"
+    );
+    let sig: String = head
+        .split("DKIM-Signature:")
+        .nth(1)
+        .unwrap_or_default()
+        .split("\nReceived:")
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let h = sig
+        .split(';')
+        .find_map(|t| t.strip_prefix("h="))
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert_eq!(
+        h, "subject:to:from:message-id:date:from:to:cc:subject:reply-to",
+        "{text}"
+    );
+    let file = std::fs::read_dir(pf.inbox())
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    assert!(dkimpy_verifies(&record, &file), "{text}");
+    if let Err(e) = opendkim_verifies(&record, &file) {
+        panic!("opendkim-testmsg: {e}\n{text}");
+    }
+    // What a mailing list adds on top.
+    let listed = a.path("listed.eml");
+    let mut bytes = b"List-Id: <team.lists.test>\nSender: team-owner@lists.test\n".to_vec();
+    bytes.extend_from_slice(&std::fs::read(&file).unwrap());
+    std::fs::write(&listed, bytes).unwrap();
+    assert!(dkimpy_verifies(&record, &listed));
+    if let Err(e) = opendkim_verifies(&record, &listed) {
+        panic!("opendkim-testmsg after List-Id: {e}");
     }
 }

@@ -18,7 +18,10 @@ impl Postfix {
     /// Postfix for `domains` (space separated) on host:port, with `extra`
     /// main.cf lines (e.g. `transport_maps`, `smtputf8_enable = no`).
     pub fn start(host: &str, port: u16, domains: &str, extra: &str) -> Option<Postfix> {
-        let master = std::fs::read_to_string("/etc/postfix/master.cf").ok()?;
+        // The package's stock services (present whatever debconf chose).
+        let master = std::fs::read_to_string("/usr/share/postfix/master.cf.dist")
+            .or_else(|_| std::fs::read_to_string("/etc/postfix/master.cf"))
+            .ok()?;
         if !super::is_root() || !Path::new("/usr/sbin/postfix").exists() {
             return None;
         }

@@ -9,6 +9,8 @@ use rustls_pki_types::PrivateKeyDer;
 use std::os::fd::OwnedFd;
 
 /// Header fields signed when present (RFC 6376 §5.4.1 recommendations).
+/// Absent ones are not named in `h=`, except OVERSIGNED: a mailing list that
+/// adds List-Id or Sender keeps the signature valid.
 pub const SIGNED_HEADERS: [&str; 14] = [
     "From",
     "Sender",
@@ -26,6 +28,36 @@ pub const SIGNED_HEADERS: [&str; 14] = [
     "List-Id",
 ];
 
+/// Named once more than they occur (RFC 6376 8.15, as rspamd does): nobody can
+/// add one of these, or a second one, without breaking the signature.
+pub const OVERSIGNED: [&str; 5] = ["From", "To", "Cc", "Subject", "Reply-To"];
+
+/// `h=` for this message: the SIGNED_HEADERS it has (mail-auth signs every
+/// instance of a named field), then each OVERSIGNED name once more (mail-auth
+/// lists a name it did not find as an empty, signed field).
+pub fn headers_for(message: &[u8]) -> Vec<String> {
+    let head_end = message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(message.len());
+    let names: Vec<&[u8]> = message[..head_end]
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.starts_with(b" ") && !l.starts_with(b"\t"))
+        .filter_map(|l| {
+            l.iter()
+                .position(|&b| b == b':')
+                .map(|i| l[..i].trim_ascii())
+        })
+        .collect();
+    let mut h: Vec<String> = SIGNED_HEADERS
+        .iter()
+        .filter(|s| names.iter().any(|n| n.eq_ignore_ascii_case(s.as_bytes())))
+        .map(|s| s.to_string())
+        .collect();
+    h.extend(OVERSIGNED.iter().map(|s| s.to_string()));
+    h
+}
+
 enum Signer {
     Rsa(DkimSigner<RsaKey<Sha256>, Done>),
     Ed25519(DkimSigner<Ed25519Key, Done>),
@@ -33,7 +65,8 @@ enum Signer {
 
 struct Entry {
     domain: String,
-    signer: Signer,
+    /// Its template's `h` is set per message.
+    signer: std::sync::Mutex<Signer>,
 }
 
 #[derive(Default)]
@@ -61,7 +94,10 @@ impl DkimKeys {
                     .map(|key| Signer::Ed25519(signer(key, &domain, &k.selector))),
             };
             match signer {
-                Ok(signer) => keys.push(Entry { domain, signer }),
+                Ok(signer) => keys.push(Entry {
+                    domain,
+                    signer: std::sync::Mutex::new(signer),
+                }),
                 Err(e) => log::error!("DKIM key for {} unusable: {e}", k.domain),
             }
         }
@@ -72,10 +108,21 @@ impl DkimKeys {
     pub fn sign(&self, domain: &str, message: &[u8]) -> Result<String, String> {
         let domain = domain.to_ascii_lowercase();
         let mut out = String::new();
+        let h = headers_for(message);
         for e in self.keys.iter().filter(|e| e.domain == domain) {
-            let sig = match &e.signer {
-                Signer::Rsa(s) => s.sign(message),
-                Signer::Ed25519(s) => s.sign(message),
+            let mut signer = e
+                .signer
+                .lock()
+                .map_err(|_| format!("DKIM signer for {domain} poisoned"))?;
+            let sig = match &mut *signer {
+                Signer::Rsa(s) => {
+                    s.template.h = h.clone();
+                    s.sign(message)
+                }
+                Signer::Ed25519(s) => {
+                    s.template.h = h.clone();
+                    s.sign(message)
+                }
             }
             .map_err(|err| format!("DKIM signing for {domain} failed: {err}"))?;
             out.push_str(&sig.to_header());
@@ -122,4 +169,20 @@ pub fn read_message(fd: OwnedFd, max: u64, size: Option<u64>) -> Result<Vec<u8>,
         return Err("message too large to sign".into());
     }
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 15.4: present fields are named (mail-auth signs each instance),
+    /// absent ones only if over-signed.
+    #[test]
+    fn h_names_present_fields_and_oversigns_five() {
+        let m = b"Received: x\r\nFrom: a@b\r\nsubject: s\r\nX-Other: y\r\n\tcont: z\r\nDate: d\r\n\r\nList-Id: body\r\n";
+        assert_eq!(
+            headers_for(m),
+            ["From", "Subject", "Date", "From", "To", "Cc", "Subject", "Reply-To"]
+        );
+    }
 }

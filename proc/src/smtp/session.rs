@@ -98,6 +98,8 @@ struct Tx {
     rcpt_bytes: usize,
     /// BDAT in progress: spool file and running outcome.
     bdat: Option<(String, BufWriter<tokio::fs::File>, Outcome)>,
+    /// Bytes of our Received field at the top of the spool file.
+    trace_len: u64,
 }
 
 impl Tx {
@@ -619,6 +621,7 @@ impl Session<'_> {
             rcpt_count: 0,
             rcpt_bytes: 0,
             bdat: None,
+            trace_len: 0,
         });
         self.reply("250 2.1.0 Ok\r\n");
         Ok(Flow::Continue)
@@ -743,9 +746,13 @@ impl Session<'_> {
             rcpt: single.map(|r| r.address.as_str()),
             time: now(),
         };
-        w.write_all(trace.header().as_bytes())
+        let header = trace.header();
+        w.write_all(header.as_bytes())
             .await
             .map_err(|e| e.to_string())?;
+        if let Some(tx) = self.tx.as_mut() {
+            tx.trace_len = header.len() as u64;
+        }
         Ok((id, w))
     }
 
@@ -885,7 +892,7 @@ impl Session<'_> {
         } else {
             w.flush().await
         };
-        drop(w);
+        let file = w.into_inner().into_std().await;
         let no_space = match &flushed {
             Err(e) => {
                 log::error!("{id}: cannot write spool file: {e}");
@@ -908,12 +915,36 @@ impl Session<'_> {
             });
             return Ok(Flow::Continue);
         }
+        // RFC 6409 8.2, 8.3: a submission server adds what the client left out,
+        // before anything is signed (a next hop adding them breaks DKIM).
+        let mut size = out.size;
+        if self.auth.is_some() && out.head.complete {
+            let add = missing_fields(&out.head.bytes, &id, &self.st.hostname, now());
+            if !add.is_empty() {
+                let (at, ins) = (tx.trace_len, add.clone().into_bytes());
+                let res = match file.try_clone() {
+                    Ok(f) => tokio::task::spawn_blocking(move || insert_at(&f, at, &ins))
+                        .await
+                        .map_err(std::io::Error::other)
+                        .and_then(|r| r),
+                    Err(e) => Err(e),
+                };
+                if res.is_err() {
+                    log::error!("{id}: cannot add {}", add.trim_end());
+                    let _ = self.sh.queue.notify(&SmtpToQueue::Abort { id }, &[]).await;
+                    self.reply("451 4.3.0 Error writing message, try again later\r\n");
+                    return Ok(Flow::Continue);
+                }
+                size += add.len() as u64;
+            }
+        }
+        drop(file);
         let envelope = Envelope {
             id: id.clone(),
             from: tx.from.clone(),
             recipients: tx.rcpts,
             arrived: now(),
-            size: out.size,
+            size,
             ret_full: tx.ret_full,
             envid: tx.envid,
             body_8bit: tx.body_8bit,
@@ -1006,6 +1037,52 @@ fn now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// `Date:` and `Message-ID:` lines for what a submitted header lacks.
+fn missing_fields(head: &[u8], id: &str, hostname: &str, t: u64) -> String {
+    let has = |name: &[u8]| {
+        head.split(|&b| b == b'\n').any(|l| {
+            l.len() > name.len()
+                && l[..name.len()].eq_ignore_ascii_case(name)
+                && l[name.len()..].trim_ascii_start().starts_with(b":")
+        })
+    };
+    let mut add = String::new();
+    if !has(b"Date") {
+        add.push_str(&format!("Date: {}\r\n", super::received::rfc5322_date(t)));
+    }
+    if !has(b"Message-ID") {
+        add.push_str(&format!("Message-ID: <{id}@{hostname}>\r\n"));
+    }
+    add
+}
+
+/// Insert `ins` at offset `at` of the file, moving what follows up, from the
+/// end backwards in bounded chunks (no copy of the message in memory). Writes
+/// by lseek + write: smtp's seccomp list has no pwrite.
+fn insert_at(f: &std::fs::File, at: u64, ins: &[u8]) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    use std::os::unix::fs::FileExt;
+    let write_at = |bytes: &[u8], off: u64| -> std::io::Result<()> {
+        let mut w = f;
+        w.seek(SeekFrom::Start(off))?;
+        w.write_all(bytes)
+    };
+    let k = ins.len() as u64;
+    let mut end = f.metadata()?.len();
+    let mut buf = vec![0u8; 64 * 1024];
+    while end > at {
+        let n = (end - at).min(buf.len() as u64);
+        let start = end - n;
+        let chunk = buf
+            .get_mut(..n as usize)
+            .ok_or_else(|| std::io::Error::other("chunk"))?;
+        f.read_exact_at(chunk, start)?;
+        write_at(chunk, start + k)?;
+        end = start;
+    }
+    write_at(ins, at)
 }
 
 /// The domain lower-cased, the local part as given: only the receiving
