@@ -36,6 +36,34 @@ fn keygen_sign_verify(algo: &str) {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
+    // Issue 15.10: a key OpenSSL 3 (hence OpenDKIM, rspamd) reads, whose public
+    // half is the record's p=.
+    let key = srv.path("dkim.key").to_string_lossy().into_owned();
+    let pubkey = std::process::Command::new("openssl")
+        .args(["pkey", "-in", &key, "-pubout", "-outform", "DER"])
+        .output()
+        .unwrap();
+    assert!(
+        pubkey.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pubkey.stderr)
+    );
+    let der = if algo == "ed25519" {
+        pubkey.stdout[pubkey.stdout.len() - 32..].to_vec()
+    } else {
+        pubkey.stdout.clone()
+    };
+    let p = python(
+        "import base64, sys; print(base64.b64encode(open(sys.argv[1], 'rb').read()).decode())",
+        &[&{
+            let f = srv.path("pub.der");
+            std::fs::write(&f, &der).unwrap();
+            f.to_string_lossy().into_owned()
+        }],
+    );
+    let p = String::from_utf8_lossy(&p.stdout).trim().to_string();
+    let joined: String = record.split('"').skip(1).step_by(2).collect();
+    assert!(joined.ends_with(&format!("p={p}")), "{joined} vs {p}");
     // Refuses to overwrite without --force.
     let again = srv.sx(&["--dkim-keygen", "--algo", algo], "");
     assert_eq!(again.status.code(), Some(73));
@@ -82,6 +110,43 @@ fn rsa_key_signs_and_verifies_with_dkimpy() {
 #[test]
 fn ed25519_key_signs_and_verifies_with_dkimpy() {
     keygen_sign_verify("ed25519");
+}
+
+/// Keys written by release 0.1's `--dkim-keygen --algo ed25519` (ring's
+/// PKCS#8 version 2, which OpenSSL 3 cannot read) still load and sign.
+#[test]
+fn an_ed25519_key_in_the_old_form_still_signs() {
+    let srv = Server::prepare("");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/dkim-ed25519-ring-v2.pem"
+        ),
+        srv.path("dkim.key"),
+    )
+    .unwrap();
+    let srv = srv.start();
+    let body = "From: bob@a.test\r\nTo: carol@b.test\r\nSubject: old key\r\n\r\nhello\r\n";
+    let msg = srv.path("msg.eml");
+    std::fs::write(&msg, body).unwrap();
+    let signed = srv.sx(&["--dkim-sign", &msg.to_string_lossy()], "");
+    assert_ok(&signed, "dkim-sign with the old form");
+    let header = String::from_utf8_lossy(&signed.stdout).to_string();
+    assert!(header.contains("a=ed25519-sha256"), "{header}");
+    let signed_msg = srv.path("signed.eml");
+    std::fs::write(&signed_msg, format!("{header}{body}")).unwrap();
+    let rec = srv.path("record.txt");
+    std::fs::write(
+        &rec,
+        "default._domainkey.a.test. IN TXT \"v=DKIM1; k=ed25519; p=ebVWLo/mVPlAeLES6KmLp5AfhTrmlb7X4OORC60ElmQ=\"\n",
+    )
+    .unwrap();
+    let v = python(
+        VERIFY_PY,
+        &[&rec.to_string_lossy(), &signed_msg.to_string_lossy()],
+    );
+    assert_ok(&v, "dkimpy");
+    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), "verified");
 }
 
 const VERIFY_BOTH_PY: &str = r#"

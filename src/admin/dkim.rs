@@ -75,13 +75,16 @@ fn generate(algo: Algo) -> Result<(String, &'static str, String), String> {
             Ok((pem.to_string(), "rsa", b64.encode(spki.as_bytes())))
         }
         Algo::Ed25519 => {
+            use ring::rand::SecureRandom;
             use ring::signature::KeyPair;
-            let rng = ring::rand::SystemRandom::new();
-            let pkcs8 =
-                ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| e.to_string())?;
-            let kp = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+            let mut seed = [0u8; 32];
+            ring::rand::SystemRandom::new()
+                .fill(&mut seed)
+                .map_err(|_| "no randomness".to_string())?;
+            let pkcs8 = ed25519_pkcs8_v1(&seed);
+            let kp = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&pkcs8)
                 .map_err(|e| e.to_string())?;
-            let body = b64.encode(pkcs8.as_ref());
+            let body = b64.encode(&pkcs8);
             let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
             for line in body.as_bytes().chunks(64) {
                 pem.push_str(&String::from_utf8_lossy(line));
@@ -92,6 +95,19 @@ fn generate(algo: Algo) -> Result<(String, &'static str, String), String> {
             Ok((pem, "ed25519", b64.encode(kp.public_key().as_ref())))
         }
     }
+}
+
+/// The RFC 8410 PKCS#8 (version 1) form of an Ed25519 key: what OpenSSL,
+/// python-cryptography, OpenDKIM and rspamd read. (Earlier releases wrote
+/// ring's version 2 form, which carries the public key too; it is still read.)
+fn ed25519_pkcs8_v1(seed: &[u8; 32]) -> Vec<u8> {
+    // SEQUENCE { INTEGER 0, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING seed } }
+    let mut der = vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    der.extend_from_slice(seed);
+    der
 }
 
 pub fn sign(cfg: &ServerConfig, file: &Path, domain: Option<&str>) -> i32 {
