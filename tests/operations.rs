@@ -45,6 +45,8 @@ fn check_config_passes_and_prints_the_dns_records() {
         "DNS records to publish:",
         "a.test. IN MX 10 mail.a.test.",
         "a.test. IN TXT \"v=spf1 mx -all\"",
+        // Issue 15.5: bounces go out from <> under the HELO name.
+        "mail.a.test. IN TXT \"v=spf1 a -all\"",
         "_dmarc.a.test. IN TXT \"v=DMARC1; p=quarantine",
         &dkim_record,
     ] {
