@@ -425,3 +425,108 @@ fn a_message_without_date_is_completed_signed_and_survives_postfix_and_a_list() 
         panic!("opendkim-testmsg after List-Id: {e}");
     }
 }
+
+/// Issue 15.1: NOTIFY=SUCCESS gets a "delivered" notice for a local
+/// mailbox, NOTIFY and ORCPT are passed to a hop that offers DSN (Postfix
+/// then reports the delivery itself), and a hop without DSN gets the mail
+/// and the sender a "relayed" notice from us.
+#[test]
+fn notify_success_is_answered_here_passed_on_or_relayed() {
+    let (pf_port, np_port) = (free_port(), free_port());
+    let a = Server::prepare(&format!(
+        "EMAIL_ROUTES=pf.test=127.0.0.1:{pf_port},np.test=127.0.0.1:{np_port}"
+    ));
+    let back = format!(
+        "transport_maps = inline:{{a.test=smtp:[127.0.0.1]:{}}}",
+        a.ports.smtp
+    );
+    // debug_peer_list: Postfix logs the SMTP commands it receives from us.
+    let Some(pf) = Postfix::start(
+        "127.0.0.1",
+        pf_port,
+        "pf.test",
+        &format!("{back}\ndebug_peer_list = 127.0.0.1"),
+    ) else {
+        eprintln!("skipped: needs root and postfix");
+        return;
+    };
+    let Some(np) = Postfix::start(
+        "127.0.0.1",
+        np_port,
+        "np.test",
+        &format!("{back}\nsmtpd_discard_ehlo_keywords = dsn, silent-discard"),
+    ) else {
+        return;
+    };
+    std::fs::write(a.path("aliases"), "team@a.test: carol@pf.test\n").unwrap();
+    let a = a.start();
+    a.add_account("bob@a.test", "pw-bob");
+    a.add_account("alice@a.test", "pw-alice");
+    a.wait_log(
+        "directory: 2 account(s), 1 alias(es)",
+        1,
+        Duration::from_secs(5),
+    );
+    const PY: &str = r#"
+import smtplib, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2]); ctx.check_hostname = False
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1])); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
+s.mail('bob@a.test', ['RET=HDRS', 'ENVID=env-15-1'])
+for r in sys.argv[3:]:
+    code, msg = s.rcpt(r, ['NOTIFY=SUCCESS,FAILURE'])
+    assert code == 250, (r, code, msg)
+code, msg = s.data(b'From: bob@a.test\r\nSubject: tell me\r\n\r\nx\r\n')
+assert code == 250, (code, msg)
+s.quit()
+"#;
+    let o = python(
+        PY,
+        &[
+            &a.ports.submission.to_string(),
+            &a.cert.to_string_lossy(),
+            "alice@a.test",
+            "team@a.test",
+            "dave@np.test",
+        ],
+    );
+    assert_ok(&o, "submit with NOTIFY=SUCCESS");
+    // Postfix got NOTIFY (it sends its own success notice) and ORCPT (the alias).
+    pf.wait_log(
+        "RCPT TO:<carol@pf.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;team@a.test",
+        1,
+        Duration::from_secs(15),
+    );
+    pf.wait_log(
+        "sender delivery status notification",
+        1,
+        Duration::from_secs(15),
+    );
+    np.wait_messages(1, Duration::from_secs(15));
+    // Ours (alice delivered, dave relayed) and Postfix's (carol).
+    let notices = inbox_of_bob(&a, 2);
+    let ours = notices
+        .iter()
+        .find(|m| m.contains("From: Mail Delivery System <MAILER-DAEMON@a.test>"))
+        .unwrap_or_else(|| panic!("{notices:?}"));
+    for want in [
+        "Subject: Successful Mail Delivery Report",
+        "Original-Envelope-Id: env-15-1",
+        "Final-Recipient: rfc822; alice@a.test\r\nAction: delivered\r\nStatus: 2.0.0",
+        "Final-Recipient: rfc822; dave@np.test\r\nAction: relayed\r\nStatus: 2.0.0",
+    ] {
+        assert!(ours.contains(want), "{want:?} not in\n{ours}");
+    }
+    assert!(!ours.contains("carol@pf.test"), "{ours}");
+    let theirs = notices
+        .iter()
+        .find(|m| m.contains("postfix.pf.test"))
+        .unwrap_or_else(|| panic!("no notice from Postfix: {notices:?}\n{}", pf.log()));
+    assert!(theirs.contains("Action: delivered"), "{theirs}");
+    assert!(
+        theirs.contains("Original-Recipient: rfc822;team@a.test"),
+        "{theirs}"
+    );
+    // Exactly the two notices.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(inbox_of_bob(&a, 2).len(), 2, "{}", a.log());
+}

@@ -283,7 +283,7 @@ fn b_down_a_retries_and_delivers_exactly_once() {
     submit_as_bob(&a, &["carol@b.test"], "Subject: retry me\r\n\r\nx\r\n");
     // Two failed attempts while B is down, one second apart.
     a.wait_log(
-        "dsn=4.0.0 status=deferred (127.0.0.1:",
+        "dsn=4.0.0 status=deferred ([127.0.0.1]:",
         2,
         Duration::from_secs(10),
     );
@@ -500,7 +500,7 @@ fn smarthost_with_auth_over_starttls() {
         "Subject: via smarthost\r\n\r\nx\r\n",
     );
     a.wait_log(
-        "to=<carol@far.test> relay=127.0.0.1:",
+        "to=<carol@far.test> relay=[127.0.0.1]:",
         1,
         Duration::from_secs(10),
     );

@@ -45,7 +45,7 @@ fn list_show_hold_flush_release_remove() {
     assert_ok(&o, "submit");
     let ids: Vec<String> = out(&o).split_whitespace().map(String::from).collect();
     assert_eq!(ids.len(), 3);
-    a.wait_log("status=deferred (127.0.0.1:", 3, Duration::from_secs(10));
+    a.wait_log("status=deferred ([127.0.0.1]:", 3, Duration::from_secs(10));
 
     let list = a.sx(&["--queue"], "");
     assert_ok(&list, "--queue");

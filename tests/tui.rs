@@ -91,7 +91,7 @@ fn tui_shows_the_queue_and_holds_and_removes_a_message() {
     srv.add_account("bob@a.test", "pw-bob");
     srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     let id = submit_as_bob(&srv, &["carol@b.test"], "Subject: stuck\r\n\r\nbody\r\n");
-    srv.wait_log("status=deferred (127.0.0.1:", 1, Duration::from_secs(10));
+    srv.wait_log("status=deferred ([127.0.0.1]:", 1, Duration::from_secs(10));
 
     let name = format!("sx-tui-{}", std::process::id());
     let cmd = format!("{SX} server-email --config {} --tui", srv.config.display());

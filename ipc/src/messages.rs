@@ -470,6 +470,9 @@ pub enum QueueToMta {
         domain: String,
         from: String,
         rcpts: Vec<String>,
+        /// Per recipient, in order: RFC 3461 NOTIFY flags and original
+        /// recipient, passed on when the next hop offers DSN.
+        rcpt_dsn: Vec<(u64, Option<String>)>,
         size: u64,
         dkim: Option<String>,
         /// RFC 3461 parameters to pass on when the next hop offers DSN.
@@ -497,6 +500,9 @@ pub enum MtaToQueue {
     Result {
         relay: String,
         outcomes: Vec<Outcome>,
+        /// The hop offered DSN and got NOTIFY/ORCPT: success notices are its
+        /// to send; otherwise ours ("relayed").
+        dsn: bool,
     },
 }
 

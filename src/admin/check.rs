@@ -296,7 +296,11 @@ pub fn run(cfg: &ServerConfig) -> i32 {
     // Bounces and DSNs go out from <>: receivers check SPF for the HELO
     // name, and DMARC aligns them through the DKIM signature of the primary
     // domain (the From is MAILER-DAEMON@ that domain).
-    if !cfg.domains.iter().any(|d| d.eq_ignore_ascii_case(&cfg.hostname)) {
+    if !cfg
+        .domains
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(&cfg.hostname))
+    {
         println!("{}. IN TXT \"v=spf1 a -all\"", cfg.hostname);
     }
     for rec in &dkim_records {

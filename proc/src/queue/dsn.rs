@@ -1,7 +1,8 @@
 //! Delivery status notifications (RFC 3464): a multipart/report to the envelope
-//! sender for the recipients that failed, with the original headers (RET=HDRS,
-//! the default) or the whole message (RET=FULL). Sent from `<>` so that a bounce
-//! is never bounced again.
+//! sender for the recipients that failed (with the original headers, RET=HDRS,
+//! the default, or the whole message, RET=FULL), are late (a delay warning), or
+//! were delivered or relayed and asked for NOTIFY=SUCCESS (headers only). Sent
+//! from `<>` so that a notice is never bounced again.
 
 use ipc::messages::{Dest, Envelope, Recipient};
 
@@ -9,9 +10,24 @@ use ipc::messages::{Dest, Envelope, Recipient};
 /// too old (EMAIL_QUEUE_LIFETIME): reported as 4.4.7 whatever the last error.
 pub const EXPIRED: &str = "delivery time expired; last error: ";
 
+/// One recipient in a report: its error (empty for a success).
 pub struct Failed<'a> {
     pub rcpt: &'a Recipient,
     pub error: &'a str,
+}
+
+/// What a report says about its recipients.
+pub enum Kind<'a> {
+    Failure,
+    /// Still being retried until then (Action: delayed).
+    Delay {
+        until: u64,
+    },
+    /// Delivered here (Action: delivered), or handed to a hop that does not
+    /// send delivery notices (the indices of `relayed`, Action: relayed).
+    Success {
+        relayed: &'a [bool],
+    },
 }
 
 /// The enhanced status code of a recipient's error: 4.4.7 when it expired,
@@ -94,7 +110,7 @@ pub fn build(
     env: &Envelope,
     failed: &[Failed<'_>],
     original: &[u8],
-    retry_until: Option<u64>,
+    kind: Kind<'_>,
 ) -> Vec<u8> {
     let Reporter {
         hostname,
@@ -102,11 +118,19 @@ pub fn build(
         id,
         now,
     } = *rep;
-    // Some(deadline): a delay warning (Action: delayed) rather than a failure.
+    let retry_until = match kind {
+        Kind::Delay { until } => Some(until),
+        _ => None,
+    };
     let delayed = retry_until.is_some();
+    let success = match kind {
+        Kind::Success { relayed } => Some(relayed),
+        _ => None,
+    };
     let date = crate::smtp::rfc5322_date(now);
     let boundary = format!("{id}/{hostname}");
-    let full = env.ret_full == Some(true);
+    // RFC 3461 4.3: only a failure returns the whole message.
+    let full = env.ret_full == Some(true) && success.is_none() && !delayed;
     let mut m = String::new();
     m.push_str(&format!(
         "From: Mail Delivery System <MAILER-DAEMON@{postmaster_domain}>\r\n"
@@ -114,6 +138,8 @@ pub fn build(
     m.push_str(&format!("To: <{}>\r\n", clean(&env.from)));
     m.push_str(if delayed {
         "Subject: Delayed Mail (still being retried)\r\n"
+    } else if success.is_some() {
+        "Subject: Successful Mail Delivery Report\r\n"
     } else {
         "Subject: Undelivered Mail Returned to Sender\r\n"
     });
@@ -129,7 +155,13 @@ pub fn build(
     m.push_str(&format!(
         "This is the mail system at host {hostname}.\r\n\r\n"
     ));
-    if let Some(until) = retry_until {
+    if success.is_some() {
+        m.push_str("Your message was successfully delivered to the destinations listed below.\r\n");
+        m.push_str(
+            "A destination marked relayed went to a system that sends no delivery notices;\r\n",
+        );
+        m.push_str("you may still hear of errors there.\r\n\r\n");
+    } else if let Some(until) = retry_until {
         m.push_str("Your message could not be delivered yet to one or more recipients.\r\n");
         m.push_str(&format!(
             "The mail system will keep trying until {}; you need not send it again.\r\n",
@@ -140,11 +172,16 @@ pub fn build(
         m.push_str("Your message could not be delivered to one or more recipients.\r\n");
         m.push_str("The mail system gave these reasons:\r\n\r\n");
     }
-    for f in failed {
+    for (n, f) in failed.iter().enumerate() {
+        let what = match success {
+            Some(relayed) if relayed.get(n).copied().unwrap_or(false) => "relayed",
+            Some(_) => "delivered",
+            None => f.error,
+        };
         m.push_str(&format!(
             "<{}>: {}\r\n",
             clean(&f.rcpt.address),
-            clean(f.error)
+            clean(what)
         ));
     }
     m.push_str(&format!("\r\n--{boundary}\r\nContent-Description: Delivery report\r\nContent-Type: message/delivery-status\r\n\r\n"));
@@ -156,7 +193,7 @@ pub fn build(
         "Arrival-Date: {}\r\n",
         crate::smtp::rfc5322_date(env.arrived)
     ));
-    for f in failed {
+    for (n, f) in failed.iter().enumerate() {
         m.push_str("\r\n");
         // The address that failed; for an alias, that is its target, and the
         // alias is the original recipient (RFC 3464 2.3.1, 2.3.2).
@@ -173,6 +210,20 @@ pub fn build(
                 clean(&r.address)
             )),
             None => {}
+        }
+        if let Some(relayed) = success {
+            let relayed = relayed.get(n).copied().unwrap_or(false);
+            m.push_str(if relayed {
+                "Action: relayed\r\n"
+            } else {
+                "Action: delivered\r\n"
+            });
+            m.push_str("Status: 2.0.0\r\n");
+            if let Some(host) = &r.remote_mta {
+                m.push_str(&format!("Remote-MTA: dns; {}\r\n", clean(host)));
+            }
+            m.push_str(&format!("Last-Attempt-Date: {date}\r\n"));
+            continue;
         }
         if delayed {
             let st = status(f.error);
@@ -299,7 +350,8 @@ mod tests {
             rcpt: &r,
             error: "550 5.1.1 <John.Doe@b.test>: Recipient address rejected",
         }];
-        let text = String::from_utf8(build(&rep, &env, &f, b"Subject: x\r\n\r\n", None)).unwrap();
+        let text =
+            String::from_utf8(build(&rep, &env, &f, b"Subject: x\r\n\r\n", Kind::Failure)).unwrap();
         for want in [
             "Final-Recipient: rfc822; John.Doe@b.test\r\n",
             "Original-Recipient: rfc822; team@a.test\r\n",

@@ -37,6 +37,21 @@ pub fn dkim_domain(env: &Envelope, local: &str) -> String {
     }
 }
 
+const NOTIFY_SUCCESS: u64 = smtp_proto::RCPT_NOTIFY_SUCCESS;
+const NOTIFY_FAILURE: u64 = smtp_proto::RCPT_NOTIFY_FAILURE;
+const NOTIFY_DELAY: u64 = smtp_proto::RCPT_NOTIFY_DELAY;
+const NOTIFY_NEVER: u64 = smtp_proto::RCPT_NOTIFY_NEVER;
+
+/// Which report `notify_sender` writes.
+#[derive(Clone, Copy)]
+enum Notice<'a> {
+    Failure,
+    Delay,
+    /// NOTIFY=SUCCESS; per recipient index, whether it went to a hop
+    /// without DSN (relayed) rather than into a mailbox here (delivered).
+    Success(&'a [bool]),
+}
+
 /// What the queue needs to write bounces.
 pub struct Bounces {
     pub dir: Arc<std::sync::RwLock<Arc<crate::directory::Dir>>>,
@@ -382,6 +397,11 @@ impl Inner {
                 .iter()
                 .map(|r| matches!(r.state, RcptState::Failed { .. }))
                 .collect();
+            let delivered_before: Vec<bool> = env
+                .recipients
+                .iter()
+                .map(|r| r.state == RcptState::Delivered)
+                .collect();
             // One copy per mailbox, however many addresses (aliases, +tags) led there.
             let mut delivered: Vec<String> = env
                 .recipients
@@ -434,9 +454,29 @@ impl Inner {
                     }
                 }
             }
+            let mut relayed = vec![false; env.recipients.len()];
             for d in domains {
-                self.deliver_remote(env, &d, t).await;
+                for i in self.deliver_remote(env, &d, t).await {
+                    if let Some(r) = relayed.get_mut(i) {
+                        *r = true;
+                    }
+                }
                 changed = true;
+            }
+            // RFC 3461 NOTIFY=SUCCESS: delivered here, or handed to a hop that
+            // took no NOTIFY (a hop that did reports itself).
+            let succeeded: Vec<usize> = (0..env.recipients.len())
+                .filter(|&i| {
+                    let r = &env.recipients[i];
+                    !delivered_before[i]
+                        && r.state == RcptState::Delivered
+                        && r.notify & NOTIFY_SUCCESS != 0
+                        && (matches!(r.dest, Dest::Local { .. }) || relayed[i])
+                })
+                .collect();
+            if !succeeded.is_empty() {
+                self.notify_sender(env, &succeeded, Notice::Success(&relayed))
+                    .await;
             }
             let done = env
                 .recipients
@@ -460,7 +500,7 @@ impl Inner {
                     .filter(|&i| matches!(env.recipients[i].state, RcptState::Deferred { .. }))
                     .collect();
                 if !late.is_empty() {
-                    self.notify_sender(env, &late, true).await;
+                    self.notify_sender(env, &late, Notice::Delay).await;
                     env.warned = true;
                     changed = true;
                 }
@@ -574,7 +614,9 @@ impl Inner {
     }
 
     /// Send to every due recipient in `domain` in one transaction.
-    async fn deliver_remote(&self, env: &mut Envelope, domain: &str, t: u64) {
+    /// One transaction for the due recipients of `domain`. Returns those that
+    /// were relayed to a hop without DSN (their success notice is ours).
+    async fn deliver_remote(&self, env: &mut Envelope, domain: &str, t: u64) -> Vec<usize> {
         let idx: Vec<usize> = (0..env.recipients.len())
             .filter(|&i| {
                 let r = &env.recipients[i];
@@ -601,8 +643,14 @@ impl Inner {
         };
         let (file, size) = match opened {
             Ok(Ok(x)) => x,
-            Ok(Err(e)) => return self.defer_all(env, &idx, format!("cannot open message: {e}")),
-            Err(e) => return self.defer_all(env, &idx, e.to_string()),
+            Ok(Err(e)) => {
+                self.defer_all(env, &idx, format!("cannot open message: {e}"));
+                return Vec::new();
+            }
+            Err(e) => {
+                self.defer_all(env, &idx, e.to_string());
+                return Vec::new();
+            }
         };
         let sender_domain = dkim_domain(env, &self.bounces.domain);
         let dkim = if sender_domain.is_empty() {
@@ -615,7 +663,10 @@ impl Inner {
             // A file of its own: readers never share an offset.
             let own = spool::open_msg(&env.id).map(|(f, _)| f);
             let Ok(own) = own else {
-                return self.defer_all(env, &idx, "cannot reopen message".into());
+                {
+                    self.defer_all(env, &idx, "cannot reopen message".into());
+                    return Vec::new();
+                };
             };
             match self.keyholder.call(&req, &[own.as_fd()]).await {
                 Ok((KeyReply::DkimHeader(h), _)) => Some(h),
@@ -624,14 +675,28 @@ impl Inner {
                     None
                 }
                 Ok(_) => None,
-                Err(e) => return self.peer_down(env, &idx, format!("keyholder: {e}")),
+                Err(e) => {
+                    self.peer_down(env, &idx, format!("keyholder: {e}"));
+                    return Vec::new();
+                }
             }
         };
+        let rcpt_dsn = idx
+            .iter()
+            .map(|&i| {
+                let r = &env.recipients[i];
+                (
+                    r.notify,
+                    Some(r.orcpt.clone().unwrap_or_else(|| r.address.clone())),
+                )
+            })
+            .collect();
         let req = QueueToMta::Send {
             id: env.id.clone(),
             domain: domain.to_string(),
             from: env.from.clone(),
             rcpts: rcpts.clone(),
+            rcpt_dsn,
             size,
             dkim,
             ret_full: env.ret_full,
@@ -641,14 +706,26 @@ impl Inner {
         };
         let reply = self.mta.call(&req, &[file.as_fd()]).await;
         let delay = started.elapsed().as_secs_f64();
-        let (relay, outcomes) = match reply {
-            Ok((MtaToQueue::Result { relay, outcomes }, _)) if outcomes.len() == idx.len() => {
-                (relay, outcomes)
+        let (relay, outcomes, hop_dsn) = match reply {
+            Ok((
+                MtaToQueue::Result {
+                    relay,
+                    outcomes,
+                    dsn,
+                },
+                _,
+            )) if outcomes.len() == idx.len() => (relay, outcomes, dsn),
+            Ok(_) => {
+                self.defer_all(env, &idx, "bad answer from the MTA side".into());
+                return Vec::new();
             }
-            Ok(_) => return self.defer_all(env, &idx, "bad answer from the MTA side".into()),
-            Err(e) => return self.peer_down(env, &idx, format!("smtp process: {e}")),
+            Err(e) => {
+                self.peer_down(env, &idx, format!("smtp process: {e}"));
+                return Vec::new();
+            }
         };
         let remote_mta = dsn::mta_of(&relay);
+        let mut relayed = Vec::new();
         for ((&i, addr), o) in idx.iter().zip(&rcpts).zip(outcomes) {
             if remote_mta.is_some() {
                 env.recipients[i].remote_mta = remote_mta.clone();
@@ -662,6 +739,9 @@ impl Inner {
                 Outcome::Sent { reply } => {
                     crate::stats::count(ipc::messages::Event::Relayed);
                     log::info!("{id}: to=<{addr}> relay={relay} delay={delay:.2} dsn=2.0.0 status=sent ({reply})");
+                    if !hop_dsn {
+                        relayed.push(i);
+                    }
                     RcptState::Delivered
                 }
                 Outcome::Failed { reply } => {
@@ -675,28 +755,33 @@ impl Inner {
                 }
             };
         }
+        relayed
     }
 
     /// Tell the sender about recipients that failed (RFC 3464), unless the sender
     /// is `<>` or asked for no notice (NOTIFY=NEVER, or NOTIFY without FAILURE).
     async fn bounce(self: &Arc<Self>, env: &Envelope, idx: &[usize]) {
-        self.notify_sender(env, idx, false).await;
+        self.notify_sender(env, idx, Notice::Failure).await;
     }
 
     /// Failure report, or (`delayed`) a warning that delivery is late: RFC 3464.
     /// Returns true when a report was queued.
-    async fn notify_sender(self: &Arc<Self>, env: &Envelope, idx: &[usize], delayed: bool) -> bool {
-        const NOTIFY_FAILURE: u64 = 2;
-        const NOTIFY_DELAY: u64 = 4;
-        const NOTIFY_NEVER: u64 = 8;
-        let wanted = if delayed {
-            NOTIFY_DELAY
-        } else {
-            NOTIFY_FAILURE
+    async fn notify_sender(
+        self: &Arc<Self>,
+        env: &Envelope,
+        idx: &[usize],
+        notice: Notice<'_>,
+    ) -> bool {
+        let delayed = matches!(notice, Notice::Delay);
+        let success = matches!(notice, Notice::Success(_));
+        let wanted = match notice {
+            Notice::Failure => NOTIFY_FAILURE,
+            Notice::Delay => NOTIFY_DELAY,
+            Notice::Success(_) => NOTIFY_SUCCESS,
         };
         if env.from.is_empty() {
             log::info!(
-                "{}: not bounced: null sender <> ({} failed recipient(s))",
+                "{}: not bounced: null sender <> ({} recipient(s) to report)",
                 env.id,
                 idx.len()
             );
@@ -705,9 +790,15 @@ impl Inner {
         let failed: Vec<dsn::Failed<'_>> = idx
             .iter()
             .map(|&i| &env.recipients[i])
-            .filter(|r| r.notify & NOTIFY_NEVER == 0 && (r.notify == 0 || r.notify & wanted != 0))
+            .filter(|r| {
+                r.notify & NOTIFY_NEVER == 0
+                    && ((r.notify == 0 && !success) || r.notify & wanted != 0)
+            })
             .filter_map(|r| match &r.state {
-                RcptState::Failed { error } if !delayed => Some(dsn::Failed { rcpt: r, error }),
+                RcptState::Delivered if success => Some(dsn::Failed { rcpt: r, error: "" }),
+                RcptState::Failed { error } if !delayed && !success => {
+                    Some(dsn::Failed { rcpt: r, error })
+                }
                 RcptState::Deferred { last_error, .. } if delayed => Some(dsn::Failed {
                     rcpt: r,
                     error: last_error,
@@ -758,14 +849,35 @@ impl Inner {
         };
         let id = spool::new_id();
         let t = now();
-        let until = delayed.then(|| env.arrived + self.lifetime);
+        let relayed_of_report: Vec<bool> = match notice {
+            Notice::Success(relayed) => failed
+                .iter()
+                .map(|f| {
+                    env.recipients
+                        .iter()
+                        .position(|r| std::ptr::eq(r, f.rcpt))
+                        .and_then(|i| relayed.get(i).copied())
+                        .unwrap_or(false)
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let kind = match notice {
+            Notice::Failure => dsn::Kind::Failure,
+            Notice::Delay => dsn::Kind::Delay {
+                until: env.arrived + self.lifetime,
+            },
+            Notice::Success(_) => dsn::Kind::Success {
+                relayed: &relayed_of_report,
+            },
+        };
         let rep = dsn::Reporter {
             hostname: &b.hostname,
             postmaster_domain: &b.domain,
             id: &id,
             now: t,
         };
-        let body = dsn::build(&rep, env, &failed, &original, until);
+        let body = dsn::build(&rep, env, &failed, &original, kind);
         let benv = Envelope {
             id: id.clone(),
             from: String::new(),
@@ -807,10 +919,10 @@ impl Inner {
         };
         match durable {
             Ok(()) => {
-                let what = if delayed {
-                    "delay warning"
-                } else {
-                    "non-delivery notification"
+                let what = match notice {
+                    Notice::Delay => "delay warning",
+                    Notice::Success(_) => "delivery status notification",
+                    Notice::Failure => "non-delivery notification",
                 };
                 log::info!("{}: sender {what}: {id}", env.id);
                 spawn_run(self.clone(), benv);

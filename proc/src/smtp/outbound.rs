@@ -60,6 +60,7 @@ async fn send(sh: &Shared, msg: QueueToMta, fd: Option<OwnedFd>) -> MtaToQueue {
             return MtaToQueue::Result {
                 relay: "none".into(),
                 outcomes: all(n, o),
+                dsn: false,
             }
         }
     };
@@ -72,6 +73,7 @@ async fn send(sh: &Shared, msg: QueueToMta, fd: Option<OwnedFd>) -> MtaToQueue {
                     reply: "no message fd".into(),
                 },
             ),
+            dsn: false,
         };
     };
     // At most EMAIL_DOMAIN_CONCURRENCY connections to one domain at a time.
@@ -113,8 +115,13 @@ async fn send(sh: &Shared, msg: QueueToMta, fd: Option<OwnedFd>) -> MtaToQueue {
                 .await
                 {
                     log::info!("{id}: sent to {relay} for {domain}: {n} recipient(s) (connection reused, message {})", sess.uses);
+                    let dsn = has(&sess.ehlo, "DSN");
                     put_idle(&sh.idle, addr, sess);
-                    return MtaToQueue::Result { relay, outcomes };
+                    return MtaToQueue::Result {
+                        relay,
+                        outcomes,
+                        dsn,
+                    };
                 }
             }
             // Stale or broken: fall through to a new connection.
@@ -135,6 +142,7 @@ async fn send(sh: &Shared, msg: QueueToMta, fd: Option<OwnedFd>) -> MtaToQueue {
                 continue;
             }
         };
+        let dsn = has(&sess.ehlo, "DSN");
         let outcomes =
             match tokio::time::timeout(Duration::from_secs(600), transaction(&mut sess, &msg, &fd))
                 .await
@@ -157,11 +165,16 @@ async fn send(sh: &Shared, msg: QueueToMta, fd: Option<OwnedFd>) -> MtaToQueue {
                 ),
             };
         log::info!("{id}: sent to {relay} for {domain}: {n} recipient(s)");
-        return MtaToQueue::Result { relay, outcomes };
+        return MtaToQueue::Result {
+            relay,
+            outcomes,
+            dsn,
+        };
     }
     MtaToQueue::Result {
         relay: last_relay,
         outcomes: all(n, Outcome::Deferred { reply: last }),
+        dsn: false,
     }
 }
 
@@ -350,6 +363,7 @@ async fn transaction(
     let QueueToMta::Send {
         from,
         rcpts,
+        rcpt_dsn,
         size,
         dkim,
         ret_full,
@@ -423,8 +437,13 @@ async fn transaction(
         return Ok(vec![classify(code, text); rcpts.len()]);
     }
     let mut outcomes = Vec::new();
-    for r in rcpts {
-        let (code, text) = cmd(s, &format!("RCPT TO:<{r}>")).await?;
+    let dsn = has(&ehlo, "DSN");
+    for (i, r) in rcpts.iter().enumerate() {
+        let mut line = format!("RCPT TO:<{r}>");
+        if let (true, Some((notify, orcpt))) = (dsn, rcpt_dsn.get(i)) {
+            line.push_str(&dsn_params(*notify, orcpt.as_deref().unwrap_or(r)));
+        }
+        let (code, text) = cmd(s, &line).await?;
         outcomes.push(classify(code, text));
     }
     if !outcomes.iter().any(|o| matches!(o, Outcome::Sent { .. })) {
@@ -474,6 +493,44 @@ async fn transaction(
             }
         })
         .collect())
+}
+
+/// ` NOTIFY=... ORCPT=rfc822;...` for a RCPT to a hop that offers DSN (RFC
+/// 3461 4.1, 4.2): the sender's NOTIFY as given, and the address the
+/// recipient had here (an alias, before expansion), xtext-encoded; an address
+/// that is not ASCII is not passed (utf-8-addr needs RFC 6533).
+fn dsn_params(notify: u64, orcpt: &str) -> String {
+    use smtp_proto::{
+        RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE, RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS,
+    };
+    let mut out = String::new();
+    if notify & RCPT_NOTIFY_NEVER != 0 {
+        out.push_str(" NOTIFY=NEVER");
+    } else {
+        let names: Vec<&str> = [
+            (RCPT_NOTIFY_SUCCESS, "SUCCESS"),
+            (RCPT_NOTIFY_FAILURE, "FAILURE"),
+            (RCPT_NOTIFY_DELAY, "DELAY"),
+        ]
+        .iter()
+        .filter(|(bit, _)| notify & bit != 0)
+        .map(|(_, n)| *n)
+        .collect();
+        if !names.is_empty() {
+            out.push_str(&format!(" NOTIFY={}", names.join(",")));
+        }
+    }
+    if orcpt.is_ascii() && !orcpt.is_empty() {
+        out.push_str(" ORCPT=rfc822;");
+        for b in orcpt.bytes() {
+            if (33..=126).contains(&b) && b != b'+' && b != b'=' {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("+{b:02X}"));
+            }
+        }
+    }
+    out
 }
 
 /// What a message holds that the next hop must be able to take.
@@ -592,7 +649,17 @@ impl Stuffer {
 
 #[cfg(test)]
 mod stuff_tests {
-    use super::{Content, Stuffer};
+    use super::{dsn_params, Content, Stuffer};
+
+    #[test]
+    fn dsn_parameters_are_passed_as_given_and_xtext_encoded() {
+        assert_eq!(
+            dsn_params(1 | 2, "team+x=y@a.test"),
+            " NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;team+2Bx+3Dy@a.test"
+        );
+        assert_eq!(dsn_params(8, "a@b"), " NOTIFY=NEVER ORCPT=rfc822;a@b");
+        assert_eq!(dsn_params(0, "jos\u{e9}@b"), "");
+    }
 
     fn stuff(input: &[u8]) -> Vec<u8> {
         let mut st = Stuffer::default();
