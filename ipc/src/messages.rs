@@ -181,6 +181,8 @@ pub struct ChildSettings {
     pub auth_max_account_failures: u32,
     /// Protocol errors before a session is closed.
     pub max_errors: u32,
+    /// EMAIL_SHUTDOWN_TIMEOUT, seconds.
+    pub shutdown_timeout: u64,
     /// Commands without a mail transaction (NOOP, RSET, VRFY, HELP...) before close.
     pub max_idle_commands: u32,
     /// Seconds of command inactivity before a session is closed.

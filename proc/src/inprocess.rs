@@ -37,6 +37,7 @@ fn settings() -> ChildSettings {
         auth_max_failures: 10,
         auth_max_account_failures: 30,
         max_errors: 10,
+        shutdown_timeout: 10,
         max_idle_commands: 100,
         timeout: 10,
         routes: Vec::new(),

@@ -10,6 +10,7 @@ pub mod contain;
 pub mod counter;
 pub mod delivery;
 pub mod directory;
+pub mod drain;
 pub mod fsworker;
 pub mod groupsync;
 pub mod imap;

@@ -239,7 +239,10 @@ impl TlsState {
 pub fn is_disconnect(e: &io::Error) -> bool {
     matches!(
         e.kind(),
-        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
     )
 }
 
@@ -304,8 +307,13 @@ where
     let per_ip: Arc<crate::counter::Counter<std::net::IpAddr>> = Arc::default();
     let waiting: Arc<crate::counter::Counter<std::net::IpAddr>> = Arc::default();
     let session = Arc::new(session);
+    let drain = crate::drain::global();
     loop {
-        let (tcp, peer) = match l.accept().await {
+        let accepted = tokio::select! {
+            a = l.accept() => a,
+            _ = drain.reached(crate::drain::Phase::Draining) => return,
+        };
+        let (tcp, peer) = match accepted {
             Ok(x) => x,
             Err(e) => {
                 log::warn!("{}: accept: {e}", service.name());

@@ -73,6 +73,7 @@ pub const SERVER_KEYS: &[KeyDef] = &[
     k("EMAIL_AUTH_MAX_ACCOUNT_FAILURES", "30", "Failed logins on one account, from any addresses, within 15 minutes before the account is locked out for addresses it was never logged in from."),
     k("EMAIL_MAX_ERRORS", "10", "Protocol errors in one SMTP session before it is closed (421)."),
     k("EMAIL_MAX_IDLE_COMMANDS", "100", "SMTP commands outside a mail transaction (NOOP, RSET, VRFY...) before the session is closed."),
+    k("EMAIL_SHUTDOWN_TIMEOUT", "10", "Seconds a stop (SIGTERM, systemctl stop) gives SMTP transactions in progress to finish; later ones get 421 4.3.2. Idle sessions end at once (421, IMAP BYE)."),
     k("EMAIL_SMTP_TIMEOUT", "300", "Seconds an SMTP client has for each whole command line and the TLS handshake (at most 30 s for that); in DATA, seconds without data, the body also having to average 100 bytes/s (RFC 5321 4.5.3.2: at least 300)."),
     k("EMAIL_ROUTES", "", "Static routes for outbound mail: domain=host:port, comma separated (host an IP address)."),
     k("EMAIL_RELAY_HOST", "", "Smarthost host:port for every outbound domain without a route; empty means MX lookup."),

@@ -58,6 +58,7 @@ pub struct ServerConfig {
     pub max_errors: u32,
     pub max_idle_commands: u32,
     pub smtp_timeout: u64,
+    pub shutdown_timeout: u64,
     pub routes: Vec<(String, String)>,
     pub relay_host: Option<String>,
     /// `ip:port` of the DNS servers used for MX lookups.
@@ -328,6 +329,7 @@ impl ServerConfig {
             max_errors: raw.number("EMAIL_MAX_ERRORS")?,
             max_idle_commands: raw.number("EMAIL_MAX_IDLE_COMMANDS")?,
             smtp_timeout: raw.number("EMAIL_SMTP_TIMEOUT")?,
+            shutdown_timeout: raw.number("EMAIL_SHUTDOWN_TIMEOUT")?,
             auth_cache_ttl: raw.number("EMAIL_AUTH_CACHE_TTL")?,
             raw,
         })

@@ -97,9 +97,11 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         return code;
     }
     startup::ready(&ctx.parent).await;
+    let mut grace = settings.shutdown_timeout;
     while let Some(r) = startup::next_from_parent(&ctx.parent).await {
         match r.msg {
             ParentToChild::Reload(s) => {
+                grace = s.shutdown_timeout;
                 tls.update(s.tls.as_ref());
                 log::info!("reloaded: new TLS certificate in use for new connections");
                 let _ = ctx
@@ -129,6 +131,9 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
             other => log::warn!("ipc parent: unexpected {other:?}"),
         }
     }
+    crate::drain::global()
+        .run_down("imap", std::time::Duration::from_secs(grace))
+        .await;
     0
 }
 

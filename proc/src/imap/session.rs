@@ -77,16 +77,29 @@ pub async fn serve_conn(
         bytes_out: 0,
         user_slot: None,
     };
-    match crate::contain::contain(s.serve()).await {
-        Ok(Err(e)) if !crate::net::is_disconnect(&e) => {
+    let drain = crate::drain::global();
+    let _counted = drain.session();
+    let ended = tokio::select! {
+        r = crate::contain::contain(s.serve()) => Some(r),
+        _ = drain.reached(crate::drain::Phase::Stop) => None,
+    };
+    match ended {
+        Some(Ok(Err(e))) if !crate::net::is_disconnect(&e) => {
             log::info!("{}: session with {peer} ended: {e}", service.name());
         }
-        Ok(_) => {}
-        Err(()) => {
+        Some(Ok(_)) => {}
+        Some(Err(())) => {
             // Logged with its location by the hook; only this session ends.
             s.out.clear();
             s.push("* BYE Internal error, closing connection\r\n");
             let _ = s.flush().await;
+        }
+        None => {
+            // Busy past the stop's deadline (a command that had started, an
+            // APPEND still uploading): its unfinished reply is dropped.
+            s.out.clear();
+            s.push("* BYE Server shutting down\r\n");
+            let _ = tokio::time::timeout(Duration::from_secs(1), s.flush()).await;
         }
     }
     if let Some(u) = &s.user {
@@ -119,13 +132,24 @@ impl Session {
         self.push(&greeting);
         self.flush().await?;
         let mut bad = 0u32;
+        let drain = crate::drain::global();
         loop {
             let timeout = if self.user.is_some() {
                 AUTOLOGOUT
             } else {
                 PREAUTH_TIMEOUT
             };
-            let input = match self.read_command(timeout).await {
+            // Stopping: end between commands (RFC 3501 7.1.5 BYE).
+            if drain.draining() {
+                self.push("* BYE Server shutting down\r\n");
+                let _ = self.flush().await;
+                return Ok(());
+            }
+            let read = tokio::select! {
+                r = self.read_command(timeout) => r,
+                _ = drain.reached(crate::drain::Phase::Draining) => continue,
+            };
+            let input = match read {
                 Ok(i) => i,
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                     self.push("* BYE Autologout; idle for too long\r\n");
@@ -643,6 +667,11 @@ impl Session {
                         self.sync(true)?;
                         self.flush().await?;
                     }
+                }
+                _ = crate::drain::global().reached(crate::drain::Phase::Draining) => {
+                    self.push("* BYE Server shutting down\r\n");
+                    self.flush().await?;
+                    return Err(std::io::ErrorKind::ConnectionAborted.into());
                 }
                 _ = tokio::time::sleep_until(deadline) => {
                     self.push("* BYE Autologout; idle for too long\r\n");

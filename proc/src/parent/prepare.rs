@@ -291,6 +291,7 @@ impl Prepared {
             auth_max_failures: cfg.auth_max_failures,
             auth_max_account_failures: cfg.auth_max_account_failures,
             max_errors: cfg.max_errors,
+            shutdown_timeout: cfg.shutdown_timeout,
             max_idle_commands: cfg.max_idle_commands,
             timeout: cfg.smtp_timeout,
             routes: cfg.routes.clone(),

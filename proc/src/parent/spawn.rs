@@ -231,22 +231,36 @@ fn wait_ready(s: &Spawned) -> Result<(), String> {
     r
 }
 
-/// Ask politely, then SIGKILL whatever is still there after `grace`.
-pub fn stop_set(set: &mut [Spawned], grace: Duration) {
-    for s in set.iter() {
-        let _ = ipc::frame::send(s.edge.as_raw_fd(), 0, &ParentToChild::Shutdown, &[]);
-    }
-    let deadline = std::time::Instant::now() + grace;
-    loop {
-        let alive = set
-            .iter_mut()
-            .map(|s| s.child.try_wait())
-            .filter(|r| matches!(r, Ok(None)))
-            .count();
-        if alive == 0 || std::time::Instant::now() >= deadline {
-            break;
+/// A draining stop, front to back: smtp and imap first (they finish the
+/// transactions in progress within `shutdown`, committing through a queue that
+/// is still there), then queue and delivery (their writes in flight), then
+/// keyholder.
+pub fn stop_in_order(set: &mut [Spawned], shutdown: Duration) {
+    let stages: [(&[Role], Duration); 3] = [
+        (&[Role::Smtp, Role::Imap], shutdown + Duration::from_secs(3)),
+        (&[Role::Queue, Role::Delivery], Duration::from_secs(5)),
+        (&[Role::Keyholder], Duration::from_secs(5)),
+    ];
+    for (roles, grace) in stages {
+        let mut stage: Vec<&mut Spawned> =
+            set.iter_mut().filter(|s| roles.contains(&s.role)).collect();
+        for s in stage.iter() {
+            let _ = ipc::frame::send(s.edge.as_raw_fd(), 0, &ParentToChild::Shutdown, &[]);
         }
-        std::thread::sleep(Duration::from_millis(20));
+        let deadline = std::time::Instant::now() + grace;
+        while std::time::Instant::now() < deadline
+            && stage
+                .iter_mut()
+                .any(|s| matches!(s.child.try_wait(), Ok(None)))
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for s in stage.iter_mut() {
+            if matches!(s.child.try_wait(), Ok(None)) {
+                log::warn!("{} did not stop within {grace:?}: killed", s.role.title());
+            }
+            let _ = s.child.kill();
+            let _ = s.child.wait();
+        }
     }
-    kill_all(set);
 }

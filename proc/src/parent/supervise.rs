@@ -278,7 +278,7 @@ pub async fn supervise(
         }
     }
     log::info!("stopping");
-    spawn::stop_set(&mut run.set, Duration::from_secs(5));
+    spawn::stop_in_order(&mut run.set, Duration::from_secs(cfg.shutdown_timeout));
     log::info!("stopped");
     0
 }

@@ -186,5 +186,7 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
             other => log::warn!("ipc parent: unexpected {other:?}"),
         }
     }
+    let grace = std::time::Duration::from_secs(shared.settings().shutdown_timeout);
+    crate::drain::global().run_down("smtp", grace).await;
     0
 }

@@ -68,16 +68,30 @@ pub async fn serve_conn(sh: Arc<Shared>, service: Service, conn: Conn, peer: Soc
         idle: 0,
         out: Vec::new(),
     };
-    match crate::contain::contain(s.serve()).await {
-        Ok(Err(e)) if !crate::net::is_disconnect(&e) => {
+    let drain = crate::drain::global();
+    let _counted = drain.session();
+    let ended = tokio::select! {
+        r = crate::contain::contain(s.serve()) => Some(r),
+        _ = drain.reached(crate::drain::Phase::Stop) => None,
+    };
+    match ended {
+        Some(Ok(Err(e))) if !crate::net::is_disconnect(&e) => {
             log::info!("{}: session with {peer} ended: {e}", service.name())
         }
-        Ok(_) => {}
-        Err(()) => {
+        Some(Ok(_)) => {}
+        Some(Err(())) => {
             // Logged with its location by the hook; only this session ends.
             s.out.clear();
             s.reply("421 4.3.0 Internal error, closing connection\r\n");
             let _ = s.flush().await;
+        }
+        None => {
+            // Still busy when the stop's deadline came: whatever it was
+            // doing is dropped (an uncommitted message is aborted below).
+            log::info!("{}: session with {peer} cut by the stop", service.name());
+            s.out.clear();
+            s.reply("421 4.3.2 Service shutting down, closing connection\r\n");
+            let _ = tokio::time::timeout(Duration::from_secs(1), s.flush()).await;
         }
     }
     if let Some(tx) = s.tx.take() {
@@ -207,12 +221,24 @@ impl Session<'_> {
     async fn commands(&mut self) -> std::io::Result<()> {
         let host = self.st.hostname.clone();
         self.reply(&format!("220 {host} ESMTP scorpiox\r\n"));
+        let drain = crate::drain::global();
         loop {
+            // Stopping: a session between transactions ends here; one in the
+            // middle of a transaction goes on until its end (or the deadline).
+            if drain.draining() && self.tx.is_none() {
+                self.reply("421 4.3.2 Service shutting down, closing connection\r\n");
+                return Ok(());
+            }
             if !self.r.buffer().contains(&b'\n') {
                 self.flush().await?;
             }
             let t = self.timeout();
-            let line = match read_line(&mut self.r, MAX_LINE, t).await {
+            let idle = self.tx.is_none();
+            let read = tokio::select! {
+                r = read_line(&mut self.r, MAX_LINE, t) => r,
+                _ = drain.reached(crate::drain::Phase::Draining), if idle => continue,
+            };
+            let line = match read {
                 Ok(Line::Ok(l)) => l,
                 Ok(Line::TooLong) => {
                     if let Flow::Close = self.error("500 5.5.2 Line too long\r\n").await? {
