@@ -530,3 +530,108 @@ s.quit()
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(inbox_of_bob(&a, 2).len(), 2, "{}", a.log());
 }
+
+/// Issue 15.2: SMTPUTF8 inbound: an account and an alias with UTF-8 local
+/// parts receive mail relayed by Postfix with SMTPUTF8; the Received field
+/// says `with UTF8SMTP` and keeps the recipient as given.
+#[test]
+fn utf8_local_parts_are_delivered_in() {
+    let pf_port = free_port();
+    let a = Server::prepare("");
+    std::fs::write(a.path("aliases"), "\u{e9}quipe@a.test: jos\u{e9}@a.test\n").unwrap();
+    let Some(pf) = Postfix::start(
+        "127.0.0.1",
+        pf_port,
+        "pf.test",
+        &format!(
+            "relay_domains = a.test\ntransport_maps = inline:{{a.test=smtp:[127.0.0.1]:{}}}",
+            a.ports.smtp
+        ),
+    ) else {
+        eprintln!("skipped: needs root and postfix");
+        return;
+    };
+    let a = a.start();
+    a.add_account("jos\u{e9}@a.test", "pw-jose");
+    a.wait_log(
+        "directory: 1 account(s), 1 alias(es)",
+        1,
+        Duration::from_secs(5),
+    );
+    let py = r#"
+import smtplib, sys
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]))
+msg = 'From: ana@pf.test\r\nTo: jos\u00e9@a.test\r\nSubject: ol\u00e1\r\n\r\nbom dia\r\n'.encode()
+s.sendmail('ana@pf.test', ['jos\u00e9@a.test', '\u00e9quipe@a.test'], msg, mail_options=['SMTPUTF8', 'BODY=8BITMIME'])
+s.quit()
+"#;
+    assert_ok(&python(py, &[&pf_port.to_string()]), "send through Postfix");
+    let inbox = a.path("mail/a.test/jos\u{e9}/new");
+    let t = Instant::now();
+    loop {
+        if std::fs::read_dir(&inbox).map_or(0, |d| d.count()) >= 1 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "nothing for josé:\n{}\n{}",
+            a.log(),
+            pf.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let file = std::fs::read_dir(&inbox)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(text.contains("with UTF8SMTP id "), "{text}");
+    assert!(text.contains("Subject: ol\u{e1}"), "{text}");
+    // Two recipients in one transaction: one copy (the alias leads to the
+    // same mailbox), no `for` clause (Bcc privacy).
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(std::fs::read_dir(&inbox).unwrap().count(), 1, "{}", a.log());
+    // One recipient: `for <josé@a.test>`, UTF-8 kept.
+    let r = smtp_dialog_at(
+        "127.0.0.1",
+        a.ports.smtp,
+        &[
+            "EHLO c.test",
+            "MAIL FROM:<ana@pf.test> SMTPUTF8",
+            "RCPT TO:<jos\u{e9}@a.test>",
+            "DATA",
+            "Subject: two\r\n\r\nx\r\n.",
+        ],
+    );
+    assert!(r[5].starts_with("250"), "{r:?}");
+    // Without SMTPUTF8 a UTF-8 address is refused.
+    let r = smtp_dialog_at(
+        "127.0.0.1",
+        a.ports.smtp,
+        &[
+            "EHLO c.test",
+            "MAIL FROM:<ana@pf.test>",
+            "RCPT TO:<jos\u{e9}@a.test>",
+        ],
+    );
+    assert!(r[3].starts_with("553 5.6.7"), "{r:?}");
+    let t = Instant::now();
+    let texts = loop {
+        let texts: Vec<String> = std::fs::read_dir(&inbox)
+            .unwrap()
+            .flatten()
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            .collect();
+        if texts.len() >= 2 {
+            break texts;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "{}", a.log());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        texts.iter().any(|t| t.contains("for <jos\u{e9}@a.test>;")),
+        "{texts:?}"
+    );
+}

@@ -36,14 +36,16 @@ impl std::error::Error for AccountsError {}
 pub fn normalize_address(a: &str) -> Option<String> {
     let a = a.trim().to_ascii_lowercase();
     let (local, domain) = a.rsplit_once('@')?;
+    // ASCII letters, digits and `._-`, and (RFC 6531) letters and digits of
+    // any script: a local part is also a Maildir directory name.
     let local_ok = !local.is_empty()
         && local.len() <= 64
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        && local.chars().all(|c| {
+            c.is_ascii_alphanumeric() || "._-".contains(c) || (!c.is_ascii() && c.is_alphanumeric())
+        });
     let domain_ok = !domain.is_empty()
         && domain.len() <= 253
         && domain

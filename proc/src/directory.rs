@@ -34,8 +34,11 @@ fn local_part_ok(l: &str) -> bool {
         && !l.starts_with('.')
         && !l.ends_with('.')
         && !l.contains("..")
-        && l.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b))
+        && l.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || "._-+".contains(c)
+                || (!c.is_ascii() && c.is_alphanumeric())
+        })
 }
 
 impl Dir {

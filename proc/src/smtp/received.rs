@@ -53,6 +53,18 @@ fn clean(s: &str) -> String {
         .collect()
 }
 
+/// An address for `for <...>`: as `clean`, but non-ASCII letters stay (the
+/// transaction used SMTPUTF8, so the header may carry UTF-8, RFC 6532).
+fn clean_addr(s: &str) -> String {
+    s.chars()
+        .filter(|c| {
+            (c.is_ascii_graphic() && !matches!(c, '(' | ')' | '\\' | '<' | '>'))
+                || (!c.is_ascii() && c.is_alphanumeric())
+        })
+        .take(255)
+        .collect()
+}
+
 impl Trace<'_> {
     pub fn header(&self) -> String {
         let mut h = format!(
@@ -74,7 +86,7 @@ impl Trace<'_> {
         match self.rcpt {
             Some(r) => h.push_str(&format!(
                 "\r\n\tfor <{}>; {}\r\n",
-                clean(r),
+                clean_addr(r),
                 rfc5322_date(self.time)
             )),
             None => h.push_str(&format!(";\r\n\t{}\r\n", rfc5322_date(self.time))),

@@ -201,13 +201,25 @@ impl Session<'_> {
     }
 
     /// RFC 3848 protocol name.
+    /// The Received `with` keyword: RFC 3848, and RFC 6531 3.7.3 for a
+    /// transaction that used SMTPUTF8.
     fn proto(&self) -> &'static str {
-        match (self.esmtp, self.r.get_ref().is_tls(), self.auth.is_some()) {
-            (false, _, _) => "SMTP",
-            (true, false, false) => "ESMTP",
-            (true, true, false) => "ESMTPS",
-            (true, false, true) => "ESMTPA",
-            (true, true, true) => "ESMTPSA",
+        let utf8 = self.tx.as_ref().is_some_and(|t| t.smtputf8);
+        match (
+            self.esmtp,
+            utf8,
+            self.r.get_ref().is_tls(),
+            self.auth.is_some(),
+        ) {
+            (false, _, _, _) => "SMTP",
+            (true, false, false, false) => "ESMTP",
+            (true, false, true, false) => "ESMTPS",
+            (true, false, false, true) => "ESMTPA",
+            (true, false, true, true) => "ESMTPSA",
+            (true, true, false, false) => "UTF8SMTP",
+            (true, true, true, false) => "UTF8SMTPS",
+            (true, true, false, true) => "UTF8SMTPA",
+            (true, true, true, true) => "UTF8SMTPSA",
         }
     }
 
@@ -667,6 +679,11 @@ impl Session<'_> {
         if addr.is_empty() {
             return self
                 .error("501 5.1.3 Bad recipient address syntax\r\n")
+                .await;
+        }
+        if !addr.is_ascii() && !self.tx.as_ref().is_some_and(|t| t.smtputf8) {
+            return self
+                .error("553 5.6.7 Non-ASCII address needs SMTPUTF8\r\n")
                 .await;
         }
         let resolved = self.sh.dir().resolve(&addr);
