@@ -635,3 +635,86 @@ s.quit()
         "{texts:?}"
     );
 }
+
+/// Issue 15.5/15.6: a bounce from A to a sender at Postfix is DKIM-signed
+/// (dkimpy verifies it where it lands) and its fields are what parsers want:
+/// the alias's failed target as Final-Recipient, the alias as
+/// Original-Recipient, Remote-MTA, and Postfix's reply as a bare smtp
+/// Diagnostic-Code.
+#[test]
+fn a_bounce_to_a_sender_at_postfix_is_signed_and_well_formed() {
+    let pf_port = free_port();
+    let a = Server::prepare(&format!("EMAIL_ROUTES=pf.test=127.0.0.1:{pf_port}"));
+    let gen = a.sx(&["--dkim-keygen"], "");
+    assert_ok(&gen, "dkim-keygen");
+    let record = a.path("record.txt");
+    std::fs::write(&record, &gen.stdout).unwrap();
+    std::fs::write(a.path("aliases"), "fwd@a.test: ghost@pf.test\n").unwrap();
+    // Postfix knows only ana@pf.test; it relays a.test to A.
+    let Some(pf) = Postfix::start(
+        "127.0.0.1",
+        pf_port,
+        "pf.test",
+        &format!(
+            "virtual_mailbox_maps = inline:{{ana@pf.test=box/}}\nrelay_domains = a.test\n\
+             transport_maps = inline:{{a.test=smtp:[127.0.0.1]:{}}}",
+            a.ports.smtp
+        ),
+    ) else {
+        eprintln!("skipped: needs root and postfix");
+        return;
+    };
+    let a = a.start();
+    a.wait_log("0 account(s), 1 alias(es)", 1, Duration::from_secs(5));
+    let py = r#"
+import smtplib, sys
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]))
+s.sendmail('ana@pf.test', ['fwd@a.test'], b'From: ana@pf.test\r\nTo: fwd@a.test\r\nSubject: to a ghost\r\n\r\nboo\r\n')
+s.quit()
+"#;
+    assert_ok(&python(py, &[&pf_port.to_string()]), "send through Postfix");
+    a.wait_log("to=<ghost@pf.test>", 1, Duration::from_secs(15));
+    a.wait_log(
+        "sender non-delivery notification",
+        1,
+        Duration::from_secs(15),
+    );
+    let got = pf.wait_messages(1, Duration::from_secs(15));
+    let text = &got[0];
+    assert!(
+        text.contains("From: Mail Delivery System <MAILER-DAEMON@a.test>"),
+        "{text}"
+    );
+    let file = std::fs::read_dir(pf.inbox())
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    assert!(
+        dkimpy_verifies(&record, &file),
+        "bounce not verified:\n{text}"
+    );
+    const FIELDS_PY: &str = r#"
+import email, sys
+m = email.message_from_binary_file(open(sys.argv[1], 'rb'))
+report = [p for p in m.walk() if p.get_content_type() == 'message/delivery-status'][0]
+blocks = report.get_payload()
+r = blocks[1]
+for k in ('Final-Recipient', 'Original-Recipient', 'Action', 'Status', 'Remote-MTA', 'Diagnostic-Code'):
+    print('%s=%s' % (k, r[k]))
+"#;
+    let o = python(FIELDS_PY, &[&file.to_string_lossy()]);
+    assert_ok(&o, "parse the DSN");
+    let fields = String::from_utf8_lossy(&o.stdout).into_owned();
+    for want in [
+        "Final-Recipient=rfc822; ghost@pf.test",
+        "Original-Recipient=rfc822; fwd@a.test",
+        "Action=failed",
+        "Status=5.1.1",
+        "Remote-MTA=dns; [127.0.0.1]",
+        "Diagnostic-Code=smtp; 550 5.1.1 <ghost@pf.test>",
+    ] {
+        assert!(fields.contains(want), "{want:?} not in\n{fields}\n{text}");
+    }
+}
