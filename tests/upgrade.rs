@@ -205,6 +205,15 @@ print(m.status('Lists.rust', '(UIDVALIDITY UIDNEXT MESSAGES)')[1][0].decode())
 m.select('Lists.rust')
 print(m.uid('FETCH', '1', '(FLAGS)')[1][0].decode())
 print('LATER', m.select('Later')[0])
+# Changes after the upgrade: the files they write are the new versions, and
+# what release 0.1 wrote is still there.
+m.subscribe('Archive.2026')
+m.select('Lists.rust')
+m.store('1', '+FLAGS', '(newkw)')
+m.select('INBOX')
+m.store('5', '+FLAGS', '(another)')
+print('FLAGS5', m.fetch('5', '(FLAGS)')[1][0].decode())
+print('FLAGS1', m.fetch('1', '(FLAGS)')[1][0].decode())
 "#,
         &[&a.ports.imaps.to_string(), &a.cert.to_string_lossy()],
     );
@@ -231,4 +240,17 @@ print('LATER', m.select('Later')[0])
         std::fs::read_to_string(later.join("sx-uidlist")).unwrap(),
         "SXUID9 7 7\nwhatever\n"
     );
+    // Keywords appended to release 0.1's file keep their letters.
+    assert!(
+        got.contains("FLAGS5 5 (FLAGS (\\Draft another \\Recent))"),
+        "{got}"
+    );
+    assert!(
+        got.contains("FLAGS1 1 (FLAGS (\\Seen $Important \\Recent))"),
+        "{got}"
+    );
+    let subs = std::fs::read_to_string(a.path("mail/a.test/bob/sx-subscriptions")).unwrap();
+    assert_eq!(subs, ".SXSUB 1\nLists.rust\nArchive\nArchive.2026\n");
+    let kw = std::fs::read_to_string(a.path("mail/a.test/bob/.Lists.rust/sx-keywords")).unwrap();
+    assert_eq!(kw, "%SXKW 1\nnewkw\n");
 }

@@ -215,8 +215,10 @@ impl Outbox {
     /// Record a failed attempt.
     pub fn failed(&self, id: &str, error: &str) {
         let (attempts, _) = self.state(id);
+        // `SXQS 1`: the state file's version (release 0.1 wrote none; its
+        // lines are read the same way, unknown lines are skipped).
         let text = format!(
-            "attempts {}\nlast {}\nerror {}\n",
+            "SXQS 1\nattempts {}\nlast {}\nerror {}\n",
             attempts + 1,
             now(),
             error.replace(['\r', '\n'], " ")

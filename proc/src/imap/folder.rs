@@ -5,7 +5,9 @@
 //! Files in a folder besides cur/ new/ tmp/: `sx-uidlist` (first line
 //! `SXUID1 <uidvalidity> <uidnext>`, then `<uid> <base name>` per message, new
 //! entries appended), `sx-uidlist.lock` (flock while assigning UIDs) and
-//! `sx-keywords` (one keyword per line; line n is letter `a`+n in file names).
+//! `sx-keywords` (first line `%SXKW 1`, which no keyword can be, then one
+//! keyword per line; keyword n is letter `a`+n in file names; release 0.1's
+//! files have no first line and are read as they are).
 //! A folder is rescanned only when the mtime of new/, cur/ or the uid list moved.
 
 use super::flags::{self, Bits};
@@ -20,6 +22,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 const UIDLIST: &str = "sx-uidlist";
 const LOCK: &str = "sx-uidlist.lock";
 const KEYWORDS: &str = "sx-keywords";
+/// First line of a keywords file: `%` and the space keep it from being a keyword.
+const KEYWORDS_HEAD: &str = "%SXKW 1";
 
 /// One message in a folder.
 #[derive(Clone, Debug)]
@@ -300,7 +304,7 @@ impl Folder {
         st.uidvalidity = validity;
         st.uidnext = next;
         st.msgs = msgs;
-        st.keywords = read_keywords(&self.path);
+        st.keywords = read_keywords(&self.path)?;
         st.generation += 1;
         st.stamp = Some(self.stamp()?);
         Ok(())
@@ -362,6 +366,9 @@ impl Folder {
             .append(true)
             .mode(0o600)
             .open(self.path.join(KEYWORDS))?;
+        if f.metadata()?.len() == 0 {
+            writeln!(f, "{KEYWORDS_HEAD}")?;
+        }
         writeln!(f, "{name}")?;
         st.keywords.push(name.to_string());
         Ok(Some(flags::keyword_bit(st.keywords.len() - 1)))
@@ -504,16 +511,28 @@ fn append_uidlist(dir: &Path, next: u32, entries: &[(u32, String)]) -> io::Resul
     f.write_all(s.as_bytes())
 }
 
-fn read_keywords(dir: &Path) -> Vec<String> {
-    fs::read_to_string(dir.join(KEYWORDS))
-        .map(|t| {
-            t.lines()
-                .filter(|l| !l.is_empty())
-                .take(flags::MAX_KEYWORDS)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+/// The folder's keywords in letter order. A file of a later release (`%SXKW 2`
+/// and up) is an error: the folder is not served rather than misread.
+fn read_keywords(dir: &Path) -> io::Result<Vec<String>> {
+    let Ok(t) = fs::read_to_string(dir.join(KEYWORDS)) else {
+        return Ok(Vec::new());
+    };
+    let mut lines = t.lines().peekable();
+    if let Some(v) = lines.peek().and_then(|l| l.strip_prefix("%SXKW ")) {
+        if v.trim() != "1" {
+            log::error!(
+                "{}: written by a newer release (%SXKW {v}); folder not served, file kept",
+                dir.join(KEYWORDS).display()
+            );
+            return Err(io::Error::other("keywords file of a newer release"));
+        }
+        lines.next();
+    }
+    Ok(lines
+        .filter(|l| !l.is_empty())
+        .take(flags::MAX_KEYWORDS)
+        .map(str::to_string)
+        .collect())
 }
 
 /// The most of a message read as its header block when it has no empty line

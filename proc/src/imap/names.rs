@@ -198,25 +198,49 @@ pub fn matches(pattern: &str, name: &str) -> bool {
     Pattern::new(pattern).is_some_and(|p| p.matches(name))
 }
 
+/// First line of the subscriptions file: a name starting with `.` is refused
+/// by `check`, so it cannot be a mailbox. Release 0.1's files have none.
+const SUBSCRIPTIONS_HEAD: &str = ".SXSUB 1";
+
+/// The subscribed names; Err for a file of a later release (kept as it is).
+fn read_subscriptions(account: &Path) -> std::io::Result<Vec<String>> {
+    let Ok(t) = std::fs::read_to_string(account.join(SUBSCRIPTIONS)) else {
+        return Ok(Vec::new());
+    };
+    let mut lines = t.lines().peekable();
+    if let Some(v) = lines.peek().and_then(|l| l.strip_prefix(".SXSUB ")) {
+        if v.trim() != "1" {
+            log::error!(
+                "{}: written by a newer release (.SXSUB {v}); kept, not changed",
+                account.join(SUBSCRIPTIONS).display()
+            );
+            return Err(std::io::Error::other("subscriptions of a newer release"));
+        }
+        lines.next();
+    }
+    Ok(lines
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
 pub fn subscriptions(account: &Path) -> Vec<String> {
-    std::fs::read_to_string(account.join(SUBSCRIPTIONS))
-        .map(|t| {
-            t.lines()
-                .filter(|l| !l.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+    read_subscriptions(account).unwrap_or_default()
 }
 
 pub fn set_subscribed(account: &Path, name: &str, on: bool) -> std::io::Result<()> {
-    let mut subs = subscriptions(account);
+    let mut subs = read_subscriptions(account)?;
     subs.retain(|s| s != name);
     if on {
         subs.push(name.to_string());
     }
     let tmp = account.join("sx-subscriptions.tmp");
-    std::fs::write(&tmp, subs.join("\n") + "\n")?;
+    let mut text = format!("{SUBSCRIPTIONS_HEAD}\n");
+    for s in &subs {
+        text.push_str(s);
+        text.push('\n');
+    }
+    std::fs::write(&tmp, text)?;
     std::fs::rename(tmp, account.join(SUBSCRIPTIONS))
 }
 
