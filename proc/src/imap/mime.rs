@@ -248,7 +248,7 @@ fn structure_of(
     depth: usize,
     walk: &mut Walk,
 ) -> BodyStructure<'static> {
-    let raw = m.raw_message();
+    let raw = m.raw_message.as_ref();
     let Some(p) = m.parts.get(idx) else {
         return empty_text();
     };
@@ -394,7 +394,7 @@ fn find<'a, 'x>(m: &'a Message<'x>, path: &[NonZeroU32]) -> Option<(&'a Message<
 }
 
 fn slice<'a>(m: &'a Message<'_>, from: u32, to: u32) -> &'a [u8] {
-    m.raw_message()
+    m.raw_message
         .get(from as usize..to as usize)
         .unwrap_or_default()
 }
@@ -530,6 +530,89 @@ mod tests {
         assert!(
             e.contains("\"hi\"") && e.contains("(\"Alice\" NIL \"alice\" \"example.test\")"),
             "{e}"
+        );
+    }
+
+    /// An attached message, not the last part, with a multipart inside.
+    const NESTED: &[u8] = b"From: a@x.test\r\nSubject: outer\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"o\"\r\n\r\n--o\r\nContent-Type: text/plain\r\n\r\nouter text\r\n--o\r\nContent-Type: message/rfc822\r\n\r\nFrom: b@y.test\r\nSubject: inner\r\nContent-Type: multipart/alternative; boundary=\"i\"\r\n\r\n--i\r\nContent-Type: text/plain\r\n\r\ninner plain\r\n--i\r\nContent-Type: text/html\r\n\r\n<p>inner</p>\r\n--i--\r\n\r\n--o\r\nContent-Type: text/plain\r\n\r\nlast\r\n--o--\r\n";
+
+    /// An attached message as the last part, single-part inside.
+    const NESTED_LAST: &[u8] = b"From: a@x.test\r\nSubject: outer\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"o\"\r\n\r\n--o\r\nContent-Type: text/plain\r\n\r\nouter text\r\n--o\r\nContent-Type: message/rfc822\r\n\r\nFrom: b@y.test\r\nSubject: inner\r\n\r\njust text\r\n--o--\r\n";
+
+    fn path(n: &[u32]) -> Option<imap_codec::imap_types::fetch::Part> {
+        Some(imap_codec::imap_types::fetch::Part(
+            NonEmptyVec::try_from(
+                n.iter()
+                    .map(|x| NonZeroU32::new(*x).unwrap())
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap(),
+        ))
+    }
+
+    fn text(raw: &[u8], s: Option<Section<'_>>) -> String {
+        String::from_utf8(section(raw, &s).map(|c| c.into_owned()).unwrap_or_default()).unwrap()
+    }
+
+    /// Issue 16.1: sections inside a message/rfc822 part (RFC 3501 6.4.5) came
+    /// back empty or shifted: mail-parser's `raw_message()` of a nested
+    /// message starts at its header, while its offsets count from the outer
+    /// message's first byte.
+    #[test]
+    fn sections_inside_an_attached_message() {
+        assert_eq!(
+            text(NESTED, Some(Section::Header(path(&[2])))),
+            "From: b@y.test\r\nSubject: inner\r\nContent-Type: multipart/alternative; boundary=\"i\"\r\n\r\n"
+        );
+        let body = text(NESTED, Some(Section::Text(path(&[2]))));
+        assert!(
+            body.starts_with("--i\r\nContent-Type: text/plain\r\n\r\ninner plain\r\n--i\r\n"),
+            "{body:?}"
+        );
+        assert!(body.trim_end().ends_with("--i--"), "{body:?}");
+        assert_eq!(
+            text(NESTED, Some(Section::Part(path(&[2, 1]).unwrap()))),
+            "inner plain"
+        );
+        assert_eq!(
+            text(NESTED, Some(Section::Part(path(&[2, 2]).unwrap()))),
+            "<p>inner</p>"
+        );
+        assert_eq!(
+            text(NESTED, Some(Section::Part(path(&[3]).unwrap()))),
+            "last"
+        );
+        let names = NonEmptyVec::try_from(vec![imap_codec::imap_types::core::AString::try_from(
+            "SUBJECT",
+        )
+        .unwrap()])
+        .unwrap();
+        assert_eq!(
+            text(NESTED, Some(Section::HeaderFields(path(&[2]), names))),
+            "Subject: inner\r\n\r\n"
+        );
+        assert_eq!(
+            text(NESTED_LAST, Some(Section::Header(path(&[2])))),
+            "From: b@y.test\r\nSubject: inner\r\n\r\n"
+        );
+        // The CRLF before a boundary belongs to the boundary (RFC 2046 5.1.1).
+        assert_eq!(
+            text(NESTED_LAST, Some(Section::Text(path(&[2])))),
+            "just text"
+        );
+        assert_eq!(
+            text(NESTED_LAST, Some(Section::Part(path(&[2, 1]).unwrap()))),
+            "just text"
+        );
+        // BODYSTRUCTURE: the inner parts have their sizes and lines.
+        let s = String::from_utf8(structure(NESTED, true)).unwrap();
+        assert!(
+            s.contains("\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 11 0"),
+            "{s}"
+        );
+        assert!(
+            s.contains("\"TEXT\" \"HTML\" NIL NIL NIL \"7BIT\" 12 0"),
+            "{s}"
         );
     }
 }

@@ -124,7 +124,7 @@ fn value_text(v: &HeaderValue<'_>, out: &mut String) {
 
 /// Every `name:` header of `m`: decoded text and the raw value, lower-cased.
 fn header_values(m: &Message<'_>, name: &str) -> Vec<String> {
-    let raw = m.raw_message();
+    let raw = m.raw_message.as_ref();
     m.headers()
         .iter()
         .filter(|h| h.name.as_str().eq_ignore_ascii_case(name))
