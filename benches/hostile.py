@@ -42,18 +42,27 @@ def good(sub, imaps, cafile, seconds, out):
     import imaplib, smtplib
     ctx = ctx_for(cafile)
     times, smtp_times, steps, sent, errors = [], [], [], 0, []
+    smtp_steps = {'greet': [], 'starttls': [], 'auth': [], 'send': [], 'quit': []}
     end = time.time() + seconds
     n = 0
     while time.time() < end:
         n += 1
         t = time.time()
         try:
+            marks = [time.time()]
             s = smtplib.SMTP('127.0.0.1', sub, timeout=30)
+            marks.append(time.time())
             s.starttls(context=ctx)
+            marks.append(time.time())
             s.login('bob@a.test', 'pw-bob')
+            marks.append(time.time())
             s.sendmail('bob@a.test', ['bob@a.test'],
                        'From: bob@a.test\r\nSubject: good %d\r\n\r\nhello\r\n' % n)
+            marks.append(time.time())
             s.quit()
+            marks.append(time.time())
+            for k, a, b in zip(['greet', 'starttls', 'auth', 'send', 'quit'], marks, marks[1:]):
+                smtp_steps[k].append(b - a)
             sent += 1
             smtp_times.append(time.time() - t)
             t1 = time.time()
@@ -80,7 +89,7 @@ def good(sub, imaps, cafile, seconds, out):
         except Exception as e:  # a failed round counts, with its reason
             errors.append(repr(e)[:200])
         time.sleep(0.05)
-    json.dump({'times': times, 'smtp': smtp_times, 'imap_connect': [a for a, _ in steps],
+    json.dump({'times': times, 'smtp': smtp_times, 'smtp_steps': smtp_steps, 'imap_connect': [a for a, _ in steps],
                'imap_login': [b for _, b in steps], 'sent': sent, 'errors': errors}, open(out, 'w'))
 
 

@@ -103,6 +103,8 @@ ratio = pct(hot['times'], .99) / pct(idle['times'], .99)
 print('p99 ratio: %.2f (must be < 2)' % ratio)
 for part in ('smtp', 'imap_connect', 'imap_login'):
     print('  %-13s p99 %.1f ms idle, %.1f ms under attack' % (part, pct(idle[part], .99), pct(hot[part], .99)))
+for part in ('greet', 'starttls', 'auth', 'send', 'quit'):
+    print('    smtp %-8s p99 %.1f ms idle, %.1f ms under attack' % (part, pct(idle['smtp_steps'][part], .99), pct(hot['smtp_steps'][part], .99)))
 print('messages sent %d, delivered %d' % (sent, delivered))
 print('peak RSS during the attack (KiB): ' + ', '.join('%s %d (bound %d)' % (k, v, bounds.get(k, 0)) for k, v in sorted(peak.items())))
 def cpu(n):

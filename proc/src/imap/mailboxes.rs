@@ -340,16 +340,44 @@ impl Session {
         let Some(compiled) = self.patterns(tag, reference, &[pattern.to_string()]) else {
             return;
         };
-        let existing = names::all(&self.account);
-        for name in names::subscriptions(&self.account) {
-            if compiled.iter().any(|p| p.matches(&name)) {
-                let attr = if existing.contains(&name) {
-                    ""
-                } else {
-                    "\\Noselect"
-                };
-                self.push(&format!("* LSUB ({attr}) \".\" {}\r\n", quote(&name)));
+        let existing: std::collections::HashSet<String> =
+            names::all(&self.account).into_iter().collect();
+        let subs = names::subscriptions(&self.account);
+        let subscribed: std::collections::HashSet<&str> = subs.iter().map(String::as_str).collect();
+        let matches = |n: &str| compiled.iter().any(|p| p.matches(n));
+        let mut shown: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut lines = Vec::new();
+        for name in &subs {
+            if matches(name) {
+                if shown.insert(name.clone()) {
+                    let attr = if existing.contains(name) {
+                        ""
+                    } else {
+                        "\\Noselect"
+                    };
+                    lines.push(format!("* LSUB ({attr}) \".\" {}\r\n", quote(name)));
+                }
+                continue;
             }
+            // RFC 3501 6.3.9: `%` stops at a level; an unsubscribed parent of
+            // a subscribed name it matches is listed, \Noselect.
+            let mut prefix = String::new();
+            for level in name.split(names::DELIM) {
+                if !prefix.is_empty() {
+                    prefix.push(names::DELIM);
+                }
+                prefix.push_str(level);
+                if prefix.len() < name.len()
+                    && !subscribed.contains(prefix.as_str())
+                    && matches(&prefix)
+                    && shown.insert(prefix.clone())
+                {
+                    lines.push(format!("* LSUB (\\Noselect) \".\" {}\r\n", quote(&prefix)));
+                }
+            }
+        }
+        for l in lines {
+            self.push(&l);
         }
         self.tagged(tag, "OK", "LSUB completed");
     }
