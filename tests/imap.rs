@@ -356,3 +356,38 @@ fn limits_on_lines_literals_bad_commands_sessions_and_failed_logins() {
     assert_eq!(out, "OK", "{}", s.log());
     s.stop();
 }
+
+/// Issue 16.2: a folder deleted and created again (within one second, and
+/// after a restart) gets a strictly greater UIDVALIDITY (RFC 3501 2.3.1.1);
+/// it was the creation second, so UID 1 could name another message under the
+/// same UIDVALIDITY.
+#[test]
+fn uidvalidity_is_strictly_increasing_per_account_across_restarts() {
+    const PY: &str = r#"
+import imaplib, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[4]); ctx.check_hostname = False
+m = imaplib.IMAP4_SSL('127.0.0.1', int(sys.argv[1]), ssl_context=ctx)
+m.login('alice@a.test', 'alice-pw-1')
+out = []
+for _ in range(3):
+    m.create('Again')
+    m.append('Again', None, None, b'Subject: x\r\n\r\nx\r\n')
+    out.append(m.status('Again', '(UIDVALIDITY)')[1][0].decode().split()[-1].rstrip(')'))
+    m.delete('Again')
+print(' '.join(out))
+"#;
+    let mut s = server();
+    let first: Vec<u64> = run_py(&s, PY, &[])
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(first.windows(2).all(|w| w[0] < w[1]), "{first:?}");
+    s.stop();
+    s.launch();
+    let second: Vec<u64> = run_py(&s, PY, &[])
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(second[0] > first[2], "{first:?} then {second:?}");
+    assert!(second.windows(2).all(|w| w[0] < w[1]), "{second:?}");
+}

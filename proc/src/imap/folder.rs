@@ -234,7 +234,7 @@ impl Folder {
         let (mut validity, mut next, known) = read_uidlist(&self.path.join(UIDLIST))?;
         let mut rewrite = validity == 0;
         if validity == 0 {
-            validity = now_secs() as u32;
+            validity = next_uidvalidity(&self.path)?;
         }
         // Mail delivered to new/ moves to cur/ once a session has seen it.
         if let Ok(rd) = fs::read_dir(self.path.join("new")) {
@@ -389,7 +389,7 @@ impl Folder {
         let name = flags::file_name(base, bits);
         fs::rename(from, self.path.join("cur").join(&name))?;
         if st.uidvalidity == 0 {
-            st.uidvalidity = now_secs() as u32;
+            st.uidvalidity = next_uidvalidity(&self.path)?;
         }
         st.uidnext = uid + 1;
         st.msgs.push(Msg {
@@ -433,6 +433,47 @@ impl Folder {
         gone.reverse();
         gone
     }
+}
+
+/// The account's last UIDVALIDITY, `SXUV1 <n>`, in its directory: a folder
+/// deleted and created again within one second (or after a clock step back)
+/// must not get its old UIDVALIDITY, or UID 1 would name another message
+/// under the same UIDVALIDITY (RFC 3501 2.3.1.1).
+const UIDVALIDITY: &str = "sx-uidvalidity";
+
+/// A new UIDVALIDITY for a folder: the time, or one more than the account's
+/// last one if that is not less; recorded (and synced) before it is used.
+fn next_uidvalidity(folder: &Path) -> io::Result<u32> {
+    use std::io::Read;
+    use std::os::unix::fs::FileExt;
+    let account = match folder
+        .file_name()
+        .map(|n| n.as_encoded_bytes().first() == Some(&b'.'))
+    {
+        Some(true) => folder.parent().unwrap_or(folder),
+        _ => folder,
+    };
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(account.join(UIDVALIDITY))?;
+    let f = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| io::Error::from(e))?;
+    let mut text = String::new();
+    (&*f).read_to_string(&mut text)?;
+    let last: u32 = text
+        .strip_prefix("SXUV1 ")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let next = (now_secs() as u32).max(last.saturating_add(1));
+    let line = format!("SXUV1 {next}\n");
+    f.set_len(0)?;
+    f.write_all_at(line.as_bytes(), 0)?;
+    f.sync_data()?;
+    Ok(next)
 }
 
 /// (uidvalidity, uidnext, base -> uid); zeros and empty when missing or
