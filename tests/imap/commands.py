@@ -231,4 +231,27 @@ check(typ == "NO", "STORE in EXAMINE refused")
 typ, data = m.unselect()
 check(typ == "OK", "UNSELECT")
 m.logout()
+
+# A raw transcript: a keyword new to the folder is announced by * FLAGS and
+# PERMANENTFLAGS before the FETCH that carries it (RFC 3501 7.2.6).
+import socket
+raw = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(imaps))))
+rf = raw.makefile("rb")
+def until(tag):
+    lines = []
+    while True:
+        l = rf.readline().decode().rstrip("\r\n")
+        lines.append(l)
+        if l.startswith(tag + " "):
+            return lines
+rf.readline()
+raw.sendall(b"a LOGIN %s %s\r\n" % (user.encode(), pw.encode())); until("a")
+raw.sendall(b"b SELECT INBOX\r\n"); until("b")
+raw.sendall(b"c STORE 1 +FLAGS ($BrandNew)\r\n")
+lines = until("c")
+flags_at = [i for i, l in enumerate(lines) if l.startswith("* FLAGS (") and "$BrandNew" in l]
+perm_at = [i for i, l in enumerate(lines) if "[PERMANENTFLAGS (" in l and "$BrandNew" in l]
+fetch_at = [i for i, l in enumerate(lines) if " FETCH (" in l and "$BrandNew" in l]
+check(flags_at and perm_at and fetch_at and flags_at[0] < fetch_at[0] and perm_at[0] < fetch_at[0], f"FLAGS before FETCH: {lines}")
+raw.sendall(b"d LOGOUT\r\n"); until("d")
 print("OK")

@@ -186,13 +186,11 @@ impl Session {
             }
             if st.keywords.len() != sel.keywords {
                 sel.keywords = st.keywords.len();
-                let kw = st.keywords.join(" ");
-                out.push_str(&format!("* FLAGS ({} {kw})\r\n", flags::SYSTEM_LIST));
-                if !sel.read_only {
-                    out.push_str(&format!(
-                        "* OK [PERMANENTFLAGS ({} {kw} \\*)] Flags permitted\r\n",
-                        flags::SYSTEM_LIST
-                    ));
+                if sel.read_only {
+                    out.push_str(&flags_lines(&st.keywords).lines().next().unwrap_or_default());
+                    out.push_str("\r\n");
+                } else {
+                    out.push_str(&flags_lines(&st.keywords));
                 }
             }
             for i in 0..sel.uids.len() {
@@ -662,6 +660,12 @@ impl Session {
         {
             let mut st = folder.lock()?;
             let bits = Self::flag_bits(&folder, &mut st, list)?;
+            // A keyword new to the folder is announced before any FETCH that
+            // carries it (RFC 3501 7.2.6: FLAGS lists what may appear).
+            if st.keywords.len() != sel.keywords {
+                sel.keywords = st.keywords.len();
+                out.push_str(&flags_lines(&st.keywords));
+            }
             for (seq, u) in targets {
                 let Ok(j) = st.msgs.binary_search_by_key(&u, |m| m.uid) else {
                     continue;
@@ -978,4 +982,13 @@ fn cached(
 ) {
     out.extend_from_slice(label);
     out.extend_from_slice(cell.get_or_init(make));
+}
+
+/// `* FLAGS (...)` and `* OK [PERMANENTFLAGS (... \*)]` for these keywords.
+fn flags_lines(keywords: &[String]) -> String {
+    let kw: String = keywords.iter().map(|k| format!(" {k}")).collect();
+    format!(
+        "* FLAGS ({sys}{kw})\r\n* OK [PERMANENTFLAGS ({sys}{kw} \\*)] Flags permitted\r\n",
+        sys = flags::SYSTEM_LIST
+    )
 }
