@@ -187,7 +187,7 @@ impl Session {
             if st.keywords.len() != sel.keywords {
                 sel.keywords = st.keywords.len();
                 if sel.read_only {
-                    out.push_str(&flags_lines(&st.keywords).lines().next().unwrap_or_default());
+                    out.push_str(flags_lines(&st.keywords).lines().next().unwrap_or_default());
                     out.push_str("\r\n");
                 } else {
                     out.push_str(&flags_lines(&st.keywords));
