@@ -235,7 +235,12 @@ m.logout()
 # A raw transcript: a keyword new to the folder is announced by * FLAGS and
 # PERMANENTFLAGS before the FETCH that carries it (RFC 3501 7.2.6).
 import socket
-raw = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(imaps))))
+# suppress_ragged_eofs=False and OP_IGNORE_UNEXPECTED_EOF off: an end without
+# TLS close_notify raises.
+strict = ssl.create_default_context(cafile=cafile)
+strict.check_hostname = False
+strict.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+raw = strict.wrap_socket(socket.create_connection(("127.0.0.1", int(imaps))), suppress_ragged_eofs=False)
 rf = raw.makefile("rb")
 def until(tag):
     lines = []
@@ -254,4 +259,9 @@ perm_at = [i for i, l in enumerate(lines) if "[PERMANENTFLAGS (" in l and "$Bran
 fetch_at = [i for i, l in enumerate(lines) if " FETCH (" in l and "$BrandNew" in l]
 check(flags_at and perm_at and fetch_at and flags_at[0] < fetch_at[0] and perm_at[0] < fetch_at[0], f"FLAGS before FETCH: {lines}")
 raw.sendall(b"d LOGOUT\r\n"); until("d")
+try:
+    rest = rf.read()
+    check(rest == b"", f"after LOGOUT: {rest!r}")
+except ssl.SSLEOFError as e:
+    check(False, f"no TLS close_notify after LOGOUT: {e}")
 print("OK")

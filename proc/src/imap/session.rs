@@ -102,6 +102,14 @@ pub async fn serve_conn(
             let _ = tokio::time::timeout(Duration::from_secs(1), s.flush()).await;
         }
     }
+    // TLS close_notify (RFC 8446 6.1): clients otherwise see the end of the
+    // session as a truncation. Bounded: a peer that stopped reading does not
+    // hold the session.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio::io::AsyncWriteExt::shutdown(s.r.get_mut()),
+    )
+    .await;
     if let Some(u) = &s.user {
         log::info!(
             "{}: logout user={u} rip={} in={} out={}",

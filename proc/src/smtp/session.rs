@@ -97,6 +97,12 @@ pub async fn serve_conn(sh: Arc<Shared>, service: Service, conn: Conn, peer: Soc
     if let Some(tx) = s.tx.take() {
         tx.abort(&sh).await;
     }
+    // TLS close_notify after QUIT or a closing reply, bounded.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio::io::AsyncWriteExt::shutdown(s.r.get_mut()),
+    )
+    .await;
 }
 
 /// A mail transaction between MAIL and the end of DATA/BDAT LAST.
