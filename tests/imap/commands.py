@@ -258,6 +258,13 @@ flags_at = [i for i, l in enumerate(lines) if l.startswith("* FLAGS (") and "$Br
 perm_at = [i for i, l in enumerate(lines) if "[PERMANENTFLAGS (" in l and "$BrandNew" in l]
 fetch_at = [i for i, l in enumerate(lines) if " FETCH (" in l and "$BrandNew" in l]
 check(flags_at and perm_at and fetch_at and flags_at[0] < fetch_at[0] and perm_at[0] < fetch_at[0], f"FLAGS before FETCH: {lines}")
+# COPY into the selected mailbox: EXISTS in the same response (RFC 3501 7.3.1).
+raw.sendall(b"e COPY 1 INBOX\r\n")
+lines = until("e")
+check(any(re.fullmatch(r"\* \d+ EXISTS", l) for l in lines) and lines[-1].startswith("e OK"), f"COPY to self: {lines}")
+raw.sendall(b"f MOVE 1 INBOX\r\n")
+lines = until("f")
+check(any(l.endswith(" EXPUNGE") for l in lines) and any(l.endswith(" EXISTS") for l in lines), f"MOVE to self: {lines}")
 raw.sendall(b"d LOGOUT\r\n"); until("d")
 try:
     rest = rf.read()

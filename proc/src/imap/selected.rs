@@ -844,6 +844,11 @@ impl Session {
             self.tagged(tag, "NO", "[SERVERBUG] Copy failed part way");
             return Ok(());
         }
+        // Into the selected mailbox itself: the new messages are announced in
+        // this response (EXISTS), not only at the next command.
+        if self.sel.as_ref().is_some_and(|s| s.folder.path == dst.path) {
+            self.sync(true)?;
+        }
         let what = if mv { "MOVE" } else { "COPY" };
         if mv {
             self.tagged(tag, "OK", &format!("{what} completed"));
