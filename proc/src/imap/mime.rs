@@ -80,13 +80,22 @@ fn encode_word(s: &str) -> String {
 }
 
 fn addr(name: Option<&str>, address: Option<&str>) -> Address<'static> {
+    // A source route (`<@a.test,@b.test:user@c.test>`, RFC 5322 obs-route)
+    // goes to the adl field, not into the mailbox name.
+    let (adl, address) = match address.and_then(|a| a.strip_prefix('@').zip(Some(a))) {
+        Some((_, a)) if a.contains(':') => {
+            let (route, rest) = a.split_once(':').unwrap_or((a, ""));
+            (Some(route.to_string()), Some(rest))
+        }
+        _ => (None, address),
+    };
     let (mailbox, host) = match address.and_then(|a| a.rsplit_once('@')) {
         Some((l, d)) => (Some(l.to_string()), Some(d.to_string())),
         None => (address.map(str::to_string), None),
     };
     Address {
         name: nstr(name.map(encode_word).as_deref()),
-        adl: NString(None),
+        adl: nstr(adl.as_deref()),
         mailbox: nstr(mailbox.as_deref()),
         host: nstr(host.as_deref()),
     }
@@ -112,7 +121,8 @@ fn addresses(v: Option<&mail_parser::Address<'_>>) -> Vec<Address<'static>> {
                         host: NString(None),
                     });
                 }
-                for a in &g.addresses {
+                // A comment inside a group (`group: (foo) ;`) is no address.
+                for a in g.addresses.iter().filter(|a| a.address.is_some()) {
                     out.push(addr(a.name.as_deref(), a.address.as_deref()));
                 }
                 if named {
@@ -613,6 +623,26 @@ mod tests {
         assert!(
             s.contains("\"TEXT\" \"HTML\" NIL NIL NIL \"7BIT\" 12 0"),
             "{s}"
+        );
+    }
+
+    /// Issue 16.6: a comment in a group is not an address; a source route
+    /// is the adl.
+    #[test]
+    fn envelope_groups_and_routes() {
+        let m = b"From: Al <@route.test:al@x.test>\r\nTo: group1: a@x.test, b@x.test;\r\nCc: group2: (foo) ;\r\nSubject: s\r\n\r\n";
+        let e = String::from_utf8(envelope(m)).unwrap();
+        assert!(
+            e.contains("((\"Al\" \"@route.test\" \"al\" \"x.test\"))"),
+            "{e}"
+        );
+        assert!(
+            e.contains("((NIL NIL \"group1\" NIL)(NIL NIL \"a\" \"x.test\")(NIL NIL \"b\" \"x.test\")(NIL NIL NIL NIL))"),
+            "{e}"
+        );
+        assert!(
+            e.contains("((NIL NIL \"group2\" NIL)(NIL NIL NIL NIL))"),
+            "{e}"
         );
     }
 }
