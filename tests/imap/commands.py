@@ -220,6 +220,18 @@ typ, data = m.lsub('""', '*')
 check(any(b'"Lists.rust"' in d for d in data) and not any(d.endswith(b'"Lists"') for d in data), f"LSUB * {data}")
 typ, data = m.lsub('""', 'Lists.%')
 check(data == [b'() "." "Lists.rust"'], f"LSUB Lists.% {data}")
+# RFC 5258: RECURSIVEMATCH alone is BAD; with SUBSCRIBED, the unsubscribed
+# parent of a subscribed child is listed with CHILDINFO.
+try:
+    typ, data = m._simple_command("LIST", "(RECURSIVEMATCH)", '""', "%")
+except m.error as e:
+    typ = "BAD" if "BAD" in str(e) else str(e)
+check(typ == "BAD", f"LIST (RECURSIVEMATCH) {typ}")
+typ, data = m._simple_command("LIST", "(SUBSCRIBED RECURSIVEMATCH)", '""', "%")
+typ, data = m._untagged_response(typ, data, "LIST")
+check(any(d.endswith(b'"Lists" ("CHILDINFO" ("SUBSCRIBED"))') for d in data), f"CHILDINFO {data}")
+check(any(d.endswith(b'"Sent"') and b"\\Subscribed" in d for d in data), f"subscribed Sent {data}")
+check(not any(b'"Lists.rust"' in d for d in data), f"% does not descend {data}")
 typ, data = m.namespace()
 check(b'(("" "."))' in data[0], f"NAMESPACE {data}")
 typ, data = m.xatom("ID", "NIL")

@@ -8,6 +8,9 @@ use imap_codec::imap_types::sequence::SequenceSet;
 #[derive(Default, Clone, Debug)]
 pub struct ListOpts {
     pub subscribed: bool,
+    /// RFC 5258 RECURSIVEMATCH: a name that does not meet the selection but
+    /// has a descendant that does is listed with CHILDINFO.
+    pub recursive: bool,
     pub special_use: bool,
     pub return_subscribed: bool,
     pub status: Vec<String>,
@@ -190,9 +193,14 @@ fn list(tag: String, mut t: &[Tok]) -> Option<Ext> {
                     opts.return_subscribed = true;
                 }
                 "SPECIAL-USE" => opts.special_use = true,
-                "RECURSIVEMATCH" | "REMOTE" => {}
+                "RECURSIVEMATCH" => opts.recursive = true,
+                "REMOTE" => {}
                 _ => return None,
             }
+        }
+        // RFC 5258 3.1: RECURSIVEMATCH alone (or with REMOTE) is BAD.
+        if opts.recursive && !opts.subscribed && !opts.special_use {
+            return None;
         }
         t = &t[1..];
     }

@@ -258,8 +258,34 @@ impl Session {
             }
         }
         for s in &subs {
-            if opts.subscribed && seen.insert(s.clone()) {
-                all.push(s.clone());
+            if !opts.subscribed {
+                break;
+            }
+            // With RECURSIVEMATCH the levels above a subscribed name are
+            // candidates too (they may be listed for their CHILDINFO).
+            let mut prefix = String::new();
+            for level in s.split(names::DELIM) {
+                if !prefix.is_empty() {
+                    prefix.push(names::DELIM);
+                }
+                prefix.push_str(level);
+                let whole = prefix.len() == s.len();
+                if (whole || opts.recursive) && seen.insert(prefix.clone()) {
+                    all.push(prefix.clone());
+                }
+            }
+        }
+        let sub_set: std::collections::HashSet<&str> = subs.iter().map(String::as_str).collect();
+        // Names with a subscribed (or special-use) name below them.
+        let mut below_subscribed: std::collections::HashSet<String> =
+            std::collections::HashSet::new();
+        let mut below_special: std::collections::HashSet<String> = std::collections::HashSet::new();
+        if opts.recursive {
+            for s in &subs {
+                below_subscribed.extend(ancestors(s));
+            }
+            for n in existing.iter().filter(|n| names::special_use(n).is_some()) {
+                below_special.extend(ancestors(n));
             }
         }
         let mut lines = Vec::new();
@@ -268,12 +294,20 @@ impl Session {
                 continue;
             }
             let exists = existing_set.contains(name.as_str());
-            let subscribed = subs.iter().any(|s| s == name);
-            if opts.subscribed && !subscribed {
-                continue;
-            }
+            let subscribed = sub_set.contains(name.as_str());
             let special = names::special_use(name);
-            if opts.special_use && special.is_none() {
+            // RFC 5258 3.5: CHILDINFO names the selection options a
+            // descendant meets.
+            let mut childinfo = Vec::new();
+            if opts.recursive && opts.subscribed && below_subscribed.contains(name) {
+                childinfo.push("\"SUBSCRIBED\"");
+            }
+            if opts.recursive && opts.special_use && below_special.contains(name) {
+                childinfo.push("\"SPECIAL-USE\"");
+            }
+            let selected =
+                (!opts.subscribed || subscribed) && (!opts.special_use || special.is_some());
+            if !selected && childinfo.is_empty() {
                 continue;
             }
             let children = parents.contains(name);
@@ -296,8 +330,13 @@ impl Session {
             if opts.return_subscribed && subscribed {
                 attrs.push("\\Subscribed");
             }
+            let extended = if childinfo.is_empty() {
+                String::new()
+            } else {
+                format!(" (\"CHILDINFO\" ({}))", childinfo.join(" "))
+            };
             lines.push(format!(
-                "* LIST ({}) \".\" {}\r\n",
+                "* LIST ({}) \".\" {}{extended}\r\n",
                 attrs.join(" "),
                 quote(name)
             ));
@@ -443,4 +482,10 @@ impl Session {
             None => self.tagged(tag, "NO", "[NONEXISTENT] No such mailbox"),
         }
     }
+}
+
+/// The levels above `name`: `a`, `a.b` for `a.b.c`.
+fn ancestors(name: &str) -> impl Iterator<Item = String> + '_ {
+    name.match_indices(names::DELIM)
+        .filter_map(|(i, _)| name.get(..i).map(str::to_string))
 }
