@@ -391,3 +391,40 @@ print(' '.join(out))
     assert!(second[0] > first[2], "{first:?} then {second:?}");
     assert!(second.windows(2).all(|w| w[0] < w[1]), "{second:?}");
 }
+
+/// Issue 16.9 and QUOTA (RFC 9208): GETQUOTAROOT works without a selected
+/// mailbox (it was `BAD No mailbox selected`), the account's EMAIL_QUOTA is
+/// its one root "", SETQUOTA is the administrator's, STATUS DELETED-STORAGE.
+#[test]
+fn quota_of_the_account_is_reported() {
+    const PY: &str = r#"
+import imaplib, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[4]); ctx.check_hostname = False
+m = imaplib.IMAP4_SSL('127.0.0.1', int(sys.argv[1]), ssl_context=ctx)
+m.login('alice@a.test', 'alice-pw-1')
+print('CAP', 'QUOTA=RES-STORAGE' in m.capabilities)
+m.append('INBOX', '(\\Deleted)', None, b'Subject: q\r\n\r\n' + b'x' * 3000 + b'\r\n')
+print('ROOT', m.getquotaroot('INBOX'))
+print('GET', m.getquota('""'))
+try:
+    print('SET', m.setquota('""', '(STORAGE 10)'))
+except m.error as e:
+    print('SET', e)
+print('STATUS', m.status('INBOX', '(DELETED DELETED-STORAGE)'))
+m.logout()
+"#;
+    let mut s = Server::prepare("EMAIL_QUOTA=1M");
+    s.launch();
+    s.add_account("alice@a.test", "alice-pw-1");
+    s.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    let out = run_py(&s, PY, &[]);
+    for want in [
+        "CAP True",
+        "ROOT ('OK', [[b'\"INBOX\" \"\"'], [b'\"\" (STORAGE 3 1024)']])",
+        "GET ('OK', [b'\"\" (STORAGE 3 1024)'])",
+        "SET ('NO', [b'[NOPERM]",
+        "STATUS ('OK', [b'\"INBOX\" (DELETED 1 DELETED-STORAGE 3)'])",
+    ] {
+        assert!(out.contains(want), "{want:?} not in\n{out}");
+    }
+}

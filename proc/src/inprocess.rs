@@ -268,6 +268,7 @@ impl Imap {
             max_literal: st.max_message_size,
             max_per_user: st.imap_max_user_connections,
             max_folders: st.imap_max_folders as usize,
+            quota: st.quota,
         });
         Ok(Imap { sh, maildir })
     }

@@ -97,3 +97,30 @@ pub fn create_account(
     }
     Ok(dir)
 }
+
+/// Bytes of mail in an account: every message file in `new/` and `cur/` of
+/// INBOX and of each folder. What EMAIL_QUOTA limits (delivery defers past it)
+/// and QUOTA reports.
+pub fn usage(account: &Path) -> u64 {
+    let mut folders = vec![account.to_path_buf()];
+    if let Ok(rd) = std::fs::read_dir(account) {
+        folders.extend(
+            rd.flatten()
+                .filter(|e| e.file_name().as_encoded_bytes().first() == Some(&b'.'))
+                .map(|e| e.path()),
+        );
+    }
+    let mut total = 0u64;
+    for f in folders {
+        for sub in ["new", "cur"] {
+            if let Ok(rd) = std::fs::read_dir(f.join(sub)) {
+                total += rd
+                    .flatten()
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum::<u64>();
+            }
+        }
+    }
+    total
+}

@@ -46,26 +46,7 @@ fn usage(dir: &Path, mailbox: &str) -> u64 {
             }
         }
     }
-    let mut total = 0u64;
-    let mut folders = vec![dir.to_path_buf()];
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        folders.extend(
-            rd.flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
-                .map(|e| e.path()),
-        );
-    }
-    for f in folders {
-        for sub in ["new", "cur"] {
-            if let Ok(rd) = std::fs::read_dir(f.join(sub)) {
-                total += rd
-                    .flatten()
-                    .filter_map(|e| e.metadata().ok())
-                    .map(|m| m.len())
-                    .sum::<u64>();
-            }
-        }
-    }
+    let total = crate::maildir::usage(dir);
     if let Ok(mut c) = CACHE.lock() {
         c.get_or_insert_with(HashMap::new)
             .insert(mailbox.to_string(), (total, Instant::now()));

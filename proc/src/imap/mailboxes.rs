@@ -375,6 +375,44 @@ impl Session {
         compiled
     }
 
+    /// RFC 9208: one quota root, "", for the whole account, when EMAIL_QUOTA
+    /// is set; the limit and usage in units of 1024 octets.
+    fn quota_line(&self) -> String {
+        let used = crate::maildir::usage(&self.account).div_ceil(1024);
+        let limit = self.sh.quota.div_ceil(1024);
+        format!("* QUOTA \"\" (STORAGE {used} {limit})\r\n")
+    }
+
+    pub fn get_quota_root(&mut self, tag: &str, name: &str) {
+        let Some(path) = self.folder_or_no(tag, name) else {
+            return;
+        };
+        if !path.join("cur").is_dir() {
+            self.tagged(tag, "NO", "[NONEXISTENT] No such mailbox");
+            return;
+        }
+        let shown = if names::is_inbox(name) { "INBOX" } else { name };
+        if self.sh.quota == 0 {
+            // No limit: the mailbox has no quota root.
+            self.push(&format!("* QUOTAROOT {}\r\n", quote(shown)));
+        } else {
+            self.push(&format!("* QUOTAROOT {} \"\"\r\n", quote(shown)));
+            let q = self.quota_line();
+            self.push(&q);
+        }
+        self.tagged(tag, "OK", "GETQUOTAROOT completed");
+    }
+
+    pub fn get_quota(&mut self, tag: &str, root: &str) {
+        if !root.is_empty() || self.sh.quota == 0 {
+            self.tagged(tag, "NO", "[NONEXISTENT] No such quota root");
+            return;
+        }
+        let q = self.quota_line();
+        self.push(&q);
+        self.tagged(tag, "OK", "GETQUOTA completed");
+    }
+
     pub fn lsub(&mut self, tag: &str, reference: &str, pattern: &str) {
         let Some(compiled) = self.patterns(tag, reference, &[pattern.to_string()]) else {
             return;
@@ -443,6 +481,15 @@ impl Session {
                     .iter()
                     .filter(|m| m.flags & flags::DELETED != 0)
                     .count() as u64,
+                // RFC 9208 4.2.2: what EXPUNGE would free, in 1024-octet units.
+                "DELETED-STORAGE" => st
+                    .msgs
+                    .iter()
+                    .filter(|m| m.flags & flags::DELETED != 0)
+                    .filter_map(|m| std::fs::metadata(folder.file_path(m)).ok())
+                    .map(|md| md.len())
+                    .sum::<u64>()
+                    .div_ceil(1024),
                 _ => continue,
             };
             out.push(format!("{it} {v}"));
@@ -468,7 +515,7 @@ impl Session {
                     StatusDataItemName::UidValidity => "UIDVALIDITY",
                     StatusDataItemName::Unseen => "UNSEEN",
                     StatusDataItemName::Deleted => "DELETED",
-                    _ => "",
+                    StatusDataItemName::DeletedStorage => "DELETED-STORAGE",
                 }
                 .to_string()
             })

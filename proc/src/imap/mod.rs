@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub max_per_user: u32,
     /// Folders one account may have (INBOX not counted).
     pub max_folders: usize,
+    /// EMAIL_QUOTA in bytes (0: none), shown by QUOTA (RFC 9208).
+    pub quota: u64,
 }
 
 pub async fn run(mut ctx: ChildCtx) -> i32 {
@@ -80,6 +82,7 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         max_literal: settings.max_message_size,
         max_per_user: settings.imap_max_user_connections,
         max_folders: settings.imap_max_folders as usize,
+        quota: settings.quota,
     });
     let sh = shared.clone();
     let per_ip = settings.max_connections_per_ip;

@@ -392,6 +392,16 @@ impl Session {
                 date.as_ref(),
                 message.as_ref(),
             )?,
+            CommandBody::GetQuotaRoot { mailbox } => self.get_quota_root(&tag, &mbox(&mailbox)),
+            CommandBody::GetQuota { root } => {
+                let root = String::from_utf8_lossy(root.as_ref()).into_owned();
+                self.get_quota(&tag, &root)
+            }
+            CommandBody::SetQuota { .. } => self.tagged(
+                &tag,
+                "NO",
+                "[NOPERM] Quotas are set by the administrator (EMAIL_QUOTA)",
+            ),
             _ if !selected => {
                 self.tagged(&tag, "BAD", "No mailbox selected");
             }
