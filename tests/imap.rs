@@ -428,3 +428,44 @@ m.logout()
         assert!(out.contains(want), "{want:?} not in\n{out}");
     }
 }
+
+/// AUTH=LOGIN (old clients): "Username:" and "Password:" challenges, each
+/// answered in base64; a wrong password fails like LOGIN; offered only after TLS.
+#[test]
+fn authenticate_login_for_old_clients() {
+    const PY: &str = r#"
+import imaplib, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[4]); ctx.check_hostname = False
+m = imaplib.IMAP4_SSL('127.0.0.1', int(sys.argv[1]), ssl_context=ctx)
+print('CAP', 'AUTH=LOGIN' in m.capabilities)
+seen = []
+def answer(pw):
+    it = iter([b'alice@a.test', pw])
+    def cb(challenge):
+        seen.append(challenge)
+        return next(it)
+    return cb
+print('AUTH', m.authenticate('LOGIN', answer(b'alice-pw-1'))[0], seen)
+print('SELECT', m.select('INBOX')[0])
+m.logout()
+m = imaplib.IMAP4_SSL('127.0.0.1', int(sys.argv[1]), ssl_context=ctx)
+try:
+    m.authenticate('LOGIN', answer(b'wrong'))
+    print('BAD PASSWORD ACCEPTED')
+except m.error as e:
+    print('REFUSED', e)
+p = imaplib.IMAP4('127.0.0.1', int(sys.argv[2]))
+print('PLAIN CAP', 'AUTH=LOGIN' in p.capabilities)
+"#;
+    let s = server();
+    let out = run_py(&s, PY, &[]);
+    for want in [
+        "CAP True",
+        "AUTH OK [b'Username:', b'Password:']",
+        "SELECT OK",
+        "REFUSED [AUTHENTICATIONFAILED]",
+        "PLAIN CAP False",
+    ] {
+        assert!(out.contains(want), "{want:?} not in\n{out}");
+    }
+}

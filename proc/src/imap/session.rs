@@ -554,6 +554,37 @@ impl Session {
         Ok(true)
     }
 
+    /// One SASL challenge (`+ <base64 prompt>`) and the client's base64
+    /// answer. None when the exchange is over: the client cancelled (`*`) or
+    /// sent bad base64 (a tagged BAD is queued), or it hung up (nothing queued).
+    async fn sasl_step(&mut self, tag: &str, prompt: &str) -> std::io::Result<Option<Vec<u8>>> {
+        self.push(&format!("+ {prompt}\r\n"));
+        self.flush().await?;
+        let mut line = Vec::new();
+        let n = tokio::time::timeout(
+            PREAUTH_TIMEOUT,
+            read_line_into(&mut self.r, &mut line, 4096),
+        )
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))??;
+        if n == 0 {
+            return Ok(None);
+        }
+        let text = String::from_utf8_lossy(&line).trim().to_string();
+        if text == "*" {
+            self.tagged(tag, "BAD", "Authentication cancelled");
+            return Ok(None);
+        }
+        use base64::Engine;
+        match base64::engine::general_purpose::STANDARD.decode(text) {
+            Ok(d) => Ok(Some(d)),
+            Err(_) => {
+                self.tagged(tag, "BAD", "Invalid base64");
+                Ok(None)
+            }
+        }
+    }
+
     async fn authenticate(
         &mut self,
         tag: &str,
@@ -572,39 +603,33 @@ impl Session {
             );
             return Ok(true);
         }
-        if !mechanism.eq_ignore_ascii_case("PLAIN") {
-            self.tagged(tag, "NO", "[CANNOT] Only AUTHENTICATE PLAIN is offered");
+        let login = mechanism.eq_ignore_ascii_case("LOGIN");
+        if !login && !mechanism.eq_ignore_ascii_case("PLAIN") {
+            self.tagged(tag, "NO", "[CANNOT] AUTHENTICATE PLAIN or LOGIN");
             return Ok(true);
+        }
+        // LOGIN (for old clients): "Username:" then "Password:", each base64.
+        if login {
+            let user = match initial {
+                Some(u) => u,
+                None => match self.sasl_step(tag, "VXNlcm5hbWU6").await? {
+                    Some(u) => u,
+                    None => return Ok(!self.out.is_empty()),
+                },
+            };
+            let Some(pass) = self.sasl_step(tag, "UGFzc3dvcmQ6").await? else {
+                return Ok(!self.out.is_empty());
+            };
+            let user = String::from_utf8_lossy(&user).into_owned();
+            let pass = String::from_utf8_lossy(&pass).into_owned();
+            return self.login(tag, user, pass).await;
         }
         let data = match initial {
             Some(d) => d,
-            None => {
-                self.push("+ \r\n");
-                self.flush().await?;
-                let mut line = Vec::new();
-                let n = tokio::time::timeout(
-                    PREAUTH_TIMEOUT,
-                    read_line_into(&mut self.r, &mut line, 4096),
-                )
-                .await
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))??;
-                if n == 0 {
-                    return Ok(false);
-                }
-                let text = String::from_utf8_lossy(&line).trim().to_string();
-                if text == "*" {
-                    self.tagged(tag, "BAD", "Authentication cancelled");
-                    return Ok(true);
-                }
-                use base64::Engine;
-                match base64::engine::general_purpose::STANDARD.decode(text) {
-                    Ok(d) => d,
-                    Err(_) => {
-                        self.tagged(tag, "BAD", "Invalid base64");
-                        return Ok(true);
-                    }
-                }
-            }
+            None => match self.sasl_step(tag, "").await? {
+                Some(d) => d,
+                None => return Ok(!self.out.is_empty()),
+            },
         };
         // authzid \0 authcid \0 password; authzid must be empty or the same user.
         let parts: Vec<&[u8]> = data.split(|b| *b == 0).collect();

@@ -40,7 +40,7 @@ impl Session {
         c.push_str(&format!(" APPENDLIMIT={}", self.sh.max_literal));
         if self.user.is_none() {
             if self.tls() {
-                c.push_str(" AUTH=PLAIN");
+                c.push_str(" AUTH=PLAIN AUTH=LOGIN");
             } else {
                 if self.sh.tls.acceptor().is_some() {
                     c.push_str(" STARTTLS");
