@@ -411,6 +411,9 @@ try:
 except m.error as e:
     print('SET', e)
 print('STATUS', m.status('INBOX', '(DELETED DELETED-STORAGE)'))
+print('SIZE', 'STATUS=SIZE' in m.capabilities, m.status('inbox', '(SIZE MESSAGES)'))
+typ, data = m._simple_command('LIST', '""', '"INBOX"', 'RETURN', '(STATUS (SIZE))')
+print('LISTSIZE', m._untagged_response(typ, data, 'STATUS'))
 m.logout()
 "#;
     let mut s = Server::prepare("EMAIL_QUOTA=1M");
@@ -424,6 +427,9 @@ m.logout()
         "GET ('OK', [b'\"\" (STORAGE 3 1024)'])",
         "SET ('NO', [b'[NOPERM]",
         "STATUS ('OK', [b'\"INBOX\" (DELETED 1 DELETED-STORAGE 3)'])",
+        // RFC 8438: the message is 3,016 octets on disk.
+        "SIZE True ('OK', [b'\"INBOX\" (SIZE 3016 MESSAGES 1)'])",
+        "LISTSIZE ('OK', [b'\"INBOX\" (SIZE 3016)'])",
     ] {
         assert!(out.contains(want), "{want:?} not in\n{out}");
     }

@@ -29,7 +29,22 @@ pub enum Ext {
     Namespace(String),
     UidExpunge(String, SequenceSet),
     List(String, ListCmd),
+    /// STATUS with an item imap-codec does not know (RFC 8438 SIZE): the
+    /// mailbox and the item names, upper case.
+    Status(String, String, Vec<String>),
 }
+
+/// STATUS items this server answers.
+pub const STATUS_ITEMS: [&str; 8] = [
+    "MESSAGES",
+    "RECENT",
+    "UIDNEXT",
+    "UIDVALIDITY",
+    "UNSEEN",
+    "DELETED",
+    "DELETED-STORAGE",
+    "SIZE",
+];
 
 /// The tag of a command line, for a BAD reply ("*" when there is none).
 pub fn tag_of(buf: &[u8]) -> String {
@@ -179,6 +194,17 @@ pub fn parse(buf: &[u8]) -> Option<Ext> {
             Some(Ext::UidExpunge(tag, set))
         }
         "LIST" => list(tag, &toks[2..]),
+        "STATUS" if toks.len() == 4 => {
+            let name = toks[2].text()?.to_string();
+            let Tok::List(items) = &toks[3] else {
+                return None;
+            };
+            let items: Vec<String> = items.iter().map(|t| upper(Some(t))).collect();
+            if items.is_empty() || !items.iter().all(|i| STATUS_ITEMS.contains(&i.as_str())) {
+                return None;
+            }
+            Some(Ext::Status(tag, name, items))
+        }
         _ => None,
     }
 }

@@ -481,6 +481,13 @@ impl Session {
                     .iter()
                     .filter(|m| m.flags & flags::DELETED != 0)
                     .count() as u64,
+                // RFC 8438: the mailbox's size in octets.
+                "SIZE" => st
+                    .msgs
+                    .iter()
+                    .filter_map(|m| std::fs::metadata(folder.file_path(m)).ok())
+                    .map(|md| md.len())
+                    .sum::<u64>(),
                 // RFC 9208 4.2.2: what EXPUNGE would free, in 1024-octet units.
                 "DELETED-STORAGE" => st
                     .msgs
@@ -498,13 +505,6 @@ impl Session {
     }
 
     pub fn status(&mut self, tag: &str, name: &str, items: &[StatusDataItemName]) {
-        let Some(path) = self.folder_or_no(tag, name) else {
-            return;
-        };
-        if !path.join("cur").is_dir() {
-            self.tagged(tag, "NO", "[NONEXISTENT] No such mailbox");
-            return;
-        }
         let names: Vec<String> = items
             .iter()
             .map(|i| {
@@ -520,6 +520,18 @@ impl Session {
                 .to_string()
             })
             .collect();
+        self.status_of(tag, name, names);
+    }
+
+    /// STATUS for item names (upper case), from imap-codec or `ext`.
+    pub fn status_of(&mut self, tag: &str, name: &str, names: Vec<String>) {
+        let Some(path) = self.folder_or_no(tag, name) else {
+            return;
+        };
+        if !path.join("cur").is_dir() {
+            self.tagged(tag, "NO", "[NONEXISTENT] No such mailbox");
+            return;
+        }
         match self.status_items(name, &names) {
             Some(s) => {
                 let shown = if names::is_inbox(name) { "INBOX" } else { name };

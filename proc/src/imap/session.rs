@@ -660,7 +660,15 @@ impl Session {
             ext::Ext::List(tag, l) if self.user.is_some() => {
                 self.list(&tag, &l.reference, &l.patterns, l.opts)
             }
-            ext::Ext::Namespace(tag) | ext::Ext::List(tag, _) => {
+            ext::Ext::Status(tag, name, items) if self.user.is_some() => {
+                let name = if super::names::is_inbox(&name) {
+                    "INBOX".to_string()
+                } else {
+                    name
+                };
+                self.status_of(&tag, &name, items)
+            }
+            ext::Ext::Namespace(tag) | ext::Ext::List(tag, _) | ext::Ext::Status(tag, ..) => {
                 self.tagged(&tag, "BAD", "Log in first")
             }
             ext::Ext::UidExpunge(tag, _) => self.tagged(&tag, "BAD", "No mailbox selected"),

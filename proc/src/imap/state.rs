@@ -36,7 +36,7 @@ impl Session {
     }
 
     pub fn capability(&self) -> String {
-        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS QUOTA QUOTA=RES-STORAGE");
+        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS QUOTA QUOTA=RES-STORAGE STATUS=SIZE");
         c.push_str(&format!(" APPENDLIMIT={}", self.sh.max_literal));
         if self.user.is_none() {
             if self.tls() {
