@@ -270,6 +270,19 @@ flags_at = [i for i, l in enumerate(lines) if l.startswith("* FLAGS (") and "$Br
 perm_at = [i for i, l in enumerate(lines) if "[PERMANENTFLAGS (" in l and "$BrandNew" in l]
 fetch_at = [i for i, l in enumerate(lines) if " FETCH (" in l and "$BrandNew" in l]
 check(flags_at and perm_at and fetch_at and flags_at[0] < fetch_at[0] and perm_at[0] < fetch_at[0], f"FLAGS before FETCH: {lines}")
+# ESEARCH (RFC 4731).
+raw.sendall(b"s1 SEARCH RETURN (MIN MAX COUNT) ALL\r\n")
+lines = until("s1")
+check(re.fullmatch(r'\* ESEARCH \(TAG "s1"\) MIN 1 MAX \d+ COUNT \d+', lines[0]) is not None and lines[-1].startswith("s1 OK"), f"ESEARCH {lines}")
+raw.sendall(b"s2 UID SEARCH RETURN () ALL\r\n")
+lines = until("s2")
+check(re.fullmatch(r'\* ESEARCH \(TAG "s2"\) UID ALL [0-9:,]+', lines[0]) is not None, f"ESEARCH ALL {lines}")
+raw.sendall(b"s3 SEARCH RETURN (MIN COUNT) SUBJECT no-such-subject-anywhere\r\n")
+lines = until("s3")
+check(lines[0] == '* ESEARCH (TAG "s3") COUNT 0', f"ESEARCH none {lines}")
+raw.sendall(b"s4 SEARCH RETURN (BOGUS) ALL\r\n")
+lines = until("s4")
+check(lines[-1].startswith("s4 BAD"), f"ESEARCH bad option {lines}")
 # COPY into the selected mailbox: EXISTS in the same response (RFC 3501 7.3.1).
 raw.sendall(b"e COPY 1 INBOX\r\n")
 lines = until("e")

@@ -46,6 +46,39 @@ pub const STATUS_ITEMS: [&str; 8] = [
     "SIZE",
 ];
 
+/// `tag [UID] SEARCH RETURN (opts) criteria`: the command without the RETURN
+/// part, and the options (upper case; none means ALL, RFC 4731 3.1). None
+/// for anything else, or options this server does not know.
+pub fn search_return(buf: &[u8]) -> Option<(Vec<u8>, Vec<String>)> {
+    let upper: Vec<u8> = buf.iter().take(256).map(u8::to_ascii_uppercase).collect();
+    let at = upper.windows(15).position(|w| w == b" SEARCH RETURN ")? + 7;
+    // Only as the command itself: tag, optional UID, SEARCH.
+    let head = std::str::from_utf8(upper.get(..at)?).ok()?;
+    let words: Vec<&str> = head.split_whitespace().collect();
+    if !(words.len() == 2 || (words.len() == 3 && words[1] == "UID")) {
+        return None;
+    }
+    let open = at + " RETURN ".len();
+    if buf.get(open) != Some(&b'(') {
+        return None;
+    }
+    let close = open + buf.get(open..)?.iter().position(|&b| b == b')')?;
+    let opts: Vec<String> = std::str::from_utf8(buf.get(open + 1..close)?)
+        .ok()?
+        .split_whitespace()
+        .map(str::to_ascii_uppercase)
+        .collect();
+    if !opts
+        .iter()
+        .all(|o| ["MIN", "MAX", "ALL", "COUNT"].contains(&o.as_str()))
+    {
+        return None;
+    }
+    let mut plain = buf.get(..at)?.to_vec();
+    plain.extend_from_slice(buf.get(close + 1..)?);
+    Some((plain, opts))
+}
+
 /// The tag of a command line, for a BAD reply ("*" when there is none).
 pub fn tag_of(buf: &[u8]) -> String {
     let t: String = buf
@@ -312,5 +345,19 @@ mod tests {
         assert_eq!(literal_at_end(b"a LOGIN {99999999999999}\r\n"), None);
         assert_eq!(literal_at_end(b"a NOOP\r\n"), None);
         assert_eq!(literal_at_end(b"{5}"), None);
+    }
+
+    #[test]
+    fn search_return_is_split_off() {
+        let (plain, opts) =
+            search_return(b"a UID SEARCH RETURN (min COUNT) SUBJECT x\r\n").unwrap();
+        assert_eq!(plain, b"a UID SEARCH SUBJECT x\r\n");
+        assert_eq!(opts, ["MIN", "COUNT"]);
+        let (plain, opts) = search_return(b"b search return () ALL\r\n").unwrap();
+        assert_eq!(plain, b"b search ALL\r\n");
+        assert!(opts.is_empty());
+        assert!(search_return(b"c SEARCH RETURN (SAVE) ALL\r\n").is_none());
+        assert!(search_return(b"d SEARCH SUBJECT \" SEARCH RETURN (\"\r\n").is_none());
+        assert!(search_return(b"e SEARCH RETURN (MIN\r\n").is_none());
     }
 }

@@ -343,12 +343,17 @@ impl Session {
             }
             Ok(found)
         })?;
-        let mut line = String::from("* SEARCH");
-        for n in found {
-            line.push(' ');
-            line.push_str(&n.to_string());
-        }
-        line.push_str("\r\n");
+        let line = match self.search_return.take() {
+            Some(opts) => esearch(tag, uid, &opts, &found),
+            None => {
+                let mut line = String::from("* SEARCH");
+                for n in found {
+                    line.push(' ');
+                    line.push_str(&n.to_string());
+                }
+                line + "\r\n"
+            }
+        };
         self.push(&line);
         self.tagged(tag, "OK", "SEARCH completed");
         Ok(())
@@ -996,4 +1001,29 @@ fn flags_lines(keywords: &[String]) -> String {
         "* FLAGS ({sys}{kw})\r\n* OK [PERMANENTFLAGS ({sys}{kw} \\*)] Flags permitted\r\n",
         sys = flags::SYSTEM_LIST
     )
+}
+
+/// `* ESEARCH (TAG "t") [UID] MIN n MAX n COUNT n ALL set` (RFC 4731 3.1):
+/// `opts` empty means ALL; MIN, MAX and ALL are left out when nothing matched.
+fn esearch(tag: &str, uid: bool, opts: &[String], found: &[u32]) -> String {
+    let mut line = format!("* ESEARCH (TAG {})", super::wire::quote(tag));
+    if uid {
+        line.push_str(" UID");
+    }
+    let want = |o: &str| opts.iter().any(|x| x == o) || (opts.is_empty() && o == "ALL");
+    if let (true, Some(min)) = (want("MIN"), found.iter().min()) {
+        line.push_str(&format!(" MIN {min}"));
+    }
+    if let (true, Some(max)) = (want("MAX"), found.iter().max()) {
+        line.push_str(&format!(" MAX {max}"));
+    }
+    if want("COUNT") {
+        line.push_str(&format!(" COUNT {}", found.len()));
+    }
+    if want("ALL") && !found.is_empty() {
+        let mut sorted = found.to_vec();
+        sorted.sort_unstable();
+        line.push_str(&format!(" ALL {}", uid_ranges(&sorted)));
+    }
+    line + "\r\n"
 }

@@ -76,6 +76,7 @@ pub async fn serve_conn(
         bytes_in: 0,
         bytes_out: 0,
         user_slot: None,
+        search_return: None,
     };
     let drain = crate::drain::global();
     let _counted = drain.session();
@@ -174,6 +175,13 @@ impl Session {
                 }
                 Input::Eof => return Ok(()),
             };
+            // RFC 4731: `SEARCH RETURN (...)` is decoded as a plain SEARCH, its
+            // options kept for the ESEARCH reply.
+            let (buf, ret) = match ext::search_return(&buf) {
+                Some((plain, opts)) => (plain, Some(opts)),
+                None => (buf, None),
+            };
+            self.search_return = ret;
             let decoded = CommandCodec::default().decode(&buf);
             let go_on = match decoded {
                 Ok((_, cmd)) => {

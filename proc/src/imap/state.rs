@@ -28,6 +28,8 @@ pub struct Session {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub(super) user_slot: Option<crate::counter::Slot<String>>,
+    /// RFC 4731: the RETURN options of the SEARCH being run (ESEARCH reply).
+    pub(super) search_return: Option<Vec<String>>,
 }
 
 impl Session {
@@ -36,7 +38,7 @@ impl Session {
     }
 
     pub fn capability(&self) -> String {
-        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS QUOTA QUOTA=RES-STORAGE STATUS=SIZE");
+        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS QUOTA QUOTA=RES-STORAGE STATUS=SIZE ESEARCH");
         c.push_str(&format!(" APPENDLIMIT={}", self.sh.max_literal));
         if self.user.is_none() {
             if self.tls() {
