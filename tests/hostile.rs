@@ -471,7 +471,13 @@ print(all(ok), len(ok))
         ],
     );
     assert_ok(&o, "big fetches");
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "True 8");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "True 8",
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        srv.log()
+    );
     let peak: u64 = proc_status(imap, "VmHWM")
         .split_whitespace()
         .next()
