@@ -6,26 +6,9 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-const VERIFY_PY: &str = r#"
-import dkim, re, sys
-record_line = open(sys.argv[1]).read()
-name = record_line.split()[0].rstrip('.')
-value = ''.join(re.findall(r'"([^"]*)"', record_line))
-msg = open(sys.argv[2], 'rb').read()
-def dns(qname, timeout=5):
-    q = qname.decode() if isinstance(qname, bytes) else qname
-    return value.encode() if q.rstrip('.') == name else None
-print('verified' if dkim.verify(msg, dnsfunc=dns) else 'FAILED')
-"#;
-
 /// dkimpy verifies `file`'s signature against the DKIM record in `record`.
 fn assert_dkim_verified(record: &std::path::Path, file: &std::path::Path) {
-    let v = python(
-        VERIFY_PY,
-        &[&record.to_string_lossy(), &file.to_string_lossy()],
-    );
-    assert_ok(&v, "dkimpy");
-    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), "verified");
+    assert!(dkimpy_verifies(record, file), "{}", file.display());
 }
 
 #[test]
@@ -349,32 +332,13 @@ fn mx_lookup_through_local_dns() {
         return;
     }
     let dns_port = free_port();
-    // Killed when the test ends, also when it fails.
-    struct Reap(std::process::Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _dns = Reap(
-        std::process::Command::new("/usr/sbin/dnsmasq")
-            .args([
-                "--keep-in-foreground",
-                "--no-resolv",
-                "--no-hosts",
-                "--bind-interfaces",
-                "--listen-address=127.0.0.1",
-                &format!("--port={dns_port}"),
-                "--local=/test/",
-                "--mx-host=b.test,mail.b.test,10",
-                "--host-record=mail.b.test,127.0.0.2",
-                "--pid-file",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("dnsmasq"),
+    let _dns = dnsmasq(
+        "127.0.0.1",
+        dns_port,
+        &[
+            "--mx-host=b.test,mail.b.test,10".to_string(),
+            "--host-record=mail.b.test,127.0.0.2".to_string(),
+        ],
     );
     let mut b =
         Server::prepare("EMAIL_DOMAIN=b.test\nEMAIL_LISTEN_ADDR=127.0.0.2\nEMAIL_SMTP_PORT=25");

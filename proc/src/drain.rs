@@ -47,6 +47,17 @@ pub fn global() -> &'static Drain {
     })
 }
 
+/// A session's work, contained (a panic ends only it: `Some(Err(()))`) and
+/// cut at the stop's deadline (`None`).
+pub async fn contained<T>(
+    work: impl std::future::Future<Output = T> + Send,
+) -> Option<Result<T, ()>> {
+    tokio::select! {
+        r = crate::contain::contain(work) => Some(r),
+        _ = global().reached(Phase::Stop) => None,
+    }
+}
+
 impl Drain {
     pub fn session(&self) -> Session {
         self.sessions.fetch_add(1, Ordering::SeqCst);

@@ -236,6 +236,16 @@ impl TlsState {
 }
 
 /// Errors that are just a client going away, not worth a log line.
+/// End a connection: TLS close_notify (RFC 8446 6.1; clients otherwise see a
+/// truncation), then FIN. Bounded: a peer that stopped reading does not hold it.
+pub async fn close(conn: &mut Conn) {
+    let _ = tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio::io::AsyncWriteExt::shutdown(conn),
+    )
+    .await;
+}
+
 pub fn is_disconnect(e: &io::Error) -> bool {
     matches!(
         e.kind(),

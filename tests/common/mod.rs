@@ -639,3 +639,64 @@ pub fn wait_replaced(srv: &Server, before: &[(String, i32)], victim: &str, limit
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// dkimpy verifies `msg`'s DKIM signature, the key taken from the record
+/// `--dkim-keygen` printed into `record` (no DNS asked).
+pub fn dkimpy_verifies(record: &Path, msg: &Path) -> bool {
+    const PY: &str = r#"
+import dkim, re, sys
+record_line = open(sys.argv[1]).read()
+name = record_line.split()[0].rstrip('.')
+value = ''.join(re.findall(r'"([^"]*)"', record_line))
+msg = open(sys.argv[2], 'rb').read()
+def dns(qname, timeout=5):
+    q = qname.decode() if isinstance(qname, bytes) else qname
+    return value.encode() if q.rstrip('.') == name else None
+print('verified' if dkim.verify(msg, dnsfunc=dns) else 'FAILED')
+"#;
+    let v = python(PY, &[&record.to_string_lossy(), &msg.to_string_lossy()]);
+    assert_ok(&v, "dkimpy");
+    String::from_utf8_lossy(&v.stdout).trim() == "verified"
+}
+
+/// A child process killed and reaped when dropped (also when a test fails).
+pub struct Reap(pub Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// dnsmasq answering for `.test` only, on `addr:port`, with `records`
+/// (`--mx-host=...`, `--host-record=...`, `--txt-record=...`), nothing else
+/// asked or forwarded. Ready when this returns.
+pub fn dnsmasq(addr: &str, port: u16, records: &[String]) -> Reap {
+    let child = Command::new("/usr/sbin/dnsmasq")
+        .args([
+            "--keep-in-foreground",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            &format!("--listen-address={addr}"),
+            &format!("--port={port}"),
+            "--local=/test/",
+            "--pid-file",
+        ])
+        .args(records)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dnsmasq");
+    let dns = Reap(child);
+    let t = Instant::now();
+    while std::net::UdpSocket::bind((addr, port)).is_ok() {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "dnsmasq on {addr}:{port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    dns
+}

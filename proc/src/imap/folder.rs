@@ -555,25 +555,16 @@ fn append_uidlist(dir: &Path, next: u32, entries: &[(u32, String)]) -> io::Resul
 /// The folder's keywords in letter order. A file of a later release (`%SXKW 2`
 /// and up) is an error: the folder is not served rather than misread.
 fn read_keywords(dir: &Path) -> io::Result<Vec<String>> {
-    let Ok(t) = fs::read_to_string(dir.join(KEYWORDS)) else {
+    let path = dir.join(KEYWORDS);
+    let Ok(t) = fs::read_to_string(&path) else {
         return Ok(Vec::new());
     };
-    let mut lines = t.lines().peekable();
-    if let Some(v) = lines.peek().and_then(|l| l.strip_prefix("%SXKW ")) {
-        if v.trim() != "1" {
-            log::error!(
-                "{}: written by a newer release (%SXKW {v}); folder not served, file kept",
-                dir.join(KEYWORDS).display()
-            );
-            return Err(io::Error::other("keywords file of a newer release"));
-        }
-        lines.next();
-    }
-    Ok(lines
+    let keywords = super::names::versioned_lines(&t, "%SXKW ", &path)?
         .filter(|l| !l.is_empty())
         .take(flags::MAX_KEYWORDS)
         .map(str::to_string)
-        .collect())
+        .collect();
+    Ok(keywords)
 }
 
 /// The most of a message read as its header block when it has no empty line

@@ -202,26 +202,40 @@ pub fn matches(pattern: &str, name: &str) -> bool {
 /// by `check`, so it cannot be a mailbox. Release 0.1's files have none.
 const SUBSCRIPTIONS_HEAD: &str = ".SXSUB 1";
 
-/// The subscribed names; Err for a file of a later release (kept as it is).
-fn read_subscriptions(account: &Path) -> std::io::Result<Vec<String>> {
-    let Ok(t) = std::fs::read_to_string(account.join(SUBSCRIPTIONS)) else {
-        return Ok(Vec::new());
-    };
-    let mut lines = t.lines().peekable();
-    if let Some(v) = lines.peek().and_then(|l| l.strip_prefix(".SXSUB ")) {
+/// The lines of a small state file (keywords, subscriptions) after its first
+/// line `<head>1`; a file without that line is release 0.1's and all lines
+/// count. A later version (`<head>2`...) is an error, logged: the caller
+/// neither serves nor rewrites the file.
+pub fn versioned_lines<'a>(
+    text: &'a str,
+    head: &str,
+    path: &Path,
+) -> std::io::Result<impl Iterator<Item = &'a str> + use<'a>> {
+    let mut lines = text.lines().peekable();
+    if let Some(v) = lines.peek().and_then(|l| l.strip_prefix(head)) {
         if v.trim() != "1" {
             log::error!(
-                "{}: written by a newer release (.SXSUB {v}); kept, not changed",
-                account.join(SUBSCRIPTIONS).display()
+                "{}: written by a newer release ({head}{v}); kept as it is",
+                path.display()
             );
-            return Err(std::io::Error::other("subscriptions of a newer release"));
+            return Err(std::io::Error::other("file of a newer release"));
         }
         lines.next();
     }
-    Ok(lines
+    Ok(lines)
+}
+
+/// The subscribed names; Err for a file of a later release (kept as it is).
+fn read_subscriptions(account: &Path) -> std::io::Result<Vec<String>> {
+    let path = account.join(SUBSCRIPTIONS);
+    let Ok(t) = std::fs::read_to_string(&path) else {
+        return Ok(Vec::new());
+    };
+    let names = versioned_lines(&t, ".SXSUB ", &path)?
         .filter(|l| !l.is_empty())
         .map(str::to_string)
-        .collect())
+        .collect();
+    Ok(names)
 }
 
 pub fn subscriptions(account: &Path) -> Vec<String> {

@@ -78,13 +78,8 @@ pub async fn serve_conn(
         user_slot: None,
         search_return: None,
     };
-    let drain = crate::drain::global();
-    let _counted = drain.session();
-    let ended = tokio::select! {
-        r = crate::contain::contain(s.serve()) => Some(r),
-        _ = drain.reached(crate::drain::Phase::Stop) => None,
-    };
-    match ended {
+    let _counted = crate::drain::global().session();
+    match crate::drain::contained(s.serve()).await {
         Some(Ok(Err(e))) if !crate::net::is_disconnect(&e) => {
             log::info!("{}: session with {peer} ended: {e}", service.name());
         }
@@ -103,14 +98,7 @@ pub async fn serve_conn(
             let _ = tokio::time::timeout(Duration::from_secs(1), s.flush()).await;
         }
     }
-    // TLS close_notify (RFC 8446 6.1): clients otherwise see the end of the
-    // session as a truncation. Bounded: a peer that stopped reading does not
-    // hold the session.
-    let _ = tokio::time::timeout(
-        Duration::from_secs(2),
-        tokio::io::AsyncWriteExt::shutdown(s.r.get_mut()),
-    )
-    .await;
+    crate::net::close(s.r.get_mut()).await;
     if let Some(u) = &s.user {
         log::info!(
             "{}: logout user={u} rip={} in={} out={}",

@@ -58,15 +58,39 @@ pub fn headers_for(message: &[u8]) -> Vec<String> {
     h
 }
 
-enum Signer {
-    Rsa(DkimSigner<RsaKey<Sha256>, Done>),
-    Ed25519(DkimSigner<Ed25519Key, Done>),
+/// A key shared by the signers made from it: each message gets its own
+/// signer (its own `h=`) without copying the key or locking it.
+struct SharedKey<K>(std::sync::Arc<K>);
+
+impl<K> Clone for SharedKey<K> {
+    fn clone(&self) -> Self {
+        SharedKey(self.0.clone())
+    }
+}
+
+impl<K: SigningKey> SigningKey for SharedKey<K> {
+    type Hasher = K::Hasher;
+
+    fn sign(&self, input: impl mail_auth::common::headers::Writable) -> mail_auth::Result<Vec<u8>> {
+        self.0.sign(input)
+    }
+
+    fn algorithm(&self) -> mail_auth::common::crypto::Algorithm {
+        self.0.algorithm()
+    }
+}
+
+/// A loaded key; a signer is built around it for each message, with that
+/// message's `h=`.
+enum Key {
+    Rsa(SharedKey<RsaKey<Sha256>>),
+    Ed25519(SharedKey<Ed25519Key>),
 }
 
 struct Entry {
     domain: String,
-    /// Its template's `h` is set per message.
-    signer: std::sync::Mutex<Signer>,
+    selector: String,
+    key: Key,
 }
 
 #[derive(Default)]
@@ -86,17 +110,17 @@ impl DkimKeys {
     pub fn load(list: &[DkimKey]) -> DkimKeys {
         let mut keys = Vec::new();
         for k in list {
-            let domain = k.domain.to_ascii_lowercase();
-            let signer = match k.algo {
+            let key = match k.algo {
                 DkimAlgo::RsaSha256 => RsaKey::<Sha256>::from_key_der(der(k))
-                    .map(|key| Signer::Rsa(signer(key, &domain, &k.selector))),
+                    .map(|key| Key::Rsa(SharedKey(key.into()))),
                 DkimAlgo::Ed25519Sha256 => Ed25519Key::from_pkcs8_maybe_unchecked_der(&k.der)
-                    .map(|key| Signer::Ed25519(signer(key, &domain, &k.selector))),
+                    .map(|key| Key::Ed25519(SharedKey(key.into()))),
             };
-            match signer {
-                Ok(signer) => keys.push(Entry {
-                    domain,
-                    signer: std::sync::Mutex::new(signer),
+            match key {
+                Ok(key) => keys.push(Entry {
+                    domain: k.domain.to_ascii_lowercase(),
+                    selector: k.selector.clone(),
+                    key,
                 }),
                 Err(e) => log::error!("DKIM key for {} unusable: {e}", k.domain),
             }
@@ -110,19 +134,9 @@ impl DkimKeys {
         let mut out = String::new();
         let h = headers_for(message);
         for e in self.keys.iter().filter(|e| e.domain == domain) {
-            let mut signer = e
-                .signer
-                .lock()
-                .map_err(|_| format!("DKIM signer for {domain} poisoned"))?;
-            let sig = match &mut *signer {
-                Signer::Rsa(s) => {
-                    s.template.h = h.clone();
-                    s.sign(message)
-                }
-                Signer::Ed25519(s) => {
-                    s.template.h = h.clone();
-                    s.sign(message)
-                }
+            let sig = match &e.key {
+                Key::Rsa(k) => signer(k.clone(), &domain, &e.selector, &h).sign(message),
+                Key::Ed25519(k) => signer(k.clone(), &domain, &e.selector, &h).sign(message),
             }
             .map_err(|err| format!("DKIM signing for {domain} failed: {err}"))?;
             out.push_str(&sig.to_header());
@@ -138,11 +152,12 @@ fn signer<T: SigningKey<Hasher = Sha256>>(
     key: T,
     domain: &str,
     selector: &str,
+    h: &[String],
 ) -> DkimSigner<T, Done> {
     DkimSigner::from_key(key)
         .domain(domain)
         .selector(selector)
-        .headers(SIGNED_HEADERS)
+        .headers(h.iter().cloned())
         .header_canonicalization(Canonicalization::Relaxed)
         .body_canonicalization(Canonicalization::Relaxed)
 }

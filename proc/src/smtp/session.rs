@@ -68,13 +68,8 @@ pub async fn serve_conn(sh: Arc<Shared>, service: Service, conn: Conn, peer: Soc
         idle: 0,
         out: Vec::new(),
     };
-    let drain = crate::drain::global();
-    let _counted = drain.session();
-    let ended = tokio::select! {
-        r = crate::contain::contain(s.serve()) => Some(r),
-        _ = drain.reached(crate::drain::Phase::Stop) => None,
-    };
-    match ended {
+    let _counted = crate::drain::global().session();
+    match crate::drain::contained(s.serve()).await {
         Some(Ok(Err(e))) if !crate::net::is_disconnect(&e) => {
             log::info!("{}: session with {peer} ended: {e}", service.name())
         }
@@ -97,12 +92,7 @@ pub async fn serve_conn(sh: Arc<Shared>, service: Service, conn: Conn, peer: Soc
     if let Some(tx) = s.tx.take() {
         tx.abort(&sh).await;
     }
-    // TLS close_notify after QUIT or a closing reply, bounded.
-    let _ = tokio::time::timeout(
-        Duration::from_secs(2),
-        tokio::io::AsyncWriteExt::shutdown(s.r.get_mut()),
-    )
-    .await;
+    crate::net::close(s.r.get_mut()).await;
 }
 
 /// A mail transaction between MAIL and the end of DATA/BDAT LAST.
