@@ -492,4 +492,25 @@ mod tests {
             assert!(out.contains("a BAD"), "{out}");
         }
     }
+
+    /// Subscriptions, which need not name existing folders, are bounded like
+    /// folders (EMAIL_IMAP_MAX_FOLDERS, 50 here).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn subscriptions_are_bounded() {
+        let h = Imap::new().unwrap();
+        h.reset().unwrap();
+        let mut cmds = String::new();
+        for i in 0..60 {
+            cmds.push_str(&format!("s{i} SUBSCRIBE n{i}\r\n"));
+        }
+        cmds.push_str("u UNSUBSCRIBE n0\r\nv SUBSCRIBE again\r\nw SUBSCRIBE n59\r\n");
+        let out = text(&h.session(true, cmds.as_bytes()).await);
+        assert!(out.contains("s50 OK"), "{out}");
+        assert!(
+            out.contains("s51 NO [LIMIT] Too many subscriptions"),
+            "{out}"
+        );
+        assert!(out.contains("u OK") && out.contains("v OK"), "{out}");
+        assert!(out.contains("w NO [LIMIT]"), "{out}");
+    }
 }

@@ -217,6 +217,15 @@ impl Session {
         if self.folder_or_no(tag, name).is_none() {
             return;
         }
+        // Names may be subscribed without existing: bounded like folders, or
+        // the list (read by every LSUB and LIST) could grow without end.
+        if on {
+            let subs = names::subscriptions(&self.account);
+            if !subs.iter().any(|s| s == name) && subs.len() > self.sh.max_folders {
+                self.tagged(tag, "NO", "[LIMIT] Too many subscriptions");
+                return;
+            }
+        }
         match names::set_subscribed(&self.account, name, on) {
             Ok(()) => self.tagged(tag, "OK", "Completed"),
             Err(e) => {
@@ -263,16 +272,15 @@ impl Session {
             }
             // With RECURSIVEMATCH the levels above a subscribed name are
             // candidates too (they may be listed for their CHILDINFO).
-            let mut prefix = String::new();
-            for level in s.split(names::DELIM) {
-                if !prefix.is_empty() {
-                    prefix.push(names::DELIM);
+            if opts.recursive {
+                for p in ancestors(s) {
+                    if seen.insert(p.clone()) {
+                        all.push(p);
+                    }
                 }
-                prefix.push_str(level);
-                let whole = prefix.len() == s.len();
-                if (whole || opts.recursive) && seen.insert(prefix.clone()) {
-                    all.push(prefix.clone());
-                }
+            }
+            if seen.insert(s.clone()) {
+                all.push(s.clone());
             }
         }
         let sub_set: std::collections::HashSet<&str> = subs.iter().map(String::as_str).collect();
@@ -438,14 +446,8 @@ impl Session {
             }
             // RFC 3501 6.3.9: `%` stops at a level; an unsubscribed parent of
             // a subscribed name it matches is listed, \Noselect.
-            let mut prefix = String::new();
-            for level in name.split(names::DELIM) {
-                if !prefix.is_empty() {
-                    prefix.push(names::DELIM);
-                }
-                prefix.push_str(level);
-                if prefix.len() < name.len()
-                    && !subscribed.contains(prefix.as_str())
+            for prefix in ancestors(name) {
+                if !subscribed.contains(prefix.as_str())
                     && matches(&prefix)
                     && shown.insert(prefix.clone())
                 {
