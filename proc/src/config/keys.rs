@@ -68,7 +68,7 @@ pub const SERVER_KEYS: &[KeyDef] = &[
     k("EMAIL_MAX_CONNECTIONS", "500", "Most concurrent connections per service."),
     k("EMAIL_MAX_CONNECTIONS_PER_IP", "50", "Most concurrent connections from one IP address per service (as Postfix's smtpd_client_connection_count_limit); a slot is free again as soon as the connection closes."),
     k("EMAIL_IMAP_MAX_USER_CONNECTIONS", "50", "Most concurrent IMAP sessions of one user."),
-    k("EMAIL_IMAP_MAX_FOLDERS", "1000", "Most folders one account may have; CREATE beyond it is refused (NO [LIMIT])."),
+    k("EMAIL_IMAP_MAX_FOLDERS", "1000", "Most folders one account may have; CREATE beyond it is refused (NO [LIMIT]), and so is SUBSCRIBE beyond as many subscribed names (plus INBOX)."),
     k("EMAIL_AUTH_MAX_FAILURES", "10", "Failed logins (SMTP AUTH and IMAP together) from one IP address within 15 minutes before it is locked out until 15 minutes after its last failure; answers to failures slow down from 0.25 s to 8 s before that."),
     k("EMAIL_AUTH_MAX_ACCOUNT_FAILURES", "30", "Failed logins on one account, from any addresses, within 15 minutes before the account is locked out for addresses it was never logged in from."),
     k("EMAIL_MAX_ERRORS", "10", "Protocol errors in one SMTP session before it is closed (421)."),
