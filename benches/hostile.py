@@ -241,10 +241,20 @@ ATTACKS = [list_patterns, prelogin_literal, prelogin_flood, many_rcpts, bdat_smu
            local_sender, forged_from, guessing, folders, header_line, big_fetch, connection_flood]
 
 
+def chosen():
+    # HOSTILE_ONLY / HOSTILE_SKIP (comma-separated attack names): to see what
+    # one attack costs on its own.
+    import os
+    only = [a for a in os.environ.get('HOSTILE_ONLY', '').split(',') if a]
+    skip = [a for a in os.environ.get('HOSTILE_SKIP', '').split(',') if a]
+    return [a for a in ATTACKS if (not only or a.__name__ in only) and a.__name__ not in skip]
+
+
 def attack(ports, cafile, seconds):
     ctx = ctx_for(cafile)
+    attacks = chosen()
     end = time.time() + seconds
-    counts = {a.__name__: 0 for a in ATTACKS}
+    counts = {a.__name__: 0 for a in attacks}
 
     def loop(fn):
         while time.time() < end:
@@ -255,7 +265,7 @@ def attack(ports, cafile, seconds):
             counts[fn.__name__] += 1
             time.sleep(0.5)
 
-    ts = [threading.Thread(target=loop, args=(a,)) for a in ATTACKS]
+    ts = [threading.Thread(target=loop, args=(a,)) for a in attacks]
     [t.start() for t in ts]
     [t.join() for t in ts]
     print(json.dumps(counts))

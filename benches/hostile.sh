@@ -9,6 +9,10 @@
 # (the bounds are docs/SECURITY.md's).
 #
 #   benches/hostile.sh [SECONDS]
+#
+# HOSTILE_ONLY=a,b or HOSTILE_SKIP=a,b (names from benches/hostile.py) run a
+# subset of the attacks, to see what each costs (only a run of all of them
+# counts for docs/SECURITY.md).
 set -euo pipefail
 SECONDS_ATTACK=${1:-60}
 IDLE_SECONDS=30
