@@ -8,6 +8,7 @@
 //! `sx-keywords` (first line `%SXKW 1`, which no keyword can be, then one
 //! keyword per line; keyword n is letter `a`+n in file names; release 0.1's
 //! files have no first line and are read as they are).
+//! `sx-modseq` holds the mod-sequences (modseq.rs).
 //! A folder is rescanned only when the mtime of new/, cur/ or the uid list moved.
 
 use super::flags::{self, Bits};
@@ -34,6 +35,8 @@ pub struct Msg {
     pub flags: Bits,
     /// The session this message is \Recent for (0: none yet).
     pub recent_to: u64,
+    /// When it last changed (RFC 7162 mod-sequence).
+    pub modseq: u64,
 }
 
 /// What FETCH needs besides the bytes, computed once per message.
@@ -60,6 +63,39 @@ pub struct State {
     pub generation: u64,
     stamp: Option<Stamp>,
     meta: HashMap<u32, Arc<Meta>>,
+    /// Mod-sequences, read at the first full scan.
+    log: Option<super::modseq::Log>,
+}
+
+impl State {
+    /// HIGHESTMODSEQ (RFC 7162 3.1.2.1).
+    pub fn highest_modseq(&self) -> u64 {
+        self.log.as_ref().map(|l| l.highest).unwrap_or(1).max(1)
+    }
+
+    /// UIDs expunged after `since` that `range` accepts; None when the
+    /// record does not reach back that far.
+    pub fn vanished_since(&self, since: u64, range: impl Fn(u32) -> bool) -> Option<Vec<u32>> {
+        self.log.as_ref()?.vanished_since(since, range)
+    }
+
+    /// A new mod-sequence for a change about to be made.
+    fn next_modseq(&mut self) -> u64 {
+        match self.log.as_mut() {
+            Some(l) => l.next(),
+            None => 1,
+        }
+    }
+
+    /// Write down changes and expunges (a failure only costs a client a
+    /// refetch after a restart: the flags on disk are compared again then).
+    fn record(&mut self, dir: &Path, changed: &[(u32, u64, Bits)], gone: &[(u32, u64)]) {
+        if let Some(l) = self.log.as_mut() {
+            if let Err(e) = l.record(dir, changed, gone) {
+                log::warn!("{}: cannot record mod-sequences: {e}", dir.display());
+            }
+        }
+    }
 }
 
 pub struct Folder {
@@ -113,6 +149,7 @@ impl Folder {
                 generation: 0,
                 stamp: None,
                 meta: HashMap::new(),
+                log: None,
             }),
         });
         reg.insert(path.to_path_buf(), f.clone());
@@ -173,6 +210,8 @@ impl Folder {
     fn take_new(&self, st: &mut State, names: Vec<String>) -> io::Result<()> {
         let _lock = self.flock()?;
         let mut appended = Vec::new();
+        let modseq = st.next_modseq();
+        let mut changed = Vec::new();
         for name in names {
             let target = if name.contains(":2,") {
                 name.clone()
@@ -190,13 +229,17 @@ impl Folder {
             let uid = st.uidnext;
             st.uidnext += 1;
             appended.push((uid, flags::base(&target).to_string()));
+            let bits = flags::from_name(&target);
+            changed.push((uid, modseq, bits));
             st.msgs.push(Msg {
                 uid,
-                flags: flags::from_name(&target),
+                flags: bits,
                 file: target.into(),
                 recent_to: 0,
+                modseq,
             });
         }
+        st.record(&self.path, &changed, &[]);
         if self.path.join(UIDLIST).exists() {
             append_uidlist(&self.path, st.uidnext, &appended)?;
         } else {
@@ -231,10 +274,14 @@ impl Folder {
             return Err(io::Error::new(io::ErrorKind::NotFound, "mailbox is gone"));
         }
         let _lock = self.flock()?;
+        if st.log.is_none() {
+            st.log = Some(super::modseq::Log::read(&self.path)?);
+        }
         let (mut validity, mut next, known) = read_uidlist(&self.path.join(UIDLIST))?;
         let mut rewrite = validity == 0;
         if validity == 0 {
             validity = next_uidvalidity(&self.path)?;
+            st.log = Some(super::modseq::Log::reset(&self.path)?);
         }
         // Mail delivered to new/ moves to cur/ once a session has seen it.
         if let Ok(rd) = fs::read_dir(self.path.join("new")) {
@@ -274,6 +321,7 @@ impl Folder {
                     file: name.into(),
                     flags: bits,
                     recent_to: old.get(&uid).copied().unwrap_or(0),
+                    modseq: 0,
                 }),
                 None => fresh.push((base, name, bits)),
             }
@@ -289,11 +337,13 @@ impl Folder {
                 file: name.into(),
                 flags: bits,
                 recent_to: 0,
+                modseq: 0,
             });
             appended.push((next, base));
             next += 1;
         }
         msgs.sort_by_key(|m| m.uid);
+        self.compare_modseqs(st, &mut msgs);
         if rewrite {
             write_uidlist(&self.path, validity, next, &msgs)?;
         } else if !appended.is_empty() {
@@ -308,6 +358,42 @@ impl Folder {
         st.generation += 1;
         st.stamp = Some(self.stamp()?);
         Ok(())
+    }
+
+    /// Give each scanned message its recorded mod-sequence, or a new one when
+    /// it is new or its flags moved since (changed by another program); and
+    /// record as expunged what was recorded but is gone. One new value serves
+    /// the whole scan.
+    fn compare_modseqs(&self, st: &mut State, msgs: &mut [Msg]) {
+        let Some(log) = st.log.as_ref() else {
+            return;
+        };
+        let mut changed = Vec::new();
+        for m in msgs.iter_mut() {
+            match log.recorded.get(&m.uid) {
+                Some(&(seq, bits)) if bits == m.flags => m.modseq = seq,
+                _ => changed.push(m.uid),
+            }
+        }
+        let gone: Vec<u32> = log
+            .recorded
+            .keys()
+            .copied()
+            .filter(|u| msgs.binary_search_by_key(u, |m| m.uid).is_err())
+            .collect();
+        if changed.is_empty() && gone.is_empty() {
+            return;
+        }
+        let modseq = st.next_modseq();
+        let mut records = Vec::new();
+        for m in msgs.iter_mut() {
+            if changed.binary_search(&m.uid).is_ok() {
+                m.modseq = modseq;
+                records.push((m.uid, modseq, m.flags));
+            }
+        }
+        let gone: Vec<(u32, u64)> = gone.into_iter().map(|u| (u, modseq)).collect();
+        st.record(&self.path, &records, &gone);
     }
 
     pub fn file_path(&self, m: &Msg) -> PathBuf {
@@ -340,9 +426,13 @@ impl Folder {
         let was = self.current(st);
         let m = &st.msgs[i];
         fs::rename(self.file_path(m), self.path.join("cur").join(&name))?;
+        let modseq = st.next_modseq();
         let m = &mut st.msgs[i];
         m.file = name.into();
         m.flags = bits;
+        m.modseq = modseq;
+        let uid = m.uid;
+        st.record(&self.path, &[(uid, modseq, bits)], &[]);
         st.generation += 1;
         self.restamp(st, was);
         Ok(())
@@ -390,14 +480,18 @@ impl Folder {
         fs::rename(from, self.path.join("cur").join(&name))?;
         if st.uidvalidity == 0 {
             st.uidvalidity = next_uidvalidity(&self.path)?;
+            st.log = Some(super::modseq::Log::reset(&self.path)?);
         }
         st.uidnext = uid + 1;
+        let modseq = st.next_modseq();
         st.msgs.push(Msg {
             uid,
             file: name.into(),
             flags: bits,
             recent_to: 0,
+            modseq,
         });
+        st.record(&self.path, &[(uid, modseq, bits)], &[]);
         if self.path.join(UIDLIST).exists() {
             append_uidlist(&self.path, st.uidnext, &[(uid, base.to_string())])?;
         } else {
@@ -427,6 +521,9 @@ impl Folder {
             gone.push(m.uid);
         }
         if !gone.is_empty() {
+            let modseq = st.next_modseq();
+            let records: Vec<(u32, u64)> = gone.iter().map(|u| (*u, modseq)).collect();
+            st.record(&self.path, &[], &records);
             st.generation += 1;
             self.restamp(st, was);
         }

@@ -10,21 +10,23 @@
 //! certificate), NewEdge (keyholder, delivery or signer edge of a restarted
 //! peer), Ping, Stats, Shutdown.
 
+mod cmd;
+mod condstore;
 mod ext;
 pub mod flags;
 mod folder;
 #[doc(hidden)]
 pub mod fuzz;
-mod mailboxes;
+mod io;
 pub mod mime;
+mod modseq;
 pub mod names;
+mod respond;
 mod search;
-mod selected;
 mod session;
 pub(crate) use session::serve_conn;
 mod state;
 mod view;
-mod wire;
 
 use crate::counter::Counter;
 use crate::net::{self, TlsState};

@@ -1,29 +1,29 @@
-//! One IMAP session: reading commands (imap-codec, literals with `+` or
-//! LITERAL+), the not-authenticated state (CAPABILITY, STARTTLS, LOGIN,
-//! AUTHENTICATE PLAIN, ID), and the dispatch of everything else to
-//! mailboxes.rs (authenticated state) and selected.rs (selected state). The
-//! session's state and its one writer are in state.rs.
+//! One IMAP session: the connection loop (greeting, reading commands with
+//! their literals under the limits, decoding with imap-codec and, for the
+//! extensions it lacks, ext.rs) and the dispatch of each command to its
+//! handler in cmd/ for the state the session is in. Replies are written by
+//! the loop, once per command (io.rs).
 
-use super::state::Session;
-use super::{ext, wire, Shared};
-use crate::net::{Conn, Reader};
+use super::cmd::{self, copy::Transfer, search::Search};
+use super::ext;
+use super::io::{read_line_into, Io, AUTOLOGOUT, PREAUTH_TIMEOUT};
+use super::state::{Login, State};
+use super::Shared;
+use crate::net::Conn;
 use imap_codec::decode::Decoder;
 use imap_codec::imap_types::command::{Command, CommandBody};
+use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
 use imap_codec::CommandCodec;
-use ipc::messages::{KeyReply, KeyRequest, Service};
+use ipc::messages::Service;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::{AsyncReadExt, BufReader};
 use tokio::net::TcpStream;
 
 /// One command line (literals excluded); RFC 7162 asks for at least 8192.
 const MAX_LINE: usize = 64 * 1024;
-/// RFC 3501 §5.4: the autologout timer is at least 30 minutes.
-pub const AUTOLOGOUT: Duration = Duration::from_secs(30 * 60);
-/// Before login the client gets less time.
-const PREAUTH_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bad commands in a row before the session is closed.
 const MAX_BAD: u32 = 20;
 /// Before login a whole command (lines and literals) is at most this big:
@@ -47,6 +47,11 @@ pub async fn run(sh: Arc<Shared>, service: Service, tcp: TcpStream, peer: Socket
     serve_conn(sh, service, conn, peer, None).await;
 }
 
+pub struct Session {
+    pub io: Io,
+    pub state: State,
+}
+
 /// One session over an established connection (TCP, TLS, or any byte stream).
 /// `preauth` (user, account directory) starts it logged in, with a PREAUTH
 /// greeting (RFC 3501 7.1.4): only in-process tests and the fuzz target do.
@@ -58,25 +63,27 @@ pub async fn serve_conn(
     preauth: Option<(String, PathBuf)>,
 ) {
     static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    let (user, account) = match preauth {
-        Some((u, a)) => (Some(u), a),
-        None => (None, PathBuf::new()),
+    let state = match preauth {
+        Some((user, account)) => State::Authenticated(Login {
+            user,
+            account,
+            _slot: None,
+        }),
+        None => State::NotAuthenticated,
     };
     let mut s = Session {
-        sh,
-        service,
-        peer,
-        // Small buffer: idle sessions are many, commands are short.
-        r: BufReader::with_capacity(2048, conn),
-        out: Vec::new(),
-        user,
-        account,
-        sel: None,
-        id: IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        bytes_in: 0,
-        bytes_out: 0,
-        user_slot: None,
-        search_return: None,
+        io: Io {
+            sh,
+            service,
+            peer,
+            // Small buffer: idle sessions are many, commands are short.
+            r: BufReader::with_capacity(2048, conn),
+            out: Vec::new(),
+            id: IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            bytes_in: 0,
+            bytes_out: 0,
+        },
+        state,
     };
     let _counted = crate::drain::global().session();
     match crate::drain::contained(s.serve()).await {
@@ -86,26 +93,27 @@ pub async fn serve_conn(
         Some(Ok(_)) => {}
         Some(Err(())) => {
             // Logged with its location by the hook; only this session ends.
-            s.out.clear();
-            s.push("* BYE Internal error, closing connection\r\n");
-            let _ = s.flush().await;
+            s.io.out.clear();
+            s.io.push("* BYE Internal error, closing connection\r\n");
+            let _ = s.io.flush().await;
         }
         None => {
             // Busy past the stop's deadline (a command that had started, an
             // APPEND still uploading): its unfinished reply is dropped.
-            s.out.clear();
-            s.push("* BYE Server shutting down\r\n");
-            let _ = tokio::time::timeout(Duration::from_secs(1), s.flush()).await;
+            s.io.out.clear();
+            s.io.push("* BYE Server shutting down\r\n");
+            let _ = tokio::time::timeout(Duration::from_secs(1), s.io.flush()).await;
         }
     }
-    crate::net::close(s.r.get_mut()).await;
-    if let Some(u) = &s.user {
+    crate::net::close(s.io.r.get_mut()).await;
+    if let Some(l) = s.state.login() {
         log::info!(
-            "{}: logout user={u} rip={} in={} out={}",
+            "{}: logout user={} rip={} in={} out={}",
             service.name(),
+            l.user,
             peer.ip(),
-            s.bytes_in,
-            s.bytes_out
+            s.io.bytes_in,
+            s.io.bytes_out
         );
     }
 }
@@ -120,26 +128,27 @@ enum Input {
 
 impl Session {
     async fn serve(&mut self) -> std::io::Result<()> {
+        let logged_in = self.state.login().is_some();
         let greeting = format!(
             "* {} [CAPABILITY {}] {} IMAP4rev1 ready\r\n",
-            if self.user.is_some() { "PREAUTH" } else { "OK" },
-            self.capability(),
-            self.sh.hostname
+            if logged_in { "PREAUTH" } else { "OK" },
+            self.io.capability(logged_in),
+            self.io.sh.hostname
         );
-        self.push(&greeting);
-        self.flush().await?;
+        self.io.push(&greeting);
+        self.io.flush().await?;
         let mut bad = 0u32;
         let drain = crate::drain::global();
         loop {
-            let timeout = if self.user.is_some() {
+            let timeout = if self.state.login().is_some() {
                 AUTOLOGOUT
             } else {
                 PREAUTH_TIMEOUT
             };
             // Stopping: end between commands (RFC 3501 7.1.5 BYE).
             if drain.draining() {
-                self.push("* BYE Server shutting down\r\n");
-                let _ = self.flush().await;
+                self.io.push("* BYE Server shutting down\r\n");
+                let _ = self.io.flush().await;
                 return Ok(());
             }
             let read = tokio::select! {
@@ -149,8 +158,8 @@ impl Session {
             let input = match read {
                 Ok(i) => i,
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                    self.push("* BYE Autologout; idle for too long\r\n");
-                    let _ = self.flush().await;
+                    self.io.push("* BYE Autologout; idle for too long\r\n");
+                    let _ = self.io.flush().await;
                     return Ok(());
                 }
                 Err(e) => return Err(e),
@@ -158,7 +167,7 @@ impl Session {
             let buf = match input {
                 Input::Command(b) => b,
                 Input::Refused => {
-                    self.flush().await?;
+                    self.io.flush().await?;
                     continue;
                 }
                 Input::Eof => return Ok(()),
@@ -169,25 +178,25 @@ impl Session {
                 Some((plain, opts)) => (plain, Some(opts)),
                 None => (buf, None),
             };
-            self.search_return = ret;
             let decoded = CommandCodec::default().decode(&buf);
             let go_on = match decoded {
                 Ok((_, cmd)) => {
                     bad = 0;
-                    self.command(cmd).await?
+                    self.command(cmd, ret).await?
                 }
                 Err(_) => match ext::parse(&buf) {
                     Some(x) => {
                         bad = 0;
-                        self.extension(x).await?;
+                        self.extension(x);
                         true
                     }
                     None => {
                         bad += 1;
                         let tag = ext::tag_of(&buf);
-                        self.tagged(&tag, "BAD", "Unknown command or bad arguments");
+                        self.io
+                            .tagged(&tag, "BAD", "Unknown command or bad arguments");
                         if bad >= MAX_BAD {
-                            self.push("* BYE Too many bad commands\r\n");
+                            self.io.push("* BYE Too many bad commands\r\n");
                             false
                         } else {
                             true
@@ -195,7 +204,7 @@ impl Session {
                     }
                 },
             };
-            self.flush().await?;
+            self.io.flush().await?;
             if !go_on {
                 return Ok(());
             }
@@ -212,15 +221,15 @@ impl Session {
     /// never reserved at the size announced, and the whole command shares one
     /// deadline (stretched for big literals at 100 bytes/s, as SMTP's DATA).
     async fn read_command(&mut self, timeout: Duration) -> std::io::Result<Input> {
-        let authed = self.user.is_some();
+        let authed = self.state.login().is_some();
         // Before login everything is small; after it only APPEND may carry a
         // message-sized literal (as Dovecot's imap_max_line_length): a
         // mailbox name or a search string has no use for megabytes.
         let (max_line, mut max_total, mut max_literal) = if authed {
             (
                 MAX_LINE,
-                self.sh.max_literal.saturating_add(MAX_LINE as u64),
-                self.sh.max_literal,
+                self.io.sh.max_literal.saturating_add(MAX_LINE as u64),
+                self.io.sh.max_literal,
             )
         } else {
             (PREAUTH_MAX, PREAUTH_MAX as u64, PREAUTH_MAX as u64)
@@ -232,10 +241,11 @@ impl Session {
         let mut literals = 0usize;
         loop {
             let room = max_line.min((max_total as usize).saturating_sub(buf.len()));
-            let n = tokio::time::timeout_at(deadline, read_line_into(&mut self.r, &mut buf, room))
-                .await
-                .map_err(|_| timed_out())??;
-            self.bytes_in += n as u64;
+            let n =
+                tokio::time::timeout_at(deadline, read_line_into(&mut self.io.r, &mut buf, room))
+                    .await
+                    .map_err(|_| timed_out())??;
+            self.io.bytes_in += n as u64;
             if n == 0 {
                 return Ok(Input::Eof);
             }
@@ -247,7 +257,7 @@ impl Session {
                     let mut rest = Vec::new();
                     let m = tokio::time::timeout_at(
                         deadline,
-                        read_line_into(&mut self.r, &mut rest, MAX_LINE),
+                        read_line_into(&mut self.io.r, &mut rest, MAX_LINE),
                     )
                     .await
                     .map_err(|_| timed_out())??;
@@ -255,7 +265,7 @@ impl Session {
                         break;
                     }
                 }
-                self.tagged(&tag, "BAD", "Command line too long");
+                self.io.tagged(&tag, "BAD", "Command line too long");
                 return Ok(Input::Refused);
             }
             let Some((length, sync)) = ext::literal_at_end(&buf) else {
@@ -278,489 +288,327 @@ impl Session {
                 };
                 if !sync {
                     // The bytes are on their way; RFC 7888 lets us close.
-                    self.push(&format!("{tag} NO {code} {text}\r\n* BYE {text}\r\n"));
-                    self.flush().await?;
+                    self.io
+                        .push(&format!("{tag} NO {code} {text}\r\n* BYE {text}\r\n"));
+                    self.io.flush().await?;
                     return Ok(Input::Eof);
                 }
-                self.tagged(&tag, "NO", &format!("{code} {text}"));
+                self.io.tagged(&tag, "NO", &format!("{code} {text}"));
                 return Ok(Input::Refused);
             }
             if sync {
-                self.push("+ Ready for literal data\r\n");
-                self.flush().await?;
+                self.io.push("+ Ready for literal data\r\n");
+                self.io.flush().await?;
             }
-            self.r.get_ref().quickack();
+            self.io.r.get_ref().quickack();
             deadline += Duration::from_secs(length / 100);
-            let mut lit = (&mut self.r).take(length);
+            let mut lit = (&mut self.io.r).take(length);
             let got = tokio::time::timeout_at(deadline, lit.read_to_end(&mut buf))
                 .await
                 .map_err(|_| timed_out())??;
-            self.bytes_in += got as u64;
+            self.io.bytes_in += got as u64;
             if (got as u64) < length {
                 return Ok(Input::Eof);
             }
         }
     }
 
-    /// One decoded command; false ends the session.
-    async fn command(&mut self, cmd: Command<'_>) -> std::io::Result<bool> {
+    /// One decoded command, to its handler for the state the session is in;
+    /// false ends the session. Handlers that touch files run where blocking
+    /// is allowed (block_in_place), so other sessions' tasks move on.
+    async fn command(
+        &mut self,
+        cmd: Command<'_>,
+        ret: Option<Vec<String>>,
+    ) -> std::io::Result<bool> {
         let tag = cmd.tag.inner().to_string();
+        let tag = tag.as_str();
         // A fault point for the tests of panic containment; not in release builds.
         #[cfg(debug_assertions)]
         if tag == "sx-fault-panic" {
             panic!("fault injected by tag sx-fault-panic");
         }
-        let authed = self.user.is_some();
-        let selected = self.sel.is_some();
+        let Session { io, state } = self;
+        let logged_in = state.login().is_some();
         match cmd.body {
-            CommandBody::Capability => {
-                let c = self.capability();
-                self.push(&format!("* CAPABILITY {c}\r\n"));
-                self.tagged(&tag, "OK", "CAPABILITY completed");
-            }
+            CommandBody::Capability => cmd::any_state::capability(io, tag, logged_in),
             CommandBody::Noop | CommandBody::Check => {
-                if selected {
-                    self.sync(true)?;
-                }
-                self.tagged(&tag, "OK", "Completed");
+                let sel = match state {
+                    State::Selected(_, s) => Some(s),
+                    _ => None,
+                };
+                blocking(|| cmd::any_state::noop(io, sel, tag));
             }
             CommandBody::Logout => {
-                self.push("* BYE Logging out\r\n");
-                self.tagged(&tag, "OK", "LOGOUT completed");
+                cmd::any_state::logout(io, tag);
                 return Ok(false);
             }
-            CommandBody::StartTLS => return self.starttls(&tag).await,
+            CommandBody::StartTLS => return cmd::auth::starttls(io, tag).await,
             CommandBody::Login { username, password } => {
                 let user = String::from_utf8_lossy(username.as_ref()).into_owned();
                 let pass = String::from_utf8_lossy(password.declassify().as_ref()).into_owned();
-                return self.login(&tag, user, pass).await;
+                return cmd::auth::login(io, state, tag, user, pass).await;
             }
             CommandBody::Authenticate {
                 mechanism,
                 initial_response,
             } => {
                 let ir = initial_response.map(|r| r.declassify().to_vec());
-                return self.authenticate(&tag, &mechanism.to_string(), ir).await;
+                return cmd::auth::authenticate(io, state, tag, &mechanism.to_string(), ir).await;
             }
-            _ if !authed => {
-                self.tagged(&tag, "BAD", "Log in first");
+            _ if !logged_in => io.tagged(tag, "BAD", "Log in first"),
+            CommandBody::Enable { .. } => cmd::any_state::enable(io, tag),
+            CommandBody::Idle => {
+                let sel = match state {
+                    State::Selected(_, s) => Some(s),
+                    _ => None,
+                };
+                cmd::idle::idle(io, sel, tag).await?
             }
-            CommandBody::Enable { .. } => {
-                // Nothing this server offers needs enabling.
-                self.push("* ENABLED\r\n");
-                self.tagged(&tag, "OK", "ENABLE completed");
+            CommandBody::Select { mailbox } => {
+                blocking(|| cmd::select::select(io, state, tag, &mbox(&mailbox), false))
             }
-            CommandBody::Idle => self.idle(&tag).await?,
-            CommandBody::Select { mailbox } => self.select(&tag, &mbox(&mailbox), false),
-            CommandBody::Examine { mailbox } => self.select(&tag, &mbox(&mailbox), true),
-            CommandBody::Create { mailbox } => self.create(&tag, &mbox(&mailbox)),
-            CommandBody::Delete { mailbox } => self.delete(&tag, &mbox(&mailbox)),
-            CommandBody::Rename { from, to } => self.rename(&tag, &mbox(&from), &mbox(&to)),
-            CommandBody::Subscribe { mailbox } => self.subscribe(&tag, &mbox(&mailbox), true),
-            CommandBody::Unsubscribe { mailbox } => self.subscribe(&tag, &mbox(&mailbox), false),
-            CommandBody::List {
-                reference,
-                mailbox_wildcard,
-            } => {
-                let pattern = wire::list_pattern(&mailbox_wildcard);
-                self.list(&tag, &mbox(&reference), &[pattern], Default::default())
+            CommandBody::Examine { mailbox } => {
+                blocking(|| cmd::select::select(io, state, tag, &mbox(&mailbox), true))
             }
-            CommandBody::Lsub {
-                reference,
-                mailbox_wildcard,
-            } => {
-                let pattern = wire::list_pattern(&mailbox_wildcard);
-                self.lsub(&tag, &mbox(&reference), &pattern)
+            CommandBody::Create { mailbox } => {
+                blocking(|| cmd::mailbox::create(io, state, tag, &mbox(&mailbox)))
             }
-            CommandBody::Status {
-                mailbox,
-                item_names,
-            } => self.status(&tag, &mbox(&mailbox), &item_names),
+            CommandBody::Delete { mailbox } => {
+                blocking(|| cmd::mailbox::delete(io, state, tag, &mbox(&mailbox)))
+            }
+            CommandBody::Rename { from, to } => {
+                blocking(|| cmd::mailbox::rename(io, state, tag, &mbox(&from), &mbox(&to)))
+            }
             CommandBody::Append {
                 mailbox,
                 flags,
                 date,
                 message,
-            } => self.append(
-                &tag,
-                &mbox(&mailbox),
-                &flags,
-                date.as_ref(),
-                message.as_ref(),
-            )?,
-            CommandBody::GetQuotaRoot { mailbox } => self.get_quota_root(&tag, &mbox(&mailbox)),
-            CommandBody::GetQuota { root } => {
-                let root = String::from_utf8_lossy(root.as_ref()).into_owned();
-                self.get_quota(&tag, &root)
-            }
-            CommandBody::SetQuota { .. } => self.tagged(
-                &tag,
-                "NO",
-                "[NOPERM] Quotas are set by the administrator (EMAIL_QUOTA)",
-            ),
-            _ if !selected => {
-                self.tagged(&tag, "BAD", "No mailbox selected");
-            }
-            CommandBody::Close => self.close(&tag, true),
-            CommandBody::Unselect => self.close(&tag, false),
-            CommandBody::Expunge => self.expunge(&tag, None)?,
-            CommandBody::Search {
-                charset,
-                criteria,
-                uid,
-            } => self.search(&tag, charset.as_ref(), &criteria, uid).await?,
-            CommandBody::Fetch {
-                sequence_set,
-                macro_or_item_names,
-                uid,
-            } => {
-                self.fetch(&tag, &sequence_set, macro_or_item_names, uid)
-                    .await?
-            }
-            CommandBody::Store {
-                sequence_set,
-                kind,
-                response,
-                flags,
-                uid,
-            } => {
-                self.store(&tag, &sequence_set, &kind, &response, &flags, uid)
-                    .await?
-            }
-            CommandBody::Copy {
-                sequence_set,
-                mailbox,
-                uid,
-            } => self.copy(&tag, &sequence_set, &mbox(&mailbox), uid, false)?,
-            CommandBody::Move {
-                sequence_set,
-                mailbox,
-                uid,
-            } => self.copy(&tag, &sequence_set, &mbox(&mailbox), uid, true)?,
-            _ => self.tagged(&tag, "BAD", "Command not supported"),
-        }
-        // Untagged updates for the selected mailbox go before the tagged reply;
-        // they were already added by commands that sync themselves.
-        Ok(true)
-    }
-
-    async fn starttls(&mut self, tag: &str) -> std::io::Result<bool> {
-        if self.tls() || self.sh.tls.acceptor().is_none() {
-            self.tagged(tag, "BAD", "TLS already active or not available");
-            return Ok(true);
-        }
-        self.tagged(tag, "OK", "Begin TLS negotiation now");
-        self.flush().await?;
-        let r = std::mem::replace(&mut self.r, BufReader::new(Conn::Closed));
-        // Anything pipelined after STARTTLS is dropped with the buffer.
-        let Conn::Plain(tcp) = r.into_inner() else {
-            return Ok(false);
-        };
-        let conn = self.sh.tls.accept(tcp, PREAUTH_TIMEOUT).await?;
-        self.r = BufReader::with_capacity(2048, conn);
-        Ok(true)
-    }
-
-    async fn login(&mut self, tag: &str, user: String, pass: String) -> std::io::Result<bool> {
-        if self.user.is_some() {
-            self.tagged(tag, "BAD", "Already authenticated");
-            return Ok(true);
-        }
-        if !self.tls() {
-            self.tagged(tag, "NO", "[PRIVACYREQUIRED] Log in only after STARTTLS");
-            return Ok(true);
-        }
-        let ip = self.peer.ip();
-        // keyholder counts failures for SMTP and IMAP alike and answers a
-        // failure only after the guard's delay.
-        let req = KeyRequest::CheckPassword {
-            user: user.clone(),
-            password: pass,
-            client: ip,
-        };
-        match self.sh.keyholder.call(&req, &[]).await {
-            Ok((KeyReply::Password(Some(u)), _)) => {
-                let slot = match self.sh.per_user.take(u.clone(), self.sh.max_per_user) {
-                    Ok(s) => s,
-                    Err(n) => {
-                        log::warn!(
-                            "{}: login refused user={u} rip={ip}: {n} sessions already",
-                            self.service.name()
-                        );
-                        self.tagged(tag, "NO", "[LIMIT] Too many sessions for this user");
-                        return Ok(true);
-                    }
-                };
-                let Some(dir) = crate::maildir::account_dir(std::path::Path::new(""), &u) else {
-                    self.tagged(tag, "NO", "[SERVERBUG] Account has no mailbox");
-                    return Ok(true);
-                };
-                if !dir.join("cur").is_dir() {
-                    // Account added while nothing was delivered yet.
-                    if let Err(e) =
-                        crate::maildir::create_account(std::path::Path::new("."), &u, None)
-                    {
-                        log::warn!("{}: cannot create Maildir of {u}: {e}", self.service.name());
-                        self.tagged(tag, "NO", "[UNAVAILABLE] Mailbox not available");
-                        return Ok(true);
-                    }
-                }
-                log::info!(
-                    "{}: login user={u} rip={ip} method=LOGIN tls={}",
-                    self.service.name(),
-                    self.r.get_ref().tls_info().unwrap_or_default()
-                );
-                self.user = Some(u);
-                self.account = dir;
-                self.user_slot = Some(slot);
-                let c = self.capability();
-                self.tagged(tag, "OK", &format!("[CAPABILITY {c}] Logged in"));
-            }
-            Ok((KeyReply::Password(None), _)) => {
-                log::info!(
-                    "{}: login failed user={} rip={ip}",
-                    self.service.name(),
-                    crate::log::cut(&user, 64)
-                );
-                self.tagged(tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed");
-            }
-            Ok((KeyReply::LoginLocked, _)) => {
-                log::info!(
-                    "{}: login refused user={} rip={ip}: too many failures",
-                    self.service.name(),
-                    crate::log::cut(&user, 64)
-                );
-                self.tagged(
+            } => blocking(|| {
+                cmd::append::append(
+                    io,
+                    state,
                     tag,
-                    "NO",
-                    "[UNAVAILABLE] Too many login failures, try later",
-                );
-                self.push("* BYE Too many login failures\r\n");
-                return Ok(false);
+                    &mbox(&mailbox),
+                    &flags,
+                    date.as_ref(),
+                    message.as_ref(),
+                )
+            })?,
+            CommandBody::SetQuota { .. } => cmd::quota::set_quota(io, tag),
+            CommandBody::Close if state.selected().is_some() => {
+                blocking(|| cmd::select::close(io, state, tag, true))
             }
-            Ok((other, _)) => {
-                log::warn!("{}: keyholder: {other:?}", self.service.name());
-                self.tagged(tag, "NO", "[UNAVAILABLE] Try again later");
+            CommandBody::Unselect if state.selected().is_some() => {
+                blocking(|| cmd::select::close(io, state, tag, false))
             }
-            Err(e) => {
-                log::warn!("{}: keyholder unavailable: {e}", self.service.name());
-                self.tagged(tag, "NO", "[UNAVAILABLE] Try again later");
-            }
+            body => self.authenticated(tag, body, ret).await?,
         }
         Ok(true)
     }
 
-    /// One SASL challenge (`+ <base64 prompt>`) and the client's base64
-    /// answer. None when the exchange is over: the client cancelled (`*`) or
-    /// sent bad base64 (a tagged BAD is queued), or it hung up (nothing queued).
-    async fn sasl_step(&mut self, tag: &str, prompt: &str) -> std::io::Result<Option<Vec<u8>>> {
-        self.push(&format!("+ {prompt}\r\n"));
-        self.flush().await?;
-        let mut line = Vec::new();
-        let n = tokio::time::timeout(
-            PREAUTH_TIMEOUT,
-            read_line_into(&mut self.r, &mut line, 4096),
-        )
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))??;
-        if n == 0 {
-            return Ok(None);
-        }
-        let text = String::from_utf8_lossy(&line).trim().to_string();
-        if text == "*" {
-            self.tagged(tag, "BAD", "Authentication cancelled");
-            return Ok(None);
-        }
-        use base64::Engine;
-        match base64::engine::general_purpose::STANDARD.decode(text) {
-            Ok(d) => Ok(Some(d)),
-            Err(_) => {
-                self.tagged(tag, "BAD", "Invalid base64");
-                Ok(None)
-            }
-        }
-    }
-
-    async fn authenticate(
+    /// Commands that need a login but leave the state as it is.
+    async fn authenticated(
         &mut self,
         tag: &str,
-        mechanism: &str,
-        initial: Option<Vec<u8>>,
-    ) -> std::io::Result<bool> {
-        if self.user.is_some() {
-            self.tagged(tag, "BAD", "Already authenticated");
-            return Ok(true);
-        }
-        if !self.tls() {
-            self.tagged(
-                tag,
-                "NO",
-                "[PRIVACYREQUIRED] Authenticate only after STARTTLS",
-            );
-            return Ok(true);
-        }
-        let login = mechanism.eq_ignore_ascii_case("LOGIN");
-        if !login && !mechanism.eq_ignore_ascii_case("PLAIN") {
-            self.tagged(tag, "NO", "[CANNOT] AUTHENTICATE PLAIN or LOGIN");
-            return Ok(true);
-        }
-        // LOGIN (for old clients): "Username:" then "Password:", each base64.
-        if login {
-            let user = match initial {
-                Some(u) => u,
-                None => match self.sasl_step(tag, "VXNlcm5hbWU6").await? {
-                    Some(u) => u,
-                    None => return Ok(!self.out.is_empty()),
-                },
-            };
-            let Some(pass) = self.sasl_step(tag, "UGFzc3dvcmQ6").await? else {
-                return Ok(!self.out.is_empty());
-            };
-            let user = String::from_utf8_lossy(&user).into_owned();
-            let pass = String::from_utf8_lossy(&pass).into_owned();
-            return self.login(tag, user, pass).await;
-        }
-        let data = match initial {
-            Some(d) => d,
-            None => match self.sasl_step(tag, "").await? {
-                Some(d) => d,
-                None => return Ok(!self.out.is_empty()),
-            },
+        body: CommandBody<'_>,
+        ret: Option<Vec<String>>,
+    ) -> std::io::Result<()> {
+        let Session { io, state } = self;
+        let (login, sel) = match state {
+            State::NotAuthenticated => {
+                io.tagged(tag, "BAD", "Log in first");
+                return Ok(());
+            }
+            State::Authenticated(l) => (&*l, None),
+            State::Selected(l, s) => (&*l, Some(s)),
         };
-        // authzid \0 authcid \0 password; authzid must be empty or the same user.
-        let parts: Vec<&[u8]> = data.split(|b| *b == 0).collect();
-        if parts.len() != 3 || (!parts[0].is_empty() && parts[0] != parts[1]) {
-            self.tagged(tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed");
-            return Ok(true);
+        match body {
+            CommandBody::Subscribe { mailbox } => {
+                blocking(|| cmd::subscribe::subscribe(io, login, tag, &mbox(&mailbox), true))
+            }
+            CommandBody::Unsubscribe { mailbox } => {
+                blocking(|| cmd::subscribe::subscribe(io, login, tag, &mbox(&mailbox), false))
+            }
+            CommandBody::List {
+                reference,
+                mailbox_wildcard,
+            } => {
+                let pattern = list_pattern(&mailbox_wildcard);
+                blocking(|| {
+                    cmd::list::list(
+                        io,
+                        login,
+                        tag,
+                        &mbox(&reference),
+                        &[pattern],
+                        Default::default(),
+                    )
+                })
+            }
+            CommandBody::Lsub {
+                reference,
+                mailbox_wildcard,
+            } => {
+                let pattern = list_pattern(&mailbox_wildcard);
+                blocking(|| cmd::list::lsub(io, login, tag, &mbox(&reference), &pattern))
+            }
+            CommandBody::Status {
+                mailbox,
+                item_names,
+            } => blocking(|| cmd::status::status(io, login, tag, &mbox(&mailbox), &item_names)),
+            CommandBody::GetQuotaRoot { mailbox } => {
+                blocking(|| cmd::quota::get_quota_root(io, login, tag, &mbox(&mailbox)))
+            }
+            CommandBody::GetQuota { root } => {
+                let root = String::from_utf8_lossy(root.as_ref()).into_owned();
+                blocking(|| cmd::quota::get_quota(io, login, tag, &root))
+            }
+            body => match sel {
+                Some(sel) => selected(io, login, sel, tag, body, ret).await?,
+                None => io.tagged(tag, "BAD", "No mailbox selected"),
+            },
         }
-        let user = String::from_utf8_lossy(parts[1]).into_owned();
-        let pass = String::from_utf8_lossy(parts[2]).into_owned();
-        self.login(tag, user, pass).await
+        Ok(())
     }
 
-    async fn extension(&mut self, x: ext::Ext) -> std::io::Result<()> {
-        match x {
-            ext::Ext::Id(tag) => {
-                self.push("* ID (\"name\" \"scorpiox-email\" \"version\" \"");
-                self.push(env!("CARGO_PKG_VERSION"));
-                self.push("\")\r\n");
-                self.tagged(&tag, "OK", "ID completed");
+    /// An extension command imap-codec does not decode (ext.rs).
+    fn extension(&mut self, x: ext::Ext) {
+        let Session { io, state } = self;
+        match (x, &mut *state) {
+            (ext::Ext::Id(tag), _) => cmd::any_state::id(io, &tag),
+            (
+                ext::Ext::Namespace(tag) | ext::Ext::List(tag, _) | ext::Ext::Status(tag, ..),
+                State::NotAuthenticated,
+            )
+            | (ext::Ext::UidExpunge(tag, _), State::NotAuthenticated) => {
+                io.tagged(&tag, "BAD", "Log in first")
             }
-            ext::Ext::Namespace(tag) if self.user.is_some() => {
-                self.push("* NAMESPACE ((\"\" \".\")) NIL NIL\r\n");
-                self.tagged(&tag, "OK", "NAMESPACE completed");
+            (ext::Ext::Namespace(tag), _) => cmd::any_state::namespace(io, &tag),
+            (ext::Ext::UidExpunge(tag, set), State::Selected(_, sel)) => {
+                if let Err(e) = blocking(|| cmd::expunge::expunge(io, sel, &tag, Some(&set))) {
+                    log::warn!("{}: expunge: {e}", io.service.name());
+                    io.tagged(&tag, "NO", "[SERVERBUG] Expunge failed");
+                }
             }
-            ext::Ext::UidExpunge(tag, set) if self.sel.is_some() => {
-                self.expunge(&tag, Some(&set))?
+            (ext::Ext::UidExpunge(tag, _), _) => io.tagged(&tag, "BAD", "No mailbox selected"),
+            (ext::Ext::List(tag, l), State::Authenticated(login) | State::Selected(login, _)) => {
+                blocking(|| cmd::list::list(io, login, &tag, &l.reference, &l.patterns, l.opts))
             }
-            ext::Ext::List(tag, l) if self.user.is_some() => {
-                self.list(&tag, &l.reference, &l.patterns, l.opts)
-            }
-            ext::Ext::Status(tag, name, items) if self.user.is_some() => {
+            (
+                ext::Ext::Status(tag, name, items),
+                State::Authenticated(login) | State::Selected(login, _),
+            ) => {
                 let name = if super::names::is_inbox(&name) {
                     "INBOX".to_string()
                 } else {
                     name
                 };
-                self.status_of(&tag, &name, items)
-            }
-            ext::Ext::Namespace(tag) | ext::Ext::List(tag, _) | ext::Ext::Status(tag, ..) => {
-                self.tagged(&tag, "BAD", "Log in first")
-            }
-            ext::Ext::UidExpunge(tag, _) => self.tagged(&tag, "BAD", "No mailbox selected"),
-        }
-        Ok(())
-    }
-
-    async fn idle(&mut self, tag: &str) -> std::io::Result<()> {
-        let mut changes = self.sh.changes.subscribe();
-        self.push("+ idling\r\n");
-        if self.sel.is_some() {
-            self.sync(true)?;
-        }
-        self.flush().await?;
-        let deadline = tokio::time::Instant::now() + AUTOLOGOUT;
-        let watching = self.sel.as_ref().map(|s| s.folder.path.clone());
-        loop {
-            let mut poll = tokio::time::interval(Duration::from_secs(5));
-            poll.tick().await;
-            tokio::select! {
-                r = self.r.fill_buf() => {
-                    if r?.is_empty() {
-                        return Err(std::io::ErrorKind::UnexpectedEof.into());
-                    }
-                    let mut line = Vec::new();
-                    read_line_into(&mut self.r, &mut line, 1024).await?;
-                    if String::from_utf8_lossy(&line).trim().eq_ignore_ascii_case("DONE") {
-                        self.tagged(tag, "OK", "IDLE terminated");
-                    } else {
-                        self.tagged(tag, "BAD", "Expected DONE");
-                    }
-                    return Ok(());
-                }
-                c = changes.recv() => {
-                    let relevant = match &c {
-                        Ok(p) => Some(p.as_path()) == watching.as_deref(),
-                        Err(_) => true,
-                    };
-                    if relevant && self.sel.is_some() {
-                        self.sync(true)?;
-                        self.flush().await?;
-                    }
-                }
-                _ = poll.tick() => {
-                    // Changes made by other programs are noticed by mtime.
-                    if self.sel.is_some() {
-                        self.sync(true)?;
-                        self.flush().await?;
-                    }
-                }
-                _ = crate::drain::global().reached(crate::drain::Phase::Draining) => {
-                    self.push("* BYE Server shutting down\r\n");
-                    self.flush().await?;
-                    return Err(std::io::ErrorKind::ConnectionAborted.into());
-                }
-                _ = tokio::time::sleep_until(deadline) => {
-                    self.push("* BYE Autologout; idle for too long\r\n");
-                    self.flush().await?;
-                    return Err(std::io::ErrorKind::TimedOut.into());
-                }
+                blocking(|| cmd::status::status_of(io, login, &tag, &name, items))
             }
         }
     }
 }
 
-fn mbox(m: &imap_codec::imap_types::mailbox::Mailbox<'_>) -> String {
-    use imap_codec::imap_types::mailbox::Mailbox;
+/// Selected-state commands (RFC 3501 6.4).
+async fn selected(
+    io: &mut Io,
+    login: &Login,
+    sel: &mut super::view::Selected,
+    tag: &str,
+    body: CommandBody<'_>,
+    ret: Option<Vec<String>>,
+) -> std::io::Result<()> {
+    match body {
+        CommandBody::Expunge => blocking(|| cmd::expunge::expunge(io, sel, tag, None))?,
+        CommandBody::Search {
+            charset,
+            criteria,
+            uid,
+        } => blocking(|| {
+            cmd::search::search(
+                io,
+                sel,
+                Search {
+                    tag,
+                    charset: charset.as_ref(),
+                    key: &criteria,
+                    uid,
+                    ret,
+                },
+            )
+        })?,
+        CommandBody::Fetch {
+            sequence_set,
+            macro_or_item_names,
+            uid,
+        } => cmd::fetch::fetch(io, sel, tag, &sequence_set, macro_or_item_names, uid).await?,
+        CommandBody::Store {
+            sequence_set,
+            kind,
+            response,
+            flags,
+            uid,
+        } => {
+            let req = cmd::store::Store {
+                set: &sequence_set,
+                kind: &kind,
+                response: &response,
+                list: &flags,
+                uid,
+            };
+            blocking(|| cmd::store::store(io, sel, tag, req))?
+        }
+        CommandBody::Copy {
+            sequence_set,
+            mailbox,
+            uid,
+        } => {
+            let dest = mbox(&mailbox);
+            let t = Transfer {
+                set: &sequence_set,
+                dest: &dest,
+                uid,
+                mv: false,
+            };
+            blocking(|| cmd::copy::copy(io, login, sel, tag, t))?
+        }
+        CommandBody::Move {
+            sequence_set,
+            mailbox,
+            uid,
+        } => {
+            let dest = mbox(&mailbox);
+            let t = Transfer {
+                set: &sequence_set,
+                dest: &dest,
+                uid,
+                mv: true,
+            };
+            blocking(|| cmd::copy::copy(io, login, sel, tag, t))?
+        }
+        _ => io.tagged(tag, "BAD", "Command not supported"),
+    }
+    Ok(())
+}
+
+/// Run a handler that works on files where blocking is allowed: the
+/// runtime moves this thread's other tasks elsewhere meanwhile.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+fn mbox(m: &Mailbox<'_>) -> String {
     match m {
         Mailbox::Inbox => "INBOX".to_string(),
         Mailbox::Other(o) => String::from_utf8_lossy(o.inner().as_ref()).into_owned(),
     }
 }
 
-/// Append one line (with its LF) of at most `max` bytes to `buf`; returns the
-/// bytes read, 0 at end of input. A longer line stops at `max` without its LF.
-pub async fn read_line_into(
-    r: &mut Reader,
-    buf: &mut Vec<u8>,
-    max: usize,
-) -> std::io::Result<usize> {
-    let mut total = 0;
-    loop {
-        let avail = r.fill_buf().await?;
-        if avail.is_empty() {
-            return Ok(total);
-        }
-        let room = max.saturating_sub(total);
-        let (n, done) = match avail.iter().take(room).position(|b| *b == b'\n') {
-            Some(i) => (i + 1, true),
-            None => (avail.len().min(room), room <= avail.len()),
-        };
-        buf.extend_from_slice(&avail[..n]);
-        r.consume(n);
-        total += n;
-        if done {
-            return Ok(total);
-        }
+fn list_pattern(m: &ListMailbox<'_>) -> String {
+    match m {
+        ListMailbox::Token(t) => String::from_utf8_lossy(t.as_ref()).into_owned(),
+        ListMailbox::String(s) => String::from_utf8_lossy(s.as_ref()).into_owned(),
     }
 }

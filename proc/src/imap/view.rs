@@ -1,8 +1,12 @@
 //! A session's view of its selected mailbox: sequence numbers to UIDs, the
-//! flags the client was last told, its \Recent set.
+//! flags the client was last told, its \Recent set; and the untagged updates
+//! that keep it in step with the folder without ever renumbering behind the
+//! client's back (RFC 3501 7.4.1: no EXPUNGE during FETCH, STORE or SEARCH).
 
+use super::flags;
 use super::flags::Bits;
 use super::folder::{self, Folder};
+use super::respond::flags_lines;
 use super::search::in_set;
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 use std::collections::HashSet;
@@ -84,5 +88,86 @@ impl Selected {
             Sequence::Single(x) => bad(x) || star_empty(x),
             Sequence::Range(a, b) => (bad(a) && bad(b)) || (star_empty(a) && star_empty(b)),
         })
+    }
+
+    /// What changed in the folder since the client last heard, as untagged
+    /// responses (EXPUNGE only when `allow_expunge`); the view is updated.
+    pub fn sync(&mut self, allow_expunge: bool) -> String {
+        let mut out = String::new();
+        let folder = self.folder.clone();
+        let mut st = match folder.lock() {
+            Ok(s) => s,
+            Err(e) => {
+                log::info!("sync {}: {e}", folder.path.display());
+                return out;
+            }
+        };
+        if st.generation == self.generation {
+            return out;
+        }
+        let mut pending = false;
+        if allow_expunge {
+            let gone: Vec<u32> = self
+                .uids
+                .iter()
+                .copied()
+                .filter(|u| st.msgs.binary_search_by_key(u, |m| m.uid).is_err())
+                .collect();
+            out.push_str(&self.expunged(&gone));
+        }
+        if st.keywords.len() != self.keywords {
+            self.keywords = st.keywords.len();
+            out.push_str(&flags_lines(&st.keywords, self.read_only));
+        }
+        for i in 0..self.uids.len() {
+            match st.msgs.binary_search_by_key(&self.uids[i], |m| m.uid) {
+                Ok(j) if st.msgs[j].flags != self.flags[i] => {
+                    self.flags[i] = st.msgs[j].flags;
+                    let recent = self.recent.contains(&self.uids[i]);
+                    out.push_str(&format!(
+                        "* {} FETCH (UID {} FLAGS {})\r\n",
+                        i + 1,
+                        self.uids[i],
+                        flags::imap_list(self.flags[i], &st.keywords, recent)
+                    ));
+                }
+                Ok(_) => {}
+                Err(_) => pending = true,
+            }
+        }
+        let last = self.max_uid();
+        let start = st.msgs.partition_point(|m| m.uid <= last);
+        let mut added = false;
+        for j in start..st.msgs.len() {
+            let mut m = st.msgs[j].clone();
+            self.claim_recent(&mut m);
+            st.msgs[j].recent_to = m.recent_to;
+            self.uids.push(m.uid);
+            self.flags.push(m.flags);
+            added = true;
+        }
+        if added {
+            out.push_str(&format!("* {} EXISTS\r\n", self.uids.len()));
+            out.push_str(&format!("* {} RECENT\r\n", self.recent.len()));
+        }
+        if !pending {
+            self.generation = st.generation;
+        }
+        out
+    }
+
+    /// Drop these UIDs from the view: one `* n EXPUNGE` each, in an order
+    /// whose numbers stay right as each takes effect.
+    pub fn expunged(&mut self, gone: &[u32]) -> String {
+        let mut out = String::new();
+        for uid in gone {
+            if let Ok(i) = self.uids.binary_search(uid) {
+                out.push_str(&format!("* {} EXPUNGE\r\n", i + 1));
+                self.uids.remove(i);
+                self.flags.remove(i);
+                self.recent.remove(uid);
+            }
+        }
+        out
     }
 }

@@ -1,0 +1,93 @@
+//! STATUS (RFC 3501 6.3.10) with DELETED and DELETED-STORAGE (RFC 9208) and
+//! SIZE (RFC 8438); LIST-STATUS uses the same items.
+
+use crate::imap::flags;
+use crate::imap::folder::Folder;
+use crate::imap::io::Io;
+use crate::imap::names;
+use crate::imap::respond::quote;
+use crate::imap::state::Login;
+use imap_codec::imap_types::status::StatusDataItemName;
+
+/// `MESSAGES 3 UNSEEN 1 ...` for the named items, None if the folder is gone.
+pub fn items(login: &Login, name: &str, items: &[String]) -> Option<String> {
+    let path = names::folder(&login.account, name).ok()?;
+    let folder = Folder::open(&path).ok()?;
+    let st = folder.lock().ok()?;
+    let mut out = Vec::new();
+    for it in items {
+        let v = match it.as_str() {
+            "MESSAGES" => st.msgs.len() as u64,
+            "RECENT" => st.msgs.iter().filter(|m| m.recent_to == 0).count() as u64,
+            "UIDNEXT" => u64::from(st.uidnext),
+            "UIDVALIDITY" => u64::from(st.uidvalidity),
+            "UNSEEN" => st
+                .msgs
+                .iter()
+                .filter(|m| m.flags & flags::SEEN == 0)
+                .count() as u64,
+            "DELETED" => st
+                .msgs
+                .iter()
+                .filter(|m| m.flags & flags::DELETED != 0)
+                .count() as u64,
+            // RFC 8438: the mailbox's size in octets.
+            "SIZE" => st
+                .msgs
+                .iter()
+                .filter_map(|m| std::fs::metadata(folder.file_path(m)).ok())
+                .map(|md| md.len())
+                .sum::<u64>(),
+            // RFC 9208 4.2.2: what EXPUNGE would free, in 1024-octet units.
+            "DELETED-STORAGE" => st
+                .msgs
+                .iter()
+                .filter(|m| m.flags & flags::DELETED != 0)
+                .filter_map(|m| std::fs::metadata(folder.file_path(m)).ok())
+                .map(|md| md.len())
+                .sum::<u64>()
+                .div_ceil(1024),
+            _ => continue,
+        };
+        out.push(format!("{it} {v}"));
+    }
+    Some(out.join(" "))
+}
+
+pub fn status(io: &mut Io, login: &Login, tag: &str, name: &str, items: &[StatusDataItemName]) {
+    let names: Vec<String> = items
+        .iter()
+        .map(|i| {
+            match i {
+                StatusDataItemName::Messages => "MESSAGES",
+                StatusDataItemName::Recent => "RECENT",
+                StatusDataItemName::UidNext => "UIDNEXT",
+                StatusDataItemName::UidValidity => "UIDVALIDITY",
+                StatusDataItemName::Unseen => "UNSEEN",
+                StatusDataItemName::Deleted => "DELETED",
+                StatusDataItemName::DeletedStorage => "DELETED-STORAGE",
+            }
+            .to_string()
+        })
+        .collect();
+    status_of(io, login, tag, name, names);
+}
+
+/// STATUS for item names (upper case), from imap-codec or `ext`.
+pub fn status_of(io: &mut Io, login: &Login, tag: &str, name: &str, names: Vec<String>) {
+    let Some(path) = super::folder_or_no(io, login, tag, name) else {
+        return;
+    };
+    if !path.join("cur").is_dir() {
+        io.tagged(tag, "NO", "[NONEXISTENT] No such mailbox");
+        return;
+    }
+    match items(login, name, &names) {
+        Some(s) => {
+            let shown = if names::is_inbox(name) { "INBOX" } else { name };
+            io.push(&format!("* STATUS {} ({s})\r\n", quote(shown)));
+            io.tagged(tag, "OK", "STATUS completed");
+        }
+        None => io.tagged(tag, "NO", "[NONEXISTENT] No such mailbox"),
+    }
+}

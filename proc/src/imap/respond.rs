@@ -1,0 +1,120 @@
+//! How responses write what they carry (RFC 3501 4, 7): strings quoted or as
+//! literals, sequence sets, dates, section names, the FLAGS lines, ESEARCH.
+//! Handlers build their replies with these; nothing else formats the wire.
+
+use super::flags;
+use imap_codec::imap_types::fetch::{Part, Section};
+
+/// A string for a response: quoted when it can be, a literal otherwise.
+pub fn quote(s: &str) -> String {
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        format!("{{{}}}\r\n{s}", s.len())
+    }
+}
+
+/// `data` as a literal: `{n}` CRLF and the bytes.
+pub fn literal(out: &mut Vec<u8>, data: &[u8]) {
+    out.extend_from_slice(format!("{{{}}}\r\n", data.len()).as_bytes());
+    out.extend_from_slice(data);
+}
+
+/// `1:3,7` for a sorted list of numbers.
+pub fn uid_ranges(uids: &[u32]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let mut j = i;
+        while j + 1 < uids.len() && uids[j + 1] == uids[j].saturating_add(1) {
+            j += 1;
+        }
+        out.push(if i == j {
+            uids[i].to_string()
+        } else {
+            format!("{}:{}", uids[i], uids[j])
+        });
+        i = j + 1;
+    }
+    out.join(",")
+}
+
+/// INTERNALDATE's form: `24-Nov-2026 10:00:00 +0000`.
+pub fn internal_date(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|d| d.format("%d-%b-%Y %H:%M:%S +0000").to_string())
+        .unwrap_or_else(|| "01-Jan-1970 00:00:00 +0000".to_string())
+}
+
+fn part_text(p: &Part) -> String {
+    p.0.as_ref()
+        .iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The section as the response names it: `1.2.HEADER.FIELDS (FROM TO)`.
+pub fn section_text(s: &Option<Section<'_>>) -> String {
+    let with = |p: &Option<Part>, what: &str| match p {
+        Some(p) => format!("{}.{what}", part_text(p)),
+        None => what.to_string(),
+    };
+    let fields = |v: &imap_codec::imap_types::core::NonEmptyVec<
+        imap_codec::imap_types::core::AString<'_>,
+    >| {
+        v.as_ref()
+            .iter()
+            .map(|a| quote(&String::from_utf8_lossy(a.as_ref())))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    match s {
+        None => String::new(),
+        Some(Section::Part(p)) => part_text(p),
+        Some(Section::Header(p)) => with(p, "HEADER"),
+        Some(Section::HeaderFields(p, v)) => with(p, &format!("HEADER.FIELDS ({})", fields(v))),
+        Some(Section::HeaderFieldsNot(p, v)) => {
+            with(p, &format!("HEADER.FIELDS.NOT ({})", fields(v)))
+        }
+        Some(Section::Text(p)) => with(p, "TEXT"),
+        Some(Section::Mime(p)) => format!("{}.MIME", part_text(p)),
+    }
+}
+
+/// `* FLAGS (...)` and `* OK [PERMANENTFLAGS (... \*)]` for these keywords;
+/// a read-only mailbox permits nothing.
+pub fn flags_lines(keywords: &[String], read_only: bool) -> String {
+    let kw: String = keywords.iter().map(|k| format!(" {k}")).collect();
+    let sys = flags::SYSTEM_LIST;
+    if read_only {
+        format!("* FLAGS ({sys}{kw})\r\n* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n")
+    } else {
+        format!("* FLAGS ({sys}{kw})\r\n* OK [PERMANENTFLAGS ({sys}{kw} \\*)] Flags permitted\r\n")
+    }
+}
+
+/// `* ESEARCH (TAG "t") [UID] MIN n MAX n COUNT n ALL set` (RFC 4731 3.1):
+/// `opts` empty means ALL; MIN, MAX and ALL are left out when nothing matched.
+pub fn esearch(tag: &str, uid: bool, opts: &[String], found: &[u32]) -> String {
+    let mut line = format!("* ESEARCH (TAG {})", quote(tag));
+    if uid {
+        line.push_str(" UID");
+    }
+    let want = |o: &str| opts.iter().any(|x| x == o) || (opts.is_empty() && o == "ALL");
+    if let (true, Some(min)) = (want("MIN"), found.iter().min()) {
+        line.push_str(&format!(" MIN {min}"));
+    }
+    if let (true, Some(max)) = (want("MAX"), found.iter().max()) {
+        line.push_str(&format!(" MAX {max}"));
+    }
+    if want("COUNT") {
+        line.push_str(&format!(" COUNT {}", found.len()));
+    }
+    if want("ALL") && !found.is_empty() {
+        let mut sorted = found.to_vec();
+        sorted.sort_unstable();
+        line.push_str(&format!(" ALL {}", uid_ranges(&sorted)));
+    }
+    line + "\r\n"
+}
