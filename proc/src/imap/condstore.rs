@@ -260,7 +260,7 @@ fn select(buf: &[u8], top: &[Span]) -> Option<(Vec<u8>, Cond)> {
         }
         k += 1;
     }
-    Some((without(buf, &[params.at.clone()]), cond))
+    Some((without(buf, std::slice::from_ref(&params.at)), cond))
 }
 
 fn fetch(buf: &[u8], top: &[Span], cmd_at: usize) -> Option<(Vec<u8>, Cond)> {
@@ -339,7 +339,7 @@ fn store(buf: &[u8], top: &[Span], cmd_at: usize) -> Option<(Vec<u8>, Cond)> {
         unchanged_since: Some(n),
         ..Default::default()
     };
-    Some((without(buf, &[m.at.clone()]), cond))
+    Some((without(buf, std::slice::from_ref(&m.at)), cond))
 }
 
 /// Arguments each search key takes (RFC 3501 6.4.4, RFC 5032 OLDER/YOUNGER).

@@ -35,7 +35,7 @@ pub enum Ext {
 }
 
 /// STATUS items this server answers.
-pub const STATUS_ITEMS: [&str; 8] = [
+pub const STATUS_ITEMS: [&str; 9] = [
     "MESSAGES",
     "RECENT",
     "UIDNEXT",
@@ -44,6 +44,7 @@ pub const STATUS_ITEMS: [&str; 8] = [
     "DELETED",
     "DELETED-STORAGE",
     "SIZE",
+    "HIGHESTMODSEQ",
 ];
 
 /// `tag [UID] SEARCH RETURN (opts) criteria`: the command without the RETURN

@@ -18,6 +18,16 @@ pub const AUTOLOGOUT: Duration = Duration::from_secs(30 * 60);
 /// Before login the client gets less time.
 pub const PREAUTH_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Extensions the client turned on (RFC 5161 ENABLE, or RFC 7162's
+/// CONDSTORE-enabling commands); they change what responses carry.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct Enabled {
+    /// FETCH responses carry MODSEQ; SELECT says HIGHESTMODSEQ.
+    pub condstore: bool,
+    /// Expunges are told as VANISHED; SELECT takes QRESYNC.
+    pub qresync: bool,
+}
+
 pub struct Io {
     pub sh: Arc<Shared>,
     pub service: Service,
@@ -28,6 +38,7 @@ pub struct Io {
     pub id: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    pub enabled: Enabled,
 }
 
 impl Io {
@@ -36,7 +47,7 @@ impl Io {
     }
 
     pub fn capability(&self, logged_in: bool) -> String {
-        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS QUOTA QUOTA=RES-STORAGE STATUS=SIZE ESEARCH");
+        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS QUOTA QUOTA=RES-STORAGE STATUS=SIZE ESEARCH CONDSTORE QRESYNC");
         c.push_str(&format!(" APPENDLIMIT={}", self.sh.max_literal));
         if !logged_in {
             if self.tls() {

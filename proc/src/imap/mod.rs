@@ -168,3 +168,6 @@ async fn hear_delivery(
 pub fn forget_folders(dir: &Path) {
     folder::Folder::forget(dir);
 }
+
+#[cfg(test)]
+mod rfc7162_tests;

@@ -96,7 +96,15 @@ pub fn flags_lines(keywords: &[String], read_only: bool) -> String {
 
 /// `* ESEARCH (TAG "t") [UID] MIN n MAX n COUNT n ALL set` (RFC 4731 3.1):
 /// `opts` empty means ALL; MIN, MAX and ALL are left out when nothing matched.
-pub fn esearch(tag: &str, uid: bool, opts: &[String], found: &[u32]) -> String {
+/// `modseq`: the highest mod-sequence matched, when a MODSEQ key was used
+/// (RFC 7162 3.1.5).
+pub fn esearch(
+    tag: &str,
+    uid: bool,
+    opts: &[String],
+    found: &[u32],
+    modseq: Option<u64>,
+) -> String {
     let mut line = format!("* ESEARCH (TAG {})", quote(tag));
     if uid {
         line.push_str(" UID");
@@ -115,6 +123,9 @@ pub fn esearch(tag: &str, uid: bool, opts: &[String], found: &[u32]) -> String {
         let mut sorted = found.to_vec();
         sorted.sort_unstable();
         line.push_str(&format!(" ALL {}", uid_ranges(&sorted)));
+    }
+    if let Some(m) = modseq {
+        line.push_str(&format!(" MODSEQ {m}"));
     }
     line + "\r\n"
 }

@@ -36,6 +36,8 @@ pub struct Item<'a> {
     pub keywords: &'a [String],
     pub max_seq: u32,
     pub max_uid: u32,
+    /// Its mod-sequence (RFC 7162 SEARCH MODSEQ).
+    pub modseq: u64,
     raw: Option<Vec<u8>>,
 }
 
@@ -61,6 +63,7 @@ impl<'a> Item<'a> {
             keywords,
             max_seq: max.0,
             max_uid: max.1,
+            modseq: 0,
             raw: None,
         }
     }
@@ -226,6 +229,10 @@ pub fn matches(key: &SearchKey<'_>, it: &mut Item<'_>) -> bool {
         K::Cc(s) => header_has(it, "Cc", &text(s)),
         K::Bcc(s) => header_has(it, "Bcc", &text(s)),
         K::Subject(s) => header_has(it, "Subject", &text(s)),
+        // RFC 7162 3.1.5 MODSEQ, as condstore.rs rewrote it.
+        K::Header(name, s) if text(name) == super::condstore::marker() => {
+            text(s).parse::<u64>().is_ok_and(|n| it.modseq >= n)
+        }
         K::Header(name, s) => header_has(it, &text(name), &text(s)),
         K::Body(s) => body_has(it, &text(s), false),
         K::Text(s) => body_has(it, &text(s), true),

@@ -5,6 +5,7 @@
 //! the loop, once per command (io.rs).
 
 use super::cmd::{self, copy::Transfer, search::Search};
+use super::condstore::{self, Cond};
 use super::ext;
 use super::io::{read_line_into, Io, AUTOLOGOUT, PREAUTH_TIMEOUT};
 use super::state::{Login, State};
@@ -82,6 +83,7 @@ pub async fn serve_conn(
             id: IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             bytes_in: 0,
             bytes_out: 0,
+            enabled: Default::default(),
         },
         state,
     };
@@ -178,11 +180,16 @@ impl Session {
                 Some((plain, opts)) => (plain, Some(opts)),
                 None => (buf, None),
             };
+            // RFC 7162 parameters and modifiers likewise.
+            let (buf, cond) = match condstore::take(&buf) {
+                Some((plain, cond)) => (plain, cond),
+                None => (buf, Cond::default()),
+            };
             let decoded = CommandCodec::default().decode(&buf);
             let go_on = match decoded {
                 Ok((_, cmd)) => {
                     bad = 0;
-                    self.command(cmd, ret).await?
+                    self.command(cmd, Extras { ret, cond }).await?
                 }
                 Err(_) => match ext::parse(&buf) {
                     Some(x) => {
@@ -316,11 +323,7 @@ impl Session {
     /// One decoded command, to its handler for the state the session is in;
     /// false ends the session. Handlers that touch files run where blocking
     /// is allowed (block_in_place), so other sessions' tasks move on.
-    async fn command(
-        &mut self,
-        cmd: Command<'_>,
-        ret: Option<Vec<String>>,
-    ) -> std::io::Result<bool> {
+    async fn command(&mut self, cmd: Command<'_>, x: Extras) -> std::io::Result<bool> {
         let tag = cmd.tag.inner().to_string();
         let tag = tag.as_str();
         // A fault point for the tests of panic containment; not in release builds.
@@ -357,7 +360,14 @@ impl Session {
                 return cmd::auth::authenticate(io, state, tag, &mechanism.to_string(), ir).await;
             }
             _ if !logged_in => io.tagged(tag, "BAD", "Log in first"),
-            CommandBody::Enable { .. } => cmd::any_state::enable(io, tag),
+            CommandBody::Enable { capabilities } => {
+                let names: Vec<String> = capabilities
+                    .as_ref()
+                    .iter()
+                    .map(|c| c.to_string().to_ascii_uppercase())
+                    .collect();
+                cmd::any_state::enable(io, tag, &names)
+            }
             CommandBody::Idle => {
                 let sel = match state {
                     State::Selected(_, s) => Some(s),
@@ -366,10 +376,10 @@ impl Session {
                 cmd::idle::idle(io, sel, tag).await?
             }
             CommandBody::Select { mailbox } => {
-                blocking(|| cmd::select::select(io, state, tag, &mbox(&mailbox), false))
+                blocking(|| cmd::select::select(io, state, tag, &mbox(&mailbox), false, &x.cond))
             }
             CommandBody::Examine { mailbox } => {
-                blocking(|| cmd::select::select(io, state, tag, &mbox(&mailbox), true))
+                blocking(|| cmd::select::select(io, state, tag, &mbox(&mailbox), true, &x.cond))
             }
             CommandBody::Create { mailbox } => {
                 blocking(|| cmd::mailbox::create(io, state, tag, &mbox(&mailbox)))
@@ -403,7 +413,7 @@ impl Session {
             CommandBody::Unselect if state.selected().is_some() => {
                 blocking(|| cmd::select::close(io, state, tag, false))
             }
-            body => self.authenticated(tag, body, ret).await?,
+            body => self.authenticated(tag, body, x).await?,
         }
         Ok(true)
     }
@@ -413,7 +423,7 @@ impl Session {
         &mut self,
         tag: &str,
         body: CommandBody<'_>,
-        ret: Option<Vec<String>>,
+        x: Extras,
     ) -> std::io::Result<()> {
         let Session { io, state } = self;
         let (login, sel) = match state {
@@ -457,7 +467,10 @@ impl Session {
             CommandBody::Status {
                 mailbox,
                 item_names,
-            } => blocking(|| cmd::status::status(io, login, tag, &mbox(&mailbox), &item_names)),
+            } => {
+                let sel = sel.as_deref();
+                blocking(|| cmd::status::status(io, login, sel, tag, &mbox(&mailbox), &item_names))
+            }
             CommandBody::GetQuotaRoot { mailbox } => {
                 blocking(|| cmd::quota::get_quota_root(io, login, tag, &mbox(&mailbox)))
             }
@@ -466,7 +479,7 @@ impl Session {
                 blocking(|| cmd::quota::get_quota(io, login, tag, &root))
             }
             body => match sel {
-                Some(sel) => selected(io, login, sel, tag, body, ret).await?,
+                Some(sel) => selected(io, login, sel, tag, body, x).await?,
                 None => io.tagged(tag, "BAD", "No mailbox selected"),
             },
         }
@@ -496,19 +509,31 @@ impl Session {
             (ext::Ext::List(tag, l), State::Authenticated(login) | State::Selected(login, _)) => {
                 blocking(|| cmd::list::list(io, login, &tag, &l.reference, &l.patterns, l.opts))
             }
-            (
-                ext::Ext::Status(tag, name, items),
-                State::Authenticated(login) | State::Selected(login, _),
-            ) => {
+            (ext::Ext::Status(tag, name, items), State::Authenticated(login)) => {
                 let name = if super::names::is_inbox(&name) {
                     "INBOX".to_string()
                 } else {
                     name
                 };
-                blocking(|| cmd::status::status_of(io, login, &tag, &name, items))
+                blocking(|| cmd::status::status_of(io, login, None, &tag, &name, items))
+            }
+            (ext::Ext::Status(tag, name, items), State::Selected(login, sel)) => {
+                let name = if super::names::is_inbox(&name) {
+                    "INBOX".to_string()
+                } else {
+                    name
+                };
+                blocking(|| cmd::status::status_of(io, login, Some(sel), &tag, &name, items))
             }
         }
     }
+}
+
+/// What was taken out of a command before decoding: SEARCH's RETURN options
+/// (RFC 4731) and the RFC 7162 parts.
+struct Extras {
+    ret: Option<Vec<String>>,
+    cond: Cond,
 }
 
 /// Selected-state commands (RFC 3501 6.4).
@@ -518,8 +543,11 @@ async fn selected(
     sel: &mut super::view::Selected,
     tag: &str,
     body: CommandBody<'_>,
-    ret: Option<Vec<String>>,
+    x: Extras,
 ) -> std::io::Result<()> {
+    if x.cond.enables() {
+        cmd::any_state::turn_on_condstore(io, Some(sel));
+    }
     match body {
         CommandBody::Expunge => blocking(|| cmd::expunge::expunge(io, sel, tag, None))?,
         CommandBody::Search {
@@ -535,7 +563,8 @@ async fn selected(
                     charset: charset.as_ref(),
                     key: &criteria,
                     uid,
-                    ret,
+                    ret: x.ret,
+                    modseq: x.cond.search_modseq,
                 },
             )
         })?,
@@ -543,7 +572,15 @@ async fn selected(
             sequence_set,
             macro_or_item_names,
             uid,
-        } => cmd::fetch::fetch(io, sel, tag, &sequence_set, macro_or_item_names, uid).await?,
+        } => {
+            let req = cmd::fetch::Fetch {
+                set: &sequence_set,
+                items: macro_or_item_names,
+                uid,
+                cond: &x.cond,
+            };
+            cmd::fetch::fetch(io, sel, tag, req).await?
+        }
         CommandBody::Store {
             sequence_set,
             kind,
@@ -557,6 +594,7 @@ async fn selected(
                 response: &response,
                 list: &flags,
                 uid,
+                unchanged_since: x.cond.unchanged_since,
             };
             blocking(|| cmd::store::store(io, sel, tag, req))?
         }

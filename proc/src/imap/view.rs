@@ -6,7 +6,8 @@
 use super::flags;
 use super::flags::Bits;
 use super::folder::{self, Folder};
-use super::respond::flags_lines;
+use super::io::Enabled;
+use super::respond::{flags_lines, uid_ranges};
 use super::search::in_set;
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 use std::collections::HashSet;
@@ -20,6 +21,8 @@ pub struct Selected {
     pub uids: Vec<u32>,
     /// The flags the client was last told, per sequence number.
     pub flags: Vec<Bits>,
+    /// The mod-sequences it was last told (or would have been), likewise.
+    pub modseqs: Vec<u64>,
     pub recent: HashSet<u32>,
     pub(super) generation: u64,
     pub(super) keywords: usize,
@@ -34,6 +37,7 @@ impl Selected {
             read_only,
             uids: Vec::with_capacity(st.msgs.len()),
             flags: Vec::with_capacity(st.msgs.len()),
+            modseqs: Vec::with_capacity(st.msgs.len()),
             recent: HashSet::new(),
             generation: st.generation,
             keywords: st.keywords.len(),
@@ -43,6 +47,7 @@ impl Selected {
             s.claim_recent(m);
             s.uids.push(m.uid);
             s.flags.push(m.flags);
+            s.modseqs.push(m.modseq);
         }
         drop(st);
         Ok(s)
@@ -92,7 +97,7 @@ impl Selected {
 
     /// What changed in the folder since the client last heard, as untagged
     /// responses (EXPUNGE only when `allow_expunge`); the view is updated.
-    pub fn sync(&mut self, allow_expunge: bool) -> String {
+    pub fn sync(&mut self, en: Enabled, allow_expunge: bool) -> String {
         let mut out = String::new();
         let folder = self.folder.clone();
         let mut st = match folder.lock() {
@@ -113,7 +118,7 @@ impl Selected {
                 .copied()
                 .filter(|u| st.msgs.binary_search_by_key(u, |m| m.uid).is_err())
                 .collect();
-            out.push_str(&self.expunged(&gone));
+            out.push_str(&self.expunged(en, &gone));
         }
         if st.keywords.len() != self.keywords {
             self.keywords = st.keywords.len();
@@ -121,11 +126,20 @@ impl Selected {
         }
         for i in 0..self.uids.len() {
             match st.msgs.binary_search_by_key(&self.uids[i], |m| m.uid) {
-                Ok(j) if st.msgs[j].flags != self.flags[i] => {
+                Ok(j)
+                    if st.msgs[j].flags != self.flags[i]
+                        || (en.condstore && st.msgs[j].modseq != self.modseqs[i]) =>
+                {
                     self.flags[i] = st.msgs[j].flags;
+                    self.modseqs[i] = st.msgs[j].modseq;
                     let recent = self.recent.contains(&self.uids[i]);
+                    let modseq = if en.condstore {
+                        format!(" MODSEQ ({})", self.modseqs[i])
+                    } else {
+                        String::new()
+                    };
                     out.push_str(&format!(
-                        "* {} FETCH (UID {} FLAGS {})\r\n",
+                        "* {} FETCH (UID {} FLAGS {}{modseq})\r\n",
                         i + 1,
                         self.uids[i],
                         flags::imap_list(self.flags[i], &st.keywords, recent)
@@ -144,6 +158,7 @@ impl Selected {
             st.msgs[j].recent_to = m.recent_to;
             self.uids.push(m.uid);
             self.flags.push(m.flags);
+            self.modseqs.push(m.modseq);
             added = true;
         }
         if added {
@@ -156,18 +171,109 @@ impl Selected {
         out
     }
 
-    /// Drop these UIDs from the view: one `* n EXPUNGE` each, in an order
-    /// whose numbers stay right as each takes effect.
-    pub fn expunged(&mut self, gone: &[u32]) -> String {
+    /// Drop these UIDs (ascending) from the view: one `* n EXPUNGE` each, in
+    /// an order whose numbers stay right as each takes effect; or, once
+    /// QRESYNC is on, one `* VANISHED` for all (RFC 7162 3.2.10).
+    pub fn expunged(&mut self, en: Enabled, gone: &[u32]) -> String {
         let mut out = String::new();
+        let mut vanished = Vec::new();
         for uid in gone {
             if let Ok(i) = self.uids.binary_search(uid) {
-                out.push_str(&format!("* {} EXPUNGE\r\n", i + 1));
+                if !en.qresync {
+                    out.push_str(&format!("* {} EXPUNGE\r\n", i + 1));
+                }
+                vanished.push(*uid);
                 self.uids.remove(i);
                 self.flags.remove(i);
+                self.modseqs.remove(i);
                 self.recent.remove(uid);
             }
         }
+        if en.qresync && !vanished.is_empty() {
+            out = format!("* VANISHED {}\r\n", uid_ranges(&vanished));
+        }
         out
+    }
+}
+
+/// The UIDs from 1 to `last` not in `present` (ascending) and in `known`
+/// (all when None), as a set: worked out from gaps and ranges, so the cost
+/// is in messages and ranges, never in UIDs.
+pub fn missing(present: &[u32], last: u32, known: Option<&SequenceSet>) -> String {
+    let mut gaps: Vec<(u32, u32)> = Vec::new();
+    let mut next = 1u32;
+    for &u in present
+        .iter()
+        .chain(std::iter::once(&last.saturating_add(1)))
+    {
+        if u > next {
+            gaps.push((next, u - 1));
+        }
+        next = next.max(u.saturating_add(1));
+    }
+    let wanted = match known {
+        Some(k) => ranges(k, last),
+        None => vec![(1, last)],
+    };
+    // Both lists are sorted and disjoint: intersect them in one pass.
+    let (mut i, mut j) = (0, 0);
+    let mut out: Vec<String> = Vec::new();
+    while let (Some(&(a, b)), Some(&(c, d))) = (gaps.get(i), wanted.get(j)) {
+        let (lo, hi) = (a.max(c), b.min(d));
+        if lo <= hi {
+            out.push(if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}:{hi}")
+            });
+        }
+        if b < d {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out.join(",")
+}
+
+/// A sequence set as sorted, disjoint, merged ranges (`*` is `last`).
+fn ranges(set: &SequenceSet, last: u32) -> Vec<(u32, u32)> {
+    use imap_codec::imap_types::sequence::{SeqOrUid, Sequence};
+    let v = |x: &SeqOrUid| match x {
+        SeqOrUid::Value(n) => n.get(),
+        SeqOrUid::Asterisk => last,
+    };
+    let mut r: Vec<(u32, u32)> = set
+        .0
+        .as_ref()
+        .iter()
+        .map(|s| match s {
+            Sequence::Single(x) => (v(x), v(x)),
+            Sequence::Range(a, b) => (v(a).min(v(b)), v(a).max(v(b))),
+        })
+        .collect();
+    r.sort_unstable();
+    let mut merged: Vec<(u32, u32)> = Vec::new();
+    for (a, b) in r {
+        match merged.last_mut() {
+            Some(m) if a <= m.1.saturating_add(1) => m.1 = m.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_uids_by_gaps_and_ranges() {
+        assert_eq!(missing(&[2, 3, 7], 9, None), "1,4:6,8:9");
+        let k: SequenceSet = "1:4,6,8:*".parse().unwrap();
+        assert_eq!(missing(&[2, 3, 7], 9, Some(&k)), "1,4,6,8:9");
+        assert_eq!(missing(&[1, 2], 2, None), "");
+        let k: SequenceSet = "4000000000".parse().unwrap();
+        assert_eq!(missing(&[1], 4_000_000_001, Some(&k)), "4000000000");
     }
 }

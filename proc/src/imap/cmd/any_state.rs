@@ -14,7 +14,7 @@ pub fn capability(io: &mut Io, tag: &str, logged_in: bool) {
 /// NOOP and CHECK: a chance to hear of changes to the selected mailbox.
 pub fn noop(io: &mut Io, sel: Option<&mut Selected>, tag: &str) {
     if let Some(sel) = sel {
-        let updates = sel.sync(true);
+        let updates = sel.sync(io.enabled, true);
         io.push(&updates);
     }
     io.tagged(tag, "OK", "Completed");
@@ -37,8 +37,39 @@ pub fn namespace(io: &mut Io, tag: &str) {
     io.tagged(tag, "OK", "NAMESPACE completed");
 }
 
-pub fn enable(io: &mut Io, tag: &str) {
-    // Nothing this server offers needs enabling.
-    io.push("* ENABLED\r\n");
+/// ENABLE (RFC 5161): CONDSTORE, and QRESYNC (which implies it, RFC 7162
+/// 3.2.3); ENABLED names what this command turned on.
+pub fn enable(io: &mut Io, tag: &str, names: &[String]) {
+    let mut now = Vec::new();
+    for n in names {
+        match n.as_str() {
+            "CONDSTORE" if !io.enabled.condstore => {
+                io.enabled.condstore = true;
+                now.push("CONDSTORE");
+            }
+            "QRESYNC" if !io.enabled.qresync => {
+                io.enabled.qresync = true;
+                io.enabled.condstore = true;
+                now.push("QRESYNC");
+            }
+            _ => {}
+        }
+    }
+    io.push(&format!(
+        "* ENABLED{}\r\n",
+        now.iter().map(|n| format!(" {n}")).collect::<String>()
+    ));
     io.tagged(tag, "OK", "ENABLE completed");
+}
+
+/// A CONDSTORE-enabling command (RFC 7162 3.1): from now on responses carry
+/// MODSEQ; the first time, with a mailbox selected, its HIGHESTMODSEQ is told.
+pub fn turn_on_condstore(io: &mut Io, sel: Option<&Selected>) {
+    if io.enabled.condstore {
+        return;
+    }
+    io.enabled.condstore = true;
+    if let Some(highest) = sel.and_then(|s| s.folder.lock().ok().map(|st| st.highest_modseq())) {
+        io.push(&format!("* OK [HIGHESTMODSEQ {highest}] Highest\r\n"));
+    }
 }

@@ -104,7 +104,7 @@ pub fn append(
     io.changed(&dst.path);
     if let State::Selected(_, sel) = state {
         if sel.folder.path == dst.path {
-            let updates = sel.sync(true);
+            let updates = sel.sync(io.enabled, true);
             io.push(&updates);
         }
     }

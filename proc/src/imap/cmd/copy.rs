@@ -27,7 +27,7 @@ pub fn copy(
     t: Transfer<'_>,
 ) -> std::io::Result<()> {
     let Transfer { set, dest, uid, mv } = t;
-    let updates = sel.sync(uid);
+    let updates = sel.sync(io.enabled, uid);
     io.push(&updates);
     let Some(dst) = super::target(io, login, tag, dest) else {
         return Ok(());
@@ -120,7 +120,7 @@ pub fn copy(
             idx.sort_unstable();
             src.remove(&mut st, &idx);
         }
-        let gone = sel.expunged(&from);
+        let gone = sel.expunged(io.enabled, &from);
         io.push(&gone);
         io.changed(&src.path);
     }
@@ -132,7 +132,7 @@ pub fn copy(
     // Into the selected mailbox itself: the new messages are announced in
     // this response (EXISTS), not only at the next command.
     if sel.folder.path == dst.path {
-        let updates = sel.sync(true);
+        let updates = sel.sync(io.enabled, true);
         io.push(&updates);
     }
     let what = if mv { "MOVE" } else { "COPY" };

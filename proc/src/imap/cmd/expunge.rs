@@ -30,12 +30,12 @@ pub fn expunge(
             .collect();
         sel.folder.remove(&mut st, &idx)
     };
-    let out = sel.expunged(&gone);
+    let out = sel.expunged(io.enabled, &gone);
     io.push(&out);
     if !gone.is_empty() {
         io.changed(&sel.folder.path);
     }
-    let updates = sel.sync(true);
+    let updates = sel.sync(io.enabled, true);
     io.push(&updates);
     io.tagged(tag, "OK", "EXPUNGE completed");
     Ok(())

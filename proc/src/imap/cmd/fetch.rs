@@ -3,12 +3,13 @@
 //! the file (never held in memory), other sections parsed from it (mime.rs).
 //! FETCH never renumbers: expunges by others wait for a command that may.
 
+use crate::imap::condstore::Cond;
 use crate::imap::flags;
 use crate::imap::folder::{self, Meta};
 use crate::imap::io::Io;
 use crate::imap::mime;
 use crate::imap::respond::{internal_date, literal, section_text};
-use crate::imap::view::Selected;
+use crate::imap::view::{self, Selected};
 use imap_codec::imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName, Section};
 use imap_codec::imap_types::sequence::SequenceSet;
 use std::sync::Arc;
@@ -46,16 +47,36 @@ fn item_name(n: &MessageDataItemName<'_>) -> Vec<u8> {
     }
 }
 
+/// One FETCH as the client sent it, with its RFC 7162 parts.
+pub struct Fetch<'a, 'b> {
+    pub set: &'a SequenceSet,
+    pub items: MacroOrMessageDataItemNames<'b>,
+    pub uid: bool,
+    pub cond: &'a Cond,
+}
+
 pub async fn fetch(
     io: &mut Io,
     sel: &mut Selected,
     tag: &str,
-    set: &SequenceSet,
-    items: MacroOrMessageDataItemNames<'_>,
-    uid: bool,
+    req: Fetch<'_, '_>,
 ) -> std::io::Result<()> {
-    let updates = sel.sync(uid);
+    let Fetch {
+        set,
+        items,
+        uid,
+        cond,
+    } = req;
+    // RFC 7162 3.2.6: VANISHED only in UID FETCH, once QRESYNC is on.
+    if cond.vanished && !(uid && io.enabled.qresync) {
+        io.tagged(tag, "BAD", "VANISHED needs UID FETCH and QRESYNC enabled");
+        return Ok(());
+    }
+    let updates = sel.sync(io.enabled, uid);
     io.push(&updates);
+    let changed_since = cond.changed_since;
+    // CHANGEDSINCE implies MODSEQ (RFC 7162 3.1.4.1).
+    let want_modseq = cond.fetch_modseq || changed_since.is_some();
     let mut names = match items {
         MacroOrMessageDataItemNames::Macro(m) => {
             use imap_codec::imap_types::fetch::Macro;
@@ -71,6 +92,10 @@ pub async fn fetch(
         }
         MacroOrMessageDataItemNames::MessageDataItemNames(v) => v,
     };
+    if cond.hide_uid {
+        // The UID stood in for MODSEQ alone in a plain FETCH.
+        names.retain(|n| *n != MessageDataItemName::Uid);
+    }
     if uid && !names.contains(&MessageDataItemName::Uid) {
         names.insert(0, MessageDataItemName::Uid);
     }
@@ -116,6 +141,12 @@ pub async fn fetch(
     let streams = names.iter().any(|n| streamed(n).is_some());
     let targets = sel.targets(set, uid);
     let folder = sel.folder.clone();
+    if let (true, Some(since)) = (cond.vanished, changed_since) {
+        let vanished = vanished_in(sel, set, since)?;
+        if !vanished.is_empty() {
+            io.push(&format!("* VANISHED (EARLIER) {vanished}\r\n"));
+        }
+    }
     let mut changed = false;
     // Keywords only ever grow: copy them again only when one was added.
     let mut keywords: Vec<String> = Vec::new();
@@ -137,6 +168,9 @@ pub async fn fetch(
         let Some((mut m, meta)) = item else {
             continue;
         };
+        if changed_since.is_some_and(|n| m.modseq <= n) {
+            continue;
+        }
         let meta = meta.unwrap_or_else(|| Arc::new(Meta::default()));
         let path = folder.file_path(&m);
         let raw = tokio::task::block_in_place(|| {
@@ -176,6 +210,7 @@ pub async fn fetch(
                 let bits = st.msgs[j].flags | flags::SEEN;
                 if folder.set_flags(&mut st, j, bits).is_ok() {
                     m.flags = bits;
+                    m.modseq = st.msgs[j].modseq;
                     flags_changed = true;
                     changed = true;
                 }
@@ -282,10 +317,18 @@ pub async fn fetch(
                 format!("FLAGS {}", flags::imap_list(m.flags, &keywords, recent)).as_bytes(),
             );
         }
+        // A flag change this FETCH made is news like any other (3.1.4.1).
+        if want_modseq || (flags_changed && io.enabled.condstore) {
+            sep(&mut out);
+            out.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes());
+        }
         out.extend_from_slice(b")\r\n");
         // FETCH does not renumber: `seq` still names this message.
         if let Some(f) = sel.flags.get_mut(seq as usize - 1) {
             *f = m.flags;
+        }
+        if let Some(x) = sel.modseqs.get_mut(seq as usize - 1) {
+            *x = m.modseq;
         }
         io.out.extend_from_slice(&out);
         io.flush_if_big().await?;
@@ -295,6 +338,17 @@ pub async fn fetch(
     }
     io.tagged(tag, "OK", "FETCH completed");
     Ok(())
+}
+
+/// The UIDs in `set` expunged since `since` (RFC 7162 3.2.6), as a set.
+fn vanished_in(sel: &Selected, set: &SequenceSet, since: u64) -> std::io::Result<String> {
+    let st = sel.folder.lock()?;
+    let last = st.uidnext.saturating_sub(1);
+    let listed = st.vanished_since(since, |u| crate::imap::search::in_set(set, u, last));
+    Ok(match listed {
+        Some(v) => crate::imap::respond::uid_ranges(&v),
+        None => view::missing(&sel.uids, last, Some(set)),
+    })
 }
 
 /// `label` and a serialized item from the folder's metadata cache, made on first use.

@@ -15,7 +15,7 @@ pub async fn idle(io: &mut Io, mut sel: Option<&mut Selected>, tag: &str) -> std
     let mut changes = io.sh.changes.subscribe();
     io.push("+ idling\r\n");
     if let Some(s) = sel.as_deref_mut() {
-        let updates = s.sync(true);
+        let updates = s.sync(io.enabled, true);
         io.push(&updates);
     }
     io.flush().await?;
@@ -55,7 +55,8 @@ pub async fn idle(io: &mut Io, mut sel: Option<&mut Selected>, tag: &str) -> std
             }
         };
         if let (true, Some(s)) = (look, sel.as_deref_mut()) {
-            let updates = tokio::task::block_in_place(|| s.sync(true));
+            let en = io.enabled;
+            let updates = tokio::task::block_in_place(|| s.sync(en, true));
             io.push(&updates);
             io.flush().await?;
         }

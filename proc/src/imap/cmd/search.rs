@@ -16,6 +16,9 @@ pub struct Search<'a, 'b> {
     pub uid: bool,
     /// RFC 4731: RETURN options, for an ESEARCH answer.
     pub ret: Option<Vec<String>>,
+    /// RFC 7162 3.1.5: a MODSEQ key was used; the answer gives the highest
+    /// mod-sequence of what matched.
+    pub modseq: bool,
 }
 
 pub fn search(io: &mut Io, sel: &mut Selected, cmd: Search<'_, '_>) -> std::io::Result<()> {
@@ -25,6 +28,7 @@ pub fn search(io: &mut Io, sel: &mut Selected, cmd: Search<'_, '_>) -> std::io::
         key,
         uid,
         ret,
+        modseq,
     } = cmd;
     if let Some(c) = charset {
         let c = c.as_ref().to_ascii_uppercase();
@@ -38,8 +42,9 @@ pub fn search(io: &mut Io, sel: &mut Selected, cmd: Search<'_, '_>) -> std::io::
         }
     }
     // SEARCH answers with sequence numbers: no EXPUNGE may shift them.
-    let updates = sel.sync(uid);
+    let updates = sel.sync(io.enabled, uid);
     io.push(&updates);
+    let mut highest = 0u64;
     let found = (|| -> std::io::Result<Vec<u32>> {
         let mut st = sel.folder.lock()?;
         let keywords = st.keywords.clone();
@@ -63,19 +68,25 @@ pub fn search(io: &mut Io, sel: &mut Selected, cmd: Search<'_, '_>) -> std::io::
                 &keywords,
                 max,
             );
+            it.modseq = m.modseq;
             if search::matches(key, &mut it) {
                 found.push(if uid { u } else { i as u32 + 1 });
+                highest = highest.max(m.modseq);
             }
         }
         Ok(found)
     })()?;
+    let highest = (modseq && !found.is_empty()).then_some(highest);
     let line = match ret {
-        Some(opts) => esearch(tag, uid, &opts, &found),
+        Some(opts) => esearch(tag, uid, &opts, &found, highest),
         None => {
             let mut line = String::from("* SEARCH");
             for n in found {
                 line.push(' ');
                 line.push_str(&n.to_string());
+            }
+            if let Some(h) = highest {
+                line.push_str(&format!(" (MODSEQ {h})"));
             }
             line + "\r\n"
         }

@@ -1,5 +1,6 @@
 //! STATUS (RFC 3501 6.3.10) with DELETED and DELETED-STORAGE (RFC 9208) and
-//! SIZE (RFC 8438); LIST-STATUS uses the same items.
+//! SIZE (RFC 8438) and HIGHESTMODSEQ (RFC 7162); LIST-STATUS uses the same
+//! items.
 
 use crate::imap::flags;
 use crate::imap::folder::Folder;
@@ -7,6 +8,7 @@ use crate::imap::io::Io;
 use crate::imap::names;
 use crate::imap::respond::quote;
 use crate::imap::state::Login;
+use crate::imap::view::Selected;
 use imap_codec::imap_types::status::StatusDataItemName;
 
 /// `MESSAGES 3 UNSEEN 1 ...` for the named items, None if the folder is gone.
@@ -21,6 +23,8 @@ pub fn items(login: &Login, name: &str, items: &[String]) -> Option<String> {
             "RECENT" => st.msgs.iter().filter(|m| m.recent_to == 0).count() as u64,
             "UIDNEXT" => u64::from(st.uidnext),
             "UIDVALIDITY" => u64::from(st.uidvalidity),
+            // RFC 7162 3.1.2.
+            "HIGHESTMODSEQ" => st.highest_modseq(),
             "UNSEEN" => st
                 .msgs
                 .iter()
@@ -54,7 +58,14 @@ pub fn items(login: &Login, name: &str, items: &[String]) -> Option<String> {
     Some(out.join(" "))
 }
 
-pub fn status(io: &mut Io, login: &Login, tag: &str, name: &str, items: &[StatusDataItemName]) {
+pub fn status(
+    io: &mut Io,
+    login: &Login,
+    sel: Option<&Selected>,
+    tag: &str,
+    name: &str,
+    items: &[StatusDataItemName],
+) {
     let names: Vec<String> = items
         .iter()
         .map(|i| {
@@ -70,11 +81,21 @@ pub fn status(io: &mut Io, login: &Login, tag: &str, name: &str, items: &[Status
             .to_string()
         })
         .collect();
-    status_of(io, login, tag, name, names);
+    status_of(io, login, sel, tag, name, names);
 }
 
 /// STATUS for item names (upper case), from imap-codec or `ext`.
-pub fn status_of(io: &mut Io, login: &Login, tag: &str, name: &str, names: Vec<String>) {
+pub fn status_of(
+    io: &mut Io,
+    login: &Login,
+    sel: Option<&Selected>,
+    tag: &str,
+    name: &str,
+    names: Vec<String>,
+) {
+    if names.iter().any(|n| n == "HIGHESTMODSEQ") {
+        super::any_state::turn_on_condstore(io, sel);
+    }
     let Some(path) = super::folder_or_no(io, login, tag, name) else {
         return;
     };

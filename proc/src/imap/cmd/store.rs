@@ -1,11 +1,13 @@
 //! STORE and UID STORE (RFC 3501 6.4.6): flags and keywords, with the FETCH
 //! answers unless .SILENT. A keyword new to the folder is announced (FLAGS,
-//! PERMANENTFLAGS) before any FETCH that carries it.
+//! PERMANENTFLAGS) before any FETCH that carries it. With CONDSTORE (RFC
+//! 7162 3.1.3) the answers carry MODSEQ and UNCHANGEDSINCE makes it
+//! conditional: messages changed since are left alone and named in MODIFIED.
 
 use crate::imap::flags::{self, Bits};
 use crate::imap::folder::{self, Folder};
 use crate::imap::io::Io;
-use crate::imap::respond::flags_lines;
+use crate::imap::respond::{flags_lines, uid_ranges};
 use crate::imap::view::Selected;
 use imap_codec::imap_types::flag::{Flag, StoreResponse, StoreType};
 use imap_codec::imap_types::sequence::SequenceSet;
@@ -38,6 +40,8 @@ pub struct Store<'a, 'b> {
     pub response: &'a StoreResponse,
     pub list: &'a [Flag<'b>],
     pub uid: bool,
+    /// RFC 7162 3.1.3: change only messages not changed since.
+    pub unchanged_since: Option<u64>,
 }
 
 pub fn store(
@@ -52,8 +56,11 @@ pub fn store(
         response,
         list,
         uid,
+        unchanged_since,
     } = req;
-    let updates = sel.sync(uid);
+    let condstore = io.enabled.condstore;
+    let mut modified: Vec<u32> = Vec::new();
+    let updates = sel.sync(io.enabled, uid);
     io.push(&updates);
     if sel.read_only {
         io.tagged(tag, "NO", "[READ-ONLY] Mailbox is read-only");
@@ -80,6 +87,10 @@ pub fn store(
             let Ok(j) = st.msgs.binary_search_by_key(&u, |m| m.uid) else {
                 continue;
             };
+            if unchanged_since.is_some_and(|n| st.msgs[j].modseq > n) {
+                modified.push(if uid { u } else { seq });
+                continue;
+            }
             let old = st.msgs[j].flags;
             let new = match kind {
                 StoreType::Add => old | bits,
@@ -102,20 +113,32 @@ pub fn store(
                     Err(e) => return Err(e),
                 }
             }
+            let modseq = st.msgs[j].modseq;
             if let Some(f) = sel.flags.get_mut(seq as usize - 1) {
                 *f = new;
             }
+            if let Some(m) = sel.modseqs.get_mut(seq as usize - 1) {
+                *m = modseq;
+            }
+            let uid_part = if uid {
+                format!("UID {u} ")
+            } else {
+                String::new()
+            };
             if *response == StoreResponse::Answer {
                 let recent = sel.recent.contains(&u);
-                let uid_part = if uid {
-                    format!("UID {u} ")
+                let modseq = if condstore {
+                    format!(" MODSEQ ({modseq})")
                 } else {
                     String::new()
                 };
                 out.push_str(&format!(
-                    "* {seq} FETCH ({uid_part}FLAGS {})\r\n",
+                    "* {seq} FETCH ({uid_part}FLAGS {}{modseq})\r\n",
                     flags::imap_list(new, &st.keywords, recent)
                 ));
+            } else if condstore && new != old {
+                // .SILENT still tells the new mod-sequence (RFC 7162 3.1.3).
+                out.push_str(&format!("* {seq} FETCH ({uid_part}MODSEQ ({modseq}))\r\n"));
             }
         }
     }
@@ -123,6 +146,18 @@ pub fn store(
     if changed {
         io.changed(&folder.path);
     }
-    io.tagged(tag, "OK", "STORE completed");
+    if modified.is_empty() {
+        io.tagged(tag, "OK", "STORE completed");
+    } else {
+        modified.sort_unstable();
+        io.tagged(
+            tag,
+            "OK",
+            &format!(
+                "[MODIFIED {}] Conditional STORE failed",
+                uid_ranges(&modified)
+            ),
+        );
+    }
     Ok(())
 }
