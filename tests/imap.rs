@@ -475,3 +475,133 @@ print('PLAIN CAP', 'AUTH=LOGIN' in p.capabilities)
         assert!(out.contains(want), "{want:?} not in\n{out}");
     }
 }
+
+/// Issue 16, RFC 7162: a QRESYNC client (Perl's Mail::IMAPTalk, with which
+/// Cyrus tests its own QRESYNC) resyncs after a flag change, an expunge, a
+/// change made by another program while the server was down, and a restart:
+/// SELECT (QRESYNC ...) sends only those (VANISHED (EARLIER) and the changed
+/// messages' flags), and HIGHESTMODSEQ has grown.
+#[test]
+fn a_qresync_client_resyncs_after_changes_and_a_restart() {
+    const SETUP: &str = r#"
+import imaplib, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[4]); ctx.check_hostname = False
+m = imaplib.IMAP4_SSL('127.0.0.1', int(sys.argv[1]), ssl_context=ctx)
+m.login('bob@a.test', 'bob-pw-1')
+if sys.argv[5] == 'fill':
+    for i in range(4):
+        m.append('INBOX', None, None, ('Subject: m%d\r\n\r\nbody %d\r\n' % (i, i)).encode())
+else:
+    m.select('INBOX')
+    m.uid('STORE', '2', '+FLAGS', '(\\Flagged)')
+    m.uid('STORE', '1', '+FLAGS', '(\\Deleted)')
+    m.expunge()
+m.logout()
+"#;
+    const PERL: &str = include_str!("imap/qresync.pl");
+    let perl = |s: &Server, args: &[&str]| {
+        let mut cmd = std::process::Command::new("perl");
+        cmd.arg("-e").arg(PERL).arg(s.ports.imaps.to_string());
+        cmd.arg(&s.cert).args(args);
+        let o = cmd.output().expect("perl");
+        assert_ok(&o, "perl Mail::IMAPTalk");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let mut s = server();
+    run_py(&s, SETUP, &["fill"]);
+    let first = perl(&s, &["first"]);
+    let f: Vec<&str> = first.split_whitespace().collect();
+    assert_eq!(f.get(2), Some(&"1,2,3,4"), "{first}");
+    let (validity, known) = (f[0].to_string(), f[1].to_string());
+    run_py(&s, SETUP, &["change"]);
+    s.stop();
+    // Another program marks message 3 seen while the server is down.
+    let cur = s.path("mail/a.test/bob/cur");
+    let names: Vec<String> = std::fs::read_dir(&cur)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let mut names = names;
+    names.sort();
+    // The APPENDs' names sort in order; 1 was expunged, so 3 is the second.
+    let third = &names[1];
+    std::fs::rename(cur.join(third), cur.join(format!("{third}S"))).unwrap();
+    s.launch();
+    let out = perl(&s, &["resync", &validity, &known]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first(), Some(&"vanished 1"), "{out}");
+    let fetched: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("fetch "))
+        .copied()
+        .collect();
+    assert_eq!(fetched.len(), 2, "only the two changed messages: {out}");
+    assert!(fetched[0].starts_with("fetch 2 (\\flagged) "), "{out}");
+    assert!(fetched[1].starts_with("fetch 3 (\\seen) "), "{out}");
+    let highest: u64 = lines
+        .last()
+        .and_then(|l| l.strip_prefix("highestmodseq "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(highest > known.parse::<u64>().unwrap(), "{out}");
+    for l in &fetched {
+        let m: u64 = l.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(m > known.parse::<u64>().unwrap() && m <= highest, "{out}");
+    }
+}
+
+/// Issue 16: IDLE's poll for changes made by other programs (a file dropped
+/// into the folder's new/ by hand) fires even while another folder gets news
+/// every half second; the poll used to restart with every wake-up, so under
+/// steady news elsewhere it never came.
+#[test]
+fn idle_notices_other_programs_while_other_folders_get_mail() {
+    const PY: &str = r#"
+import imaplib, socket, ssl, sys, threading, time, os
+ctx = ssl.create_default_context(cafile=sys.argv[4]); ctx.check_hostname = False
+port, side = int(sys.argv[1]), sys.argv[5]
+m = imaplib.IMAP4_SSL('127.0.0.1', port, ssl_context=ctx)
+m.login('bob@a.test', 'bob-pw-1')
+m.create('Watched')
+stop = time.time() + 12
+def busy():
+    n = imaplib.IMAP4_SSL('127.0.0.1', port, ssl_context=ctx)
+    n.login('bob@a.test', 'bob-pw-1')
+    while time.time() < stop:
+        n.append('INBOX', None, None, b'Subject: noise\r\n\r\nx\r\n')
+        time.sleep(0.5)
+    n.logout()
+t = threading.Thread(target=busy); t.start()
+raw = ctx.wrap_socket(socket.create_connection(('127.0.0.1', port)))
+f = raw.makefile('rb')
+def until(tag):
+    while True:
+        l = f.readline()
+        if not l or l.startswith(tag):
+            return l
+f.readline()
+raw.sendall(b'a LOGIN bob@a.test bob-pw-1\r\n'); until(b'a ')
+raw.sendall(b'b SELECT Watched\r\n'); until(b'b ')
+raw.sendall(b'c IDLE\r\n'); until(b'+')
+time.sleep(1)
+open(os.path.join(side, 'new', '1.byhand.test'), 'wb').write(b'Subject: by hand\r\n\r\nx\r\n')
+start = time.time()
+raw.settimeout(9)
+seen = None
+try:
+    while seen is None:
+        l = f.readline()
+        if b'EXISTS' in l:
+            seen = time.time() - start
+except socket.timeout:
+    pass
+raw.sendall(b'DONE\r\n')
+t.join()
+print('seen after %.1f s' % seen if seen is not None else 'never seen')
+"#;
+    let s = server();
+    let side = s.path("mail/a.test/bob/.Watched");
+    let out = run_py(&s, PY, &[side.to_str().unwrap()]);
+    assert!(out.starts_with("seen after"), "{out}\n{}", s.log());
+}
