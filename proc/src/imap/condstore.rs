@@ -1,15 +1,11 @@
 //! The RFC 7162 (CONDSTORE, QRESYNC) parts of commands that imap-codec 1.0
 //! does not decode, taken out of the raw command before it is decoded: SELECT
 //! and EXAMINE parameters, FETCH modifiers (CHANGEDSINCE, VANISHED) and the
-//! MODSEQ item, STORE's UNCHANGEDSINCE, and SEARCH's MODSEQ key. What is left
-//! is a plain RFC 3501 command; what was taken is in `Cond`.
-//!
-//! A SEARCH MODSEQ key becomes `HEADER <marker> "<n>"`, where the marker is a
-//! field name made of random letters at start: no client can send it, and
-//! search.rs reads it back as the MODSEQ test.
+//! MODSEQ item, STORE's UNCHANGEDSINCE. What is left is a plain RFC 3501
+//! command; what was taken is in `Cond`. (SEARCH's MODSEQ key is
+//! search_keys.rs's.)
 
-use std::ops::Range;
-use std::sync::OnceLock;
+use super::tokens::{inner, is, spans, text, without, Kind, Span};
 
 /// What a command said about mod-sequences.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -51,144 +47,6 @@ pub struct Qresync {
     pub known: Option<String>,
 }
 
-/// The header name standing for a MODSEQ search key.
-pub fn marker() -> &'static str {
-    static M: OnceLock<String> = OnceLock::new();
-    M.get_or_init(|| {
-        let letters: String = (0..24)
-            .map(|_| char::from(b'a' + (rand::random::<u8>() % 26)))
-            .collect();
-        format!("X-Sx-Modseq-{letters}")
-    })
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Kind {
-    Atom,
-    Str,
-    List,
-}
-
-#[derive(Debug, Clone)]
-struct Span {
-    kind: Kind,
-    at: Range<usize>,
-}
-
-/// The tokens of `b[range]` at one level: atoms, quoted strings, literals and
-/// whole parenthesized (or bracketed, for BODY[...]) groups.
-fn spans(b: &[u8], range: Range<usize>) -> Option<Vec<Span>> {
-    let mut out = Vec::new();
-    let mut i = range.start;
-    let end = range.end;
-    while i < end {
-        match b[i] {
-            b' ' | b'\r' | b'\n' => i += 1,
-            b'(' => {
-                let start = i;
-                let mut depth = 0usize;
-                loop {
-                    match *b.get(i)? {
-                        b'(' => depth += 1,
-                        b')' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                break;
-                            }
-                        }
-                        b'"' => i = skip_quoted(b, i)?,
-                        b'{' => i = skip_literal(b, i)?.saturating_sub(1),
-                        _ => {}
-                    }
-                    i += 1;
-                    if i >= end {
-                        return None;
-                    }
-                }
-                i += 1;
-                out.push(Span {
-                    kind: Kind::List,
-                    at: start..i,
-                });
-            }
-            b')' => return None,
-            b'"' => {
-                let start = i;
-                i = skip_quoted(b, i)? + 1;
-                out.push(Span {
-                    kind: Kind::Str,
-                    at: start..i,
-                });
-            }
-            b'{' => {
-                let start = i;
-                i = skip_literal(b, i)?;
-                out.push(Span {
-                    kind: Kind::Str,
-                    at: start..i,
-                });
-            }
-            _ => {
-                let start = i;
-                let mut bracket = 0usize;
-                while i < end {
-                    match b[i] {
-                        b'[' => bracket += 1,
-                        b']' => bracket = bracket.saturating_sub(1),
-                        b' ' | b'(' | b')' | b'\r' | b'\n' | b'"' if bracket == 0 => break,
-                        b'"' => i = skip_quoted(b, i)?,
-                        _ => {}
-                    }
-                    i += 1;
-                }
-                out.push(Span {
-                    kind: Kind::Atom,
-                    at: start..i.min(end),
-                });
-            }
-        }
-    }
-    Some(out)
-}
-
-/// The index of the closing quote of the quoted string opening at `i`.
-fn skip_quoted(b: &[u8], mut i: usize) -> Option<usize> {
-    i += 1;
-    loop {
-        match *b.get(i)? {
-            b'"' => return Some(i),
-            b'\\' => i += 2,
-            _ => i += 1,
-        }
-    }
-}
-
-/// The index just past the literal (`{n}` CRLF and n bytes) opening at `i`.
-fn skip_literal(b: &[u8], i: usize) -> Option<usize> {
-    let close = b.get(i..)?.iter().position(|c| *c == b'}')? + i;
-    let n: usize = std::str::from_utf8(b.get(i + 1..close)?)
-        .ok()?
-        .trim_end_matches('+')
-        .parse()
-        .ok()?;
-    let start = close.checked_add(3)?;
-    let end = start.checked_add(n)?;
-    (end <= b.len()).then_some(end)
-}
-
-fn text<'a>(b: &'a [u8], s: &Span) -> &'a str {
-    std::str::from_utf8(b.get(s.at.clone()).unwrap_or_default()).unwrap_or("")
-}
-
-fn is(b: &[u8], s: Option<&Span>, word: &str) -> bool {
-    s.is_some_and(|s| s.kind == Kind::Atom && text(b, s).eq_ignore_ascii_case(word))
-}
-
-/// The inside of a list span.
-fn inner(s: &Span) -> Range<usize> {
-    s.at.start + 1..s.at.end.saturating_sub(1)
-}
-
 /// The command without its RFC 7162 parts, and those parts; None when the
 /// command has none (or they are malformed: it is then decoded as it is,
 /// and refused as BAD).
@@ -196,7 +54,7 @@ pub fn take(buf: &[u8]) -> Option<(Vec<u8>, Cond)> {
     // Cheap test first: every form names one of these words.
     let upper: Vec<u8> = buf.iter().map(u8::to_ascii_uppercase).collect();
     let has = |w: &[u8]| upper.windows(w.len()).any(|x| x == w);
-    if !(has(b"CONDSTORE") || has(b"QRESYNC") || has(b"MODSEQ") || has(b"SINCE")) {
+    if !(has(b"CONDSTORE") || has(b"QRESYNC") || has(b"MODSEQ") || has(b"SINCE ")) {
         return None;
     }
     let top = spans(buf, 0..buf.len())?;
@@ -207,25 +65,8 @@ pub fn take(buf: &[u8]) -> Option<(Vec<u8>, Cond)> {
         "SELECT" | "EXAMINE" if cmd_at == 1 => select(buf, &top),
         "FETCH" => fetch(buf, &top, cmd_at),
         "STORE" => store(buf, &top, cmd_at),
-        "SEARCH" => search(buf, &top, cmd_at),
         _ => None,
     }
-}
-
-/// `buf` with the spans at `cut` removed (each with the space before it).
-fn without(buf: &[u8], cut: &[Range<usize>]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(buf.len());
-    let mut from = 0;
-    for r in cut {
-        let mut start = r.start;
-        while start > from && buf[start - 1] == b' ' {
-            start -= 1;
-        }
-        out.extend_from_slice(&buf[from..start]);
-        from = r.end;
-    }
-    out.extend_from_slice(&buf[from..]);
-    out
 }
 
 fn select(buf: &[u8], top: &[Span]) -> Option<(Vec<u8>, Cond)> {
@@ -342,91 +183,6 @@ fn store(buf: &[u8], top: &[Span], cmd_at: usize) -> Option<(Vec<u8>, Cond)> {
     Some((without(buf, std::slice::from_ref(&m.at)), cond))
 }
 
-/// Arguments each search key takes (RFC 3501 6.4.4, RFC 5032 OLDER/YOUNGER).
-fn search_args(key: &str) -> Option<usize> {
-    Some(match key {
-        "ALL" | "ANSWERED" | "DELETED" | "DRAFT" | "FLAGGED" | "NEW" | "OLD" | "RECENT"
-        | "SEEN" | "UNANSWERED" | "UNDELETED" | "UNDRAFT" | "UNFLAGGED" | "UNSEEN" => 0,
-        "BCC" | "BEFORE" | "BODY" | "CC" | "FROM" | "KEYWORD" | "LARGER" | "ON" | "SENTBEFORE"
-        | "SENTON" | "SENTSINCE" | "SINCE" | "SMALLER" | "SUBJECT" | "TEXT" | "TO" | "UID"
-        | "UNKEYWORD" | "OLDER" | "YOUNGER" | "CHARSET" => 1,
-        "HEADER" => 2,
-        _ => return None,
-    })
-}
-
-fn search(buf: &[u8], top: &[Span], cmd_at: usize) -> Option<(Vec<u8>, Cond)> {
-    let mut edits: Vec<(Range<usize>, String)> = Vec::new();
-    modseq_keys(buf, top.get(cmd_at + 1..)?, &mut edits, 0)?;
-    if edits.is_empty() {
-        return None;
-    }
-    let mut out = Vec::with_capacity(buf.len() + 64);
-    let mut from = 0;
-    for (r, with) in &edits {
-        out.extend_from_slice(&buf[from..r.start]);
-        out.extend_from_slice(with.as_bytes());
-        from = r.end;
-    }
-    out.extend_from_slice(&buf[from..]);
-    let cond = Cond {
-        search_modseq: true,
-        ..Default::default()
-    };
-    Some((out, cond))
-}
-
-/// Find `MODSEQ [entry-name entry-type] n` keys among `keys`, skipping every
-/// other key's arguments, and note their replacement.
-fn modseq_keys(
-    b: &[u8],
-    keys: &[Span],
-    edits: &mut Vec<(Range<usize>, String)>,
-    depth: usize,
-) -> Option<()> {
-    if depth > 16 {
-        return None;
-    }
-    let mut k = 0;
-    while k < keys.len() {
-        let s = &keys[k];
-        if s.kind == Kind::List {
-            modseq_keys(b, &spans(b, inner(s))?, edits, depth + 1)?;
-            k += 1;
-            continue;
-        }
-        if s.kind != Kind::Atom {
-            return None;
-        }
-        let word = text(b, s).to_ascii_uppercase();
-        match word.as_str() {
-            "MODSEQ" => {
-                // With an entry name (a quoted "/flags/..." string) and type.
-                let has_entry = keys.get(k + 1).is_some_and(|e| e.kind == Kind::Str);
-                let n_at = if has_entry { k + 3 } else { k + 1 };
-                let n = keys.get(n_at)?;
-                let value: u64 = text(b, n).parse().ok()?;
-                edits.push((
-                    s.at.start..n.at.end,
-                    format!("HEADER {} \"{value}\"", marker()),
-                ));
-                k = n_at + 1;
-            }
-            "NOT" => {
-                // The key after it is looked at in the next round.
-                k += 1;
-            }
-            "OR" => k += 1,
-            w => match search_args(w) {
-                Some(n) => k += 1 + n,
-                // A sequence set, or a key we do not know (decoding decides).
-                None => k += 1,
-            },
-        }
-    }
-    Some(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,25 +225,10 @@ mod tests {
     }
 
     #[test]
-    fn store_and_search() {
+    fn store_modifier() {
         let (b, c) = t("a STORE 1:3 (UNCHANGEDSINCE 99) +FLAGS (\\Seen)\r\n").unwrap();
         assert_eq!(b, "a STORE 1:3 +FLAGS (\\Seen)\r\n");
         assert_eq!(c.unchanged_since, Some(99));
-        let (b, c) = t("a SEARCH OR NOT MODSEQ 720162338 SUBJECT MODSEQ\r\n").unwrap();
-        assert!(c.search_modseq);
-        assert_eq!(
-            b,
-            format!(
-                "a SEARCH OR NOT HEADER {} \"720162338\" SUBJECT MODSEQ\r\n",
-                marker()
-            )
-        );
-        let (b, _) = t("a SEARCH (MODSEQ \"/flags/\\\\draft\" all 620162338)\r\n").unwrap();
-        assert_eq!(
-            b,
-            format!("a SEARCH (HEADER {} \"620162338\")\r\n", marker())
-        );
-        assert!(t("a SEARCH SUBJECT MODSEQ\r\n").is_none());
         assert!(t("a SEARCH SINCE 1-Feb-1994\r\n").is_none());
     }
 }

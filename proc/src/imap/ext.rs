@@ -71,7 +71,7 @@ pub fn search_return(buf: &[u8]) -> Option<(Vec<u8>, Vec<String>)> {
         .collect();
     if !opts
         .iter()
-        .all(|o| ["MIN", "MAX", "ALL", "COUNT"].contains(&o.as_str()))
+        .all(|o| ["MIN", "MAX", "ALL", "COUNT", "SAVE"].contains(&o.as_str()))
     {
         return None;
     }

@@ -5,7 +5,7 @@
 //! file system, sequence sets and FETCH sections; `message` runs a delivered
 //! message (attacker-controlled too) through what FETCH renders from it.
 
-use super::{condstore, ext, mime, names, search};
+use super::{condstore, ext, mime, names, search, search_keys};
 use imap_codec::decode::Decoder;
 use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::fetch::MacroOrMessageDataItemNames;
@@ -54,6 +54,13 @@ pub fn command(data: &[u8]) {
         // The RFC 7162 parts are taken out of one command's bytes; a MODSEQ
         // key (8 bytes at least) grows into a HEADER key of under 64.
         if let Some((plain, _)) = condstore::take(buf) {
+            assert!(plain.len() <= buf.len() * 8);
+        }
+        let saved = search_keys::Saved {
+            uids: "1:3".into(),
+            seqs: "1,2".into(),
+        };
+        if let Some((plain, _)) = search_keys::rewrite(buf, Some(&saved)) {
             assert!(plain.len() <= buf.len() * 8);
         }
         match CommandCodec::default().decode(buf) {

@@ -47,7 +47,7 @@ impl Io {
     }
 
     pub fn capability(&self, logged_in: bool) -> String {
-        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS QUOTA QUOTA=RES-STORAGE STATUS=SIZE ESEARCH CONDSTORE QRESYNC");
+        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS QUOTA QUOTA=RES-STORAGE STATUS=SIZE ESEARCH CONDSTORE QRESYNC SEARCHRES WITHIN");
         c.push_str(&format!(" APPENDLIMIT={}", self.sh.max_literal));
         if !logged_in {
             if self.tls() {

@@ -23,7 +23,9 @@ mod modseq;
 pub mod names;
 mod respond;
 mod search;
+mod search_keys;
 mod session;
+mod tokens;
 pub(crate) use session::serve_conn;
 mod state;
 mod view;
@@ -169,5 +171,7 @@ pub fn forget_folders(dir: &Path) {
     folder::Folder::forget(dir);
 }
 
+#[cfg(test)]
+mod rfc5182_tests;
 #[cfg(test)]
 mod rfc7162_tests;

@@ -3,7 +3,9 @@
 //! decoded text (mail-parser), case-insensitively.
 
 use super::flags::{self, Bits};
+use super::folder::now_secs;
 use super::folder::Meta;
+use super::search_keys::Marked;
 use imap_codec::imap_types::search::SearchKey;
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 use mail_parser::{HeaderValue, Message, MessageParser, PartType};
@@ -229,11 +231,17 @@ pub fn matches(key: &SearchKey<'_>, it: &mut Item<'_>) -> bool {
         K::Cc(s) => header_has(it, "Cc", &text(s)),
         K::Bcc(s) => header_has(it, "Bcc", &text(s)),
         K::Subject(s) => header_has(it, "Subject", &text(s)),
-        // RFC 7162 3.1.5 MODSEQ, as condstore.rs rewrote it.
-        K::Header(name, s) if text(name) == super::condstore::marker() => {
-            text(s).parse::<u64>().is_ok_and(|n| it.modseq >= n)
-        }
-        K::Header(name, s) => header_has(it, &text(name), &text(s)),
+        K::Header(name, s) => match Marked::of(&text(name)) {
+            // RFC 7162 3.1.5 and RFC 5032, as search_keys.rs rewrote them.
+            Some(Marked::Modseq) => text(s).parse::<u64>().is_ok_and(|n| it.modseq >= n),
+            Some(Marked::Older) => text(s)
+                .parse::<i64>()
+                .is_ok_and(|n| it.meta.internal <= now_secs() - n),
+            Some(Marked::Younger) => text(s)
+                .parse::<i64>()
+                .is_ok_and(|n| it.meta.internal >= now_secs() - n),
+            None => header_has(it, &text(name), &text(s)),
+        },
         K::Body(s) => body_has(it, &text(s), false),
         K::Text(s) => body_has(it, &text(s), true),
         K::Not(k) => !matches(k, it),

@@ -8,6 +8,7 @@ use super::cmd::{self, copy::Transfer, search::Search};
 use super::condstore::{self, Cond};
 use super::ext;
 use super::io::{read_line_into, Io, AUTOLOGOUT, PREAUTH_TIMEOUT};
+use super::search_keys;
 use super::state::{Login, State};
 use super::Shared;
 use crate::net::Conn;
@@ -181,9 +182,18 @@ impl Session {
                 None => (buf, None),
             };
             // RFC 7162 parameters and modifiers likewise.
-            let (buf, cond) = match condstore::take(&buf) {
+            let (buf, mut cond) = match condstore::take(&buf) {
                 Some((plain, cond)) => (plain, cond),
                 None => (buf, Cond::default()),
+            };
+            // SEARCH keys imap-codec lacks, and `$` (RFC 5182).
+            let saved = self.state.selected().map(|s| s.saved_sets());
+            let buf = match search_keys::rewrite(&buf, saved.as_ref()) {
+                Some((plain, found)) => {
+                    cond.search_modseq = found.modseq;
+                    plain
+                }
+                None => buf,
             };
             let decoded = CommandCodec::default().decode(&buf);
             let go_on = match decoded {

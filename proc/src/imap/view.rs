@@ -24,6 +24,8 @@ pub struct Selected {
     /// The mod-sequences it was last told (or would have been), likewise.
     pub modseqs: Vec<u64>,
     pub recent: HashSet<u32>,
+    /// RFC 5182: the UIDs `SEARCH RETURN (SAVE)` saved, for `$`.
+    pub saved: Vec<u32>,
     pub(super) generation: u64,
     pub(super) keywords: usize,
     pub(super) sid: u64,
@@ -39,6 +41,7 @@ impl Selected {
             flags: Vec::with_capacity(st.msgs.len()),
             modseqs: Vec::with_capacity(st.msgs.len()),
             recent: HashSet::new(),
+            saved: Vec::new(),
             generation: st.generation,
             keywords: st.keywords.len(),
             sid,
@@ -60,6 +63,30 @@ impl Selected {
         }
         if m.recent_to == self.sid || (self.read_only && m.recent_to == 0) {
             self.recent.insert(m.uid);
+        }
+    }
+
+    /// The saved result as the UIDs and the sequence numbers of the
+    /// messages still here (an expunged one leaves it, RFC 5182 2.1).
+    pub fn saved_sets(&self) -> super::search_keys::Saved {
+        let mut uids = Vec::new();
+        let mut seqs = Vec::new();
+        for u in &self.saved {
+            if let Ok(i) = self.uids.binary_search(u) {
+                uids.push(*u);
+                seqs.push(i as u32 + 1);
+            }
+        }
+        let set = |v: &[u32]| {
+            if v.is_empty() {
+                super::search_keys::NO_MESSAGE.to_string()
+            } else {
+                uid_ranges(v)
+            }
+        };
+        super::search_keys::Saved {
+            uids: set(&uids),
+            seqs: set(&seqs),
         }
     }
 
@@ -87,7 +114,9 @@ impl Selected {
     /// Whether a (non-UID) set names sequence numbers beyond the mailbox.
     pub(super) fn out_of_range(&self, set: &SequenceSet) -> bool {
         let n = self.uids.len() as u32;
-        let bad = |x: &SeqOrUid| matches!(x, SeqOrUid::Value(v) if v.get() > n);
+        // u32::MAX stands for an empty saved result (search_keys.rs).
+        let bad =
+            |x: &SeqOrUid| matches!(x, SeqOrUid::Value(v) if v.get() > n && v.get() != u32::MAX);
         let star_empty = |x: &SeqOrUid| matches!(x, SeqOrUid::Asterisk) && n == 0;
         set.0.as_ref().iter().any(|s| match s {
             Sequence::Single(x) => bad(x) || star_empty(x),

@@ -1,5 +1,6 @@
 //! SEARCH and UID SEARCH (RFC 3501 6.4.4), answered as ESEARCH when the
-//! client asked with RETURN (RFC 4731). Matching is search.rs's.
+//! client asked with RETURN (RFC 4731); RETURN (SAVE) keeps the result for
+//! `$` (RFC 5182 SEARCHRES). Matching is search.rs's.
 
 use crate::imap::io::Io;
 use crate::imap::respond::esearch;
@@ -33,6 +34,10 @@ pub fn search(io: &mut Io, sel: &mut Selected, cmd: Search<'_, '_>) -> std::io::
     if let Some(c) = charset {
         let c = c.as_ref().to_ascii_uppercase();
         if c != "UTF-8" && c != "US-ASCII" {
+            // A failed SAVE empties the saved result (RFC 5182 2.1).
+            if ret.as_ref().is_some_and(|o| o.iter().any(|x| x == "SAVE")) {
+                sel.saved.clear();
+            }
             io.tagged(
                 tag,
                 "NO",
@@ -78,6 +83,16 @@ pub fn search(io: &mut Io, sel: &mut Selected, cmd: Search<'_, '_>) -> std::io::
     })()?;
     let highest = (modseq && !found.is_empty()).then_some(highest);
     let line = match ret {
+        Some(opts) if opts.iter().any(|o| o == "SAVE") => {
+            save(sel, &opts, &found, uid);
+            let rest: Vec<String> = opts.into_iter().filter(|o| o != "SAVE").collect();
+            // SAVE alone answers nothing but the tagged OK (RFC 5182 2.1).
+            if rest.is_empty() {
+                String::new()
+            } else {
+                esearch(tag, uid, &rest, &found, highest)
+            }
+        }
         Some(opts) => esearch(tag, uid, &opts, &found, highest),
         None => {
             let mut line = String::from("* SEARCH");
@@ -94,4 +109,33 @@ pub fn search(io: &mut Io, sel: &mut Selected, cmd: Search<'_, '_>) -> std::io::
     io.push(&line);
     io.tagged(tag, "OK", "SEARCH completed");
     Ok(())
+}
+
+/// RFC 5182 2.4: keep the result for `$`, as UIDs; with MIN and/or MAX but
+/// neither ALL nor COUNT, only those.
+fn save(sel: &mut Selected, opts: &[String], found: &[u32], uid: bool) {
+    let has = |o: &str| opts.iter().any(|x| x == o);
+    let picked: Vec<u32> = if (has("MIN") || has("MAX")) && !has("ALL") && !has("COUNT") {
+        let mut v = Vec::new();
+        if has("MIN") {
+            v.extend(found.iter().min());
+        }
+        if has("MAX") {
+            v.extend(found.iter().max());
+        }
+        v
+    } else {
+        found.to_vec()
+    };
+    let mut uids: Vec<u32> = if uid {
+        picked
+    } else {
+        picked
+            .iter()
+            .filter_map(|seq| sel.uids.get((*seq as usize).checked_sub(1)?).copied())
+            .collect()
+    };
+    uids.sort_unstable();
+    uids.dedup();
+    sel.saved = uids;
 }
