@@ -25,6 +25,8 @@ mod respond;
 mod search;
 mod search_keys;
 mod session;
+mod sort;
+mod thread;
 mod tokens;
 pub(crate) use session::serve_conn;
 mod state;
@@ -173,5 +175,7 @@ pub fn forget_folders(dir: &Path) {
 
 #[cfg(test)]
 mod rfc5182_tests;
+#[cfg(test)]
+mod rfc5256_tests;
 #[cfg(test)]
 mod rfc7162_tests;

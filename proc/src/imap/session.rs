@@ -9,6 +9,7 @@ use super::condstore::{self, Cond};
 use super::ext;
 use super::io::{read_line_into, Io, AUTOLOGOUT, PREAUTH_TIMEOUT};
 use super::search_keys;
+use super::sort::{self, Order};
 use super::state::{Login, State};
 use super::Shared;
 use crate::net::Conn;
@@ -175,6 +176,11 @@ impl Session {
                 }
                 Input::Eof => return Ok(()),
             };
+            // SORT and THREAD (RFC 5256) are decoded as the SEARCH they run.
+            let (buf, order) = match sort::take(&buf) {
+                Some((plain, order)) => (plain, Some(order)),
+                None => (buf, None),
+            };
             // RFC 4731: `SEARCH RETURN (...)` is decoded as a plain SEARCH, its
             // options kept for the ESEARCH reply.
             let (buf, ret) = match ext::search_return(&buf) {
@@ -199,7 +205,7 @@ impl Session {
             let go_on = match decoded {
                 Ok((_, cmd)) => {
                     bad = 0;
-                    self.command(cmd, Extras { ret, cond }).await?
+                    self.command(cmd, Extras { ret, cond, order }).await?
                 }
                 Err(_) => match ext::parse(&buf) {
                     Some(x) => {
@@ -540,10 +546,12 @@ impl Session {
 }
 
 /// What was taken out of a command before decoding: SEARCH's RETURN options
-/// (RFC 4731) and the RFC 7162 parts.
+/// (RFC 4731), the RFC 7162 parts, and whether it was SORT or THREAD.
 struct Extras {
     ret: Option<Vec<String>>,
     cond: Cond,
+    /// The command was SORT or THREAD.
+    order: Option<Order>,
 }
 
 /// Selected-state commands (RFC 3501 6.4).
@@ -560,6 +568,23 @@ async fn selected(
     }
     match body {
         CommandBody::Expunge => blocking(|| cmd::expunge::expunge(io, sel, tag, None))?,
+        CommandBody::Search {
+            charset,
+            criteria,
+            uid,
+        } if x.order.is_some() => {
+            let Some(order) = x.order else {
+                return Ok(());
+            };
+            let req = cmd::sort::Ordered {
+                tag,
+                charset: charset.as_ref(),
+                key: &criteria,
+                uid,
+                order,
+            };
+            blocking(|| cmd::sort::ordered(io, sel, req))?
+        }
         CommandBody::Search {
             charset,
             criteria,

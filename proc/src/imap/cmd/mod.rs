@@ -15,6 +15,7 @@ pub mod mailbox;
 pub mod quota;
 pub mod search;
 pub mod select;
+pub mod sort;
 pub mod status;
 pub mod store;
 pub mod subscribe;

@@ -22,6 +22,70 @@ pub struct Search<'a, 'b> {
     pub modseq: bool,
 }
 
+/// A message a search program matched.
+pub struct Hit {
+    pub seq: u32,
+    pub uid: u32,
+    pub modseq: u64,
+    pub meta: std::sync::Arc<crate::imap::folder::Meta>,
+    pub path: std::path::PathBuf,
+}
+
+/// The messages of the view `key` matches, in sequence order.
+pub fn matching(sel: &Selected, key: &SearchKey<'_>) -> std::io::Result<Vec<Hit>> {
+    let mut st = sel.folder.lock()?;
+    let keywords = st.keywords.clone();
+    let max = (sel.uids.len() as u32, sel.max_uid());
+    let mut found = Vec::new();
+    for (i, &u) in sel.uids.iter().enumerate() {
+        let Ok(j) = st.msgs.binary_search_by_key(&u, |m| m.uid) else {
+            continue;
+        };
+        let Ok(meta) = sel.folder.meta(&mut st, j) else {
+            continue;
+        };
+        let m = &st.msgs[j];
+        let path = sel.folder.file_path(m);
+        let mut it = search::Item::new(
+            i as u32 + 1,
+            u,
+            m.flags,
+            sel.recent.contains(&u),
+            meta.clone(),
+            path.clone(),
+            &keywords,
+            max,
+        );
+        it.modseq = m.modseq;
+        if search::matches(key, &mut it) {
+            found.push(Hit {
+                seq: i as u32 + 1,
+                uid: u,
+                modseq: m.modseq,
+                meta,
+                path,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Whether SEARCH, SORT and THREAD can read this charset; a NO if not.
+pub fn charset_ok(io: &mut Io, tag: &str, charset: Option<&Charset<'_>>) -> bool {
+    let ok = charset.is_none_or(|c| {
+        let c = c.as_ref().to_ascii_uppercase();
+        c == "UTF-8" || c == "US-ASCII"
+    });
+    if !ok {
+        io.tagged(
+            tag,
+            "NO",
+            "[BADCHARSET (UTF-8 US-ASCII)] Charset not supported",
+        );
+    }
+    ok
+}
+
 pub fn search(io: &mut Io, sel: &mut Selected, cmd: Search<'_, '_>) -> std::io::Result<()> {
     let Search {
         tag,
@@ -31,56 +95,22 @@ pub fn search(io: &mut Io, sel: &mut Selected, cmd: Search<'_, '_>) -> std::io::
         ret,
         modseq,
     } = cmd;
-    if let Some(c) = charset {
-        let c = c.as_ref().to_ascii_uppercase();
-        if c != "UTF-8" && c != "US-ASCII" {
-            // A failed SAVE empties the saved result (RFC 5182 2.1).
-            if ret.as_ref().is_some_and(|o| o.iter().any(|x| x == "SAVE")) {
-                sel.saved.clear();
-            }
-            io.tagged(
-                tag,
-                "NO",
-                "[BADCHARSET (UTF-8 US-ASCII)] Charset not supported",
-            );
-            return Ok(());
+    if !charset_ok(io, tag, charset) {
+        // A failed SAVE empties the saved result (RFC 5182 2.1).
+        if ret.as_ref().is_some_and(|o| o.iter().any(|x| x == "SAVE")) {
+            sel.saved.clear();
         }
+        return Ok(());
     }
     // SEARCH answers with sequence numbers: no EXPUNGE may shift them.
     let updates = sel.sync(io.enabled, uid);
     io.push(&updates);
-    let mut highest = 0u64;
-    let found = (|| -> std::io::Result<Vec<u32>> {
-        let mut st = sel.folder.lock()?;
-        let keywords = st.keywords.clone();
-        let max = (sel.uids.len() as u32, sel.max_uid());
-        let mut found = Vec::new();
-        for (i, &u) in sel.uids.iter().enumerate() {
-            let Ok(j) = st.msgs.binary_search_by_key(&u, |m| m.uid) else {
-                continue;
-            };
-            let Ok(meta) = sel.folder.meta(&mut st, j) else {
-                continue;
-            };
-            let m = &st.msgs[j];
-            let mut it = search::Item::new(
-                i as u32 + 1,
-                u,
-                m.flags,
-                sel.recent.contains(&u),
-                meta,
-                sel.folder.file_path(m),
-                &keywords,
-                max,
-            );
-            it.modseq = m.modseq;
-            if search::matches(key, &mut it) {
-                found.push(if uid { u } else { i as u32 + 1 });
-                highest = highest.max(m.modseq);
-            }
-        }
-        Ok(found)
-    })()?;
+    let hits = matching(sel, key)?;
+    let highest = hits.iter().map(|h| h.modseq).max().unwrap_or(0);
+    let found: Vec<u32> = hits
+        .iter()
+        .map(|h| if uid { h.uid } else { h.seq })
+        .collect();
     let highest = (modseq && !found.is_empty()).then_some(highest);
     let line = match ret {
         Some(opts) if opts.iter().any(|o| o == "SAVE") => {
