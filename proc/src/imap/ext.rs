@@ -128,14 +128,14 @@ pub fn literal_at_end(line: &[u8]) -> Option<(u64, bool)> {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Tok {
+pub enum Tok {
     Atom(String),
     Str(String),
     List(Vec<Tok>),
 }
 
 impl Tok {
-    fn text(&self) -> Option<&str> {
+    pub fn text(&self) -> Option<&str> {
         match self {
             Tok::Atom(s) | Tok::Str(s) => Some(s),
             Tok::List(_) => None,
@@ -144,7 +144,7 @@ impl Tok {
 }
 
 /// Atoms, quoted strings, literals and parenthesized lists of one command.
-fn tokens(b: &[u8], i: &mut usize, depth: usize) -> Option<Vec<Tok>> {
+pub fn tokens(b: &[u8], i: &mut usize, depth: usize) -> Option<Vec<Tok>> {
     let mut out = Vec::new();
     while *i < b.len() {
         match b[*i] {

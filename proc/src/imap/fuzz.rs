@@ -5,7 +5,7 @@
 //! file system, sequence sets and FETCH sections; `message` runs a delivered
 //! message (attacker-controlled too) through what FETCH renders from it.
 
-use super::{condstore, ext, mime, names, search, search_keys, sort};
+use super::{appends, condstore, ext, mime, names, search, search_keys, sort};
 use imap_codec::decode::Decoder;
 use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::fetch::MacroOrMessageDataItemNames;
@@ -55,6 +55,12 @@ pub fn command(data: &[u8]) {
         // key (8 bytes at least) grows into a HEADER key of under 64.
         if let Some((plain, _)) = condstore::take(buf) {
             assert!(plain.len() <= buf.len() * 8);
+        }
+        if let Some(a) = appends::parse(buf) {
+            check_name(&a.mailbox);
+            for m in &a.messages {
+                assert!(m.data.end <= buf.len());
+            }
         }
         if let Some((plain, _)) = sort::take(buf) {
             assert!(plain.len() <= buf.len() + 16);

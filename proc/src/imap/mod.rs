@@ -10,6 +10,7 @@
 //! certificate), NewEdge (keyholder, delivery or signer edge of a restarted
 //! peer), Ping, Stats, Shutdown.
 
+mod appends;
 mod cmd;
 mod condstore;
 mod ext;
@@ -173,6 +174,8 @@ pub fn forget_folders(dir: &Path) {
     folder::Folder::forget(dir);
 }
 
+#[cfg(test)]
+mod rfc3502_tests;
 #[cfg(test)]
 mod rfc5182_tests;
 #[cfg(test)]

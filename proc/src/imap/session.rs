@@ -4,6 +4,7 @@
 //! handler in cmd/ for the state the session is in. Replies are written by
 //! the loop, once per command (io.rs).
 
+use super::appends;
 use super::cmd::{self, copy::Transfer, search::Search};
 use super::condstore::{self, Cond};
 use super::ext;
@@ -201,6 +202,28 @@ impl Session {
                 }
                 None => buf,
             };
+            // APPEND is read here (MULTIAPPEND, literal8: appends.rs).
+            if ext::is_append(&buf) {
+                match appends::parse(&buf) {
+                    Some(a) => {
+                        bad = 0;
+                        self.append(&a, &buf)?;
+                    }
+                    None => {
+                        bad += 1;
+                        let tag = ext::tag_of(&buf);
+                        self.io
+                            .tagged(&tag, "BAD", "Unknown command or bad arguments");
+                    }
+                }
+                self.io.flush().await?;
+                if bad >= MAX_BAD {
+                    self.io.push("* BYE Too many bad commands\r\n");
+                    let _ = self.io.flush().await;
+                    return Ok(());
+                }
+                continue;
+            }
             let decoded = CommandCodec::default().decode(&buf);
             let go_on = match decoded {
                 Ok((_, cmd)) => {
@@ -406,22 +429,6 @@ impl Session {
             CommandBody::Rename { from, to } => {
                 blocking(|| cmd::mailbox::rename(io, state, tag, &mbox(&from), &mbox(&to)))
             }
-            CommandBody::Append {
-                mailbox,
-                flags,
-                date,
-                message,
-            } => blocking(|| {
-                cmd::append::append(
-                    io,
-                    state,
-                    tag,
-                    &mbox(&mailbox),
-                    &flags,
-                    date.as_ref(),
-                    message.as_ref(),
-                )
-            })?,
             CommandBody::SetQuota { .. } => cmd::quota::set_quota(io, tag),
             CommandBody::Close if state.selected().is_some() => {
                 blocking(|| cmd::select::close(io, state, tag, true))
@@ -500,6 +507,16 @@ impl Session {
             },
         }
         Ok(())
+    }
+
+    /// APPEND, in the authenticated and selected states.
+    fn append(&mut self, a: &appends::Append, buf: &[u8]) -> std::io::Result<()> {
+        let Session { io, state } = self;
+        if state.login().is_none() {
+            io.tagged(&a.tag, "BAD", "Log in first");
+            return Ok(());
+        }
+        blocking(|| cmd::append::append(io, state, a, buf))
     }
 
     /// An extension command imap-codec does not decode (ext.rs).

@@ -71,6 +71,15 @@ pub fn spans(b: &[u8], range: Range<usize>) -> Option<Vec<Span>> {
                     at: start..i,
                 });
             }
+            // RFC 3516 literal8: `~{n}` and n bytes, NUL allowed.
+            b'~' if b.get(i + 1) == Some(&b'{') => {
+                let start = i;
+                i = skip_literal(b, i + 1)?;
+                out.push(Span {
+                    kind: Kind::Str,
+                    at: start..i,
+                });
+            }
             _ => {
                 let start = i;
                 let mut bracket = 0usize;
@@ -146,4 +155,19 @@ pub fn without(buf: &[u8], cut: &[Range<usize>]) -> Vec<u8> {
     }
     out.extend_from_slice(&buf[from..]);
     out
+}
+
+/// The bytes of a literal or literal8 span (after `{n}` CRLF), and whether
+/// it was a literal8; None for any other token.
+pub fn literal_data<'a>(b: &'a [u8], s: &Span) -> Option<(&'a [u8], bool)> {
+    let t = b.get(s.at.clone())?;
+    let (t, binary) = match t.strip_prefix(b"~") {
+        Some(r) => (r, true),
+        None => (t, false),
+    };
+    if t.first() != Some(&b'{') {
+        return None;
+    }
+    let close = t.iter().position(|c| *c == b'}')?;
+    Some((t.get(close + 3..)?, binary))
 }

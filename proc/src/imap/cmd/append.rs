@@ -1,47 +1,31 @@
-//! APPEND (RFC 3501 6.3.11, APPENDUID of RFC 4315): the message is written
-//! to tmp/ with CRLF line ends, synced, and added to the folder; a client that
-//! has the folder selected hears of it in the same response.
+//! APPEND (RFC 3501 6.3.11, APPENDUID of RFC 4315) with MULTIAPPEND (RFC
+//! 3502) and literal8 (RFC 3516): each message is written to tmp/ (with CRLF
+//! line ends, unless it came as literal8, which is stored as sent), synced,
+//! and then all are added to the folder or none: a failure part way takes
+//! back the ones added. A client that has the folder selected hears of them
+//! in the same response.
 
-use crate::imap::folder;
+use crate::imap::appends::Append;
+use crate::imap::folder::{self, Folder};
 use crate::imap::io::Io;
+use crate::imap::respond::uid_ranges;
 use crate::imap::state::State;
-use imap_codec::imap_types::datetime::DateTime;
 use imap_codec::imap_types::flag::Flag;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 
-pub fn append(
-    io: &mut Io,
-    state: &mut State,
-    tag: &str,
-    name: &str,
-    list: &[Flag<'_>],
-    date: Option<&DateTime>,
-    data: &[u8],
-) -> std::io::Result<()> {
-    let Some(login) = state.login() else {
-        return Ok(());
-    };
-    let Some(dst) = super::target(io, login, tag, name) else {
-        return Ok(());
-    };
-    if data.len() as u64 > io.sh.max_literal {
-        io.tagged(tag, "NO", "[TOOBIG] Message larger than APPENDLIMIT");
-        return Ok(());
-    }
-    if data.is_empty() {
-        io.tagged(tag, "NO", "Empty message");
-        return Ok(());
-    }
-    let base = folder::unique_base(&io.sh.hostname);
-    let tmp = dst.path.join("tmp").join(&base);
-    let written = (|| -> std::io::Result<()> {
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        let mut w = std::io::BufWriter::new(f);
+/// Write one message to `tmp` and sync it; its mtime is the internal date.
+fn write_tmp(tmp: &Path, data: &[u8], as_sent: bool, date: Option<i64>) -> std::io::Result<()> {
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(tmp)?;
+    let mut w = std::io::BufWriter::new(f);
+    if as_sent {
+        w.write_all(data)?;
+    } else {
         // IMAP messages have CRLF line ends; a bare LF gets its CR.
         let mut prev = 0u8;
         for chunk in data.split_inclusive(|b| *b == b'\n') {
@@ -58,47 +42,102 @@ pub fn append(
             }
             prev = chunk.last().copied().unwrap_or(0);
         }
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        let when = date
-            .map(|d| d.as_ref().timestamp())
-            .unwrap_or_else(folder::now_secs);
-        f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(when.max(0) as u64))?;
-        f.sync_all()
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        log::warn!(
-            "{}: append to {}: {e}",
-            io.service.name(),
-            dst.path.display()
-        );
-        io.tagged(tag, "NO", "[SERVERBUG] Cannot store message");
-        return Ok(());
     }
-    let (validity, uid) = {
+    let f = w.into_inner().map_err(|e| e.into_error())?;
+    let when = date.unwrap_or_else(folder::now_secs);
+    f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(when.max(0) as u64))?;
+    f.sync_all()
+}
+
+fn failed(io: &mut Io, tag: &str, dst: &Folder, e: &std::io::Error) {
+    log::warn!(
+        "{}: append to {}: {e}",
+        io.service.name(),
+        dst.path.display()
+    );
+    io.tagged(tag, "NO", "[SERVERBUG] Cannot store message");
+}
+
+pub fn append(io: &mut Io, state: &mut State, a: &Append, buf: &[u8]) -> std::io::Result<()> {
+    let tag = a.tag.as_str();
+    let Some(login) = state.login() else {
+        return Ok(());
+    };
+    let Some(dst) = super::target(io, login, tag, &a.mailbox) else {
+        return Ok(());
+    };
+    for m in &a.messages {
+        if m.data.len() as u64 > io.sh.max_literal {
+            io.tagged(tag, "NO", "[TOOBIG] Message larger than APPENDLIMIT");
+            return Ok(());
+        }
+        if m.data.is_empty() {
+            io.tagged(tag, "NO", "Empty message");
+            return Ok(());
+        }
+    }
+    // Every message on disk in tmp/ first.
+    let mut written: Vec<(PathBuf, String)> = Vec::new();
+    for m in &a.messages {
+        let base = folder::unique_base(&io.sh.hostname);
+        let tmp = dst.path.join("tmp").join(&base);
+        let data = buf.get(m.data.clone()).unwrap_or_default();
+        if let Err(e) = write_tmp(&tmp, data, m.binary, m.date) {
+            let _ = std::fs::remove_file(&tmp);
+            for (t, _) in &written {
+                let _ = std::fs::remove_file(t);
+            }
+            failed(io, tag, &dst, &e);
+            return Ok(());
+        }
+        written.push((tmp, base));
+    }
+    // Then all into the folder, or none.
+    let added = {
         let mut st = dst.lock()?;
-        let bits = super::store::flag_bits(&dst, &mut st, list)?;
-        match dst.add(&mut st, &tmp, &base, bits) {
-            Ok(uid) => (st.uidvalidity, uid),
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                log::warn!(
-                    "{}: append to {}: {e}",
-                    io.service.name(),
-                    dst.path.display()
-                );
-                io.tagged(tag, "NO", "[SERVERBUG] Cannot store message");
-                return Ok(());
+        let mut uids: Vec<u32> = Vec::new();
+        let mut failure = None;
+        for (m, (tmp, base)) in a.messages.iter().zip(&written) {
+            let flags: Vec<Flag<'_>> = m
+                .flags
+                .iter()
+                .filter_map(|f| Flag::try_from(f.as_str()).ok())
+                .collect();
+            let added = super::store::flag_bits(&dst, &mut st, &flags)
+                .and_then(|bits| dst.add(&mut st, tmp, base, bits));
+            match added {
+                Ok(uid) => uids.push(uid),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        match failure {
+            None => Ok((st.uidvalidity, uids)),
+            Some(e) => {
+                // Take back what went in: indexes of the UIDs just added.
+                let idx: Vec<usize> = uids
+                    .iter()
+                    .filter_map(|u| st.msgs.binary_search_by_key(u, |m| m.uid).ok())
+                    .collect();
+                dst.remove(&mut st, &idx);
+                Err(e)
             }
         }
     };
+    let (validity, uids) = match added {
+        Ok(x) => x,
+        Err(e) => {
+            for (t, _) in &written {
+                let _ = std::fs::remove_file(t);
+            }
+            failed(io, tag, &dst, &e);
+            return Ok(());
+        }
+    };
     if let Err(e) = dst.sync_cur() {
-        log::warn!(
-            "{}: append to {}: {e}",
-            io.service.name(),
-            dst.path.display()
-        );
-        io.tagged(tag, "NO", "[SERVERBUG] Cannot store message");
+        failed(io, tag, &dst, &e);
         return Ok(());
     }
     io.changed(&dst.path);
@@ -111,7 +150,10 @@ pub fn append(
     io.tagged(
         tag,
         "OK",
-        &format!("[APPENDUID {validity} {uid}] APPEND completed"),
+        &format!(
+            "[APPENDUID {validity} {}] APPEND completed",
+            uid_ranges(&uids)
+        ),
     );
     Ok(())
 }

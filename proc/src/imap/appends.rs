@@ -1,0 +1,124 @@
+//! APPEND as clients send it, read here since imap-codec 1.0 knows neither
+//! MULTIAPPEND (RFC 3502: several messages, each with its own flags and
+//! date) nor literal8 (RFC 3516: `~{n}`, NUL allowed). The message bytes are
+//! not copied: each message is a range of the command buffer.
+
+use super::ext;
+use super::tokens::{inner, literal_data, spans, text, Kind};
+use std::ops::Range;
+
+/// One message of an APPEND.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub flags: Vec<String>,
+    /// The date-time given, in seconds since the epoch.
+    pub date: Option<i64>,
+    /// Where its bytes are in the command buffer.
+    pub data: Range<usize>,
+    /// Sent as literal8.
+    pub binary: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Append {
+    pub tag: String,
+    pub mailbox: String,
+    pub messages: Vec<Message>,
+}
+
+/// RFC 3501 date-time: `"dd-Mon-yyyy hh:mm:ss +zzzz"` (day may be space-padded).
+fn date_time(s: &str) -> Option<i64> {
+    let s = s.trim();
+    chrono::DateTime::parse_from_str(s, "%d-%b-%Y %H:%M:%S %z")
+        .ok()
+        .map(|d| d.timestamp())
+}
+
+/// `tag APPEND mailbox [flags] [date] literal [[flags] [date] literal ...]`.
+pub fn parse(buf: &[u8]) -> Option<Append> {
+    let top = spans(buf, 0..buf.len())?;
+    let tag = text(buf, top.first()?).to_string();
+    if ext::tag_of(tag.as_bytes()) != tag || !text(buf, top.get(1)?).eq_ignore_ascii_case("APPEND")
+    {
+        return None;
+    }
+    // The mailbox name as any astring, decoded the way other commands are.
+    let name_span = top.get(2)?;
+    let mut i = 0;
+    let name_bytes = buf.get(name_span.at.clone())?;
+    let mailbox = match ext::tokens(name_bytes, &mut i, 0)?.as_slice() {
+        [t] => t.text()?.to_string(),
+        _ => return None,
+    };
+    let mailbox = if super::names::is_inbox(&mailbox) {
+        "INBOX".to_string()
+    } else {
+        mailbox
+    };
+    let mut messages = Vec::new();
+    let mut k = 3;
+    while k < top.len() {
+        let mut flags = Vec::new();
+        if let Some(s) = top.get(k).filter(|s| s.kind == Kind::List) {
+            for f in spans(buf, inner(s))? {
+                if f.kind != Kind::Atom {
+                    return None;
+                }
+                flags.push(text(buf, &f).to_string());
+            }
+            k += 1;
+        }
+        let mut date = None;
+        if let Some(s) = top.get(k).filter(|s| buf.get(s.at.start) == Some(&b'"')) {
+            let quoted = text(buf, s);
+            date = Some(date_time(quoted.get(1..quoted.len().checked_sub(1)?)?)?);
+            k += 1;
+        }
+        let lit = top.get(k)?;
+        let (data, binary) = literal_data(buf, lit)?;
+        let end = lit.at.end;
+        messages.push(Message {
+            flags,
+            date,
+            data: end - data.len()..end,
+            binary,
+        });
+        k += 1;
+    }
+    if messages.is_empty() {
+        return None;
+    }
+    Some(Append {
+        tag,
+        mailbox,
+        messages,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_multi_and_binary() {
+        let b = b"a APPEND INBOX (\\Seen) \"24-Nov-2026 10:00:00 +0100\" {5}\r\nhello\r\n";
+        let a = parse(b).unwrap();
+        assert_eq!(a.mailbox, "INBOX");
+        assert_eq!(a.messages.len(), 1);
+        let m = &a.messages[0];
+        assert_eq!(m.flags, ["\\Seen"]);
+        assert_eq!(m.date, Some(1795510800));
+        assert_eq!(&b[m.data.clone()], b"hello");
+        let b = b"t APPEND \"My Box\" {3+}\r\none (\\Flagged) ~{4}\r\nt\0o!  \" 1-Jan-2020 00:00:00 +0000\" {5}\r\nthree\r\n";
+        let a = parse(b).unwrap();
+        assert_eq!(a.mailbox, "My Box");
+        assert_eq!(a.messages.len(), 3);
+        assert_eq!(&b[a.messages[0].data.clone()], b"one");
+        assert!(a.messages[1].binary && a.messages[1].flags == ["\\Flagged"]);
+        assert_eq!(&b[a.messages[1].data.clone()], b"t\0o!");
+        assert_eq!(a.messages[2].date, Some(1577836800));
+        assert!(parse(b"a APPEND INBOX (\\Seen)\r\n").is_none());
+        assert!(parse(b"a APPEND INBOX \"bad date\" {1}\r\nx\r\n").is_none());
+        assert!(parse(b"a APPEND INBOX {1}\r\nx junk\r\n").is_none());
+    }
+}
