@@ -357,7 +357,10 @@ mod tests {
         let (plain, opts) = search_return(b"b search return () ALL\r\n").unwrap();
         assert_eq!(plain, b"b search ALL\r\n");
         assert!(opts.is_empty());
-        assert!(search_return(b"c SEARCH RETURN (SAVE) ALL\r\n").is_none());
+        // RFC 5182 SAVE is one of them.
+        let (_, opts) = search_return(b"c SEARCH RETURN (SAVE) ALL\r\n").unwrap();
+        assert_eq!(opts, ["SAVE"]);
+        assert!(search_return(b"c SEARCH RETURN (BOGUS) ALL\r\n").is_none());
         assert!(search_return(b"d SEARCH SUBJECT \" SEARCH RETURN (\"\r\n").is_none());
         assert!(search_return(b"e SEARCH RETURN (MIN\r\n").is_none());
     }

@@ -5,7 +5,7 @@
 //! file system, sequence sets and FETCH sections; `message` runs a delivered
 //! message (attacker-controlled too) through what FETCH renders from it.
 
-use super::{appends, condstore, ext, mime, names, search, search_keys, sort};
+use super::{appends, ext, mime, names, parts, search, search_keys, sort};
 use imap_codec::decode::Decoder;
 use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::fetch::MacroOrMessageDataItemNames;
@@ -53,7 +53,7 @@ pub fn command(data: &[u8]) {
         }
         // The RFC 7162 parts are taken out of one command's bytes; a MODSEQ
         // key (8 bytes at least) grows into a HEADER key of under 64.
-        if let Some((plain, _)) = condstore::take(buf) {
+        if let Some((plain, _)) = parts::take(buf) {
             assert!(plain.len() <= buf.len() * 8);
         }
         if let Some(a) = appends::parse(buf) {

@@ -508,6 +508,53 @@ pub fn section<'r>(raw: &'r [u8], section: &Option<Section<'_>>) -> Option<Cow<'
     }
 }
 
+/// Why BINARY could not give a part.
+#[derive(Debug, PartialEq)]
+pub enum NotBinary {
+    /// No such part.
+    Missing,
+    /// A Content-Transfer-Encoding this server cannot undo (RFC 3516
+    /// UNKNOWN-CTE), or content its encoding cannot hold.
+    Unknown,
+}
+
+/// RFC 3516 `BINARY[part]`: the part's body with its Content-Transfer-
+/// Encoding undone (no charset conversion); the whole message as it is for
+/// an empty part.
+pub fn binary<'r>(raw: &'r [u8], part: &[u32]) -> Result<Cow<'r, [u8]>, NotBinary> {
+    if part.is_empty() {
+        return Ok(Cow::Borrowed(raw));
+    }
+    let path: Vec<NonZeroU32> = part
+        .iter()
+        .map(|n| NonZeroU32::new(*n))
+        .collect::<Option<_>>()
+        .ok_or(NotBinary::Missing)?;
+    let m = parse(raw).ok_or(NotBinary::Missing)?;
+    let (msg, idx) = find(&m, &path).ok_or(NotBinary::Missing)?;
+    let p = msg.parts.get(idx).ok_or(NotBinary::Missing)?;
+    let body = slice(msg, p.offset_body, p.offset_end);
+    let cte = p
+        .headers
+        .iter()
+        .find(|h| h.name == mail_parser::HeaderName::ContentTransferEncoding)
+        .and_then(|h| h.value().as_text())
+        .map(|t| t.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    match cte.as_str() {
+        "" | "7bit" | "8bit" | "binary" => Ok(Cow::Owned(body.to_vec())),
+        "base64" => mail_parser::decoders::base64::base64_decode(body)
+            .map(Cow::Owned)
+            .ok_or(NotBinary::Unknown),
+        "quoted-printable" => {
+            mail_parser::decoders::quoted_printable::quoted_printable_decode(body)
+                .map(Cow::Owned)
+                .ok_or(NotBinary::Unknown)
+        }
+        _ => Err(NotBinary::Unknown),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -536,6 +583,12 @@ mod tests {
         assert_eq!(&*section(MULTI, &p(&[1])).unwrap(), b"hello");
         assert_eq!(&*section(MULTI, &p(&[2])).unwrap(), b"AAAA");
         assert!(section(MULTI, &p(&[3])).is_none());
+        // BINARY undoes the transfer encoding.
+        assert_eq!(&*binary(MULTI, &[2]).unwrap(), b"\0\0\0");
+        assert_eq!(&*binary(MULTI, &[1]).unwrap(), b"hello");
+        assert_eq!(binary(MULTI, &[3]), Err(NotBinary::Missing));
+        let uu = b"Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n";
+        assert_eq!(binary(uu, &[1]), Err(NotBinary::Unknown));
         let e = String::from_utf8(envelope(MULTI)).unwrap();
         assert!(
             e.contains("\"hi\"") && e.contains("(\"Alice\" NIL \"alice\" \"example.test\")"),

@@ -12,7 +12,6 @@
 
 mod appends;
 mod cmd;
-mod condstore;
 mod ext;
 pub mod flags;
 mod folder;
@@ -22,6 +21,7 @@ mod io;
 pub mod mime;
 mod modseq;
 pub mod names;
+mod parts;
 mod respond;
 mod search;
 mod search_keys;

@@ -61,3 +61,64 @@ async fn several_messages_in_one_append_all_or_none() {
     assert!(out.contains("g NO Empty message"), "{out}");
     assert!(out.contains("* STATUS \"INBOX\" (MESSAGES 6)"), "{out}");
 }
+
+/// BINARY (RFC 3516): parts with their transfer encoding undone, their
+/// decoded size, partial ranges, NUL in a literal8, and UNKNOWN-CTE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_fetch_undoes_transfer_encodings() {
+    let h = Imap::new().unwrap();
+    let inbox = h.reset().unwrap();
+    std::fs::write(
+        inbox.join("new").join("1002.M2.test"),
+        "Subject: parts\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9 =\r\nsoft\r\n\
+         --b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC/w==\r\n\
+         --b\r\nContent-Type: application/x-thing\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x\r\n\
+         --b--\r\n",
+    )
+    .unwrap();
+    let out = h
+        .session(
+            true,
+            b"a SELECT INBOX\r\nb FETCH 3 (BINARY.PEEK[1] BINARY.SIZE[2] FLAGS)\r\n\
+              c FETCH 3 BINARY[2]<1.2>\r\nd FETCH 3 (FLAGS)\r\ne FETCH 3 BINARY.PEEK[3]\r\n\
+              f FETCH 3 BINARY.PEEK[9]\r\ng LOGOUT\r\n",
+        )
+        .await;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    assert!(text.contains(" BINARY"), "{text}");
+    // (BINARY items follow the others in the answer.)
+    assert!(
+        text.contains("* 3 FETCH (FLAGS (\\Recent) BINARY[1] {10}\r\ncafé soft BINARY.SIZE[2] 4)"),
+        "{text}"
+    );
+    // Bytes 1 and 2 of 00 01 02 ff: no NUL, a plain literal.
+    assert!(
+        out.windows(20)
+            .any(|w| w == b"BINARY[2]<1> {2}\r\n\x01\x02"),
+        "{text}"
+    );
+    // BINARY without PEEK sets \Seen.
+    assert!(
+        text.contains("* 3 FETCH (FLAGS (\\Seen \\Recent))\r\nd OK"),
+        "{text}"
+    );
+    assert!(text.contains("e NO [UNKNOWN-CTE]"), "{text}");
+    assert!(
+        text.contains("* 3 FETCH (BINARY[9] {0}\r\n)\r\nf OK"),
+        "{text}"
+    );
+    // The whole base64 part has a NUL: a literal8.
+    let out = h
+        .session(
+            true,
+            b"a SELECT INBOX\r\nb FETCH 3 BINARY.PEEK[2]\r\nc LOGOUT\r\n",
+        )
+        .await;
+    let want: &[u8] = b"BINARY[2] ~{4}\r\n\x00\x01\x02\xff)\r\nb OK";
+    assert!(
+        out.windows(want.len()).any(|w| w == want),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+}

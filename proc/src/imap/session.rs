@@ -6,9 +6,9 @@
 
 use super::appends;
 use super::cmd::{self, copy::Transfer, search::Search};
-use super::condstore::{self, Cond};
 use super::ext;
 use super::io::{read_line_into, Io, AUTOLOGOUT, PREAUTH_TIMEOUT};
+use super::parts::{self, Parts};
 use super::search_keys;
 use super::sort::{self, Order};
 use super::state::{Login, State};
@@ -189,9 +189,9 @@ impl Session {
                 None => (buf, None),
             };
             // RFC 7162 parameters and modifiers likewise.
-            let (buf, mut cond) = match condstore::take(&buf) {
+            let (buf, mut cond) = match parts::take(&buf) {
                 Some((plain, cond)) => (plain, cond),
-                None => (buf, Cond::default()),
+                None => (buf, Parts::default()),
             };
             // SEARCH keys imap-codec lacks, and `$` (RFC 5182).
             let saved = self.state.selected().map(|s| s.saved_sets());
@@ -566,7 +566,7 @@ impl Session {
 /// (RFC 4731), the RFC 7162 parts, and whether it was SORT or THREAD.
 struct Extras {
     ret: Option<Vec<String>>,
-    cond: Cond,
+    cond: Parts,
     /// The command was SORT or THREAD.
     order: Option<Order>,
 }

@@ -1,6 +1,6 @@
 //! The tokens of a raw command, with where each lies, so that parts
 //! imap-codec 1.0 does not decode can be cut out or replaced before it
-//! decodes the rest (condstore.rs, search_keys.rs). Quoted strings and
+//! decodes the rest (parts.rs, search_keys.rs, sort.rs, appends.rs). Quoted strings and
 //! literals are skipped whole, so nothing inside them is taken for a token.
 
 use std::ops::Range;
@@ -151,7 +151,15 @@ pub fn without(buf: &[u8], cut: &[Range<usize>]) -> Vec<u8> {
             start -= 1;
         }
         out.extend_from_slice(&buf[from..start]);
-        from = r.end;
+        let mut end = r.end;
+        // First in a list: the space after it goes instead, so `(A B)`
+        // without A is `(B)`.
+        if out.last() == Some(&b'(') {
+            while buf.get(end) == Some(&b' ') {
+                end += 1;
+            }
+        }
+        from = end;
     }
     out.extend_from_slice(&buf[from..]);
     out

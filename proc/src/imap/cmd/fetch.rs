@@ -3,11 +3,11 @@
 //! the file (never held in memory), other sections parsed from it (mime.rs).
 //! FETCH never renumbers: expunges by others wait for a command that may.
 
-use crate::imap::condstore::Cond;
 use crate::imap::flags;
 use crate::imap::folder::{self, Meta};
 use crate::imap::io::Io;
 use crate::imap::mime;
+use crate::imap::parts::Parts;
 use crate::imap::respond::{internal_date, literal, section_text};
 use crate::imap::view::{self, Selected};
 use imap_codec::imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName, Section};
@@ -52,7 +52,7 @@ pub struct Fetch<'a, 'b> {
     pub set: &'a SequenceSet,
     pub items: MacroOrMessageDataItemNames<'b>,
     pub uid: bool,
-    pub cond: &'a Cond,
+    pub cond: &'a Parts,
 }
 
 pub async fn fetch(
@@ -104,14 +104,14 @@ pub async fn fetch(
         return Ok(());
     }
     let sets_seen = !sel.read_only
-        && names.iter().any(|n| {
+        && (names.iter().any(|n| {
             matches!(
                 n,
                 MessageDataItemName::BodyExt { peek: false, .. }
                     | MessageDataItemName::Rfc822
                     | MessageDataItemName::Rfc822Text
             )
-        });
+        }) || cond.binary.iter().any(|b| !b.peek && !b.size));
     // Top-level header sections are served from the cached header block.
     let header_only = |s: &Option<Section<'_>>| {
         matches!(
@@ -129,7 +129,7 @@ pub async fn fetch(
         }
         MessageDataItemName::BodyStructure | MessageDataItemName::Body => true,
         _ => false,
-    });
+    }) || !cond.binary.is_empty();
     // ... and the text's start is where the cached header block ends.
     let needs_header = names.iter().any(|n| match n {
         MessageDataItemName::BodyExt { section, .. } => {
@@ -316,6 +316,41 @@ pub async fn fetch(
             out.extend_from_slice(
                 format!("FLAGS {}", flags::imap_list(m.flags, &keywords, recent)).as_bytes(),
             );
+        }
+        // RFC 3516: parts with their transfer encoding undone.
+        for b in &cond.binary {
+            let data = match tokio::task::block_in_place(|| mime::binary(&raw, &b.part)) {
+                Ok(d) => d,
+                Err(mime::NotBinary::Missing) => std::borrow::Cow::Borrowed(&b""[..]),
+                Err(mime::NotBinary::Unknown) => {
+                    io.tagged(
+                        tag,
+                        "NO",
+                        "[UNKNOWN-CTE] Cannot decode this part's transfer encoding",
+                    );
+                    return Ok(());
+                }
+            };
+            sep(&mut out);
+            out.extend_from_slice(b.name().as_bytes());
+            out.push(b' ');
+            if b.size {
+                out.extend_from_slice(data.len().to_string().as_bytes());
+                continue;
+            }
+            let data: &[u8] = match b.partial {
+                Some((start, len)) => {
+                    let s = (start as usize).min(data.len());
+                    let e = s.saturating_add(len as usize).min(data.len());
+                    &data[s..e]
+                }
+                None => &data,
+            };
+            // NUL can only travel in a literal8.
+            if data.contains(&0) {
+                out.push(b'~');
+            }
+            literal(&mut out, data);
         }
         // A flag change this FETCH made is news like any other (3.1.4.1).
         if want_modseq || (flags_changed && io.enabled.condstore) {

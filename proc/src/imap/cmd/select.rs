@@ -2,10 +2,10 @@
 //! (RFC 7162 3.1.8, 3.2.5), CLOSE (6.4.2) and UNSELECT (RFC 3691): in and out
 //! of the selected state.
 
-use crate::imap::condstore::{Cond, Qresync};
 use crate::imap::flags;
 use crate::imap::folder::Folder;
 use crate::imap::io::Io;
+use crate::imap::parts::{Parts, Qresync};
 use crate::imap::respond::flags_lines;
 use crate::imap::respond::uid_ranges;
 use crate::imap::search::in_set;
@@ -13,7 +13,14 @@ use crate::imap::state::State;
 use crate::imap::view::{self, Selected};
 use imap_codec::imap_types::sequence::SequenceSet;
 
-pub fn select(io: &mut Io, state: &mut State, tag: &str, name: &str, read_only: bool, cond: &Cond) {
+pub fn select(
+    io: &mut Io,
+    state: &mut State,
+    tag: &str,
+    name: &str,
+    read_only: bool,
+    cond: &Parts,
+) {
     if cond.qresync.is_some() && !io.enabled.qresync {
         io.tagged(tag, "BAD", "QRESYNC is not enabled");
         return;

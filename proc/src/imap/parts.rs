@@ -1,15 +1,16 @@
-//! The RFC 7162 (CONDSTORE, QRESYNC) parts of commands that imap-codec 1.0
-//! does not decode, taken out of the raw command before it is decoded: SELECT
-//! and EXAMINE parameters, FETCH modifiers (CHANGEDSINCE, VANISHED) and the
-//! MODSEQ item, STORE's UNCHANGEDSINCE. What is left is a plain RFC 3501
-//! command; what was taken is in `Cond`. (SEARCH's MODSEQ key is
-//! search_keys.rs's.)
+//! The parts of SELECT, FETCH and STORE that imap-codec 1.0 does not decode,
+//! taken out of the raw command before it is decoded: RFC 7162's (CONDSTORE,
+//! QRESYNC: SELECT and EXAMINE parameters, FETCH modifiers CHANGEDSINCE and
+//! VANISHED, the MODSEQ item, STORE's UNCHANGEDSINCE) and RFC 3516's BINARY
+//! FETCH items. What is left is a plain RFC 3501 command; what was taken is
+//! in `Parts`. A FETCH left with no item gets UID in their place, which the
+//! answer then leaves out. (SEARCH keys are search_keys.rs's.)
 
 use super::tokens::{inner, is, spans, text, without, Kind, Span};
 
-/// What a command said about mod-sequences.
+/// What was taken out of a command.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Cond {
+pub struct Parts {
     /// SELECT/EXAMINE (CONDSTORE).
     pub select_condstore: bool,
     /// SELECT/EXAMINE (QRESYNC (uidvalidity modseq [known-uids ...])).
@@ -26,9 +27,11 @@ pub struct Cond {
     pub unchanged_since: Option<u64>,
     /// SEARCH used a MODSEQ key.
     pub search_modseq: bool,
+    /// FETCH asked for BINARY items (RFC 3516), in the order asked.
+    pub binary: Vec<Binary>,
 }
 
-impl Cond {
+impl Parts {
     /// Whether the command turns CONDSTORE on (RFC 7162 3.1).
     pub fn enables(&self) -> bool {
         self.select_condstore
@@ -50,11 +53,12 @@ pub struct Qresync {
 /// The command without its RFC 7162 parts, and those parts; None when the
 /// command has none (or they are malformed: it is then decoded as it is,
 /// and refused as BAD).
-pub fn take(buf: &[u8]) -> Option<(Vec<u8>, Cond)> {
+pub fn take(buf: &[u8]) -> Option<(Vec<u8>, Parts)> {
     // Cheap test first: every form names one of these words.
     let upper: Vec<u8> = buf.iter().map(u8::to_ascii_uppercase).collect();
     let has = |w: &[u8]| upper.windows(w.len()).any(|x| x == w);
-    if !(has(b"CONDSTORE") || has(b"QRESYNC") || has(b"MODSEQ") || has(b"SINCE ")) {
+    if !(has(b"CONDSTORE") || has(b"QRESYNC") || has(b"MODSEQ") || has(b"SINCE ") || has(b"BINARY"))
+    {
         return None;
     }
     let top = spans(buf, 0..buf.len())?;
@@ -69,13 +73,13 @@ pub fn take(buf: &[u8]) -> Option<(Vec<u8>, Cond)> {
     }
 }
 
-fn select(buf: &[u8], top: &[Span]) -> Option<(Vec<u8>, Cond)> {
+fn select(buf: &[u8], top: &[Span]) -> Option<(Vec<u8>, Parts)> {
     let params = top.get(3)?;
     if top.len() != 4 || params.kind != Kind::List {
         return None;
     }
     let p = spans(buf, inner(params))?;
-    let mut cond = Cond::default();
+    let mut cond = Parts::default();
     let mut k = 0;
     while k < p.len() {
         if is(buf, p.get(k), "CONDSTORE") {
@@ -104,28 +108,113 @@ fn select(buf: &[u8], top: &[Span]) -> Option<(Vec<u8>, Cond)> {
     Some((without(buf, std::slice::from_ref(&params.at)), cond))
 }
 
-fn fetch(buf: &[u8], top: &[Span], cmd_at: usize) -> Option<(Vec<u8>, Cond)> {
+/// A FETCH item of RFC 3516: `BINARY[part]<partial>`, `BINARY.PEEK[...]`,
+/// `BINARY.SIZE[part]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Binary {
+    /// Part numbers (empty: the whole message).
+    pub part: Vec<u32>,
+    /// `<origin.count>`.
+    pub partial: Option<(u32, u32)>,
+    pub peek: bool,
+    pub size: bool,
+}
+
+impl Binary {
+    fn parse(t: &str) -> Option<Binary> {
+        let up = t.to_ascii_uppercase();
+        let (rest, peek, size) = if let Some(r) = up.strip_prefix("BINARY.PEEK[") {
+            (r, true, false)
+        } else if let Some(r) = up.strip_prefix("BINARY.SIZE[") {
+            (r, false, true)
+        } else {
+            (up.strip_prefix("BINARY[")?, false, false)
+        };
+        let (sec, after) = rest.split_once(']')?;
+        let part = if sec.is_empty() {
+            Vec::new()
+        } else {
+            sec.split('.')
+                .map(|n| n.parse::<u32>().ok().filter(|v| *v > 0))
+                .collect::<Option<Vec<u32>>>()?
+        };
+        let partial = match after {
+            "" => None,
+            p if !size => {
+                let (o, c) = p.strip_prefix('<')?.strip_suffix('>')?.split_once('.')?;
+                Some((o.parse().ok()?, c.parse().ok().filter(|c: &u32| *c > 0)?))
+            }
+            _ => return None,
+        };
+        Some(Binary {
+            part,
+            partial,
+            peek,
+            size,
+        })
+    }
+
+    /// The name the answer carries: `BINARY[1.2]<0>` or `BINARY.SIZE[1.2]`.
+    pub fn name(&self) -> String {
+        let part: Vec<String> = self.part.iter().map(u32::to_string).collect();
+        let part = part.join(".");
+        if self.size {
+            return format!("BINARY.SIZE[{part}]");
+        }
+        match self.partial {
+            Some((o, _)) => format!("BINARY[{part}]<{o}>"),
+            None => format!("BINARY[{part}]"),
+        }
+    }
+}
+
+/// What a FETCH item of ours is.
+enum Ours {
+    Modseq,
+    Binary(Binary),
+}
+
+fn ours(buf: &[u8], s: &Span) -> Option<Ours> {
+    if s.kind != Kind::Atom {
+        return None;
+    }
+    let t = text(buf, s);
+    if t.eq_ignore_ascii_case("MODSEQ") {
+        return Some(Ours::Modseq);
+    }
+    Binary::parse(t).map(Ours::Binary)
+}
+
+fn fetch(buf: &[u8], top: &[Span], cmd_at: usize) -> Option<(Vec<u8>, Parts)> {
     let items = top.get(cmd_at + 2)?;
-    let mut cond = Cond::default();
+    let mut cond = Parts::default();
     let mut cut = Vec::new();
     let mut replace_with_uid = None;
+    let note = |o: Ours, cond: &mut Parts| match o {
+        Ours::Modseq => cond.fetch_modseq = true,
+        Ours::Binary(b) => cond.binary.push(b),
+    };
     match items.kind {
-        Kind::Atom if text(buf, items).eq_ignore_ascii_case("MODSEQ") => {
-            cond.fetch_modseq = true;
-            replace_with_uid = Some(items.at.clone());
+        Kind::Atom => {
+            if let Some(o) = ours(buf, items) {
+                note(o, &mut cond);
+                replace_with_uid = Some(items.at.clone());
+            }
         }
         Kind::List => {
             let names = spans(buf, inner(items))?;
-            let modseq: Vec<&Span> = names
-                .iter()
-                .filter(|s| is(buf, Some(s), "MODSEQ"))
-                .collect();
-            if !modseq.is_empty() {
-                cond.fetch_modseq = true;
-                if modseq.len() == names.len() {
+            let mut mine = Vec::new();
+            for n in &names {
+                if let Some(o) = ours(buf, n) {
+                    note(o, &mut cond);
+                    mine.push(n.at.clone());
+                }
+            }
+            if !mine.is_empty() {
+                if mine.len() == names.len() {
                     replace_with_uid = Some(items.at.clone());
                 } else {
-                    cut.extend(modseq.iter().map(|s| s.at.clone()));
+                    cut.extend(mine);
                 }
             }
         }
@@ -169,14 +258,14 @@ fn fetch(buf: &[u8], top: &[Span], cmd_at: usize) -> Option<(Vec<u8>, Cond)> {
     Some((out, cond))
 }
 
-fn store(buf: &[u8], top: &[Span], cmd_at: usize) -> Option<(Vec<u8>, Cond)> {
+fn store(buf: &[u8], top: &[Span], cmd_at: usize) -> Option<(Vec<u8>, Parts)> {
     let m = top.get(cmd_at + 2).filter(|s| s.kind == Kind::List)?;
     let mods = spans(buf, inner(m))?;
     if mods.len() != 2 || !is(buf, mods.first(), "UNCHANGEDSINCE") {
         return None;
     }
     let n: u64 = text(buf, mods.get(1)?).parse().ok()?;
-    let cond = Cond {
+    let cond = Parts {
         unchanged_since: Some(n),
         ..Default::default()
     };
@@ -187,7 +276,7 @@ fn store(buf: &[u8], top: &[Span], cmd_at: usize) -> Option<(Vec<u8>, Cond)> {
 mod tests {
     use super::*;
 
-    fn t(s: &str) -> Option<(String, Cond)> {
+    fn t(s: &str) -> Option<(String, Parts)> {
         take(s.as_bytes()).map(|(b, c)| (String::from_utf8(b).unwrap(), c))
     }
 
@@ -222,6 +311,23 @@ mod tests {
         assert_eq!(b, "a UID FETCH 1 UID\r\n");
         assert!(!c.hide_uid);
         assert!(t("a FETCH 1 (FLAGS) (VANISHED)\r\n").is_none());
+    }
+
+    #[test]
+    fn binary_items() {
+        let (b, c) = t("a FETCH 1 (FLAGS BINARY.PEEK[1.2]<0.10> BINARY.SIZE[1])\r\n").unwrap();
+        assert_eq!(b, "a FETCH 1 (FLAGS)\r\n");
+        assert_eq!(c.binary.len(), 2);
+        assert_eq!(c.binary[0].part, [1, 2]);
+        assert_eq!(c.binary[0].partial, Some((0, 10)));
+        assert!(c.binary[0].peek && c.binary[1].size);
+        assert_eq!(c.binary[0].name(), "BINARY[1.2]<0>");
+        assert_eq!(c.binary[1].name(), "BINARY.SIZE[1]");
+        let (b, c) = t("a FETCH 1 BINARY[]\r\n").unwrap();
+        assert_eq!(b, "a FETCH 1 UID\r\n");
+        assert!(c.hide_uid && c.binary[0].part.is_empty());
+        assert!(t("a FETCH 1 (BINARY[0])\r\n").is_none());
+        assert!(t("a FETCH 1 (BINARY.SIZE[1]<0.5>)\r\n").is_none());
     }
 
     #[test]
