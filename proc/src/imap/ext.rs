@@ -35,7 +35,7 @@ pub enum Ext {
 }
 
 /// STATUS items this server answers.
-pub const STATUS_ITEMS: [&str; 9] = [
+pub const STATUS_ITEMS: [&str; 10] = [
     "MESSAGES",
     "RECENT",
     "UIDNEXT",
@@ -45,6 +45,7 @@ pub const STATUS_ITEMS: [&str; 9] = [
     "DELETED-STORAGE",
     "SIZE",
     "HIGHESTMODSEQ",
+    "MAILBOXID",
 ];
 
 /// `tag [UID] SEARCH RETURN (opts) criteria`: the command without the RETURN

@@ -8,7 +8,9 @@
 //! `sx-keywords` (first line `%SXKW 1`, which no keyword can be, then one
 //! keyword per line; keyword n is letter `a`+n in file names; release 0.1's
 //! files have no first line and are read as they are).
-//! `sx-modseq` holds the mod-sequences (modseq.rs).
+//! `sx-modseq` holds the mod-sequences (modseq.rs); `sx-mailboxid` the
+//! folder's MAILBOXID (RFC 8474), `SXMB 1 <id>`, made at first use and moved
+//! with the folder by RENAME.
 //! A folder is rescanned only when the mtime of new/, cur/ or the uid list moved.
 
 use super::flags::{self, Bits};
@@ -23,6 +25,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 const UIDLIST: &str = "sx-uidlist";
 const LOCK: &str = "sx-uidlist.lock";
 const KEYWORDS: &str = "sx-keywords";
+const MAILBOXID: &str = "sx-mailboxid";
 /// First line of a keywords file: `%` and the space keep it from being a keyword.
 const KEYWORDS_HEAD: &str = "%SXKW 1";
 
@@ -65,6 +68,8 @@ pub struct State {
     meta: HashMap<u32, Arc<Meta>>,
     /// Mod-sequences, read at the first full scan.
     log: Option<super::modseq::Log>,
+    /// RFC 8474 MAILBOXID, read or made at first use.
+    mailbox_id: Option<String>,
 }
 
 impl State {
@@ -150,6 +155,7 @@ impl Folder {
                 stamp: None,
                 meta: HashMap::new(),
                 log: None,
+                mailbox_id: None,
             }),
         });
         reg.insert(path.to_path_buf(), f.clone());
@@ -394,6 +400,31 @@ impl Folder {
         }
         let gone: Vec<(u32, u64)> = gone.into_iter().map(|u| (u, modseq)).collect();
         st.record(&self.path, &records, &gone);
+    }
+
+    /// RFC 8474 MAILBOXID: `F` and 24 random hex digits, kept in the folder.
+    pub fn mailbox_id(&self, st: &mut State) -> io::Result<String> {
+        if let Some(id) = &st.mailbox_id {
+            return Ok(id.clone());
+        }
+        let path = self.path.join(MAILBOXID);
+        let id = match fs::read_to_string(&path) {
+            Ok(t) => {
+                let line = t.lines().next().unwrap_or("");
+                match line.strip_prefix("SXMB 1 ") {
+                    Some(id) if is_object_id(id) => id.to_string(),
+                    _ if line.starts_with("SXMB ") => {
+                        log::error!("{}: written by a newer release; kept", path.display());
+                        return Err(io::Error::other("mailbox id of a newer release"));
+                    }
+                    _ => new_mailbox_id(&self.path)?,
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => new_mailbox_id(&self.path)?,
+            Err(e) => return Err(e),
+        };
+        st.mailbox_id = Some(id.clone());
+        Ok(id)
     }
 
     pub fn file_path(&self, m: &Msg) -> PathBuf {
@@ -712,4 +743,45 @@ pub fn unique_base(host: &str) -> String {
         std::process::id(),
         rand::random::<u32>()
     )
+}
+
+/// RFC 8474 objectid: 1 to 255 of `A-Za-z0-9_-`.
+fn is_object_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 255
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A new MAILBOXID, written (tmp, sync, rename) before it is handed out.
+fn new_mailbox_id(dir: &Path) -> io::Result<String> {
+    let id = format!(
+        "F{:012x}{:012x}",
+        rand::random::<u64>() & 0xffff_ffff_ffff,
+        rand::random::<u64>() & 0xffff_ffff_ffff
+    );
+    let tmp = dir.join("sx-mailboxid.tmp");
+    let mut f = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(format!("SXMB 1 {id}\n").as_bytes())?;
+    f.sync_data()?;
+    fs::rename(&tmp, dir.join(MAILBOXID))?;
+    Ok(id)
+}
+
+/// RFC 8474 EMAILID: from the message's base name, which delivery and
+/// APPEND make unique and COPY and MOVE keep, so copies share it.
+pub fn email_id(file: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, flags::base(file).as_bytes());
+    let hex: String = d
+        .as_ref()
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("M{hex}")
 }

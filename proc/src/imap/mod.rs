@@ -182,3 +182,5 @@ mod rfc5182_tests;
 mod rfc5256_tests;
 #[cfg(test)]
 mod rfc7162_tests;
+#[cfg(test)]
+mod rfc8474_tests;

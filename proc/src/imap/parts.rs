@@ -1,8 +1,8 @@
 //! The parts of SELECT, FETCH and STORE that imap-codec 1.0 does not decode,
 //! taken out of the raw command before it is decoded: RFC 7162's (CONDSTORE,
 //! QRESYNC: SELECT and EXAMINE parameters, FETCH modifiers CHANGEDSINCE and
-//! VANISHED, the MODSEQ item, STORE's UNCHANGEDSINCE) and RFC 3516's BINARY
-//! FETCH items. What is left is a plain RFC 3501 command; what was taken is
+//! VANISHED, the MODSEQ item, STORE's UNCHANGEDSINCE), RFC 3516's BINARY
+//! FETCH items and RFC 8474's EMAILID and THREADID. What is left is a plain RFC 3501 command; what was taken is
 //! in `Parts`. A FETCH left with no item gets UID in their place, which the
 //! answer then leaves out. (SEARCH keys are search_keys.rs's.)
 
@@ -29,6 +29,9 @@ pub struct Parts {
     pub search_modseq: bool,
     /// FETCH asked for BINARY items (RFC 3516), in the order asked.
     pub binary: Vec<Binary>,
+    /// FETCH asked for EMAILID or THREADID (RFC 8474).
+    pub email_id: bool,
+    pub thread_id: bool,
 }
 
 impl Parts {
@@ -55,9 +58,13 @@ pub struct Qresync {
 /// and refused as BAD).
 pub fn take(buf: &[u8]) -> Option<(Vec<u8>, Parts)> {
     // Cheap test first: every form names one of these words.
-    let upper: Vec<u8> = buf.iter().map(u8::to_ascii_uppercase).collect();
-    let has = |w: &[u8]| upper.windows(w.len()).any(|x| x == w);
-    if !(has(b"CONDSTORE") || has(b"QRESYNC") || has(b"MODSEQ") || has(b"SINCE ") || has(b"BINARY"))
+    let has = |w: &[u8]| buf.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w));
+    if !(has(b"CONDSTORE")
+        || has(b"QRESYNC")
+        || has(b"MODSEQ")
+        || has(b"SINCE ")
+        || has(b"BINARY")
+        || has(b"ID"))
     {
         return None;
     }
@@ -172,6 +179,9 @@ impl Binary {
 enum Ours {
     Modseq,
     Binary(Binary),
+    /// RFC 8474.
+    EmailId,
+    ThreadId,
 }
 
 fn ours(buf: &[u8], s: &Span) -> Option<Ours> {
@@ -181,6 +191,12 @@ fn ours(buf: &[u8], s: &Span) -> Option<Ours> {
     let t = text(buf, s);
     if t.eq_ignore_ascii_case("MODSEQ") {
         return Some(Ours::Modseq);
+    }
+    if t.eq_ignore_ascii_case("EMAILID") {
+        return Some(Ours::EmailId);
+    }
+    if t.eq_ignore_ascii_case("THREADID") {
+        return Some(Ours::ThreadId);
     }
     Binary::parse(t).map(Ours::Binary)
 }
@@ -193,6 +209,8 @@ fn fetch(buf: &[u8], top: &[Span], cmd_at: usize) -> Option<(Vec<u8>, Parts)> {
     let note = |o: Ours, cond: &mut Parts| match o {
         Ours::Modseq => cond.fetch_modseq = true,
         Ours::Binary(b) => cond.binary.push(b),
+        Ours::EmailId => cond.email_id = true,
+        Ours::ThreadId => cond.thread_id = true,
     };
     match items.kind {
         Kind::Atom => {

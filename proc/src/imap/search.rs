@@ -240,6 +240,12 @@ pub fn matches(key: &SearchKey<'_>, it: &mut Item<'_>) -> bool {
             Some(Marked::Younger) => text(s)
                 .parse::<i64>()
                 .is_ok_and(|n| it.meta.internal >= now_secs() - n),
+            Some(Marked::EmailId) => it
+                .path
+                .file_name()
+                .is_some_and(|f| super::folder::email_id(&f.to_string_lossy()) == text(s)),
+            // No threads are kept: THREADID is NIL, nothing has one.
+            Some(Marked::ThreadId) => false,
             None => header_has(it, &text(name), &text(s)),
         },
         K::Body(s) => body_has(it, &text(s), false),

@@ -2,7 +2,8 @@
 //! rewritten in the raw command before it is decoded:
 //!
 //! - `MODSEQ [entry-name entry-type] n` (RFC 7162 3.1.5), `OLDER n` and
-//!   `YOUNGER n` (RFC 5032 WITHIN) become `HEADER <marker> "n"`, where the
+//!   `YOUNGER n` (RFC 5032 WITHIN), `EMAILID id` and `THREADID id` (RFC
+//!   8474) become `HEADER <marker> "n"`, where the
 //!   marker is a field name with random letters chosen at start: no client
 //!   can send it, and search.rs reads it back as the test it stands for.
 //! - `$` (RFC 5182 SEARCHRES), the last result saved by `SEARCH RETURN
@@ -28,6 +29,9 @@ pub enum Marked {
     Modseq,
     Older,
     Younger,
+    /// RFC 8474 EMAILID and THREADID.
+    EmailId,
+    ThreadId,
 }
 
 impl Marked {
@@ -36,6 +40,8 @@ impl Marked {
             Marked::Modseq => "X-Sx-Modseq-",
             Marked::Older => "X-Sx-Older-",
             Marked::Younger => "X-Sx-Younger-",
+            Marked::EmailId => "X-Sx-Emailid-",
+            Marked::ThreadId => "X-Sx-Threadid-",
         }
     }
 
@@ -46,12 +52,18 @@ impl Marked {
 
     /// Which test a HEADER field name stands for, if it is one of ours.
     pub fn of(name: &str) -> Option<Marked> {
-        [Marked::Modseq, Marked::Older, Marked::Younger]
-            .into_iter()
-            .find(|m| {
-                name.strip_prefix(m.prefix())
-                    .is_some_and(|rest| rest == secret())
-            })
+        [
+            Marked::Modseq,
+            Marked::Older,
+            Marked::Younger,
+            Marked::EmailId,
+            Marked::ThreadId,
+        ]
+        .into_iter()
+        .find(|m| {
+            name.strip_prefix(m.prefix())
+                .is_some_and(|rest| rest == secret())
+        })
     }
 }
 
@@ -98,9 +110,14 @@ fn arity(key: &str) -> Option<usize> {
 /// found; None when there is nothing to rewrite. `saved` is the selected
 /// mailbox's saved result (None: nothing selected, `$` is left to fail).
 pub fn rewrite(buf: &[u8], saved: Option<&Saved>) -> Option<(Vec<u8>, Found)> {
-    let upper: Vec<u8> = buf.iter().map(u8::to_ascii_uppercase).collect();
-    let has = |w: &[u8]| upper.windows(w.len()).any(|x| x == w);
-    if !(has(b"MODSEQ") || has(b"OLDER") || has(b"YOUNGER") || buf.contains(&b'$')) {
+    let has = |w: &[u8]| buf.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w));
+    if !(has(b"MODSEQ")
+        || has(b"OLDER")
+        || has(b"YOUNGER")
+        || has(b"EMAILID")
+        || has(b"THREADID")
+        || buf.contains(&b'$'))
+    {
         return None;
     }
     let top = spans(buf, 0..buf.len())?;
@@ -198,6 +215,19 @@ fn keys(
                 edits.push((
                     s.at.start..n.at.end,
                     format!("HEADER {} \"{value}\"", m.marker()),
+                ));
+                k += 2;
+            }
+            "EMAILID" | "THREADID" => {
+                let v = keys_.get(k + 1).filter(|v| v.kind == Kind::Atom)?;
+                let m = if word == "EMAILID" {
+                    Marked::EmailId
+                } else {
+                    Marked::ThreadId
+                };
+                edits.push((
+                    s.at.start..v.at.end,
+                    format!("HEADER {} \"{}\"", m.marker(), text(b, v)),
                 ));
                 k += 2;
             }

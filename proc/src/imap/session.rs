@@ -177,6 +177,29 @@ impl Session {
                 }
                 Input::Eof => return Ok(()),
             };
+            // APPEND is read here (MULTIAPPEND, literal8: appends.rs), before
+            // anything looks through what may be megabytes of message.
+            if ext::is_append(&buf) {
+                match appends::parse(&buf) {
+                    Some(a) => {
+                        bad = 0;
+                        self.append(&a, &buf)?;
+                    }
+                    None => {
+                        bad += 1;
+                        let tag = ext::tag_of(&buf);
+                        self.io
+                            .tagged(&tag, "BAD", "Unknown command or bad arguments");
+                    }
+                }
+                self.io.flush().await?;
+                if bad >= MAX_BAD {
+                    self.io.push("* BYE Too many bad commands\r\n");
+                    let _ = self.io.flush().await;
+                    return Ok(());
+                }
+                continue;
+            }
             // SORT and THREAD (RFC 5256) are decoded as the SEARCH they run.
             let (buf, order) = match sort::take(&buf) {
                 Some((plain, order)) => (plain, Some(order)),
@@ -202,28 +225,6 @@ impl Session {
                 }
                 None => buf,
             };
-            // APPEND is read here (MULTIAPPEND, literal8: appends.rs).
-            if ext::is_append(&buf) {
-                match appends::parse(&buf) {
-                    Some(a) => {
-                        bad = 0;
-                        self.append(&a, &buf)?;
-                    }
-                    None => {
-                        bad += 1;
-                        let tag = ext::tag_of(&buf);
-                        self.io
-                            .tagged(&tag, "BAD", "Unknown command or bad arguments");
-                    }
-                }
-                self.io.flush().await?;
-                if bad >= MAX_BAD {
-                    self.io.push("* BYE Too many bad commands\r\n");
-                    let _ = self.io.flush().await;
-                    return Ok(());
-                }
-                continue;
-            }
             let decoded = CommandCodec::default().decode(&buf);
             let go_on = match decoded {
                 Ok((_, cmd)) => {

@@ -55,8 +55,25 @@ pub fn copy(
     let (mut from, mut to) = (Vec::new(), Vec::new());
     let mut failure = None;
     let keywords_src = src.lock().map(|s| s.keywords.clone()).unwrap_or_default();
+    // A copy keeps its base name, and so its EMAILID (RFC 8474), unless the
+    // target holds that name already (a copy into the same folder).
+    let mut taken: std::collections::HashSet<String> = dst
+        .lock()?
+        .msgs
+        .iter()
+        .map(|m| flags::base(&m.file).to_string())
+        .collect();
     for (u, path, bits) in sources {
-        let base = folder::unique_base(&host);
+        let own = path
+            .file_name()
+            .map(|n| flags::base(&n.to_string_lossy()).to_string())
+            .unwrap_or_default();
+        let base = if own.is_empty() || taken.contains(&own) {
+            folder::unique_base(&host)
+        } else {
+            own
+        };
+        taken.insert(base.clone());
         let tmp = dst.path.join("tmp").join(&base);
         let placed = if mv {
             std::fs::rename(&path, &tmp)

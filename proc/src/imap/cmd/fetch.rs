@@ -352,6 +352,16 @@ pub async fn fetch(
             }
             literal(&mut out, data);
         }
+        // RFC 8474: EMAILID from the base name; no threads are kept, so
+        // THREADID is NIL (4.2).
+        if cond.email_id {
+            sep(&mut out);
+            out.extend_from_slice(format!("EMAILID ({})", folder::email_id(&m.file)).as_bytes());
+        }
+        if cond.thread_id {
+            sep(&mut out);
+            out.extend_from_slice(b"THREADID NIL");
+        }
         // A flag change this FETCH made is news like any other (3.1.4.1).
         if want_modseq || (flags_changed && io.enabled.condstore) {
             sep(&mut out);

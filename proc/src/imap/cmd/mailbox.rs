@@ -47,7 +47,15 @@ pub fn create(io: &mut Io, state: &State, tag: &str, name: &str) {
         return;
     }
     match make_maildir(&path) {
-        Ok(()) => io.tagged(tag, "OK", "CREATE completed"),
+        Ok(()) => {
+            // RFC 8474 4.1: CREATE tells the new mailbox's MAILBOXID.
+            let id =
+                Folder::open(&path).and_then(|f| f.lock().and_then(|mut st| f.mailbox_id(&mut st)));
+            match id {
+                Ok(id) => io.tagged(tag, "OK", &format!("[MAILBOXID ({id})] CREATE completed")),
+                Err(_) => io.tagged(tag, "OK", "CREATE completed"),
+            }
+        }
         Err(e) => {
             log::warn!("{}: create {}: {e}", io.service.name(), path.display());
             io.tagged(tag, "NO", "[CANNOT] Cannot create mailbox")

@@ -54,14 +54,15 @@ pub fn select(
             return;
         }
     };
-    let (uidvalidity, uidnext, keywords, highest) = match sel.folder.lock() {
-        Ok(st) => (
+    let (uidvalidity, uidnext, keywords, highest, id) = match sel.folder.lock() {
+        Ok(mut st) => (
             st.uidvalidity,
             st.uidnext,
             st.keywords.clone(),
             st.highest_modseq(),
+            sel.folder.mailbox_id(&mut st).ok(),
         ),
-        Err(_) => (0, 1, Vec::new(), 1),
+        Err(_) => (0, 1, Vec::new(), 1, None),
     };
     let unseen = sel.flags.iter().position(|f| f & flags::SEEN == 0);
     io.push(&flags_lines(&keywords, read_only));
@@ -74,6 +75,9 @@ pub fn select(
     io.push(&format!("* OK [UIDNEXT {uidnext}] Predicted next UID\r\n"));
     if io.enabled.condstore {
         io.push(&format!("* OK [HIGHESTMODSEQ {highest}] Highest\r\n"));
+    }
+    if let Some(id) = id {
+        io.push(&format!("* OK [MAILBOXID ({id})] Ok\r\n"));
     }
     if let Some(q) = cond
         .qresync

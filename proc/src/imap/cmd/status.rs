@@ -1,6 +1,6 @@
 //! STATUS (RFC 3501 6.3.10) with DELETED and DELETED-STORAGE (RFC 9208) and
-//! SIZE (RFC 8438) and HIGHESTMODSEQ (RFC 7162); LIST-STATUS uses the same
-//! items.
+//! SIZE (RFC 8438), HIGHESTMODSEQ (RFC 7162) and MAILBOXID (RFC 8474);
+//! LIST-STATUS uses the same items.
 
 use crate::imap::flags;
 use crate::imap::folder::Folder;
@@ -15,9 +15,16 @@ use imap_codec::imap_types::status::StatusDataItemName;
 pub fn items(login: &Login, name: &str, items: &[String]) -> Option<String> {
     let path = names::folder(&login.account, name).ok()?;
     let folder = Folder::open(&path).ok()?;
-    let st = folder.lock().ok()?;
+    let mut st = folder.lock().ok()?;
     let mut out = Vec::new();
     for it in items {
+        // RFC 8474 4.2: the one item that is not a number.
+        if it == "MAILBOXID" {
+            if let Ok(id) = folder.mailbox_id(&mut st) {
+                out.push(format!("MAILBOXID ({id})"));
+            }
+            continue;
+        }
         let v = match it.as_str() {
             "MESSAGES" => st.msgs.len() as u64,
             "RECENT" => st.msgs.iter().filter(|m| m.recent_to == 0).count() as u64,
