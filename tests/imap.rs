@@ -1,5 +1,6 @@
 //! The IMAP server with real clients: Python's imaplib (over 993 and STARTTLS
-//! on 143), raw sockets for IDLE and concurrent sessions, and mbsync.
+//! on 143), raw sockets for IDLE and concurrent sessions, mbsync,
+//! offlineimap3, and Perl's Mail::IMAPTalk for QRESYNC.
 
 mod common;
 use common::*;
@@ -604,4 +605,90 @@ print('seen after %.1f s' % seen if seen is not None else 'never seen')
     let side = s.path("mail/a.test/bob/.Watched");
     let out = run_py(&s, PY, &[side.to_str().unwrap()]);
     assert!(out.starts_with("seen after"), "{out}\n{}", s.log());
+}
+
+fn offlineimap(s: &Server, cfg: &Path) -> String {
+    let o = std::process::Command::new("offlineimap")
+        .arg("-c")
+        .arg(cfg)
+        .arg("-o")
+        .args(["-u", "basic"])
+        .output()
+        .expect("offlineimap (apt-get install offlineimap3)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        o.status.success() && !text.contains("ERROR") && !text.contains("UIDVALIDITY"),
+        "{text}\n{}",
+        s.log()
+    );
+    text
+}
+
+/// Issue 16: offlineimap3 (imaplib2 underneath) syncs both ways with the
+/// extensions advertised: flags, deletions and new messages on each side.
+#[test]
+fn offlineimap_syncs_both_ways() {
+    let s = server();
+    let pw = ["alice@a.test", "alice-pw-1"];
+    assert_eq!(run_py(&s, FILL_PY, &[pw[0], pw[1], "INBOX", "450"]), "OK");
+    let (mail, meta) = (s.path("offline-mail"), s.path("offline-meta"));
+    std::fs::create_dir_all(&mail).unwrap();
+    let cfg = s.path("offlineimaprc");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[general]\naccounts = test\nmetadata = {}\n\n[Account test]\nlocalrepository = local\n\
+             remoterepository = remote\n\n[Repository local]\ntype = Maildir\nlocalfolders = {}\n\n\
+             [Repository remote]\ntype = IMAP\nremotehost = localhost\nremoteport = {}\n\
+             remoteuser = {}\nremotepass = {}\nssl = yes\nsslcacertfile = {}\n\
+             folderfilter = lambda f: f == 'INBOX'\n",
+            meta.display(),
+            mail.display(),
+            s.ports.imaps,
+            pw[0],
+            pw[1],
+            s.cert.display()
+        ),
+    )
+    .unwrap();
+    offlineimap(&s, &cfg);
+    let inbox = mail.join("INBOX");
+    let (names, _) = local(&inbox, 'F');
+    assert_eq!(names.len(), 450, "first sync");
+    // The same changes as the mbsync test, on both sides.
+    let mut files: Vec<_> = std::fs::read_dir(inbox.join("cur"))
+        .unwrap()
+        .chain(std::fs::read_dir(inbox.join("new")).unwrap())
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    for f in &files[..10] {
+        let n = f.file_name().unwrap().to_string_lossy().into_owned();
+        let base = n.split(":2,").next().unwrap().to_string();
+        std::fs::rename(f, inbox.join("cur").join(format!("{base}:2,FS"))).unwrap();
+    }
+    for f in &files[10..15] {
+        std::fs::remove_file(f).unwrap();
+    }
+    for i in 0..2 {
+        std::fs::write(
+            inbox.join("new").join(format!("17000000{i}.local{i}.host")),
+            format!("From: me@a.test\r\nSubject: local new {i}\r\n\r\nhi\r\n"),
+        )
+        .unwrap();
+    }
+    assert_eq!(run_py(&s, SERVER_SIDE_PY, &[pw[0], pw[1], "change"]), "OK");
+    offlineimap(&s, &cfg);
+    let report = run_py(&s, SERVER_SIDE_PY, &[pw[0], pw[1], "report"]);
+    assert!(
+        report.starts_with("count=450 flagged=20 seen=10 local=2 "),
+        "server after sync: {report}"
+    );
+    let (names, flagged) = local(&inbox, 'F');
+    assert_eq!((names.len(), flagged), (450, 20), "local after sync");
 }
