@@ -1,7 +1,8 @@
 //! Commands imap-codec 1.0 does not parse, read from the raw command: ID
 //! (RFC 2971), NAMESPACE (RFC 2342), UID EXPUNGE (RFC 4315) and the
 //! LIST-EXTENDED forms (RFC 5258: selection options, several patterns,
-//! RETURN (SUBSCRIBED CHILDREN SPECIAL-USE STATUS (...))).
+//! RETURN (SUBSCRIBED CHILDREN SPECIAL-USE STATUS (...))), STATUS items it
+//! does not know, and CREATE with USE (RFC 6154).
 
 use imap_codec::imap_types::sequence::SequenceSet;
 
@@ -32,6 +33,8 @@ pub enum Ext {
     /// STATUS with an item imap-codec does not know (RFC 8438 SIZE): the
     /// mailbox and the item names, upper case.
     Status(String, String, Vec<String>),
+    /// CREATE with RFC 6154 `(USE (...))`: the name and the attributes.
+    Create(String, String, Vec<String>),
 }
 
 /// STATUS items this server answers.
@@ -229,6 +232,22 @@ pub fn parse(buf: &[u8]) -> Option<Ext> {
             Some(Ext::UidExpunge(tag, set))
         }
         "LIST" => list(tag, &toks[2..]),
+        "CREATE" if toks.len() == 4 => {
+            let name = toks[2].text()?.to_string();
+            let Tok::List(params) = &toks[3] else {
+                return None;
+            };
+            match params.as_slice() {
+                [u, Tok::List(uses)] if upper(Some(u)) == "USE" => {
+                    let uses = uses
+                        .iter()
+                        .map(|t| t.text().map(str::to_string))
+                        .collect::<Option<Vec<_>>>()?;
+                    Some(Ext::Create(tag, name, uses))
+                }
+                _ => None,
+            }
+        }
         "STATUS" if toks.len() == 4 => {
             let name = toks[2].text()?.to_string();
             let Tok::List(items) = &toks[3] else {

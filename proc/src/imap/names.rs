@@ -258,6 +258,98 @@ pub fn set_subscribed(account: &Path, name: &str, on: bool) -> std::io::Result<(
     std::fs::rename(tmp, account.join(SUBSCRIPTIONS))
 }
 
+/// Special uses given at CREATE (RFC 6154 CREATE-SPECIAL-USE), kept in the
+/// account's `sx-specialuse`: `.SXSU 1`, then `<attribute> <name>` lines.
+const SPECIAL_USES: &str = "sx-specialuse";
+const SPECIAL_USES_HEAD: &str = ".SXSU 1";
+
+/// The special uses CREATE may give (RFC 6154 2): the ones backed by a real
+/// folder; \All and \Flagged would need virtual ones.
+pub const CREATABLE_USES: [&str; 5] = ["\\Archive", "\\Drafts", "\\Junk", "\\Sent", "\\Trash"];
+
+/// Every folder's special use: the ones given at CREATE, else the one its
+/// name implies (Sent, Drafts, Trash, Junk).
+pub struct SpecialUses(std::collections::HashMap<String, String>);
+
+impl SpecialUses {
+    pub fn read(account: &Path) -> SpecialUses {
+        let path = account.join(SPECIAL_USES);
+        let mut map = std::collections::HashMap::new();
+        if let Ok(t) = std::fs::read_to_string(&path) {
+            if let Ok(lines) = versioned_lines(&t, ".SXSU ", &path) {
+                for l in lines {
+                    if let Some((attr, name)) = l.split_once(' ') {
+                        map.insert(name.to_string(), attr.to_string());
+                    }
+                }
+            }
+        }
+        SpecialUses(map)
+    }
+
+    pub fn of(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .or_else(|| special_use(name))
+    }
+}
+
+/// Record (or, with None, forget) the special use of `name`; `renamed`
+/// moves the entries of a folder and its children to a new name.
+pub fn set_special_use(account: &Path, name: &str, attr: Option<&str>) -> std::io::Result<()> {
+    edit_special_uses(account, |m| {
+        match attr {
+            Some(a) => m.insert(name.to_string(), a.to_string()),
+            None => m.remove(name),
+        };
+    })
+}
+
+pub fn rename_special_uses(account: &Path, from: &str, to: &str) -> std::io::Result<()> {
+    let prefix = format!("{from}{DELIM}");
+    edit_special_uses(account, |m| {
+        let moved: Vec<(String, String)> = m
+            .iter()
+            .filter(|(n, _)| *n == from || n.starts_with(&prefix))
+            .map(|(n, a)| (n.clone(), a.clone()))
+            .collect();
+        for (n, a) in moved {
+            m.remove(&n);
+            m.insert(
+                format!("{to}{}", n.get(from.len()..).unwrap_or_default()),
+                a,
+            );
+        }
+    })
+}
+
+fn edit_special_uses(
+    account: &Path,
+    change: impl FnOnce(&mut std::collections::HashMap<String, String>),
+) -> std::io::Result<()> {
+    let path = account.join(SPECIAL_USES);
+    if let Ok(t) = std::fs::read_to_string(&path) {
+        // A file of a later release is left as it is.
+        let _ = versioned_lines(&t, ".SXSU ", &path)?;
+    }
+    let mut m = SpecialUses::read(account).0;
+    let before = m.len();
+    change(&mut m);
+    if m.is_empty() && before == 0 {
+        return Ok(());
+    }
+    let mut names: Vec<_> = m.into_iter().collect();
+    names.sort();
+    let mut text = format!("{SPECIAL_USES_HEAD}\n");
+    for (n, a) in names {
+        text.push_str(&format!("{a} {n}\n"));
+    }
+    let tmp = account.join("sx-specialuse.tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(tmp, path)
+}
+
 /// The folder names (and INBOX) at or below `name`.
 pub fn with_children(account: &Path, name: &str) -> Vec<String> {
     let prefix = format!("{name}{DELIM}");

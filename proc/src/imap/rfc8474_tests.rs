@@ -70,3 +70,42 @@ async fn mailbox_and_email_ids() {
     let again = id_after(&out, "g OK [MAILBOXID (");
     assert_ne!(first, again, "{out}");
 }
+
+/// CREATE-SPECIAL-USE (RFC 6154): the use given at CREATE shows in LIST,
+/// follows RENAME and goes with DELETE; uses without a real folder behind
+/// them are refused with USEATTR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_with_a_special_use() {
+    let h = Imap::new().unwrap();
+    h.reset().unwrap();
+    let out = text(
+        &h.session(
+            true,
+            b"a CREATE Bin (USE (\\Trash))\r\nb CREATE Every (USE (\\All))\r\n\
+              c CREATE Two (USE (\\Sent \\Archive))\r\nd LIST (SPECIAL-USE) \"\" *\r\n\
+              e RENAME Bin Old.Bin\r\nf LIST \"\" Old*\r\ng DELETE Old.Bin\r\n\
+              h CREATE Old.Bin\r\ni LIST \"\" Old.Bin\r\nj LOGOUT\r\n",
+        )
+        .await,
+    );
+    assert!(out.contains(" CREATE-SPECIAL-USE"), "{out}");
+    assert!(out.contains("a OK [MAILBOXID ("), "{out}");
+    assert!(out.contains("b NO [USEATTR]"), "{out}");
+    assert!(out.contains("c NO [USEATTR]"), "{out}");
+    assert!(
+        out.contains("* LIST (\\HasNoChildren \\Trash) \".\" \"Bin\""),
+        "{out}"
+    );
+    assert!(
+        !out.contains("\"Every\"") && !out.contains("\"Two\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("* LIST (\\HasNoChildren \\Trash) \".\" \"Old.Bin\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("* LIST (\\HasNoChildren) \".\" \"Old.Bin\"\r\ni OK"),
+        "{out}"
+    );
+}

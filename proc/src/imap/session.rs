@@ -422,7 +422,7 @@ impl Session {
                 blocking(|| cmd::select::select(io, state, tag, &mbox(&mailbox), true, &x.cond))
             }
             CommandBody::Create { mailbox } => {
-                blocking(|| cmd::mailbox::create(io, state, tag, &mbox(&mailbox)))
+                blocking(|| cmd::mailbox::create(io, state, tag, &mbox(&mailbox), &[]))
             }
             CommandBody::Delete { mailbox } => {
                 blocking(|| cmd::mailbox::delete(io, state, tag, &mbox(&mailbox)))
@@ -525,6 +525,12 @@ impl Session {
         let Session { io, state } = self;
         match (x, &mut *state) {
             (ext::Ext::Id(tag), _) => cmd::any_state::id(io, &tag),
+            (ext::Ext::Create(tag, ..), State::NotAuthenticated) => {
+                io.tagged(&tag, "BAD", "Log in first")
+            }
+            (ext::Ext::Create(tag, name, uses), _) => {
+                blocking(|| cmd::mailbox::create(io, state, &tag, &name, &uses))
+            }
             (
                 ext::Ext::Namespace(tag) | ext::Ext::List(tag, _) | ext::Ext::Status(tag, ..),
                 State::NotAuthenticated,

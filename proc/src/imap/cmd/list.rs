@@ -29,6 +29,7 @@ pub fn list(
     let existing_set: std::collections::HashSet<&str> =
         existing.iter().map(String::as_str).collect();
     let subs = names::subscriptions(&login.account);
+    let uses = names::SpecialUses::read(&login.account);
     // Every existing name and every level above one (those may not exist),
     // in order, each once: sets keep this linear in the number of folders.
     let mut all: Vec<String> = Vec::new();
@@ -72,7 +73,7 @@ pub fn list(
         for s in &subs {
             below_subscribed.extend(ancestors(s));
         }
-        for n in existing.iter().filter(|n| names::special_use(n).is_some()) {
+        for n in existing.iter().filter(|n| uses.of(n).is_some()) {
             below_special.extend(ancestors(n));
         }
     }
@@ -83,7 +84,7 @@ pub fn list(
         }
         let exists = existing_set.contains(name.as_str());
         let subscribed = sub_set.contains(name.as_str());
-        let special = names::special_use(name);
+        let special = uses.of(name);
         // RFC 5258 3.5: CHILDINFO names the selection options a
         // descendant meets.
         let mut childinfo = Vec::new();

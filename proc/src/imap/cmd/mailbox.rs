@@ -1,4 +1,6 @@
-//! CREATE, DELETE and RENAME (RFC 3501 6.3.3-5). Every name goes through
+//! CREATE (with USE, RFC 6154 CREATE-SPECIAL-USE), DELETE and RENAME (RFC
+//! 3501 6.3.3-5); special uses given at CREATE follow RENAME and go with
+//! DELETE. Every name goes through
 //! names::folder, which keeps it inside the account's Maildir; an account has
 //! at most EMAIL_IMAP_MAX_FOLDERS folders.
 
@@ -19,9 +21,27 @@ fn make_maildir(p: &Path) -> std::io::Result<()> {
     std::fs::write(p.join("maildirfolder"), b"")
 }
 
-pub fn create(io: &mut Io, state: &State, tag: &str, name: &str) {
+/// CREATE, with the special use RFC 6154's `USE` asks for (one at most).
+pub fn create(io: &mut Io, state: &State, tag: &str, name: &str, uses: &[String]) {
     let Some(login) = state.login() else {
         return;
+    };
+    let attr = match uses {
+        [] => None,
+        [u] => match names::CREATABLE_USES
+            .iter()
+            .find(|c| c.eq_ignore_ascii_case(u))
+        {
+            Some(c) => Some(*c),
+            None => {
+                io.tagged(tag, "NO", "[USEATTR] Special use not supported");
+                return;
+            }
+        },
+        _ => {
+            io.tagged(tag, "NO", "[USEATTR] One special use per mailbox");
+            return;
+        }
     };
     let name = name.strip_suffix(names::DELIM).unwrap_or(name);
     if names::is_inbox(name) {
@@ -48,6 +68,14 @@ pub fn create(io: &mut Io, state: &State, tag: &str, name: &str) {
     }
     match make_maildir(&path) {
         Ok(()) => {
+            if let Some(a) = attr {
+                if let Err(e) = names::set_special_use(&login.account, name, Some(a)) {
+                    log::warn!("{}: special use of {name}: {e}", io.service.name());
+                    let _ = std::fs::remove_dir_all(&path);
+                    io.tagged(tag, "NO", "[SERVERBUG] Cannot record the special use");
+                    return;
+                }
+            }
             // RFC 8474 4.1: CREATE tells the new mailbox's MAILBOXID.
             let id =
                 Folder::open(&path).and_then(|f| f.lock().and_then(|mut st| f.mailbox_id(&mut st)));
@@ -78,12 +106,14 @@ pub fn delete(io: &mut Io, state: &mut State, tag: &str, name: &str) {
         io.tagged(tag, "NO", "[NONEXISTENT] No such mailbox");
         return;
     }
+    let account = login.account.clone();
     if state.selected().is_some_and(|s| s.folder.path == path) {
         state.deselect();
     }
     Folder::forget(&path);
     match std::fs::remove_dir_all(&path) {
         Ok(()) => {
+            let _ = names::set_special_use(&account, name, None);
             io.changed(&path);
             io.tagged(tag, "OK", "DELETE completed")
         }
@@ -129,6 +159,9 @@ pub fn rename(io: &mut Io, state: &State, tag: &str, from: &str, to: &str) {
         }
         r
     };
+    if result.is_ok() && !names::is_inbox(from) {
+        let _ = names::rename_special_uses(&login.account, from, to);
+    }
     match result {
         Ok(()) => io.tagged(tag, "OK", "RENAME completed"),
         Err(e) => {
