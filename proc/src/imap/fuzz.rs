@@ -5,7 +5,7 @@
 //! file system, sequence sets and FETCH sections; `message` runs a delivered
 //! message (attacker-controlled too) through what FETCH renders from it.
 
-use super::{appends, ext, mime, names, parts, search, search_keys, sort};
+use super::{appends, ext, metadata, mime, names, parts, search, search_keys, sort};
 use imap_codec::decode::Decoder;
 use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::fetch::MacroOrMessageDataItemNames;
@@ -61,6 +61,12 @@ pub fn command(data: &[u8]) {
             for m in &a.messages {
                 assert!(m.data.end <= buf.len());
             }
+        }
+        if let Some(
+            metadata::Command::Set { mailbox, .. } | metadata::Command::Get { mailbox, .. },
+        ) = metadata::parse(buf)
+        {
+            check_name(&mailbox);
         }
         if let Some((plain, _)) = sort::take(buf) {
             assert!(plain.len() <= buf.len() + 16);

@@ -18,6 +18,7 @@ mod folder;
 #[doc(hidden)]
 pub mod fuzz;
 mod io;
+mod metadata;
 pub mod mime;
 mod modseq;
 pub mod names;

@@ -109,3 +109,47 @@ async fn create_with_a_special_use() {
         "{out}"
     );
 }
+
+/// METADATA (RFC 5464): server and mailbox entries, NIL for missing ones,
+/// DEPTH and MAXSIZE, removal by NIL, limits, and a mailbox that is not there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_entries() {
+    let h = Imap::new().unwrap();
+    h.reset().unwrap();
+    let big = "x".repeat(40 * 1024);
+    let cmds = format!(
+        "a SETMETADATA \"\" (/shared/comment \"server note\")\r\n\
+         b SETMETADATA INBOX (/private/comment \"mine\" /private/comment/sub {{5+}}\r\nline\n)\r\n\
+         c GETMETADATA \"\" /shared/comment\r\nd GETMETADATA INBOX (/private/comment /private/none)\r\n\
+         e GETMETADATA (DEPTH 1 MAXSIZE 4) INBOX /private/comment\r\n\
+         f SETMETADATA INBOX (/private/comment NIL)\r\ng GETMETADATA (DEPTH infinity) INBOX /private\r\n\
+         h SETMETADATA INBOX (/private/big {{{}+}}\r\n{big})\r\ni SETMETADATA Nope (/private/x \"y\")\r\n\
+         j GETMETADATA INBOX /private/*\r\nk LOGOUT\r\n",
+        big.len()
+    );
+    let out = text(&h.session(true, cmds.as_bytes()).await);
+    assert!(out.contains(" METADATA"), "{out}");
+    assert!(out.contains("a OK") && out.contains("b OK"), "{out}");
+    assert!(
+        out.contains("* METADATA \"\" (/shared/comment \"server note\")\r\nc OK"),
+        "{out}"
+    );
+    assert!(
+        out.contains("* METADATA \"INBOX\" (/private/comment \"mine\" /private/none NIL)\r\nd OK"),
+        "{out}"
+    );
+    // MAXSIZE 4 leaves out both values (4 and 5 bytes? "mine" fits).
+    assert!(
+        out.contains(
+            "* METADATA \"INBOX\" (/private/comment \"mine\")\r\ne OK [METADATA LONGENTRIES 5]"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("* METADATA \"INBOX\" (/private/comment/sub {5}\r\nline\n)\r\ng OK"),
+        "{out}"
+    );
+    assert!(out.contains("h NO [METADATA MAXSIZE 32768]"), "{out}");
+    assert!(out.contains("i NO [NONEXISTENT]"), "{out}");
+    assert!(out.contains("j BAD"), "{out}");
+}

@@ -8,6 +8,7 @@ use super::appends;
 use super::cmd::{self, copy::Transfer, search::Search};
 use super::ext;
 use super::io::{read_line_into, Io, AUTOLOGOUT, PREAUTH_TIMEOUT};
+use super::metadata;
 use super::parts::{self, Parts};
 use super::search_keys;
 use super::sort::{self, Order};
@@ -231,24 +232,31 @@ impl Session {
                     bad = 0;
                     self.command(cmd, Extras { ret, cond, order }).await?
                 }
-                Err(_) => match ext::parse(&buf) {
-                    Some(x) => {
+                Err(_) => match metadata::parse(&buf) {
+                    Some(m) => {
                         bad = 0;
-                        self.extension(x);
+                        self.metadata(m);
                         true
                     }
-                    None => {
-                        bad += 1;
-                        let tag = ext::tag_of(&buf);
-                        self.io
-                            .tagged(&tag, "BAD", "Unknown command or bad arguments");
-                        if bad >= MAX_BAD {
-                            self.io.push("* BYE Too many bad commands\r\n");
-                            false
-                        } else {
+                    None => match ext::parse(&buf) {
+                        Some(x) => {
+                            bad = 0;
+                            self.extension(x);
                             true
                         }
-                    }
+                        None => {
+                            bad += 1;
+                            let tag = ext::tag_of(&buf);
+                            self.io
+                                .tagged(&tag, "BAD", "Unknown command or bad arguments");
+                            if bad >= MAX_BAD {
+                                self.io.push("* BYE Too many bad commands\r\n");
+                                false
+                            } else {
+                                true
+                            }
+                        }
+                    },
                 },
             };
             self.io.flush().await?;
@@ -518,6 +526,19 @@ impl Session {
             return Ok(());
         }
         blocking(|| cmd::append::append(io, state, a, buf))
+    }
+
+    /// SETMETADATA and GETMETADATA (RFC 5464).
+    fn metadata(&mut self, m: metadata::Command) {
+        let Session { io, state } = self;
+        let Some(login) = state.login() else {
+            let tag = match &m {
+                metadata::Command::Set { tag, .. } | metadata::Command::Get { tag, .. } => tag,
+            };
+            io.tagged(tag, "BAD", "Log in first");
+            return;
+        };
+        blocking(|| cmd::metadata::metadata(io, login, m))
     }
 
     /// An extension command imap-codec does not decode (ext.rs).

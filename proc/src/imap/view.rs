@@ -21,7 +21,9 @@ pub struct Selected {
     pub uids: Vec<u32>,
     /// The flags the client was last told, per sequence number.
     pub flags: Vec<Bits>,
-    /// The mod-sequences it was last told (or would have been), likewise.
+    /// The mod-sequences it was last told (or would have been), likewise;
+    /// kept only once CONDSTORE is on (empty until then: most sessions never
+    /// ask, and an idle session should stay small).
     pub modseqs: Vec<u64>,
     pub recent: HashSet<u32>,
     /// RFC 5182: the UIDs `SEARCH RETURN (SAVE)` saved, for `$`.
@@ -39,7 +41,7 @@ impl Selected {
             read_only,
             uids: Vec::with_capacity(st.msgs.len()),
             flags: Vec::with_capacity(st.msgs.len()),
-            modseqs: Vec::with_capacity(st.msgs.len()),
+            modseqs: Vec::new(),
             recent: HashSet::new(),
             saved: Vec::new(),
             generation: st.generation,
@@ -50,7 +52,6 @@ impl Selected {
             s.claim_recent(m);
             s.uids.push(m.uid);
             s.flags.push(m.flags);
-            s.modseqs.push(m.modseq);
         }
         drop(st);
         Ok(s)
@@ -153,17 +154,31 @@ impl Selected {
             self.keywords = st.keywords.len();
             out.push_str(&flags_lines(&st.keywords, self.read_only));
         }
+        if en.condstore && self.modseqs.len() != self.uids.len() {
+            // CONDSTORE just came on: what the client knows starts here.
+            self.modseqs = self
+                .uids
+                .iter()
+                .map(|u| match st.msgs.binary_search_by_key(u, |m| m.uid) {
+                    Ok(j) => st.msgs[j].modseq,
+                    Err(_) => 0,
+                })
+                .collect();
+        }
+        let tracked = en.condstore;
         for i in 0..self.uids.len() {
             match st.msgs.binary_search_by_key(&self.uids[i], |m| m.uid) {
                 Ok(j)
                     if st.msgs[j].flags != self.flags[i]
-                        || (en.condstore && st.msgs[j].modseq != self.modseqs[i]) =>
+                        || (tracked && Some(&st.msgs[j].modseq) != self.modseqs.get(i)) =>
                 {
                     self.flags[i] = st.msgs[j].flags;
-                    self.modseqs[i] = st.msgs[j].modseq;
+                    if let Some(x) = self.modseqs.get_mut(i) {
+                        *x = st.msgs[j].modseq;
+                    }
                     let recent = self.recent.contains(&self.uids[i]);
                     let modseq = if en.condstore {
-                        format!(" MODSEQ ({})", self.modseqs[i])
+                        format!(" MODSEQ ({})", st.msgs[j].modseq)
                     } else {
                         String::new()
                     };
@@ -185,9 +200,11 @@ impl Selected {
             let mut m = st.msgs[j].clone();
             self.claim_recent(&mut m);
             st.msgs[j].recent_to = m.recent_to;
+            if tracked {
+                self.modseqs.push(m.modseq);
+            }
             self.uids.push(m.uid);
             self.flags.push(m.flags);
-            self.modseqs.push(m.modseq);
             added = true;
         }
         if added {
@@ -214,7 +231,9 @@ impl Selected {
                 vanished.push(*uid);
                 self.uids.remove(i);
                 self.flags.remove(i);
-                self.modseqs.remove(i);
+                if i < self.modseqs.len() {
+                    self.modseqs.remove(i);
+                }
                 self.recent.remove(uid);
             }
         }

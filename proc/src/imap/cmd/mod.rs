@@ -12,6 +12,7 @@ pub mod fetch;
 pub mod idle;
 pub mod list;
 pub mod mailbox;
+pub mod metadata;
 pub mod quota;
 pub mod search;
 pub mod select;
