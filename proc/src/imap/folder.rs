@@ -40,6 +40,18 @@ pub struct Msg {
     pub recent_to: u64,
     /// When it last changed (RFC 7162 mod-sequence).
     pub modseq: u64,
+    /// When it was saved to this folder (RFC 8514), seconds; 0: not known.
+    pub saved: i64,
+}
+
+impl Msg {
+    fn rec(&self) -> super::modseq::Rec {
+        super::modseq::Rec {
+            modseq: self.modseq,
+            bits: self.flags,
+            saved: self.saved,
+        }
+    }
 }
 
 /// What FETCH needs besides the bytes, computed once per message.
@@ -94,7 +106,7 @@ impl State {
 
     /// Write down changes and expunges (a failure only costs a client a
     /// refetch after a restart: the flags on disk are compared again then).
-    fn record(&mut self, dir: &Path, changed: &[(u32, u64, Bits)], gone: &[(u32, u64)]) {
+    fn record(&mut self, dir: &Path, changed: &[(u32, super::modseq::Rec)], gone: &[(u32, u64)]) {
         if let Some(l) = self.log.as_mut() {
             if let Err(e) = l.record(dir, changed, gone) {
                 log::warn!("{}: cannot record mod-sequences: {e}", dir.display());
@@ -235,15 +247,16 @@ impl Folder {
             let uid = st.uidnext;
             st.uidnext += 1;
             appended.push((uid, flags::base(&target).to_string()));
-            let bits = flags::from_name(&target);
-            changed.push((uid, modseq, bits));
-            st.msgs.push(Msg {
+            let m = Msg {
                 uid,
-                flags: bits,
+                flags: flags::from_name(&target),
                 file: target.into(),
                 recent_to: 0,
                 modseq,
-            });
+                saved: now_secs(),
+            };
+            changed.push((uid, m.rec()));
+            st.msgs.push(m);
         }
         st.record(&self.path, &changed, &[]);
         if self.path.join(UIDLIST).exists() {
@@ -328,6 +341,7 @@ impl Folder {
                     flags: bits,
                     recent_to: old.get(&uid).copied().unwrap_or(0),
                     modseq: 0,
+                    saved: 0,
                 }),
                 None => fresh.push((base, name, bits)),
             }
@@ -344,6 +358,8 @@ impl Folder {
                 flags: bits,
                 recent_to: 0,
                 modseq: 0,
+                // New to the uid list: saved here now, as far as we know.
+                saved: now_secs(),
             });
             appended.push((next, base));
             next += 1;
@@ -376,8 +392,12 @@ impl Folder {
         };
         let mut changed = Vec::new();
         for m in msgs.iter_mut() {
-            match log.recorded.get(&m.uid) {
-                Some(&(seq, bits)) if bits == m.flags => m.modseq = seq,
+            let rec = log.recorded.get(&m.uid);
+            if let Some(r) = rec.filter(|r| r.saved != 0) {
+                m.saved = r.saved;
+            }
+            match rec {
+                Some(r) if r.bits == m.flags => m.modseq = r.modseq,
                 _ => changed.push(m.uid),
             }
         }
@@ -395,7 +415,7 @@ impl Folder {
         for m in msgs.iter_mut() {
             if changed.binary_search(&m.uid).is_ok() {
                 m.modseq = modseq;
-                records.push((m.uid, modseq, m.flags));
+                records.push((m.uid, m.rec()));
             }
         }
         let gone: Vec<(u32, u64)> = gone.into_iter().map(|u| (u, modseq)).collect();
@@ -462,8 +482,8 @@ impl Folder {
         m.file = name.into();
         m.flags = bits;
         m.modseq = modseq;
-        let uid = m.uid;
-        st.record(&self.path, &[(uid, modseq, bits)], &[]);
+        let (uid, rec) = (m.uid, m.rec());
+        st.record(&self.path, &[(uid, rec)], &[]);
         st.generation += 1;
         self.restamp(st, was);
         Ok(())
@@ -515,14 +535,17 @@ impl Folder {
         }
         st.uidnext = uid + 1;
         let modseq = st.next_modseq();
-        st.msgs.push(Msg {
+        let m = Msg {
             uid,
             file: name.into(),
             flags: bits,
             recent_to: 0,
             modseq,
-        });
-        st.record(&self.path, &[(uid, modseq, bits)], &[]);
+            saved: now_secs(),
+        };
+        let rec = m.rec();
+        st.msgs.push(m);
+        st.record(&self.path, &[(uid, rec)], &[]);
         if self.path.join(UIDLIST).exists() {
             append_uidlist(&self.path, st.uidnext, &[(uid, base.to_string())])?;
         } else {

@@ -4,7 +4,10 @@
 //!
 //! ```text
 //! SXMS 1                  first line: format version
-//! <uid> <modseq> <flags>  a message's mod-sequence and its flag bits (hex) then
+//! <uid> <modseq> <flags> <saved>
+//!                         a message's mod-sequence, its flag bits (hex) and
+//!                         when it was saved to the folder (RFC 8514 SAVEDATE,
+//!                         seconds; 0: not known), as of then
 //! X <uid> <modseq>        expunged at that mod-sequence
 //! F <modseq>              expunges before this one are no longer listed
 //! ```
@@ -30,13 +33,22 @@ const HEAD: &str = "SXMS 1";
 /// Expunge records kept; older ones raise the floor.
 pub const MAX_EXPUNGED: usize = 10_000;
 
+/// What is recorded of one message.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rec {
+    pub modseq: u64,
+    pub bits: Bits,
+    /// Saved to the folder at, seconds since the epoch (0: not known).
+    pub saved: i64,
+}
+
 #[derive(Default, Debug)]
 pub struct Log {
     pub highest: u64,
     /// Expunges with a mod-sequence at or below this are not all listed.
     pub floor: u64,
-    /// uid -> (modseq, flag bits) as last recorded.
-    pub recorded: HashMap<u32, (u64, Bits)>,
+    /// uid -> what was last recorded of it.
+    pub recorded: HashMap<u32, Rec>,
     /// (uid, modseq) of expunges, in the order they happened.
     pub expunged: Vec<(u32, u64)>,
     lines: usize,
@@ -68,25 +80,33 @@ impl Log {
         for l in super::names::versioned_lines(&text, "SXMS ", &path)? {
             log.lines += 1;
             let mut f = l.split(' ');
-            match (f.next(), f.next(), f.next()) {
-                (Some("X"), Some(uid), Some(m)) => {
+            match (f.next(), f.next(), f.next(), f.next()) {
+                (Some("X"), Some(uid), Some(m), None) => {
                     if let (Ok(uid), Ok(m)) = (uid.parse(), m.parse::<u64>()) {
                         log.recorded.remove(&uid);
                         log.expunged.push((uid, m));
                         log.highest = log.highest.max(m);
                     }
                 }
-                (Some("F"), Some(m), None) => {
+                (Some("F"), Some(m), None, None) => {
                     if let Ok(m) = m.parse::<u64>() {
                         log.floor = log.floor.max(m);
                         log.highest = log.highest.max(m);
                     }
                 }
-                (Some(uid), Some(m), Some(bits)) => {
+                (Some(uid), Some(m), Some(bits), saved) => {
                     if let (Ok(uid), Ok(m), Ok(bits)) =
                         (uid.parse(), m.parse::<u64>(), u64::from_str_radix(bits, 16))
                     {
-                        log.recorded.insert(uid, (m, bits));
+                        let saved = saved.and_then(|v| v.parse().ok()).unwrap_or(0);
+                        log.recorded.insert(
+                            uid,
+                            Rec {
+                                modseq: m,
+                                bits,
+                                saved,
+                            },
+                        );
                         log.highest = log.highest.max(m);
                     }
                 }
@@ -117,20 +137,20 @@ impl Log {
         self.highest
     }
 
-    /// Record changed messages `(uid, modseq, flags)` and expunges `(uid, modseq)`.
+    /// Record changed messages and expunges `(uid, modseq)`.
     pub fn record(
         &mut self,
         dir: &Path,
-        changed: &[(u32, u64, Bits)],
+        changed: &[(u32, Rec)],
         gone: &[(u32, u64)],
     ) -> io::Result<()> {
         if changed.is_empty() && gone.is_empty() {
             return Ok(());
         }
         let mut s = String::new();
-        for &(uid, m, bits) in changed {
-            self.recorded.insert(uid, (m, bits));
-            s.push_str(&format!("{uid} {m} {bits:x}\n"));
+        for &(uid, r) in changed {
+            self.recorded.insert(uid, r);
+            s.push_str(&line(uid, &r));
         }
         for &(uid, m) in gone {
             self.recorded.remove(&uid);
@@ -171,9 +191,9 @@ impl Log {
     fn rewrite(&mut self, dir: &Path) -> io::Result<()> {
         let mut s = format!("{HEAD}\nF {}\n", self.floor);
         let mut uids: Vec<_> = self.recorded.iter().collect();
-        uids.sort();
-        for (uid, (m, bits)) in uids {
-            s.push_str(&format!("{uid} {m} {bits:x}\n"));
+        uids.sort_by_key(|(u, _)| **u);
+        for (uid, r) in uids {
+            s.push_str(&line(*uid, r));
         }
         for (uid, m) in &self.expunged {
             s.push_str(&format!("X {uid} {m}\n"));
@@ -211,6 +231,10 @@ impl Log {
     }
 }
 
+fn line(uid: u32, r: &Rec) -> String {
+    format!("{uid} {} {:x} {}\n", r.modseq, r.bits, r.saved)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,13 +249,19 @@ mod tests {
         let a = log.next();
         let b = log.next();
         assert!(a > floor && b > a);
-        log.record(&d, &[(1, a, 0), (2, b, 4)], &[]).unwrap();
+        let rec = |modseq, bits| Rec {
+            modseq,
+            bits,
+            saved: 1_800_000_000,
+        };
+        log.record(&d, &[(1, rec(a, 0)), (2, rec(b, 4))], &[])
+            .unwrap();
         let c = log.next();
         log.record(&d, &[], &[(1, c)]).unwrap();
         let again = Log::read(&d).unwrap();
         assert_eq!(again.highest, c);
         assert_eq!(again.floor, floor);
-        assert_eq!(again.recorded.get(&2), Some(&(b, 4)));
+        assert_eq!(again.recorded.get(&2), Some(&rec(b, 4)));
         assert!(!again.recorded.contains_key(&1));
         assert_eq!(again.vanished_since(a, |_| true), Some(vec![1]));
         assert_eq!(again.vanished_since(c, |_| true), Some(vec![]));

@@ -2,7 +2,7 @@
 //! taken out of the raw command before it is decoded: RFC 7162's (CONDSTORE,
 //! QRESYNC: SELECT and EXAMINE parameters, FETCH modifiers CHANGEDSINCE and
 //! VANISHED, the MODSEQ item, STORE's UNCHANGEDSINCE), RFC 3516's BINARY
-//! FETCH items and RFC 8474's EMAILID and THREADID. What is left is a plain RFC 3501 command; what was taken is
+//! FETCH items, RFC 8474's EMAILID and THREADID and RFC 8514's SAVEDATE. What is left is a plain RFC 3501 command; what was taken is
 //! in `Parts`. A FETCH left with no item gets UID in their place, which the
 //! answer then leaves out. (SEARCH keys are search_keys.rs's.)
 
@@ -32,6 +32,8 @@ pub struct Parts {
     /// FETCH asked for EMAILID or THREADID (RFC 8474).
     pub email_id: bool,
     pub thread_id: bool,
+    /// FETCH asked for SAVEDATE (RFC 8514).
+    pub save_date: bool,
 }
 
 impl Parts {
@@ -64,7 +66,8 @@ pub fn take(buf: &[u8]) -> Option<(Vec<u8>, Parts)> {
         || has(b"MODSEQ")
         || has(b"SINCE ")
         || has(b"BINARY")
-        || has(b"ID"))
+        || has(b"ID")
+        || has(b"SAVEDATE"))
     {
         return None;
     }
@@ -182,6 +185,8 @@ enum Ours {
     /// RFC 8474.
     EmailId,
     ThreadId,
+    /// RFC 8514.
+    SaveDate,
 }
 
 fn ours(buf: &[u8], s: &Span) -> Option<Ours> {
@@ -198,6 +203,9 @@ fn ours(buf: &[u8], s: &Span) -> Option<Ours> {
     if t.eq_ignore_ascii_case("THREADID") {
         return Some(Ours::ThreadId);
     }
+    if t.eq_ignore_ascii_case("SAVEDATE") {
+        return Some(Ours::SaveDate);
+    }
     Binary::parse(t).map(Ours::Binary)
 }
 
@@ -211,6 +219,7 @@ fn fetch(buf: &[u8], top: &[Span], cmd_at: usize) -> Option<(Vec<u8>, Parts)> {
         Ours::Binary(b) => cond.binary.push(b),
         Ours::EmailId => cond.email_id = true,
         Ours::ThreadId => cond.thread_id = true,
+        Ours::SaveDate => cond.save_date = true,
     };
     match items.kind {
         Kind::Atom => {

@@ -153,3 +153,43 @@ async fn metadata_entries() {
     assert!(out.contains("i NO [NONEXISTENT]"), "{out}");
     assert!(out.contains("j BAD"), "{out}");
 }
+
+/// SAVEDATE (RFC 8514): when a message was saved to the folder, kept across
+/// a restart, NIL for mail from before it was recorded; SAVED* search keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn save_dates() {
+    let h = Imap::new().unwrap();
+    let inbox = h.reset().unwrap();
+    let today = chrono::Utc::now().format("%d-%b-%Y").to_string();
+    let cmds = format!(
+        "a SELECT INBOX\r\nb FETCH 1 (SAVEDATE)\r\nc APPEND INBOX {{8+}}\r\nSubject:\r\n\
+         d UID SEARCH SAVEDON {today}\r\ne SEARCH SAVEDBEFORE 1-Jan-2000\r\n\
+         f SEARCH SAVEDATESUPPORTED\r\ng LOGOUT\r\n"
+    );
+    let out = text(&h.session(true, cmds.as_bytes()).await);
+    assert!(out.contains(" SAVEDATE"), "{out}");
+    let saved = format!("* 1 FETCH (SAVEDATE \"{today} ");
+    assert!(out.contains(&saved), "{out}");
+    assert!(out.contains("* SEARCH 1 2 3\r\nd OK"), "{out}");
+    assert!(out.contains("* SEARCH\r\ne OK"), "{out}");
+    assert!(out.contains("* SEARCH 1 2 3\r\nf OK"), "{out}");
+    // After a restart the dates are the recorded ones; a message whose
+    // record is gone (mail from before) has none.
+    crate::imap::forget_folders(&inbox);
+    let log = std::fs::read_to_string(inbox.join("sx-modseq")).unwrap();
+    let kept: String = log
+        .lines()
+        .filter(|l| !l.starts_with("1 "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(inbox.join("sx-modseq"), kept).unwrap();
+    let out = text(
+        &h.session(
+            true,
+            b"a SELECT INBOX\r\nb FETCH 1:2 (SAVEDATE)\r\nc LOGOUT\r\n",
+        )
+        .await,
+    );
+    assert!(out.contains("* 1 FETCH (SAVEDATE NIL)"), "{out}");
+    assert!(out.contains(&saved.replace("* 1", "* 2")), "{out}");
+}

@@ -40,6 +40,8 @@ pub struct Item<'a> {
     pub max_uid: u32,
     /// Its mod-sequence (RFC 7162 SEARCH MODSEQ).
     pub modseq: u64,
+    /// When it was saved to the folder (RFC 8514), 0 when not known.
+    pub saved: i64,
     raw: Option<Vec<u8>>,
 }
 
@@ -66,6 +68,7 @@ impl<'a> Item<'a> {
             max_seq: max.0,
             max_uid: max.1,
             modseq: 0,
+            saved: 0,
             raw: None,
         }
     }
@@ -246,6 +249,19 @@ pub fn matches(key: &SearchKey<'_>, it: &mut Item<'_>) -> bool {
                 .is_some_and(|f| super::folder::email_id(&f.to_string_lossy()) == text(s)),
             // No threads are kept: THREADID is NIL, nothing has one.
             Some(Marked::ThreadId) => false,
+            Some(Marked::SaveDateSupported) => true,
+            Some(m @ (Marked::SavedBefore | Marked::SavedOn | Marked::SavedSince)) => {
+                let want = chrono::NaiveDate::parse_from_str(&text(s), "%d-%b-%Y").ok();
+                let have = (it.saved > 0).then(|| day(it.saved)).flatten();
+                match (have, want) {
+                    (Some(h), Some(w)) => match m {
+                        Marked::SavedBefore => h < w,
+                        Marked::SavedOn => h == w,
+                        _ => h >= w,
+                    },
+                    _ => false,
+                }
+            }
             None => header_has(it, &text(name), &text(s)),
         },
         K::Body(s) => body_has(it, &text(s), false),

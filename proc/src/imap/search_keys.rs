@@ -3,7 +3,8 @@
 //!
 //! - `MODSEQ [entry-name entry-type] n` (RFC 7162 3.1.5), `OLDER n` and
 //!   `YOUNGER n` (RFC 5032 WITHIN), `EMAILID id` and `THREADID id` (RFC
-//!   8474) become `HEADER <marker> "n"`, where the
+//!   8474), `SAVEDBEFORE/SAVEDON/SAVEDSINCE date` and `SAVEDATESUPPORTED`
+//!   (RFC 8514) become `HEADER <marker> "n"`, where the
 //!   marker is a field name with random letters chosen at start: no client
 //!   can send it, and search.rs reads it back as the test it stands for.
 //! - `$` (RFC 5182 SEARCHRES), the last result saved by `SEARCH RETURN
@@ -32,6 +33,11 @@ pub enum Marked {
     /// RFC 8474 EMAILID and THREADID.
     EmailId,
     ThreadId,
+    /// RFC 8514 SAVEDBEFORE, SAVEDON, SAVEDSINCE, SAVEDATESUPPORTED.
+    SavedBefore,
+    SavedOn,
+    SavedSince,
+    SaveDateSupported,
 }
 
 impl Marked {
@@ -42,6 +48,10 @@ impl Marked {
             Marked::Younger => "X-Sx-Younger-",
             Marked::EmailId => "X-Sx-Emailid-",
             Marked::ThreadId => "X-Sx-Threadid-",
+            Marked::SavedBefore => "X-Sx-Savedbefore-",
+            Marked::SavedOn => "X-Sx-Savedon-",
+            Marked::SavedSince => "X-Sx-Savedsince-",
+            Marked::SaveDateSupported => "X-Sx-Savedatesupported-",
         }
     }
 
@@ -58,6 +68,10 @@ impl Marked {
             Marked::Younger,
             Marked::EmailId,
             Marked::ThreadId,
+            Marked::SavedBefore,
+            Marked::SavedOn,
+            Marked::SavedSince,
+            Marked::SaveDateSupported,
         ]
         .into_iter()
         .find(|m| {
@@ -116,6 +130,7 @@ pub fn rewrite(buf: &[u8], saved: Option<&Saved>) -> Option<(Vec<u8>, Found)> {
         || has(b"YOUNGER")
         || has(b"EMAILID")
         || has(b"THREADID")
+        || has(b"SAVED")
         || buf.contains(&b'$'))
     {
         return None;
@@ -230,6 +245,28 @@ fn keys(
                     format!("HEADER {} \"{}\"", m.marker(), text(b, v)),
                 ));
                 k += 2;
+            }
+            "SAVEDBEFORE" | "SAVEDON" | "SAVEDSINCE" => {
+                let v = keys_.get(k + 1)?;
+                let date = text(b, v).trim_matches('"');
+                chrono::NaiveDate::parse_from_str(date, "%d-%b-%Y").ok()?;
+                let m = match word.as_str() {
+                    "SAVEDBEFORE" => Marked::SavedBefore,
+                    "SAVEDON" => Marked::SavedOn,
+                    _ => Marked::SavedSince,
+                };
+                edits.push((
+                    s.at.start..v.at.end,
+                    format!("HEADER {} \"{date}\"", m.marker()),
+                ));
+                k += 2;
+            }
+            "SAVEDATESUPPORTED" => {
+                edits.push((
+                    s.at.clone(),
+                    format!("HEADER {} \"1\"", Marked::SaveDateSupported.marker()),
+                ));
+                k += 1;
             }
             // A sequence set, or a key we do not know (decoding decides).
             w => k += 1 + arity(w).unwrap_or(0),

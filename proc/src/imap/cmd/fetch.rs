@@ -362,6 +362,18 @@ pub async fn fetch(
             sep(&mut out);
             out.extend_from_slice(b"THREADID NIL");
         }
+        // RFC 8514: NIL where the save date is not known (mail from before
+        // it was recorded).
+        if cond.save_date {
+            sep(&mut out);
+            if m.saved > 0 {
+                out.extend_from_slice(
+                    format!("SAVEDATE \"{}\"", internal_date(m.saved)).as_bytes(),
+                );
+            } else {
+                out.extend_from_slice(b"SAVEDATE NIL");
+            }
+        }
         // A flag change this FETCH made is news like any other (3.1.4.1).
         if want_modseq || (flags_changed && io.enabled.condstore) {
             sep(&mut out);

@@ -57,6 +57,7 @@ pub fn matching(sel: &Selected, key: &SearchKey<'_>) -> std::io::Result<Vec<Hit>
             max,
         );
         it.modseq = m.modseq;
+        it.saved = m.saved;
         if search::matches(key, &mut it) {
             found.push(Hit {
                 seq: i as u32 + 1,
