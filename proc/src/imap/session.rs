@@ -394,18 +394,21 @@ impl Session {
                 cmd::any_state::logout(io, tag);
                 return Ok(false);
             }
-            CommandBody::StartTLS => return cmd::auth::starttls(io, tag).await,
+            // The rarer, bigger futures are boxed: a session's future is as
+            // big as its biggest await, and idle sessions are the many.
+            CommandBody::StartTLS => return Box::pin(cmd::auth::starttls(io, tag)).await,
             CommandBody::Login { username, password } => {
                 let user = String::from_utf8_lossy(username.as_ref()).into_owned();
                 let pass = String::from_utf8_lossy(password.declassify().as_ref()).into_owned();
-                return cmd::auth::login(io, state, tag, user, pass).await;
+                return Box::pin(cmd::auth::login(io, state, tag, user, pass)).await;
             }
             CommandBody::Authenticate {
                 mechanism,
                 initial_response,
             } => {
                 let ir = initial_response.map(|r| r.declassify().to_vec());
-                return cmd::auth::authenticate(io, state, tag, &mechanism.to_string(), ir).await;
+                let m = mechanism.to_string();
+                return Box::pin(cmd::auth::authenticate(io, state, tag, &m, ir)).await;
             }
             _ if !logged_in => io.tagged(tag, "BAD", "Log in first"),
             CommandBody::Enable { capabilities } => {
@@ -445,7 +448,7 @@ impl Session {
             CommandBody::Unselect if state.selected().is_some() => {
                 blocking(|| cmd::select::close(io, state, tag, false))
             }
-            body => self.authenticated(tag, body, x).await?,
+            body => Box::pin(self.authenticated(tag, body, x)).await?,
         }
         Ok(true)
     }
