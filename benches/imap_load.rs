@@ -21,55 +21,6 @@ use tokio_rustls::client::TlsStream;
 const MSG: &[u8] =
     b"From: load@b.test\r\nTo: bench@a.test\r\nSubject: appended by load\r\n\r\nhello\r\n";
 
-/// The bench talks to its own servers with a throwaway certificate.
-#[derive(Debug)]
-struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AnyCert {
-    fn verify_server_cert(
-        &self,
-        _: &rustls_pki_types::CertificateDer<'_>,
-        _: &[rustls_pki_types::CertificateDer<'_>],
-        _: &rustls_pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls_pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 struct Client {
     r: BufReader<TlsStream<TcpStream>>,
     n: u64,
@@ -214,7 +165,8 @@ fn main() {
     {
         Ok(b) => b
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+            // Its own servers, with a throwaway certificate.
+            .with_custom_certificate_verifier(Arc::new(sxproc::net::AnyCert(provider)))
             .with_no_client_auth(),
         Err(e) => {
             eprintln!("imap_load: TLS: {e}");

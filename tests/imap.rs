@@ -210,6 +210,33 @@ fn two_sessions_see_expunges_at_the_right_time_and_idle_is_pushed() {
 const FILL_PY: &str = include_str!("imap/fill.py");
 const SERVER_SIDE_PY: &str = include_str!("imap/server_side.py");
 
+/// A sync client's local changes to a synced Maildir: 10 messages read and
+/// flagged, 5 deleted, 2 new.
+fn change_locally(inbox: &Path) {
+    let mut files: Vec<_> = std::fs::read_dir(inbox.join("cur"))
+        .unwrap()
+        .chain(std::fs::read_dir(inbox.join("new")).unwrap())
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    for f in &files[..10] {
+        let n = f.file_name().unwrap().to_string_lossy().into_owned();
+        let base = n.split(":2,").next().unwrap().to_string();
+        std::fs::rename(f, inbox.join("cur").join(format!("{base}:2,FS"))).unwrap();
+    }
+    for f in &files[10..15] {
+        std::fs::remove_file(f).unwrap();
+    }
+    for i in 0..2 {
+        std::fs::write(
+            inbox.join("new").join(format!("17000000{i}.local{i}.host")),
+            format!("From: me@a.test\r\nSubject: local new {i}\r\n\r\nhi\r\n"),
+        )
+        .unwrap();
+    }
+}
+
 fn mbsync(s: &Server, cfg: &Path) -> String {
     let o = std::process::Command::new("mbsync")
         .arg("-c")
@@ -278,28 +305,7 @@ fn mbsync_syncs_500_messages_both_ways_and_survives_a_restart() {
     assert_eq!(names.len(), 500, "first sync");
 
     // Local changes: 10 read and flagged, 5 deleted, 2 new; server: 10 flagged, 3 new.
-    let mut files: Vec<_> = std::fs::read_dir(inbox.join("cur"))
-        .unwrap()
-        .chain(std::fs::read_dir(inbox.join("new")).unwrap())
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    for f in &files[..10] {
-        let n = f.file_name().unwrap().to_string_lossy().into_owned();
-        let base = n.split(":2,").next().unwrap().to_string();
-        std::fs::rename(f, inbox.join("cur").join(format!("{base}:2,FS"))).unwrap();
-    }
-    for f in &files[10..15] {
-        std::fs::remove_file(f).unwrap();
-    }
-    for i in 0..2 {
-        std::fs::write(
-            inbox.join("new").join(format!("17000000{i}.local{i}.host")),
-            format!("From: me@a.test\r\nSubject: local new {i}\r\n\r\nhi\r\n"),
-        )
-        .unwrap();
-    }
+    change_locally(&inbox);
     let out = run_py(&s, SERVER_SIDE_PY, &[pw[0], pw[1], "change"]);
     assert_eq!(out, "OK");
     mbsync(&s, &cfg);
@@ -660,28 +666,7 @@ fn offlineimap_syncs_both_ways() {
     let (names, _) = local(&inbox, 'F');
     assert_eq!(names.len(), 450, "first sync");
     // The same changes as the mbsync test, on both sides.
-    let mut files: Vec<_> = std::fs::read_dir(inbox.join("cur"))
-        .unwrap()
-        .chain(std::fs::read_dir(inbox.join("new")).unwrap())
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    for f in &files[..10] {
-        let n = f.file_name().unwrap().to_string_lossy().into_owned();
-        let base = n.split(":2,").next().unwrap().to_string();
-        std::fs::rename(f, inbox.join("cur").join(format!("{base}:2,FS"))).unwrap();
-    }
-    for f in &files[10..15] {
-        std::fs::remove_file(f).unwrap();
-    }
-    for i in 0..2 {
-        std::fs::write(
-            inbox.join("new").join(format!("17000000{i}.local{i}.host")),
-            format!("From: me@a.test\r\nSubject: local new {i}\r\n\r\nhi\r\n"),
-        )
-        .unwrap();
-    }
+    change_locally(&inbox);
     assert_eq!(run_py(&s, SERVER_SIDE_PY, &[pw[0], pw[1], "change"]), "OK");
     offlineimap(&s, &cfg);
     let report = run_py(&s, SERVER_SIDE_PY, &[pw[0], pw[1], "report"]);

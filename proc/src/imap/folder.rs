@@ -677,16 +677,7 @@ fn write_uidlist(dir: &Path, validity: u32, next: u32, msgs: &[Msg]) -> io::Resu
     for m in msgs {
         s.push_str(&format!("{} {}\n", m.uid, flags::base(&m.file)));
     }
-    let tmp = dir.join("sx-uidlist.tmp");
-    let mut f = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(s.as_bytes())?;
-    f.sync_data()?;
-    fs::rename(&tmp, dir.join(UIDLIST))
+    crate::accounts::write_atomic(&dir.join(UIDLIST), s.as_bytes(), 0o600)
 }
 
 /// New entries go at the end, with a `N <uidnext>` line so that UIDs of
@@ -776,23 +767,18 @@ fn is_object_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// A new MAILBOXID, written (tmp, sync, rename) before it is handed out.
+/// A new MAILBOXID, on disk before it is handed out.
 fn new_mailbox_id(dir: &Path) -> io::Result<String> {
     let id = format!(
         "F{:012x}{:012x}",
         rand::random::<u64>() & 0xffff_ffff_ffff,
         rand::random::<u64>() & 0xffff_ffff_ffff
     );
-    let tmp = dir.join("sx-mailboxid.tmp");
-    let mut f = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(format!("SXMB 1 {id}\n").as_bytes())?;
-    f.sync_data()?;
-    fs::rename(&tmp, dir.join(MAILBOXID))?;
+    crate::accounts::write_atomic(
+        &dir.join(MAILBOXID),
+        format!("SXMB 1 {id}\n").as_bytes(),
+        0o600,
+    )?;
     Ok(id)
 }
 

@@ -66,7 +66,7 @@ pub enum Refused {
     TooMany,
 }
 
-/// Set (Some) or remove (None) entries, all or none; written tmp + rename.
+/// Set (Some) or remove (None) entries, all or none.
 pub fn write(
     path: &Path,
     changes: &[(String, Option<Vec<u8>>)],
@@ -94,9 +94,7 @@ pub fn write(
         text.push_str(&base64::engine::general_purpose::STANDARD.encode(v));
         text.push('\n');
     }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)?;
+    crate::accounts::write_atomic(path, text.as_bytes(), 0o600)?;
     Ok(Ok(()))
 }
 

@@ -176,12 +176,4 @@ pub fn forget_folders(dir: &Path) {
 }
 
 #[cfg(test)]
-mod rfc3502_tests;
-#[cfg(test)]
-mod rfc5182_tests;
-#[cfg(test)]
-mod rfc5256_tests;
-#[cfg(test)]
-mod rfc7162_tests;
-#[cfg(test)]
-mod rfc8474_tests;
+mod rfc_tests;

@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const FILE: &str = "sx-modseq";
 const HEAD: &str = "SXMS 1";
@@ -198,16 +198,7 @@ impl Log {
         for (uid, m) in &self.expunged {
             s.push_str(&format!("X {uid} {m}\n"));
         }
-        let tmp: PathBuf = dir.join("sx-modseq.tmp");
-        let mut f = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(s.as_bytes())?;
-        f.sync_data()?;
-        fs::rename(&tmp, dir.join(FILE))?;
+        crate::accounts::write_atomic(&dir.join(FILE), s.as_bytes(), 0o600)?;
         self.lines = 2 + self.recorded.len() + self.expunged.len();
         Ok(())
     }

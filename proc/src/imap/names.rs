@@ -248,14 +248,12 @@ pub fn set_subscribed(account: &Path, name: &str, on: bool) -> std::io::Result<(
     if on {
         subs.push(name.to_string());
     }
-    let tmp = account.join("sx-subscriptions.tmp");
     let mut text = format!("{SUBSCRIPTIONS_HEAD}\n");
     for s in &subs {
         text.push_str(s);
         text.push('\n');
     }
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(tmp, account.join(SUBSCRIPTIONS))
+    crate::accounts::write_atomic(&account.join(SUBSCRIPTIONS), text.as_bytes(), 0o600)
 }
 
 /// Special uses given at CREATE (RFC 6154 CREATE-SPECIAL-USE), kept in the
@@ -345,9 +343,7 @@ fn edit_special_uses(
     for (n, a) in names {
         text.push_str(&format!("{a} {n}\n"));
     }
-    let tmp = account.join("sx-specialuse.tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(tmp, path)
+    crate::accounts::write_atomic(&path, text.as_bytes(), 0o600)
 }
 
 /// The folder names (and INBOX) at or below `name`.

@@ -20,7 +20,8 @@ pub fn literal(out: &mut Vec<u8>, data: &[u8]) {
     out.extend_from_slice(data);
 }
 
-/// `1:3,7` for a sorted list of numbers.
+/// `1:3,7` for a list of numbers: runs that go up by one are joined, in the
+/// order given (sorted for a set; ESORT keeps its sort order).
 pub fn uid_ranges(uids: &[u32]) -> String {
     let mut out: Vec<String> = Vec::new();
     let mut i = 0;

@@ -18,6 +18,7 @@ use crate::net::Conn;
 use imap_codec::decode::Decoder;
 use imap_codec::imap_types::command::{Command, CommandBody};
 use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
+use imap_codec::imap_types::sequence::SequenceSet;
 use imap_codec::CommandCodec;
 use ipc::messages::Service;
 use std::net::SocketAddr;
@@ -685,33 +686,33 @@ async fn selected(
             sequence_set,
             mailbox,
             uid,
-        } => {
-            let dest = mbox(&mailbox);
-            let t = Transfer {
-                set: &sequence_set,
-                dest: &dest,
-                uid,
-                mv: false,
-            };
-            blocking(|| cmd::copy::copy(io, login, sel, tag, t))?
-        }
+        } => transfer(io, login, sel, tag, (&sequence_set, &mailbox, uid, false))?,
         CommandBody::Move {
             sequence_set,
             mailbox,
             uid,
-        } => {
-            let dest = mbox(&mailbox);
-            let t = Transfer {
-                set: &sequence_set,
-                dest: &dest,
-                uid,
-                mv: true,
-            };
-            blocking(|| cmd::copy::copy(io, login, sel, tag, t))?
-        }
+        } => transfer(io, login, sel, tag, (&sequence_set, &mailbox, uid, true))?,
         _ => io.tagged(tag, "BAD", "Command not supported"),
     }
     Ok(())
+}
+
+/// COPY or MOVE (`mv`) of `set` to `mailbox`.
+fn transfer(
+    io: &mut Io,
+    login: &Login,
+    sel: &mut super::view::Selected,
+    tag: &str,
+    (set, mailbox, uid, mv): (&SequenceSet, &Mailbox<'_>, bool, bool),
+) -> std::io::Result<()> {
+    let dest = mbox(mailbox);
+    let t = Transfer {
+        set,
+        dest: &dest,
+        uid,
+        mv,
+    };
+    blocking(|| cmd::copy::copy(io, login, sel, tag, t))
 }
 
 /// Run a handler that works on files where blocking is allowed: the

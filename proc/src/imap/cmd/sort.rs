@@ -6,7 +6,7 @@
 
 use super::search::{charset_ok, matching};
 use crate::imap::io::Io;
-use crate::imap::respond::quote;
+use crate::imap::respond::{quote, uid_ranges};
 use crate::imap::sort::{self, Algorithm, Facts, Order};
 use crate::imap::thread;
 use crate::imap::view::Selected;
@@ -103,21 +103,8 @@ fn esort(tag: &str, uid: bool, opts: &[String], found: &[u32]) -> String {
         line.push_str(&format!(" COUNT {}", found.len()));
     }
     if want("ALL") && !found.is_empty() {
-        let mut runs: Vec<String> = Vec::new();
-        let mut i = 0;
-        while i < found.len() {
-            let mut j = i;
-            while j + 1 < found.len() && found[j + 1] == found[j].saturating_add(1) {
-                j += 1;
-            }
-            runs.push(if i == j {
-                found[i].to_string()
-            } else {
-                format!("{}:{}", found[i], found[j])
-            });
-            i = j + 1;
-        }
-        line.push_str(&format!(" ALL {}", runs.join(",")));
+        // uid_ranges joins runs in the order given: the sort order is kept.
+        line.push_str(&format!(" ALL {}", uid_ranges(found)));
     }
     line + "\r\n"
 }

@@ -1,19 +1,7 @@
 //! OBJECTID (RFC 8474) transcripts against the real session, in process.
 
+use super::{id_after, text};
 use crate::inprocess::Imap;
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// The parenthesized id after `key` in `out`.
-fn id_after(out: &str, key: &str) -> String {
-    let at = out
-        .find(key)
-        .unwrap_or_else(|| panic!("{key:?} not in {out}"))
-        + key.len();
-    out[at..].chars().take_while(|c| *c != ')').collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mailbox_and_email_ids() {

@@ -1,11 +1,8 @@
 //! SORT, ESORT, SORT=DISPLAY and THREAD (RFC 5256, 5267, 5957) transcripts
 //! against the real session, in process.
 
+use super::text;
 use crate::inprocess::Imap;
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// Five messages after the harness's two (which have no Date: `first`, and
 /// `second`, from c@d.test).

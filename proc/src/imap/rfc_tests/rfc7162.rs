@@ -3,25 +3,8 @@
 //! CHANGEDSINCE and VANISHED, and a resync after flag changes, an expunge,
 //! a change by another program and a restart (the folder cache dropped).
 
+use super::{number_after, text};
 use crate::inprocess::Imap;
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// The number after `key` in `out` (e.g. `HIGHESTMODSEQ `).
-fn number_after(out: &str, key: &str) -> u64 {
-    let at = out
-        .find(key)
-        .unwrap_or_else(|| panic!("{key:?} not in {out}"))
-        + key.len();
-    out[at..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .unwrap_or_else(|_| panic!("no number after {key:?} in {out}"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn condstore_modseqs_conditional_store_and_search() {

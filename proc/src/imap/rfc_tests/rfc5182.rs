@@ -1,11 +1,8 @@
 //! SEARCHRES (RFC 5182) and WITHIN (RFC 5032) transcripts against the real
 //! session, in process.
 
+use super::text;
 use crate::inprocess::Imap;
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn saved_result_is_used_by_later_commands() {

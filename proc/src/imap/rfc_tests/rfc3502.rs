@@ -1,11 +1,8 @@
 //! MULTIAPPEND (RFC 3502) and literal8 APPEND (RFC 3516) transcripts
 //! against the real session, in process.
 
+use super::text;
 use crate::inprocess::Imap;
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_messages_in_one_append_all_or_none() {
