@@ -1,10 +1,11 @@
 //! APPEND as clients send it, read here since imap-codec 1.0 knows neither
 //! MULTIAPPEND (RFC 3502: several messages, each with its own flags and
-//! date) nor literal8 (RFC 3516: `~{n}`, NUL allowed). The message bytes are
-//! not copied: each message is a range of the command buffer.
+//! date), literal8 (RFC 3516: `~{n}`, NUL allowed) nor CATENATE (RFC 4469:
+//! a message made of literals and IMAP URLs). The message bytes are not
+//! copied: each message (or text piece) is a range of the command buffer.
 
 use super::ext;
-use super::tokens::{inner, literal_data, spans, text, Kind};
+use super::tokens::{inner, is, literal_data, spans, text, Kind};
 use std::ops::Range;
 
 /// One message of an APPEND.
@@ -17,6 +18,18 @@ pub struct Message {
     pub data: Range<usize>,
     /// Sent as literal8.
     pub binary: bool,
+    /// RFC 4469 CATENATE: the message is made of these parts (`data` is
+    /// then empty).
+    pub catenate: Option<Vec<Piece>>,
+}
+
+/// One part of a CATENATE.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Piece {
+    /// Bytes sent with the command.
+    Text(Range<usize>),
+    /// An IMAP URL (RFC 5092) of a message or part in this account.
+    Url(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +87,18 @@ pub fn parse(buf: &[u8]) -> Option<Append> {
             date = Some(date_time(quoted.get(1..quoted.len().checked_sub(1)?)?)?);
             k += 1;
         }
+        if is(buf, top.get(k), "CATENATE") {
+            let list = top.get(k + 1).filter(|s| s.kind == Kind::List)?;
+            messages.push(Message {
+                flags,
+                date,
+                data: 0..0,
+                binary: false,
+                catenate: Some(pieces(buf, &spans(buf, inner(list))?)?),
+            });
+            k += 2;
+            continue;
+        }
         let lit = top.get(k)?;
         let (data, binary) = literal_data(buf, lit)?;
         let end = lit.at.end;
@@ -82,6 +107,7 @@ pub fn parse(buf: &[u8]) -> Option<Append> {
             date,
             data: end - data.len()..end,
             binary,
+            catenate: None,
         });
         k += 1;
     }
@@ -93,6 +119,34 @@ pub fn parse(buf: &[u8]) -> Option<Append> {
         mailbox,
         messages,
     })
+}
+
+/// `TEXT literal` and `URL url` pairs (RFC 4469 5).
+fn pieces(buf: &[u8], items: &[super::tokens::Span]) -> Option<Vec<Piece>> {
+    if items.is_empty() || !items.len().is_multiple_of(2) {
+        return None;
+    }
+    let mut out = Vec::new();
+    for pair in items.chunks(2) {
+        let what = text(buf, &pair[0]).to_ascii_uppercase();
+        match what.as_str() {
+            "TEXT" => {
+                let (data, _) = literal_data(buf, &pair[1])?;
+                let end = pair[1].at.end;
+                out.push(Piece::Text(end - data.len()..end));
+            }
+            "URL" => {
+                let mut i = 0;
+                let url = match ext::tokens(buf.get(pair[1].at.clone())?, &mut i, 0)?.as_slice() {
+                    [t] => t.text()?.to_string(),
+                    _ => return None,
+                };
+                out.push(Piece::Url(url));
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -117,6 +171,15 @@ mod tests {
         assert!(a.messages[1].binary && a.messages[1].flags == ["\\Flagged"]);
         assert_eq!(&b[a.messages[1].data.clone()], b"t\0o!");
         assert_eq!(a.messages[2].date, Some(1577836800));
+        let b = b"c APPEND Drafts CATENATE (URL \"/INBOX;UIDVALIDITY=3/;UID=2/;SECTION=1\" TEXT {3+}\r\nabc)\r\n";
+        let a = parse(b).unwrap();
+        let parts = a.messages[0].catenate.as_ref().unwrap();
+        assert_eq!(
+            parts[0],
+            Piece::Url("/INBOX;UIDVALIDITY=3/;UID=2/;SECTION=1".into())
+        );
+        let Piece::Text(r) = &parts[1] else { panic!() };
+        assert_eq!(&b[r.clone()], b"abc");
         assert!(parse(b"a APPEND INBOX (\\Seen)\r\n").is_none());
         assert!(parse(b"a APPEND INBOX \"bad date\" {1}\r\nx\r\n").is_none());
         assert!(parse(b"a APPEND INBOX {1}\r\nx junk\r\n").is_none());

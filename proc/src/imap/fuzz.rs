@@ -5,7 +5,7 @@
 //! file system, sequence sets and FETCH sections; `message` runs a delivered
 //! message (attacker-controlled too) through what FETCH renders from it.
 
-use super::{appends, ext, metadata, mime, names, parts, search, search_keys, sort};
+use super::{appends, ext, metadata, mime, names, parts, search, search_keys, sort, url};
 use imap_codec::decode::Decoder;
 use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::fetch::MacroOrMessageDataItemNames;
@@ -60,6 +60,13 @@ pub fn command(data: &[u8]) {
             check_name(&a.mailbox);
             for m in &a.messages {
                 assert!(m.data.end <= buf.len());
+                for p in m.catenate.iter().flatten() {
+                    if let appends::Piece::Url(u) = p {
+                        if let Some(t) = url::parse(u) {
+                            check_name(&t.mailbox);
+                        }
+                    }
+                }
             }
         }
         if let Some(

@@ -186,7 +186,7 @@ pub fn parse(buf: &[u8]) -> Option<Command> {
             let mailbox = mailbox(buf, &top[2])?;
             let list = top.get(3).filter(|s| s.kind == Kind::List)?;
             let items = spans(buf, inner(list))?;
-            if items.is_empty() || items.len() % 2 != 0 {
+            if items.is_empty() || !items.len().is_multiple_of(2) {
                 return None;
             }
             let mut entries = Vec::new();
@@ -207,7 +207,7 @@ pub fn parse(buf: &[u8]) -> Option<Command> {
             if top.len() == 5 {
                 let opts = top.get(2).filter(|s| s.kind == Kind::List)?;
                 let o = spans(buf, inner(opts))?;
-                if o.is_empty() || o.len() % 2 != 0 {
+                if o.is_empty() || !o.len().is_multiple_of(2) {
                     return None;
                 }
                 for pair in o.chunks(2) {

@@ -30,6 +30,7 @@ mod session;
 mod sort;
 mod thread;
 mod tokens;
+mod url;
 pub(crate) use session::serve_conn;
 mod state;
 mod view;

@@ -1,11 +1,14 @@
 //! APPEND (RFC 3501 6.3.11, APPENDUID of RFC 4315) with MULTIAPPEND (RFC
-//! 3502) and literal8 (RFC 3516): each message is written to tmp/ (with CRLF
+//! 3502), literal8 (RFC 3516) and CATENATE (RFC 4469: a message made of
+//! literals and parts of messages in this account, named by IMAP URLs; one
+//! that names nothing fails the command with BADURL): each message is
+//! written to tmp/ (with CRLF
 //! line ends, unless it came as literal8, which is stored as sent), synced,
 //! and then all are added to the folder or none: a failure part way takes
 //! back the ones added. A client that has the folder selected hears of them
 //! in the same response.
 
-use crate::imap::appends::Append;
+use crate::imap::appends::{Append, Piece};
 use crate::imap::folder::{self, Folder};
 use crate::imap::io::Io;
 use crate::imap::respond::uid_ranges;
@@ -66,22 +69,56 @@ pub fn append(io: &mut Io, state: &mut State, a: &Append, buf: &[u8]) -> std::io
     let Some(dst) = super::target(io, login, tag, &a.mailbox) else {
         return Ok(());
     };
+    // Each message's bytes: a range of the command, or (CATENATE) its
+    // pieces put together, URLs fetched from this account.
+    let mut bodies: Vec<std::borrow::Cow<'_, [u8]>> = Vec::new();
     for m in &a.messages {
-        if m.data.len() as u64 > io.sh.max_literal {
+        let body = match &m.catenate {
+            None => std::borrow::Cow::Borrowed(buf.get(m.data.clone()).unwrap_or_default()),
+            Some(pieces) => {
+                let mut out = Vec::new();
+                for p in pieces {
+                    match p {
+                        Piece::Text(r) => {
+                            out.extend_from_slice(buf.get(r.clone()).unwrap_or_default())
+                        }
+                        Piece::Url(u) => match crate::imap::url::fetch(&login.account, u) {
+                            Some(b) => out.extend_from_slice(&b),
+                            None => {
+                                io.tagged(
+                                    tag,
+                                    "NO",
+                                    &format!(
+                                        "[BADURL {}] Cannot fetch it",
+                                        crate::log::cut(u, 200)
+                                    ),
+                                );
+                                return Ok(());
+                            }
+                        },
+                    }
+                    if out.len() as u64 > io.sh.max_literal {
+                        break;
+                    }
+                }
+                std::borrow::Cow::Owned(out)
+            }
+        };
+        if body.len() as u64 > io.sh.max_literal {
             io.tagged(tag, "NO", "[TOOBIG] Message larger than APPENDLIMIT");
             return Ok(());
         }
-        if m.data.is_empty() {
+        if body.is_empty() {
             io.tagged(tag, "NO", "Empty message");
             return Ok(());
         }
+        bodies.push(body);
     }
     // Every message on disk in tmp/ first.
     let mut written: Vec<(PathBuf, String)> = Vec::new();
-    for m in &a.messages {
+    for (m, data) in a.messages.iter().zip(&bodies) {
         let base = folder::unique_base(&io.sh.hostname);
         let tmp = dst.path.join("tmp").join(&base);
-        let data = buf.get(m.data.clone()).unwrap_or_default();
         if let Err(e) = write_tmp(&tmp, data, m.binary, m.date) {
             let _ = std::fs::remove_file(&tmp);
             for (t, _) in &written {

@@ -119,3 +119,31 @@ async fn binary_fetch_undoes_transfer_encodings() {
         String::from_utf8_lossy(&out)
     );
 }
+
+/// CATENATE (RFC 4469): a message made of a part of another message (an
+/// IMAP URL into this account) and text sent with the command; a URL that
+/// names nothing fails the whole APPEND with BADURL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catenate_builds_a_message_from_pieces() {
+    let h = Imap::new().unwrap();
+    h.reset().unwrap();
+    let out = text(
+        &h.session(
+            true,
+            b"a CAPABILITY\r\nb STATUS INBOX (UIDVALIDITY)\r\n\
+              c APPEND Drafts CATENATE (URL \"/INBOX/;UID=1/;SECTION=HEADER\" TEXT {12+}\r\nnew body\r\n..)\r\n\
+              d APPEND Drafts CATENATE (URL \"/INBOX/;UID=9\")\r\n\
+              e APPEND Drafts CATENATE (URL \"/INBOX;UIDVALIDITY=1/;UID=1\")\r\n\
+              f SELECT Drafts\r\ng FETCH 1 (BODY[HEADER.FIELDS (SUBJECT)] BODY[TEXT])\r\nh LOGOUT\r\n",
+        )
+        .await,
+    );
+    assert!(out.contains(" CATENATE"), "{out}");
+    assert!(out.contains("c OK [APPENDUID "), "{out}");
+    assert!(out.contains("d NO [BADURL /INBOX/;UID=9]"), "{out}");
+    // A stale UIDVALIDITY names nothing.
+    assert!(out.contains("e NO [BADURL "), "{out}");
+    assert!(out.contains("* 1 EXISTS"), "{out}");
+    assert!(out.contains("Subject: first"), "{out}");
+    assert!(out.contains("BODY[TEXT] {12}\r\nnew body\r\n.."), "{out}");
+}
