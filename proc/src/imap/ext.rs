@@ -101,6 +101,21 @@ pub fn tag_of(buf: &[u8]) -> String {
     }
 }
 
+/// The command's name, upper case, after its tag and a `UID` prefix (from
+/// the first 64 bytes; empty when there is none).
+pub fn command_word(buf: &[u8]) -> String {
+    let head = &buf[..buf.len().min(64)];
+    let mut words = head
+        .split(|b| matches!(b, b' ' | b'\r' | b'\n'))
+        .filter(|w| !w.is_empty());
+    let _tag = words.next();
+    let mut w = words.next().unwrap_or_default();
+    if w.eq_ignore_ascii_case(b"UID") {
+        w = words.next().unwrap_or_default();
+    }
+    String::from_utf8_lossy(w).to_ascii_uppercase()
+}
+
 /// Whether a command line is an APPEND (`tag APPEND ...`), the one command
 /// whose literal may be message-sized.
 pub fn is_append(line: &[u8]) -> bool {
@@ -366,6 +381,14 @@ mod tests {
         assert_eq!(literal_at_end(b"a LOGIN {99999999999999}\r\n"), None);
         assert_eq!(literal_at_end(b"a NOOP\r\n"), None);
         assert_eq!(literal_at_end(b"{5}"), None);
+    }
+
+    #[test]
+    fn command_words() {
+        assert_eq!(command_word(b"a uid fetch 1 (FLAGS)\r\n"), "FETCH");
+        assert_eq!(command_word(b"a SELECT INBOX (CONDSTORE)\r\n"), "SELECT");
+        assert_eq!(command_word(b"a NOOP\r\n"), "NOOP");
+        assert_eq!(command_word(b"a\r\n"), "");
     }
 
     #[test]

@@ -202,30 +202,39 @@ impl Session {
                 }
                 continue;
             }
+            // Each pass below looks only at the commands it is for: a
+            // 64 KiB LIST pattern is not scanned for SEARCH keys.
+            let word = ext::command_word(&buf);
             // SORT and THREAD (RFC 5256) are decoded as the SEARCH they run.
-            let (buf, order) = match sort::take(&buf) {
-                Some((plain, order)) => (plain, Some(order)),
-                None => (buf, None),
+            let (buf, order) = match word.as_str() {
+                "SORT" | "THREAD" => match sort::take(&buf) {
+                    Some((plain, order)) => (plain, Some(order)),
+                    None => (buf, None),
+                },
+                _ => (buf, None),
             };
+            let searching = word == "SEARCH" || order.is_some();
             // RFC 4731: `SEARCH RETURN (...)` is decoded as a plain SEARCH, its
             // options kept for the ESEARCH reply.
-            let (buf, ret) = match ext::search_return(&buf) {
+            let (buf, ret) = match ext::search_return(&buf).filter(|_| searching) {
                 Some((plain, opts)) => (plain, Some(opts)),
                 None => (buf, None),
             };
             // RFC 7162 parameters and modifiers likewise.
-            let (buf, mut cond) = match parts::take(&buf) {
-                Some((plain, cond)) => (plain, cond),
-                None => (buf, Parts::default()),
+            let (buf, mut cond) = match word.as_str() {
+                "SELECT" | "EXAMINE" | "FETCH" | "STORE" => match parts::take(&buf) {
+                    Some((plain, cond)) => (plain, cond),
+                    None => (buf, Parts::default()),
+                },
+                _ => (buf, Parts::default()),
             };
             // SEARCH keys imap-codec lacks, and `$` (RFC 5182).
-            let saved = self.state.selected().map(|s| s.saved_sets());
-            let buf = match search_keys::rewrite(&buf, saved.as_ref()) {
-                Some((plain, found)) => {
-                    cond.search_modseq = found.modseq;
-                    plain
+            let buf = match word.as_str() {
+                _ if searching => self.rewrite_keys(buf, &mut cond),
+                "FETCH" | "STORE" | "COPY" | "MOVE" | "EXPUNGE" => {
+                    self.rewrite_keys(buf, &mut cond)
                 }
-                None => buf,
+                _ => buf,
             };
             let decoded = CommandCodec::default().decode(&buf);
             let go_on = match decoded {
@@ -520,6 +529,18 @@ impl Session {
             },
         }
         Ok(())
+    }
+
+    /// `buf` with search_keys.rs's rewrites (extension keys, `$`).
+    fn rewrite_keys(&self, buf: Vec<u8>, cond: &mut Parts) -> Vec<u8> {
+        let saved = self.state.selected().map(|s| s.saved_sets());
+        match search_keys::rewrite(&buf, saved.as_ref()) {
+            Some((plain, found)) => {
+                cond.search_modseq = found.modseq;
+                plain
+            }
+            None => buf,
+        }
     }
 
     /// APPEND, in the authenticated and selected states.
