@@ -5,7 +5,7 @@
 //! copied: each message (or text piece) is a range of the command buffer.
 
 use super::ext;
-use super::tokens::{inner, is, literal_data, spans, text, Kind};
+use super::tokens::{astring, inner, is, literal_data, mailbox, spans, text, Kind};
 use std::ops::Range;
 
 /// One message of an APPEND.
@@ -55,19 +55,7 @@ pub fn parse(buf: &[u8]) -> Option<Append> {
     {
         return None;
     }
-    // The mailbox name as any astring, decoded the way other commands are.
-    let name_span = top.get(2)?;
-    let mut i = 0;
-    let name_bytes = buf.get(name_span.at.clone())?;
-    let mailbox = match ext::tokens(name_bytes, &mut i, 0)?.as_slice() {
-        [t] => t.text()?.to_string(),
-        _ => return None,
-    };
-    let mailbox = if super::names::is_inbox(&mailbox) {
-        "INBOX".to_string()
-    } else {
-        mailbox
-    };
+    let mailbox = mailbox(buf, top.get(2)?)?;
     let mut messages = Vec::new();
     let mut k = 3;
     while k < top.len() {
@@ -135,14 +123,7 @@ fn pieces(buf: &[u8], items: &[super::tokens::Span]) -> Option<Vec<Piece>> {
                 let end = pair[1].at.end;
                 out.push(Piece::Text(end - data.len()..end));
             }
-            "URL" => {
-                let mut i = 0;
-                let url = match ext::tokens(buf.get(pair[1].at.clone())?, &mut i, 0)?.as_slice() {
-                    [t] => t.text()?.to_string(),
-                    _ => return None,
-                };
-                out.push(Piece::Url(url));
-            }
+            "URL" => out.push(Piece::Url(astring(buf, &pair[1])?)),
             _ => return None,
         }
     }

@@ -8,7 +8,7 @@
 //! `[METADATA TOOMANY]`.
 
 use super::ext;
-use super::tokens::{inner, literal_data, spans, text, Kind, Span};
+use super::tokens::{astring, inner, literal_data, mailbox, spans, text, Kind, Span};
 use base64::Engine;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -146,15 +146,6 @@ pub enum Command {
     },
 }
 
-/// An astring's text (atom, quoted or literal).
-fn astring(b: &[u8], s: &Span) -> Option<String> {
-    let mut i = 0;
-    match ext::tokens(b.get(s.at.clone())?, &mut i, 0)?.as_slice() {
-        [t] => t.text().map(str::to_string),
-        _ => None,
-    }
-}
-
 /// A value: NIL, a quoted string (unescaped) or a literal/literal8's bytes.
 fn value(b: &[u8], s: &Span) -> Option<Option<Vec<u8>>> {
     if s.kind == Kind::Atom {
@@ -164,15 +155,6 @@ fn value(b: &[u8], s: &Span) -> Option<Option<Vec<u8>>> {
         return Some(Some(data.to_vec()));
     }
     astring(b, s).map(|t| Some(t.into_bytes()))
-}
-
-fn mailbox(b: &[u8], s: &Span) -> Option<String> {
-    let m = astring(b, s)?;
-    Some(if super::names::is_inbox(&m) {
-        "INBOX".to_string()
-    } else {
-        m
-    })
 }
 
 pub fn parse(buf: &[u8]) -> Option<Command> {

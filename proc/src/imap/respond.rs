@@ -20,6 +20,15 @@ pub fn literal(out: &mut Vec<u8>, data: &[u8]) {
     out.extend_from_slice(data);
 }
 
+/// `data` as a literal, or a literal8 (`~{n}`, RFC 3516) when it holds NUL,
+/// which only a literal8 may carry.
+pub fn literal_any(out: &mut Vec<u8>, data: &[u8]) {
+    if data.contains(&0) {
+        out.push(b'~');
+    }
+    literal(out, data);
+}
+
 /// `1:3,7` for a list of numbers: runs that go up by one are joined, in the
 /// order given (sorted for a set; ESORT keeps its sort order).
 pub fn uid_ranges(uids: &[u32]) -> String {

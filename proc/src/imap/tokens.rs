@@ -179,3 +179,23 @@ pub fn literal_data<'a>(b: &'a [u8], s: &Span) -> Option<(&'a [u8], bool)> {
     let close = t.iter().position(|c| *c == b'}')?;
     Some((t.get(close + 3..)?, binary))
 }
+
+/// An astring token's text (atom, quoted string unescaped, or literal),
+/// decoded as ext.rs decodes the commands it reads.
+pub fn astring(b: &[u8], s: &Span) -> Option<String> {
+    let mut i = 0;
+    match super::ext::tokens(b.get(s.at.clone())?, &mut i, 0)?.as_slice() {
+        [t] => t.text().map(str::to_string),
+        _ => None,
+    }
+}
+
+/// A mailbox name token, INBOX in any case spelled `INBOX`.
+pub fn mailbox(b: &[u8], s: &Span) -> Option<String> {
+    let m = astring(b, s)?;
+    Some(if super::names::is_inbox(&m) {
+        "INBOX".to_string()
+    } else {
+        m
+    })
+}

@@ -18,6 +18,9 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+/// CATENATE URLs in one APPEND.
+const MAX_URLS: usize = 50;
+
 /// Write one message to `tmp` and sync it; its mtime is the internal date.
 fn write_tmp(tmp: &Path, data: &[u8], as_sent: bool, date: Option<i64>) -> std::io::Result<()> {
     let f = std::fs::OpenOptions::new()
@@ -69,6 +72,18 @@ pub fn append(io: &mut Io, state: &mut State, a: &Append, buf: &[u8]) -> std::io
     let Some(dst) = super::target(io, login, tag, &a.mailbox) else {
         return Ok(());
     };
+    // Each URL reads a whole message file, however little of it it takes:
+    // a command may name only so many.
+    let urls = a
+        .messages
+        .iter()
+        .flat_map(|m| m.catenate.iter().flatten())
+        .filter(|p| matches!(p, Piece::Url(_)))
+        .count();
+    if urls > MAX_URLS {
+        io.tagged(tag, "NO", "[LIMIT] Too many URLs in one APPEND");
+        return Ok(());
+    }
     // Each message's bytes: a range of the command, or (CATENATE) its
     // pieces put together, URLs fetched from this account.
     let mut bodies: Vec<std::borrow::Cow<'_, [u8]>> = Vec::new();

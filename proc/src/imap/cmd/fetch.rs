@@ -8,7 +8,7 @@ use crate::imap::folder::{self, Meta};
 use crate::imap::io::Io;
 use crate::imap::mime;
 use crate::imap::parts::Parts;
-use crate::imap::respond::{internal_date, literal, section_text};
+use crate::imap::respond::{internal_date, literal, literal_any, section_text};
 use crate::imap::view::{self, Selected};
 use imap_codec::imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName, Section};
 use imap_codec::imap_types::sequence::SequenceSet;
@@ -346,11 +346,7 @@ pub async fn fetch(
                 }
                 None => &data,
             };
-            // NUL can only travel in a literal8.
-            if data.contains(&0) {
-                out.push(b'~');
-            }
-            literal(&mut out, data);
+            literal_any(&mut out, data);
         }
         // RFC 8474: EMAILID from the base name; no threads are kept, so
         // THREADID is NIL (4.2).

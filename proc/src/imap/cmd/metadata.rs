@@ -4,7 +4,7 @@
 use crate::imap::io::Io;
 use crate::imap::metadata::{self, Command, Refused};
 use crate::imap::names;
-use crate::imap::respond::{literal, quote};
+use crate::imap::respond::{literal_any, quote};
 use crate::imap::state::Login;
 use std::path::PathBuf;
 
@@ -26,12 +26,7 @@ fn file_of(io: &mut Io, login: &Login, tag: &str, mailbox: &str) -> Option<PathB
 fn value(out: &mut Vec<u8>, v: &[u8]) {
     match std::str::from_utf8(v) {
         Ok(t) if !t.contains(['\r', '\n', '\0']) => out.extend_from_slice(quote(t).as_bytes()),
-        _ => {
-            if v.contains(&0) {
-                out.push(b'~');
-            }
-            literal(out, v);
-        }
+        _ => literal_any(out, v),
     }
 }
 

@@ -147,3 +147,17 @@ async fn catenate_builds_a_message_from_pieces() {
     assert!(out.contains("Subject: first"), "{out}");
     assert!(out.contains("BODY[TEXT] {12}\r\nnew body\r\n.."), "{out}");
 }
+
+/// Each CATENATE URL reads a message file: one APPEND may name at most 50.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catenate_urls_are_bounded() {
+    let h = Imap::new().unwrap();
+    h.reset().unwrap();
+    let urls: String = (0..51).map(|_| " URL \"/INBOX/;UID=1\"").collect();
+    let cmd = format!(
+        "a APPEND Drafts CATENATE ({})\r\nb LOGOUT\r\n",
+        urls.trim_start()
+    );
+    let out = text(&h.session(true, cmd.as_bytes()).await);
+    assert!(out.contains("a NO [LIMIT]"), "{out}");
+}
