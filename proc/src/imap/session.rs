@@ -182,22 +182,16 @@ impl Session {
             // APPEND is read here (MULTIAPPEND, literal8: appends.rs), before
             // anything looks through what may be megabytes of message.
             if ext::is_append(&buf) {
-                match appends::parse(&buf) {
+                let go_on = match appends::parse(&buf) {
                     Some(a) => {
                         bad = 0;
                         self.append(&a, &buf)?;
+                        true
                     }
-                    None => {
-                        bad += 1;
-                        let tag = ext::tag_of(&buf);
-                        self.io
-                            .tagged(&tag, "BAD", "Unknown command or bad arguments");
-                    }
-                }
+                    None => self.bad_command(&buf, &mut bad),
+                };
                 self.io.flush().await?;
-                if bad >= MAX_BAD {
-                    self.io.push("* BYE Too many bad commands\r\n");
-                    let _ = self.io.flush().await;
+                if !go_on {
                     return Ok(());
                 }
                 continue;
@@ -254,18 +248,7 @@ impl Session {
                             self.extension(x);
                             true
                         }
-                        None => {
-                            bad += 1;
-                            let tag = ext::tag_of(&buf);
-                            self.io
-                                .tagged(&tag, "BAD", "Unknown command or bad arguments");
-                            if bad >= MAX_BAD {
-                                self.io.push("* BYE Too many bad commands\r\n");
-                                false
-                            } else {
-                                true
-                            }
-                        }
+                        None => self.bad_command(&buf, &mut bad),
                     },
                 },
             };
@@ -529,6 +512,20 @@ impl Session {
             },
         }
         Ok(())
+    }
+
+    /// A command no decoder took: BAD, and after MAX_BAD in a row a BYE;
+    /// false when the session ends.
+    fn bad_command(&mut self, buf: &[u8], bad: &mut u32) -> bool {
+        *bad += 1;
+        let tag = ext::tag_of(buf);
+        self.io
+            .tagged(&tag, "BAD", "Unknown command or bad arguments");
+        if *bad >= MAX_BAD {
+            self.io.push("* BYE Too many bad commands\r\n");
+            return false;
+        }
+        true
     }
 
     /// `buf` with search_keys.rs's rewrites (extension keys, `$`).
