@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Hostile clients against a running server, beside a well-behaved one.
 
-usage: hostile.py good  SUB_PORT IMAPS_PORT CAFILE SECONDS OUT.json
-       hostile.py attack SMTP_PORT SUB_PORT IMAP_PORT IMAPS_PORT CAFILE SECONDS
+usage: hostile.py good  SUB_PORT IMAPS_PORT CAFILE START SECONDS OUT.json
+       hostile.py attack SMTP_PORT SUB_PORT IMAP_PORT IMAPS_PORT CAFILE START WINDOW CYCLES
 
-good: bob@a.test (pw-bob) from 127.0.0.1, in a loop: submit one message over
-587 (STARTTLS, AUTH), then log in over 993 and fetch the newest message. Each
-round's time goes to OUT.json with the number of messages sent.
+good: bob@a.test (pw-bob) from 127.0.0.1, in a loop from START (epoch seconds)
+for SECONDS: submit one message over 587 (STARTTLS, AUTH), then log in over 993
+and fetch the newest message. Each round's start, end and steps go to OUT.json
+with the number of messages sent.
 
-attack: the issue 14 attacks, replayed in a loop from 127.0.0.2-127.0.0.250 (so
+attack: from START, CYCLES times WINDOW seconds quiet then WINDOW seconds of
+the issue 14 attacks, replayed in a loop from 127.0.0.2-127.0.0.250 (so
 address-based limits never meet the good client), paced so that together they
 use about one core, each pausing 0.5 s between rounds: LIST patterns that backtracked, pre-login literals announced
 at 50 MB, pre-login literal floods, ~900-recipient transactions, BDAT with bare
@@ -38,12 +40,15 @@ def lines_until(f, tag):
             return l
 
 
-def good(sub, imaps, cafile, seconds, out):
+def good(sub, imaps, cafile, start, seconds, out):
+    """Rounds from `start` (epoch seconds) for `seconds`; each successful
+    round's start, end and step times go to OUT.json, failed ones with their
+    time and reason."""
     import imaplib, smtplib
     ctx = ctx_for(cafile)
-    times, smtp_times, steps, sent, errors = [], [], [], 0, []
-    smtp_steps = {'greet': [], 'starttls': [], 'auth': [], 'send': [], 'quit': []}
-    end = time.time() + seconds
+    rounds, sent, errors = [], 0, []
+    time.sleep(max(0, start - time.time()))
+    end = start + seconds
     n = 0
     while time.time() < end:
         n += 1
@@ -61,22 +66,23 @@ def good(sub, imaps, cafile, seconds, out):
             marks.append(time.time())
             s.quit()
             marks.append(time.time())
-            for k, a, b in zip(['greet', 'starttls', 'auth', 'send', 'quit'], marks, marks[1:]):
-                smtp_steps[k].append(b - a)
             sent += 1
-            smtp_times.append(time.time() - t)
+            r = {k: b - a for k, a, b in zip(['greet', 'starttls', 'auth', 'send', 'quit'], marks, marks[1:])}
+            r['smtp'] = time.time() - t
             t1 = time.time()
             m = imaplib.IMAP4_SSL('127.0.0.1', imaps, ssl_context=ctx, timeout=30)
             t2 = time.time()
             m.login('bob@a.test', 'pw-bob')
             t3 = time.time()
-            steps.append((t2 - t1, t3 - t2))
+            r['imap_connect'], r['imap_login'] = t2 - t1, t3 - t2
             typ, data = m.select('INBOX', readonly=True)
             count = int(data[0])
             if count:
                 m.fetch(str(count), '(BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
             m.logout()
-            times.append(time.time() - t)
+            r['start'], r['end'] = t, time.time()
+            r['total'] = r['end'] - t
+            rounds.append(r)
             # Keep the mailbox small, so that idle and attacked rounds work on
             # the same size (not timed; the server's log counts deliveries).
             if count > 20:
@@ -87,10 +93,9 @@ def good(sub, imaps, cafile, seconds, out):
                 m.expunge()
                 m.logout()
         except Exception as e:  # a failed round counts, with its reason
-            errors.append(repr(e)[:200])
+            errors.append({'start': t, 'error': repr(e)[:200]})
         time.sleep(0.05)
-    json.dump({'times': times, 'smtp': smtp_times, 'smtp_steps': smtp_steps, 'imap_connect': [a for a, _ in steps],
-               'imap_login': [b for _, b in steps], 'sent': sent, 'errors': errors}, open(out, 'w'))
+    json.dump({'rounds': rounds, 'sent': sent, 'errors': errors}, open(out, 'w'))
 
 
 # --- the attacks ---------------------------------------------------------------
@@ -250,30 +255,41 @@ def chosen():
     return [a for a in ATTACKS if (not only or a.__name__ in only) and a.__name__ not in skip]
 
 
-def attack(ports, cafile, seconds):
+def attack(ports, cafile, start, window, cycles):
+    """`cycles` times: `window` seconds quiet, then `window` seconds of
+    attacks (each attack in its own thread, pausing 0.5 s between rounds; an
+    attack round begun in a window finishes after it). Prints the counts, the
+    windows and the span of every attack round, as JSON."""
     ctx = ctx_for(cafile)
     attacks = chosen()
-    end = time.time() + seconds
+    windows = [(start + (2 * k + 1) * window, start + (2 * k + 2) * window) for k in range(cycles)]
     counts = {a.__name__: 0 for a in attacks}
+    spans = []
+    lock = threading.Lock()
 
     def loop(fn):
-        while time.time() < end:
-            try:
-                fn(ports, ctx)
-            except Exception:
-                pass
-            counts[fn.__name__] += 1
-            time.sleep(0.5)
+        for on, off in windows:
+            time.sleep(max(0, on - time.time()))
+            while time.time() < off:
+                t = time.time()
+                try:
+                    fn(ports, ctx)
+                except Exception:
+                    pass
+                with lock:
+                    counts[fn.__name__] += 1
+                    spans.append((t, time.time()))
+                time.sleep(0.5)
 
     ts = [threading.Thread(target=loop, args=(a,)) for a in attacks]
     [t.start() for t in ts]
     [t.join() for t in ts]
-    print(json.dumps(counts))
+    print(json.dumps({'counts': counts, 'windows': windows, 'spans': spans}))
 
 
 if __name__ == '__main__':
     if sys.argv[1] == 'good':
-        good(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], float(sys.argv[5]), sys.argv[6])
+        good(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], float(sys.argv[5]), float(sys.argv[6]), sys.argv[7])
     else:
         ports = dict(zip(['smtp', 'sub', 'imap', 'imaps'], map(int, sys.argv[2:6])))
-        attack(ports, sys.argv[6], float(sys.argv[7]))
+        attack(ports, sys.argv[6], float(sys.argv[7]), float(sys.argv[8]), int(sys.argv[9]))

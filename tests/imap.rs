@@ -126,22 +126,26 @@ fn path_traversal_is_refused_and_creates_nothing() {
 /// Found by fuzz/imap_command: LIST matched patterns by byte index, and a
 /// folder name with a multi-byte character at byte 5 made sx-imap panic (abort),
 /// dropping every session; five such LISTs in a minute stopped the server.
+/// Names are UTF-8 on the wire once a client enables UTF8=ACCEPT (imaplib's
+/// enable() then sends them quoted), and patterns are matched against them.
 const UTF8_NAMES_PY: &str = r#"
 import imaplib, ssl, sys
 port, cafile = int(sys.argv[1]), sys.argv[4]
 ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
 m = imaplib.IMAP4_SSL('127.0.0.1', port, ssl_context=ctx)
-m._encoding = 'utf-8'
 assert m.login('alice@a.test', 'alice-pw-1')[0] == 'OK'
-# As a literal: imap-codec takes 8-bit names only there.
+# Without UTF8=ACCEPT a name is modified UTF-7, and 8-bit is refused.
 m.literal = 'Entw\u00fcrfe'.encode()
 typ, data = m._simple_command('CREATE')
-assert typ == 'OK', data
-for pattern in ['"*"', '"INBOX*"', '"Entw%"']:
+assert typ == 'NO' and b'modified UTF-7' in data[0], data
+assert m.enable('UTF8=ACCEPT')[0] == 'OK'
+assert m.create('"Entw\u00fcrfe"')[0] == 'OK'
+for pattern in ['"*"', '"INBOX*"', '"Entw%"', '"Entw\u00fc*"']:
     typ, data = m.list('""', pattern)
     assert typ == 'OK', (pattern, data)
-typ, data = m.list('""', '"*"')
-assert any('Entw\u00fcrfe'.encode() in d for d in data), data
+typ, data = m.list('""', '"Entw\u00fc*"')
+assert data == ['(\\HasNoChildren) "." "Entw\u00fcrfe"'.encode()], data
+assert m.select('"Entw\u00fcrfe"')[0] == 'OK'
 print(m.logout()[0])
 "#;
 
@@ -150,6 +154,8 @@ fn utf8_mailbox_names_are_listed_without_crashing_imap() {
     let mut s = server();
     assert_eq!(run_py(&s, UTF8_NAMES_PY, &[]), "BYE");
     assert!(!s.log().contains("killed by"), "{}", s.log());
+    // Stored in modified UTF-7, as Dovecot stores it.
+    assert!(s.path("mail/a.test/alice/.Entw&APw-rfe/cur").is_dir());
     s.stop();
 }
 

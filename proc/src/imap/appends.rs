@@ -87,7 +87,23 @@ pub fn parse(buf: &[u8]) -> Option<Append> {
             k += 2;
             continue;
         }
-        let lit = top.get(k)?;
+        // RFC 9755 4 (RFC 6855): `UTF8 (literal8)`, a message whose header
+        // may hold UTF-8; stored as any other.
+        let lit = match is(buf, top.get(k), "UTF8") {
+            true => {
+                let list = top.get(k + 1).filter(|s| s.kind == Kind::List)?;
+                k += 1;
+                match spans(buf, inner(list))?.as_slice() {
+                    [one] if buf.get(one.at.start) == Some(&b'~') => list,
+                    _ => return None,
+                }
+            }
+            false => top.get(k)?,
+        };
+        let lit = &match lit.kind {
+            Kind::List => spans(buf, inner(lit))?.into_iter().next()?,
+            _ => lit.clone(),
+        };
         let (data, binary) = literal_data(buf, lit)?;
         let end = lit.at.end;
         messages.push(Message {
@@ -161,6 +177,10 @@ mod tests {
         );
         let Piece::Text(r) = &parts[1] else { panic!() };
         assert_eq!(&b[r.clone()], b"abc");
+        let b = "u APPEND INBOX UTF8 (~{12}\r\nSubject: é\n)\r\n".as_bytes();
+        let a = parse(b).unwrap();
+        assert_eq!(&b[a.messages[0].data.clone()], "Subject: é\n".as_bytes());
+        assert!(parse(b"u APPEND INBOX UTF8 ({1}\r\nx)\r\n").is_none());
         assert!(parse(b"a APPEND INBOX (\\Seen)\r\n").is_none());
         assert!(parse(b"a APPEND INBOX \"bad date\" {1}\r\nx\r\n").is_none());
         assert!(parse(b"a APPEND INBOX {1}\r\nx junk\r\n").is_none());

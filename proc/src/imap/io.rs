@@ -26,6 +26,8 @@ pub struct Enabled {
     pub condstore: bool,
     /// Expunges are told as VANISHED; SELECT takes QRESYNC.
     pub qresync: bool,
+    /// Mailbox names and quoted strings are UTF-8 (RFC 9755; utf8.rs).
+    pub utf8: bool,
 }
 
 pub struct Io {
@@ -47,7 +49,7 @@ impl Io {
     }
 
     pub fn capability(&self, logged_in: bool) -> String {
-        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS QUOTA QUOTA=RES-STORAGE STATUS=SIZE ESEARCH CONDSTORE QRESYNC SEARCHRES WITHIN SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND BINARY OBJECTID CREATE-SPECIAL-USE METADATA SAVEDATE CATENATE");
+        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS QUOTA QUOTA=RES-STORAGE STATUS=SIZE ESEARCH CONDSTORE QRESYNC SEARCHRES WITHIN SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND BINARY OBJECTID CREATE-SPECIAL-USE METADATA SAVEDATE CATENATE UTF8=ACCEPT");
         c.push_str(&format!(" APPENDLIMIT={}", self.sh.max_literal));
         if !logged_in {
             if self.tls() {
@@ -60,6 +62,16 @@ impl Io {
             }
         }
         c
+    }
+
+    /// A stored mailbox name as this client is told it (utf8.rs).
+    pub fn name_out<'a>(&self, stored: &'a str) -> std::borrow::Cow<'a, str> {
+        super::utf8::name_out(stored, self.enabled.utf8)
+    }
+
+    /// A mailbox name in the client's form, written for a response.
+    pub fn quote_name(&self, shown: &str) -> String {
+        super::respond::quote_name(shown, self.enabled.utf8)
     }
 
     pub fn push(&mut self, s: &str) {

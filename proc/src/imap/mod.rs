@@ -31,6 +31,7 @@ mod sort;
 mod thread;
 mod tokens;
 mod url;
+mod utf8;
 pub(crate) use session::serve_conn;
 mod state;
 mod view;

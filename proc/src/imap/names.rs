@@ -29,6 +29,18 @@ pub fn check(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Why a name for a new folder is refused: as `check`, and it must be valid
+/// modified UTF-7 (RFC 3501 5.1.3), the form names are stored in (utf8.rs),
+/// so that every client can be told it. Existing folders (another program's
+/// included) are found by `check` alone.
+pub fn check_new(name: &str) -> Result<(), &'static str> {
+    check(name)?;
+    if super::utf8::decode(name).is_none() {
+        return Err("Mailbox name is not valid modified UTF-7");
+    }
+    Ok(())
+}
+
 /// The folder directory for `name`, relative like `account`.
 pub fn folder(account: &Path, name: &str) -> Result<PathBuf, &'static str> {
     if is_inbox(name) {

@@ -14,6 +14,17 @@ pub fn quote(s: &str) -> String {
     }
 }
 
+/// A mailbox name for a response: once the client enabled UTF-8, UTF-8 may
+/// go in a quoted string (RFC 9755 3.1), which clients take more readily
+/// than a literal.
+pub fn quote_name(s: &str, utf8: bool) -> String {
+    if utf8 && !s.is_ascii() && !s.chars().any(char::is_control) {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        quote(s)
+    }
+}
+
 /// `data` as a literal: `{n}` CRLF and the bytes.
 pub fn literal(out: &mut Vec<u8>, data: &[u8]) {
     out.extend_from_slice(format!("{{{}}}\r\n", data.len()).as_bytes());

@@ -179,6 +179,11 @@ impl Session {
                 }
                 Input::Eof => return Ok(()),
             };
+            // UTF-8 in quoted strings, once enabled (utf8.rs).
+            let buf = match self.io.enabled.utf8 {
+                true => super::utf8::quoted_to_literals(&buf).unwrap_or(buf),
+                false => buf,
+            };
             // APPEND is read here (MULTIAPPEND, literal8: appends.rs), before
             // anything looks through what may be megabytes of message.
             if ext::is_append(&buf) {
@@ -374,6 +379,7 @@ impl Session {
         }
         let Session { io, state } = self;
         let logged_in = state.login().is_some();
+        let utf8 = io.enabled.utf8;
         match cmd.body {
             CommandBody::Capability => cmd::any_state::capability(io, tag, logged_in),
             CommandBody::Noop | CommandBody::Check => {
@@ -419,21 +425,21 @@ impl Session {
                 };
                 cmd::idle::idle(io, sel, tag).await?
             }
-            CommandBody::Select { mailbox } => {
-                blocking(|| cmd::select::select(io, state, tag, &mbox(&mailbox), false, &x.cond))
-            }
-            CommandBody::Examine { mailbox } => {
-                blocking(|| cmd::select::select(io, state, tag, &mbox(&mailbox), true, &x.cond))
-            }
+            CommandBody::Select { mailbox } => blocking(|| {
+                cmd::select::select(io, state, tag, &mbox(&mailbox, utf8), false, &x.cond)
+            }),
+            CommandBody::Examine { mailbox } => blocking(|| {
+                cmd::select::select(io, state, tag, &mbox(&mailbox, utf8), true, &x.cond)
+            }),
             CommandBody::Create { mailbox } => {
-                blocking(|| cmd::mailbox::create(io, state, tag, &mbox(&mailbox), &[]))
+                blocking(|| cmd::mailbox::create(io, state, tag, &mbox(&mailbox, utf8), &[]))
             }
             CommandBody::Delete { mailbox } => {
-                blocking(|| cmd::mailbox::delete(io, state, tag, &mbox(&mailbox)))
+                blocking(|| cmd::mailbox::delete(io, state, tag, &mbox(&mailbox, utf8)))
             }
-            CommandBody::Rename { from, to } => {
-                blocking(|| cmd::mailbox::rename(io, state, tag, &mbox(&from), &mbox(&to)))
-            }
+            CommandBody::Rename { from, to } => blocking(|| {
+                cmd::mailbox::rename(io, state, tag, &mbox(&from, utf8), &mbox(&to, utf8))
+            }),
             CommandBody::SetQuota { .. } => cmd::quota::set_quota(io, tag),
             CommandBody::Close if state.selected().is_some() => {
                 blocking(|| cmd::select::close(io, state, tag, true))
@@ -462,12 +468,13 @@ impl Session {
             State::Authenticated(l) => (&*l, None),
             State::Selected(l, s) => (&*l, Some(s)),
         };
+        let utf8 = io.enabled.utf8;
         match body {
             CommandBody::Subscribe { mailbox } => {
-                blocking(|| cmd::subscribe::subscribe(io, login, tag, &mbox(&mailbox), true))
+                blocking(|| cmd::subscribe::subscribe(io, login, tag, &mbox(&mailbox, utf8), true))
             }
             CommandBody::Unsubscribe { mailbox } => {
-                blocking(|| cmd::subscribe::subscribe(io, login, tag, &mbox(&mailbox), false))
+                blocking(|| cmd::subscribe::subscribe(io, login, tag, &mbox(&mailbox, utf8), false))
             }
             CommandBody::List {
                 reference,
@@ -479,7 +486,7 @@ impl Session {
                         io,
                         login,
                         tag,
-                        &mbox(&reference),
+                        &mbox(&reference, false),
                         &[pattern],
                         Default::default(),
                     )
@@ -490,17 +497,19 @@ impl Session {
                 mailbox_wildcard,
             } => {
                 let pattern = list_pattern(&mailbox_wildcard);
-                blocking(|| cmd::list::lsub(io, login, tag, &mbox(&reference), &pattern))
+                blocking(|| cmd::list::lsub(io, login, tag, &mbox(&reference, false), &pattern))
             }
             CommandBody::Status {
                 mailbox,
                 item_names,
             } => {
                 let sel = sel.as_deref();
-                blocking(|| cmd::status::status(io, login, sel, tag, &mbox(&mailbox), &item_names))
+                blocking(|| {
+                    cmd::status::status(io, login, sel, tag, &mbox(&mailbox, utf8), &item_names)
+                })
             }
             CommandBody::GetQuotaRoot { mailbox } => {
-                blocking(|| cmd::quota::get_quota_root(io, login, tag, &mbox(&mailbox)))
+                blocking(|| cmd::quota::get_quota_root(io, login, tag, &mbox(&mailbox, utf8)))
             }
             CommandBody::GetQuota { root } => {
                 let root = String::from_utf8_lossy(root.as_ref()).into_owned();
@@ -572,6 +581,7 @@ impl Session {
                 io.tagged(&tag, "BAD", "Log in first")
             }
             (ext::Ext::Create(tag, name, uses), _) => {
+                let name = super::utf8::name_in(name.as_bytes(), io.enabled.utf8);
                 blocking(|| cmd::mailbox::create(io, state, &tag, &name, &uses))
             }
             (
@@ -596,7 +606,7 @@ impl Session {
                 let name = if super::names::is_inbox(&name) {
                     "INBOX".to_string()
                 } else {
-                    name
+                    super::utf8::name_in(name.as_bytes(), io.enabled.utf8)
                 };
                 blocking(|| cmd::status::status_of(io, login, None, &tag, &name, items))
             }
@@ -604,7 +614,7 @@ impl Session {
                 let name = if super::names::is_inbox(&name) {
                     "INBOX".to_string()
                 } else {
-                    name
+                    super::utf8::name_in(name.as_bytes(), io.enabled.utf8)
                 };
                 blocking(|| cmd::status::status_of(io, login, Some(sel), &tag, &name, items))
             }
@@ -723,7 +733,7 @@ fn transfer(
     tag: &str,
     (set, mailbox, uid, mv): (&SequenceSet, &Mailbox<'_>, bool, bool),
 ) -> std::io::Result<()> {
-    let dest = mbox(mailbox);
+    let dest = mbox(mailbox, io.enabled.utf8);
     let t = Transfer {
         set,
         dest: &dest,
@@ -739,10 +749,12 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }
 
-fn mbox(m: &Mailbox<'_>) -> String {
+/// A mailbox name as stored (utf8.rs: converted from UTF-8 when the client
+/// enabled it).
+fn mbox(m: &Mailbox<'_>, utf8: bool) -> String {
     match m {
         Mailbox::Inbox => "INBOX".to_string(),
-        Mailbox::Other(o) => String::from_utf8_lossy(o.inner().as_ref()).into_owned(),
+        Mailbox::Other(o) => super::utf8::name_in(o.inner().as_ref(), utf8),
     }
 }
 

@@ -30,6 +30,11 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Already refused, whatever the rest of the content is.
+    pub fn refused(&self) -> bool {
+        self.bare_newline || self.too_big || self.head.too_big
+    }
+
     /// The last BDAT chunk was read: a CR left at the very end is bare.
     pub fn finish_chunks(&mut self) {
         if self.cr_pending {
@@ -127,6 +132,12 @@ impl<W: AsyncWrite + Unpin> Sink<'_, W> {
         self.out.size += b.len() as u64;
         if self.out.size > self.max {
             self.out.too_big = true;
+        }
+        if self.out.refused() {
+            // Refused at the end whatever follows: what is left is only
+            // counted, never written (a client sending megabytes it knows
+            // will be refused costs the disk nothing).
+            self.w = None;
             self.buf.clear();
         } else if self.w.is_some() {
             self.buf.extend_from_slice(b);
@@ -423,10 +434,11 @@ mod tests {
             assert!(o.bare_newline && o.ended_bare, "{input:?}");
             assert_eq!(rest, after, "{input:?}");
         }
-        // A dot after a bare LF that is not a dot line is content.
+        // A dot after a bare LF that is not a dot line is content (of a
+        // message refused, so none of it is written).
         let (o, out, rest) = run(b"a\n.b\n.\rc\r\n.\r\nNEXT").await;
         assert!(o.bare_newline && !o.ended_bare);
-        assert_eq!(out, b"a\n.b\n.\rc\r\n");
+        assert!(out.is_empty());
         assert_eq!(rest, b"NEXT");
         let (o, _, rest) = run(b"a\r.\r\nb\r\n.\r\n").await;
         assert!(o.bare_newline);
@@ -483,5 +495,31 @@ mod tests {
             .unwrap();
         assert!(o.too_big);
         assert!(out.len() <= 1000);
+    }
+
+    #[tokio::test]
+    async fn what_will_be_refused_is_not_written() {
+        // A 1 MB header line, or a bare LF early on: the message is refused
+        // at the end, so the megabyte after it never reaches the spool.
+        for head in [vec![b'h'; 1 << 20], b"a\nb".to_vec()] {
+            let mut body = b"X-Long: ".to_vec();
+            body.extend_from_slice(&head);
+            body.extend_from_slice(b"\r\n\r\n");
+            body.extend_from_slice(&vec![b'y'; 1 << 20]);
+            body.extend_from_slice(b"\r\n.\r\n");
+            let mut r = tokio::io::BufReader::new(&body[..]);
+            let mut out: Vec<u8> = Vec::new();
+            let o = read_data(
+                &mut r,
+                Some(&mut out),
+                50 << 20,
+                Duration::from_secs(1),
+                || {},
+            )
+            .await
+            .unwrap();
+            assert!(o.refused());
+            assert!(out.len() <= MAX_HEADER + 64 * 1024, "{} written", out.len());
+        }
     }
 }

@@ -38,7 +38,8 @@ pub fn namespace(io: &mut Io, tag: &str) {
 }
 
 /// ENABLE (RFC 5161): CONDSTORE, and QRESYNC (which implies it, RFC 7162
-/// 3.2.3); ENABLED names what this command turned on.
+/// 3.2.3), and UTF8=ACCEPT (RFC 9755); ENABLED names what this command turned
+/// on.
 pub fn enable(io: &mut Io, tag: &str, names: &[String]) {
     let mut now = Vec::new();
     for n in names {
@@ -46,6 +47,10 @@ pub fn enable(io: &mut Io, tag: &str, names: &[String]) {
             "CONDSTORE" if !io.enabled.condstore => {
                 io.enabled.condstore = true;
                 now.push("CONDSTORE");
+            }
+            "UTF8=ACCEPT" if !io.enabled.utf8 => {
+                io.enabled.utf8 = true;
+                now.push("UTF8=ACCEPT");
             }
             "QRESYNC" if !io.enabled.qresync => {
                 io.enabled.qresync = true;

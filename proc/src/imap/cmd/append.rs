@@ -69,7 +69,8 @@ pub fn append(io: &mut Io, state: &mut State, a: &Append, buf: &[u8]) -> std::io
     let Some(login) = state.login() else {
         return Ok(());
     };
-    let Some(dst) = super::target(io, login, tag, &a.mailbox) else {
+    let mailbox = crate::imap::utf8::name_in(a.mailbox.as_bytes(), io.enabled.utf8);
+    let Some(dst) = super::target(io, login, tag, &mailbox) else {
         return Ok(());
     };
     // Each URL reads a whole message file, however little of it it takes:

@@ -6,7 +6,6 @@
 use crate::imap::ext::ListOpts;
 use crate::imap::io::Io;
 use crate::imap::names;
-use crate::imap::respond::quote;
 use crate::imap::state::Login;
 
 pub fn list(
@@ -79,7 +78,10 @@ pub fn list(
     }
     let mut lines = Vec::new();
     for name in &all {
-        if !compiled.iter().any(|p| p.matches(name)) {
+        // The client's patterns are in the client's form (UTF-8 once
+        // enabled), so they are matched against the name as it is shown.
+        let shown = io.name_out(name).into_owned();
+        if !compiled.iter().any(|p| p.matches(&shown)) {
             continue;
         }
         let exists = existing_set.contains(name.as_str());
@@ -126,11 +128,11 @@ pub fn list(
         lines.push(format!(
             "* LIST ({}) \".\" {}{extended}\r\n",
             attrs.join(" "),
-            quote(name)
+            io.quote_name(&shown)
         ));
         if exists && !opts.status.is_empty() {
             if let Some(st) = super::status::items(login, name, &opts.status) {
-                lines.push(format!("* STATUS {} ({st})\r\n", quote(name)));
+                lines.push(format!("* STATUS {} ({st})\r\n", io.quote_name(&shown)));
             }
         }
     }
@@ -172,7 +174,10 @@ pub fn lsub(io: &mut Io, login: &Login, tag: &str, reference: &str, pattern: &st
         names::all(&login.account).into_iter().collect();
     let subs = names::subscriptions(&login.account);
     let subscribed: std::collections::HashSet<&str> = subs.iter().map(String::as_str).collect();
-    let matches = |n: &str| compiled.iter().any(|p| p.matches(n));
+    let utf8 = io.enabled.utf8;
+    let client = |n: &str| crate::imap::utf8::name_out(n, utf8).into_owned();
+    let quote = |n: &str| crate::imap::respond::quote_name(n, utf8);
+    let matches = |n: &str| compiled.iter().any(|p| p.matches(&client(n)));
     let mut shown: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut lines = Vec::new();
     for name in &subs {
@@ -183,7 +188,10 @@ pub fn lsub(io: &mut Io, login: &Login, tag: &str, reference: &str, pattern: &st
                 } else {
                     "\\Noselect"
                 };
-                lines.push(format!("* LSUB ({attr}) \".\" {}\r\n", quote(name)));
+                lines.push(format!(
+                    "* LSUB ({attr}) \".\" {}\r\n",
+                    quote(&client(name))
+                ));
             }
             continue;
         }
@@ -194,7 +202,10 @@ pub fn lsub(io: &mut Io, login: &Login, tag: &str, reference: &str, pattern: &st
                 && matches(&prefix)
                 && shown.insert(prefix.clone())
             {
-                lines.push(format!("* LSUB (\\Noselect) \".\" {}\r\n", quote(&prefix)));
+                lines.push(format!(
+                    "* LSUB (\\Noselect) \".\" {}\r\n",
+                    quote(&client(&prefix))
+                ));
             }
         }
     }

@@ -48,6 +48,10 @@ pub fn create(io: &mut Io, state: &State, tag: &str, name: &str, uses: &[String]
         io.tagged(tag, "NO", "[ALREADYEXISTS] INBOX always exists");
         return;
     }
+    if let Err(why) = names::check_new(name) {
+        io.tagged(tag, "NO", &format!("[CANNOT] {why}"));
+        return;
+    }
     let Some(path) = super::folder_or_no(io, login, tag, name) else {
         return;
     };
@@ -131,6 +135,10 @@ pub fn rename(io: &mut Io, state: &State, tag: &str, from: &str, to: &str) {
     let Some(src) = super::folder_or_no(io, login, tag, from) else {
         return;
     };
+    if let Some(why) = names::check_new(to).err().filter(|_| !names::is_inbox(to)) {
+        io.tagged(tag, "NO", &format!("[CANNOT] {why}"));
+        return;
+    }
     let Some(dst) = super::folder_or_no(io, login, tag, to) else {
         return;
     };

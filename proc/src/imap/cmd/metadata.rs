@@ -13,7 +13,8 @@ fn file_of(io: &mut Io, login: &Login, tag: &str, mailbox: &str) -> Option<PathB
     if mailbox.is_empty() {
         return Some(metadata::file(&login.account, None));
     }
-    let folder = super::folder_or_no(io, login, tag, mailbox)?;
+    let stored = crate::imap::utf8::name_in(mailbox.as_bytes(), io.enabled.utf8);
+    let folder = super::folder_or_no(io, login, tag, &stored)?;
     if !folder.join("cur").is_dir() {
         io.tagged(tag, "NO", "[NONEXISTENT] No such mailbox");
         return None;
@@ -79,7 +80,7 @@ pub fn metadata(io: &mut Io, login: &Login, cmd: Command) {
             } else {
                 &mailbox
             };
-            let mut out = format!("* METADATA {} (", quote(shown)).into_bytes();
+            let mut out = format!("* METADATA {} (", io.quote_name(shown)).into_bytes();
             let mut first = true;
             let mut longest_left_out = 0usize;
             for wanted in &entries {

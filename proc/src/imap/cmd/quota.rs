@@ -4,7 +4,6 @@
 
 use crate::imap::io::Io;
 use crate::imap::names;
-use crate::imap::respond::quote;
 use crate::imap::state::Login;
 
 /// RFC 9208: one quota root, "", for the whole account, when EMAIL_QUOTA
@@ -24,11 +23,13 @@ pub fn get_quota_root(io: &mut Io, login: &Login, tag: &str, name: &str) {
         return;
     }
     let shown = if names::is_inbox(name) { "INBOX" } else { name };
+    let shown = io.name_out(shown).into_owned();
+    let shown = shown.as_str();
     if io.sh.quota == 0 {
         // No limit: the mailbox has no quota root.
-        io.push(&format!("* QUOTAROOT {}\r\n", quote(shown)));
+        io.push(&format!("* QUOTAROOT {}\r\n", io.quote_name(shown)));
     } else {
-        io.push(&format!("* QUOTAROOT {} \"\"\r\n", quote(shown)));
+        io.push(&format!("* QUOTAROOT {} \"\"\r\n", io.quote_name(shown)));
         let q = quota_line(io, login);
         io.push(&q);
     }

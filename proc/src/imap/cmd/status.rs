@@ -6,7 +6,6 @@ use crate::imap::flags;
 use crate::imap::folder::Folder;
 use crate::imap::io::Io;
 use crate::imap::names;
-use crate::imap::respond::quote;
 use crate::imap::state::Login;
 use crate::imap::view::Selected;
 use imap_codec::imap_types::status::StatusDataItemName;
@@ -113,7 +112,8 @@ pub fn status_of(
     match items(login, name, &names) {
         Some(s) => {
             let shown = if names::is_inbox(name) { "INBOX" } else { name };
-            io.push(&format!("* STATUS {} ({s})\r\n", quote(shown)));
+            let line = format!("* STATUS {} ({s})\r\n", io.quote_name(&io.name_out(shown)));
+            io.push(&line);
             io.tagged(tag, "OK", "STATUS completed");
         }
         None => io.tagged(tag, "NO", "[NONEXISTENT] No such mailbox"),

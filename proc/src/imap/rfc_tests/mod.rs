@@ -7,6 +7,7 @@ mod rfc5182;
 mod rfc5256;
 mod rfc7162;
 mod rfc8474;
+mod rfc9755;
 
 /// A session's output as text.
 fn text(b: &[u8]) -> String {
