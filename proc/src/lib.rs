@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod aliases;
 pub mod blob;
 pub mod child;
+pub mod compress;
 pub mod config;
 pub mod confine;
 pub mod contain;

@@ -24,13 +24,22 @@ pub enum Conn {
     Tls(Box<TlsStream<TcpStream>>),
     /// Another byte stream: no STARTTLS, no socket options.
     Other(Box<dyn Stream>),
+    /// Any of these with COMPRESS=DEFLATE on (RFC 4978).
+    Deflate(Box<crate::compress::Deflate<Conn>>),
     /// Placeholder while a connection is being upgraded to TLS.
     Closed,
 }
 
 impl Conn {
     pub fn is_tls(&self) -> bool {
-        matches!(self, Conn::Tls(_))
+        match self {
+            Conn::Deflate(d) => d.get_ref().is_tls(),
+            c => matches!(c, Conn::Tls(_)),
+        }
+    }
+
+    pub fn is_compressed(&self) -> bool {
+        matches!(self, Conn::Deflate(_))
     }
 
     /// ACK the next bytes at once: a client that writes a literal and its
@@ -46,6 +55,7 @@ impl Conn {
         match self {
             Conn::Plain(t) => Some(t.as_raw_fd()),
             Conn::Tls(t) => Some(t.get_ref().0.as_raw_fd()),
+            Conn::Deflate(d) => d.get_ref().raw_fd(),
             Conn::Other(_) | Conn::Closed => None,
         }
     }
@@ -54,6 +64,7 @@ impl Conn {
     pub fn tls_info(&self) -> Option<String> {
         match self {
             Conn::Plain(_) | Conn::Other(_) | Conn::Closed => None,
+            Conn::Deflate(d) => d.get_ref().tls_info(),
             Conn::Tls(t) => {
                 let c = t.get_ref().1;
                 let v = c
@@ -81,6 +92,7 @@ impl AsyncRead for Conn {
             Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Conn::Other(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Conn::Deflate(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Conn::Closed => Poll::Ready(Ok(())),
         }
     }
@@ -96,6 +108,7 @@ impl AsyncWrite for Conn {
             Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Conn::Other(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Conn::Deflate(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Conn::Closed => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
         }
     }
@@ -105,6 +118,7 @@ impl AsyncWrite for Conn {
             Conn::Plain(s) => Pin::new(s).poll_flush(cx),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Conn::Other(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Conn::Deflate(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Conn::Closed => Poll::Ready(Ok(())),
         }
     }
@@ -114,6 +128,7 @@ impl AsyncWrite for Conn {
             Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Conn::Other(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Conn::Deflate(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Conn::Closed => Poll::Ready(Ok(())),
         }
     }

@@ -410,6 +410,11 @@ impl Session {
                 return Box::pin(cmd::auth::authenticate(io, state, tag, &m, ir)).await;
             }
             _ if !logged_in => io.tagged(tag, "BAD", "Log in first"),
+            CommandBody::Compress { .. } => {
+                return Box::pin(cmd::compress::compress(io, tag))
+                    .await
+                    .map(|()| true)
+            }
             CommandBody::Enable { capabilities } => {
                 let names: Vec<String> = capabilities
                     .as_ref()

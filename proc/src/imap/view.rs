@@ -209,7 +209,10 @@ impl Selected {
         }
         if added {
             out.push_str(&format!("* {} EXISTS\r\n", self.uids.len()));
-            out.push_str(&format!("* {} RECENT\r\n", self.recent.len()));
+            // IMAP4rev2 has no RECENT response (RFC 9051 7.4, Appendix E).
+            if !en.rev2 {
+                out.push_str(&format!("* {} RECENT\r\n", self.recent.len()));
+            }
         }
         if !pending {
             self.generation = st.generation;

@@ -38,8 +38,8 @@ pub fn namespace(io: &mut Io, tag: &str) {
 }
 
 /// ENABLE (RFC 5161): CONDSTORE, and QRESYNC (which implies it, RFC 7162
-/// 3.2.3), and UTF8=ACCEPT (RFC 9755); ENABLED names what this command turned
-/// on.
+/// 3.2.3), UTF8=ACCEPT (RFC 9755) and IMAP4rev2 (RFC 9051); ENABLED names
+/// what this command turned on.
 pub fn enable(io: &mut Io, tag: &str, names: &[String]) {
     let mut now = Vec::new();
     for n in names {
@@ -47,6 +47,13 @@ pub fn enable(io: &mut Io, tag: &str, names: &[String]) {
             "CONDSTORE" if !io.enabled.condstore => {
                 io.enabled.condstore = true;
                 now.push("CONDSTORE");
+            }
+            // RFC 9051 6.3.1: a server offering both keeps to IMAP4rev1
+            // until this; IMAP4rev2 has UTF-8 built in.
+            "IMAP4REV2" if !io.enabled.rev2 => {
+                io.enabled.rev2 = true;
+                io.enabled.utf8 = true;
+                now.push("IMAP4rev2");
             }
             "UTF8=ACCEPT" if !io.enabled.utf8 => {
                 io.enabled.utf8 = true;

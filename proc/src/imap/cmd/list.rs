@@ -215,6 +215,25 @@ pub fn lsub(io: &mut Io, login: &Login, tag: &str, reference: &str, pattern: &st
     io.tagged(tag, "OK", "LSUB completed");
 }
 
+/// The attributes LIST gives an existing mailbox (for IMAP4rev2's LIST
+/// response at SELECT, RFC 9051 6.3.2).
+pub fn attributes(login: &Login, name: &str) -> String {
+    let prefix = format!("{name}{}", names::DELIM);
+    let children = names::all(&login.account)
+        .iter()
+        .any(|n| n.starts_with(&prefix));
+    let mut attrs = vec![if children {
+        "\\HasChildren"
+    } else {
+        "\\HasNoChildren"
+    }];
+    let uses = names::SpecialUses::read(&login.account);
+    if let Some(s) = uses.of(name) {
+        attrs.push(s);
+    }
+    attrs.join(" ")
+}
+
 /// The levels above `name`: `a`, `a.b` for `a.b.c`.
 fn ancestors(name: &str) -> impl Iterator<Item = String> + '_ {
     name.match_indices(names::DELIM)

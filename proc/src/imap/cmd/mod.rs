@@ -6,6 +6,7 @@
 pub mod any_state;
 pub mod append;
 pub mod auth;
+pub mod compress;
 pub mod copy;
 pub mod expunge;
 pub mod fetch;

@@ -1,6 +1,7 @@
 //! SEARCH and UID SEARCH (RFC 3501 6.4.4), answered as ESEARCH when the
-//! client asked with RETURN (RFC 4731); RETURN (SAVE) keeps the result for
-//! `$` (RFC 5182 SEARCHRES). Matching is search.rs's.
+//! client asked with RETURN (RFC 4731) or enabled IMAP4rev2 (RFC 9051);
+//! RETURN (SAVE) keeps the result for `$` (RFC 5182 SEARCHRES). Matching is
+//! search.rs's.
 
 use crate::imap::io::Io;
 use crate::imap::respond::esearch;
@@ -125,6 +126,9 @@ pub fn search(io: &mut Io, sel: &mut Selected, cmd: Search<'_, '_>) -> std::io::
             }
         }
         Some(opts) => esearch(tag, uid, &opts, &found, highest),
+        // IMAP4rev2 has no SEARCH response: a plain SEARCH is RETURN (ALL)
+        // (RFC 9051 6.4.4).
+        None if io.enabled.rev2 => esearch(tag, uid, &[], &found, highest),
         None => {
             let mut line = String::from("* SEARCH");
             for n in found {

@@ -67,9 +67,20 @@ pub fn select(
     let unseen = sel.flags.iter().position(|f| f & flags::SEEN == 0);
     io.push(&flags_lines(&keywords, read_only));
     io.push(&format!("* {} EXISTS\r\n", sel.uids.len()));
-    io.push(&format!("* {} RECENT\r\n", sel.recent.len()));
-    if let Some(i) = unseen {
-        io.push(&format!("* OK [UNSEEN {}] First unseen\r\n", i + 1));
+    // IMAP4rev2 (RFC 9051 6.3.2) drops RECENT and UNSEEN and tells the
+    // mailbox's name and attributes in a LIST response instead.
+    if io.enabled.rev2 {
+        let attrs = super::list::attributes(login, name);
+        let line = format!(
+            "* LIST ({attrs}) \".\" {}\r\n",
+            io.quote_name(&io.name_out(name))
+        );
+        io.push(&line);
+    } else {
+        io.push(&format!("* {} RECENT\r\n", sel.recent.len()));
+        if let Some(i) = unseen {
+            io.push(&format!("* OK [UNSEEN {}] First unseen\r\n", i + 1));
+        }
     }
     io.push(&format!("* OK [UIDVALIDITY {uidvalidity}] UIDs valid\r\n"));
     io.push(&format!("* OK [UIDNEXT {uidnext}] Predicted next UID\r\n"));

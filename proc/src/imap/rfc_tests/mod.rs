@@ -3,10 +3,12 @@
 //! RFC's text and examples.
 
 mod rfc3502;
+mod rfc4978;
 mod rfc5182;
 mod rfc5256;
 mod rfc7162;
 mod rfc8474;
+mod rfc9051;
 mod rfc9755;
 
 /// A session's output as text.

@@ -1,0 +1,66 @@
+//! COMPRESS=DEFLATE (RFC 4978) against the real session, in process: the
+//! client's bytes after the command are raw deflate, and so is everything
+//! the server says after its tagged OK.
+
+use super::text;
+use crate::inprocess::Imap;
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
+
+fn deflate(data: &[u8]) -> Vec<u8> {
+    let mut c = Compress::new(Compression::default(), false);
+    let mut out = Vec::with_capacity(data.len() + 1024);
+    c.compress_vec(data, &mut out, FlushCompress::Sync).unwrap();
+    out
+}
+
+fn inflate(data: &[u8]) -> Vec<u8> {
+    let mut d = Decompress::new(false);
+    let mut out = Vec::with_capacity(8 << 20);
+    d.decompress_vec(data, &mut out, FlushDecompress::Sync)
+        .unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compress_deflate_both_ways_after_the_ok() {
+    let h = Imap::new().unwrap();
+    h.reset().unwrap();
+    // Sent in one go: the compressed commands arrive with the COMPRESS
+    // line, so the session must inflate what it had already read.
+    let mut input = b"a CAPABILITY\r\nb COMPRESS DEFLATE\r\n".to_vec();
+    input.extend(deflate(
+        b"c SELECT INBOX\r\nd FETCH 1 (BODY[])\r\ne COMPRESS DEFLATE\r\nf LOGOUT\r\n",
+    ));
+    let out = h.session(true, &input).await;
+    let ok = b"b OK DEFLATE active\r\n";
+    let at = out
+        .windows(ok.len())
+        .position(|w| w == ok)
+        .unwrap_or_else(|| panic!("{}", text(&out)))
+        + ok.len();
+    let before = text(&out[..at]);
+    assert!(before.contains(" COMPRESS=DEFLATE"), "{before}");
+    let after = text(&inflate(&out[at..]));
+    assert!(after.contains("c OK [READ-WRITE]"), "{after}");
+    assert!(
+        after.contains("* 1 FETCH (BODY[] {120}\r\nFrom: a@b.test")
+            && after.contains("\r\nhello\r\n FLAGS (\\Seen \\Recent))\r\nd OK"),
+        "{after}"
+    );
+    // RFC 4978 3: a second COMPRESS is refused.
+    assert!(after.contains("e NO [COMPRESSIONACTIVE]"), "{after}");
+    assert!(
+        after.contains("* BYE") && after.contains("f OK LOGOUT"),
+        "{after}"
+    );
+
+    // Not before login; an unknown mechanism is not a command.
+    let out = text(
+        &h.session(
+            false,
+            b"a COMPRESS DEFLATE\r\nb COMPRESS GZIP\r\nc LOGOUT\r\n",
+        )
+        .await,
+    );
+    assert!(out.contains("a BAD") && out.contains("b BAD"), "{out}");
+}
