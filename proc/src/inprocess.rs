@@ -302,6 +302,75 @@ impl Imap {
     }
 }
 
+/// A session driven a line at a time (for what happens between commands:
+/// NOTIFY, IDLE): bob logged in, as `Imap::session`.
+pub struct Client {
+    wr: tokio::io::WriteHalf<tokio::io::DuplexStream>,
+    rd: tokio::io::BufReader<tokio::io::ReadHalf<tokio::io::DuplexStream>>,
+}
+
+impl Imap {
+    pub fn client(&self) -> Client {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let peer: SocketAddr = ([192, 0, 2, 1], 40000).into();
+        let sh = self.sh.clone();
+        let account = self.maildir.0.join("a.test").join("bob");
+        let preauth = Some(("bob@a.test".to_string(), account));
+        tokio::spawn(crate::imap::serve_conn(
+            sh,
+            Service::Imap,
+            Conn::Other(Box::new(server)),
+            peer,
+            preauth,
+        ));
+        let (rd, wr) = tokio::io::split(client);
+        Client {
+            wr,
+            rd: tokio::io::BufReader::new(rd),
+        }
+    }
+}
+
+impl Client {
+    pub async fn send(&mut self, s: &str) {
+        let _ = self.wr.write_all(s.as_bytes()).await;
+    }
+
+    /// What the server says up to and including the first line starting
+    /// with `prefix`; what came before it if that takes over 10 s.
+    pub async fn until(&mut self, prefix: &str) -> String {
+        use tokio::io::AsyncBufReadExt;
+        let mut out = String::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut line = String::new();
+            match tokio::time::timeout_at(deadline, self.rd.read_line(&mut line)).await {
+                Ok(Ok(n)) if n > 0 => {
+                    out.push_str(&line);
+                    if line.starts_with(prefix) {
+                        return out;
+                    }
+                }
+                _ => return out,
+            }
+        }
+    }
+
+    /// What the server says within `d` (nothing expected).
+    pub async fn quiet_for(&mut self, d: Duration) -> String {
+        use tokio::io::AsyncBufReadExt;
+        let mut out = String::new();
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            let mut line = String::new();
+            match tokio::time::timeout_at(deadline, self.rd.read_line(&mut line)).await {
+                Ok(Ok(n)) if n > 0 => out.push_str(&line),
+                _ => return out,
+            }
+        }
+    }
+}
+
 /// The fuzz targets' entry points: one runtime and one harness per process,
 /// reused for every input.
 pub mod fuzz {

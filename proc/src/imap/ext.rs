@@ -35,6 +35,8 @@ pub enum Ext {
     Status(String, String, Vec<String>),
     /// CREATE with RFC 6154 `(USE (...))`: the name and the attributes.
     Create(String, String, Vec<String>),
+    /// RFC 5267 CANCELUPDATE: the tags of the searches to stop updating.
+    CancelUpdate(String, Vec<String>),
 }
 
 /// STATUS items this server answers.
@@ -68,20 +70,44 @@ pub fn search_return(buf: &[u8]) -> Option<(Vec<u8>, Vec<String>)> {
         return None;
     }
     let close = open + buf.get(open..)?.iter().position(|&b| b == b')')?;
-    let opts: Vec<String> = std::str::from_utf8(buf.get(open + 1..close)?)
+    let words: Vec<String> = std::str::from_utf8(buf.get(open + 1..close)?)
         .ok()?
         .split_whitespace()
         .map(str::to_ascii_uppercase)
         .collect();
-    if !opts
-        .iter()
-        .all(|o| ["MIN", "MAX", "ALL", "COUNT", "SAVE"].contains(&o.as_str()))
-    {
-        return None;
-    }
+    let opts = return_options(&words, true)?;
     let mut plain = buf.get(..at)?.to_vec();
     plain.extend_from_slice(buf.get(close + 1..)?);
     Some((plain, opts))
+}
+
+/// RETURN options of SEARCH (RFC 4731, RFC 5182's SAVE when `save`) and
+/// of SORT, with RFC 5267's CONTEXT, UPDATE and `PARTIAL lo:hi` (one string,
+/// `lo <= hi`); None when one is unknown or malformed, or when both ALL and
+/// PARTIAL are asked for (RFC 5267 4.4).
+pub fn return_options(words: &[String], save: bool) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut it = words.iter();
+    while let Some(w) = it.next() {
+        match w.as_str() {
+            "MIN" | "MAX" | "ALL" | "COUNT" | "CONTEXT" | "UPDATE" => out.push(w.clone()),
+            "SAVE" if save => out.push(w.clone()),
+            "PARTIAL" => {
+                let (a, b) = it.next()?.split_once(':')?;
+                let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
+                if a == 0 || b == 0 {
+                    return None;
+                }
+                out.push(format!("PARTIAL {}:{}", a.min(b), a.max(b)));
+            }
+            _ => return None,
+        }
+    }
+    let windows = out
+        .iter()
+        .filter(|o| *o == "ALL" || o.starts_with("PARTIAL"))
+        .count();
+    (windows <= 1).then_some(out)
 }
 
 /// The tag of a command line, for a BAD reply ("*" when there is none).
@@ -247,6 +273,13 @@ pub fn parse(buf: &[u8]) -> Option<Ext> {
             Some(Ext::UidExpunge(tag, set))
         }
         "LIST" => list(tag, &toks[2..]),
+        "CANCELUPDATE" if toks.len() > 2 => {
+            let tags = toks[2..]
+                .iter()
+                .map(|t| t.text().map(str::to_string))
+                .collect::<Option<Vec<_>>>()?;
+            Some(Ext::CancelUpdate(tag, tags))
+        }
         "CREATE" if toks.len() == 4 => {
             let name = toks[2].text()?.to_string();
             let Tok::List(params) = &toks[3] else {

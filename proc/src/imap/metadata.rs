@@ -18,12 +18,16 @@ pub const MAX_VALUE: usize = 32 * 1024;
 pub const MAX_TOTAL: usize = 256 * 1024;
 pub const MAX_ENTRY: usize = 1024;
 const HEAD: &str = "SXMD 1";
+/// A folder's entries (INBOX's in the account directory).
+pub const FILE: &str = "sx-metadata";
+/// The server's entries, in the account directory.
+pub const SERVER_FILE: &str = "sx-metadata-server";
 
 /// The file holding `mailbox`'s entries: "" is the server's.
 pub fn file(account: &Path, folder: Option<&Path>) -> PathBuf {
     match folder {
-        None => account.join("sx-metadata-server"),
-        Some(f) => f.join("sx-metadata"),
+        None => account.join(SERVER_FILE),
+        Some(f) => f.join(FILE),
     }
 }
 

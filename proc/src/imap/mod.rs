@@ -22,6 +22,7 @@ mod metadata;
 pub mod mime;
 mod modseq;
 pub mod names;
+mod notify;
 mod parts;
 mod respond;
 mod search;

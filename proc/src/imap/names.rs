@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 pub const DELIM: char = '.';
-const SUBSCRIPTIONS: &str = "sx-subscriptions";
+pub const SUBSCRIPTIONS: &str = "sx-subscriptions";
 const MAX_NAME: usize = 200;
 
 pub fn is_inbox(name: &str) -> bool {

@@ -115,10 +115,13 @@ pub fn flags_lines(keywords: &[String], read_only: bool) -> String {
     }
 }
 
-/// `* ESEARCH (TAG "t") [UID] MIN n MAX n COUNT n ALL set` (RFC 4731 3.1):
-/// `opts` empty means ALL; MIN, MAX and ALL are left out when nothing matched.
-/// `modseq`: the highest mod-sequence matched, when a MODSEQ key was used
-/// (RFC 7162 3.1.5).
+/// `* ESEARCH` (RFC 4731) for SEARCH, or for SORT (ESORT, RFC 5267 3):
+/// `found` in result order (mailbox order for SEARCH), so MIN and MAX are the
+/// first and last, ALL keeps the order (joining runs only where numbers go
+/// up by one) and `PARTIAL lo:hi` (RFC 5267 4.4) takes positions lo to hi of
+/// it. CONTEXT and UPDATE ask for nothing here; with no other option the
+/// answer is ALL. `modseq`: the highest mod-sequence matched, when a MODSEQ
+/// key was used (RFC 7162 3.1.5).
 pub fn esearch(
     tag: &str,
     uid: bool,
@@ -130,20 +133,34 @@ pub fn esearch(
     if uid {
         line.push_str(" UID");
     }
-    let want = |o: &str| opts.iter().any(|x| x == o) || (opts.is_empty() && o == "ALL");
-    if let (true, Some(min)) = (want("MIN"), found.iter().min()) {
+    let asked: Vec<&str> = opts
+        .iter()
+        .map(String::as_str)
+        .filter(|o| !matches!(*o, "CONTEXT" | "UPDATE"))
+        .collect();
+    let want = |o: &str| asked.contains(&o) || (asked.is_empty() && o == "ALL");
+    if let (true, Some(min)) = (want("MIN"), found.first()) {
         line.push_str(&format!(" MIN {min}"));
     }
-    if let (true, Some(max)) = (want("MAX"), found.iter().max()) {
+    if let (true, Some(max)) = (want("MAX"), found.last()) {
         line.push_str(&format!(" MAX {max}"));
     }
     if want("COUNT") {
         line.push_str(&format!(" COUNT {}", found.len()));
     }
     if want("ALL") && !found.is_empty() {
-        let mut sorted = found.to_vec();
-        sorted.sort_unstable();
-        line.push_str(&format!(" ALL {}", uid_ranges(&sorted)));
+        line.push_str(&format!(" ALL {}", uid_ranges(found)));
+    }
+    for range in asked.iter().filter_map(|o| o.strip_prefix("PARTIAL ")) {
+        let (lo, hi) = range.split_once(':').unwrap_or(("1", "0"));
+        let (lo, hi): (usize, usize) = (lo.parse().unwrap_or(1), hi.parse().unwrap_or(0));
+        let window = found.get(lo.saturating_sub(1).min(found.len())..hi.min(found.len()));
+        match window {
+            Some(w) if !w.is_empty() => {
+                line.push_str(&format!(" PARTIAL ({range} {})", uid_ranges(w)))
+            }
+            _ => line.push_str(&format!(" PARTIAL ({range} NIL)")),
+        }
     }
     if let Some(m) = modseq {
         line.push_str(&format!(" MODSEQ {m}"));

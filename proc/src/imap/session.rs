@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::TcpStream;
 
 /// One command line (literals excluded); RFC 7162 asks for at least 8192.
@@ -89,6 +89,7 @@ pub async fn serve_conn(
             bytes_in: 0,
             bytes_out: 0,
             enabled: Default::default(),
+            notify: None,
         },
         state,
     };
@@ -158,6 +159,21 @@ impl Session {
                 let _ = self.io.flush().await;
                 return Ok(());
             }
+            // NOTIFY (RFC 5465): changes are told between commands too.
+            if self.io.notify.is_some() {
+                match self.between_commands(timeout, drain).await {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                        self.io.push("* BYE Autologout; idle for too long\r\n");
+                        let _ = self.io.flush().await;
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e),
+                }
+                if drain.draining() {
+                    continue;
+                }
+            }
             let read = tokio::select! {
                 r = self.read_command(timeout) => r,
                 _ = drain.reached(crate::drain::Phase::Draining) => continue,
@@ -195,6 +211,7 @@ impl Session {
                     }
                     None => self.bad_command(&buf, &mut bad),
                 };
+                self.context_updates();
                 self.io.flush().await?;
                 if !go_on {
                     return Ok(());
@@ -235,11 +252,24 @@ impl Session {
                 }
                 _ => buf,
             };
+            // RFC 5267 UPDATE: the command is kept, to be run again.
+            let has_update = |o: &Option<Vec<String>>| {
+                o.as_ref().is_some_and(|o| o.iter().any(|x| x == "UPDATE"))
+            };
+            let command = (has_update(&ret)
+                || matches!(&order, Some(Order::Sort { ret, .. }) if has_update(ret)))
+            .then(|| buf.clone());
             let decoded = CommandCodec::default().decode(&buf);
             let go_on = match decoded {
                 Ok((_, cmd)) => {
                     bad = 0;
-                    self.command(cmd, Extras { ret, cond, order }).await?
+                    let x = Extras {
+                        ret,
+                        cond,
+                        order,
+                        command,
+                    };
+                    self.command(cmd, x).await?
                 }
                 Err(_) => match metadata::parse(&buf) {
                     Some(m) => {
@@ -247,6 +277,15 @@ impl Session {
                         self.metadata(m);
                         true
                     }
+                    None if word == "NOTIFY" => match super::notify::parse(&buf) {
+                        Some(n) => {
+                            bad = 0;
+                            let Session { io, state } = self;
+                            blocking(|| cmd::notify::notify(io, state, n));
+                            true
+                        }
+                        None => self.bad_command(&buf, &mut bad),
+                    },
                     None => match ext::parse(&buf) {
                         Some(x) => {
                             bad = 0;
@@ -257,6 +296,10 @@ impl Session {
                     },
                 },
             };
+            self.context_updates();
+            if let (Some(_), Some(login)) = (&self.io.notify, self.state.login()) {
+                cmd::notify::after_own(&mut self.io, login, &word);
+            }
             self.io.flush().await?;
             if !go_on {
                 return Ok(());
@@ -384,7 +427,7 @@ impl Session {
             CommandBody::Capability => cmd::any_state::capability(io, tag, logged_in),
             CommandBody::Noop | CommandBody::Check => {
                 let sel = match state {
-                    State::Selected(_, s) => Some(s),
+                    State::Selected(_, s) => Some(&mut **s),
                     _ => None,
                 };
                 blocking(|| cmd::any_state::noop(io, sel, tag));
@@ -424,11 +467,12 @@ impl Session {
                 cmd::any_state::enable(io, tag, &names)
             }
             CommandBody::Idle => {
-                let sel = match state {
-                    State::Selected(_, s) => Some(s),
-                    _ => None,
+                let (login, sel) = match state {
+                    State::Selected(l, s) => (Some(&*l), Some(&mut **s)),
+                    State::Authenticated(l) => (Some(&*l), None),
+                    State::NotAuthenticated => (None, None),
                 };
-                cmd::idle::idle(io, sel, tag).await?
+                cmd::idle::idle(io, login, sel, tag).await?
             }
             CommandBody::Select { mailbox } => blocking(|| {
                 cmd::select::select(io, state, tag, &mbox(&mailbox, utf8), false, &x.cond)
@@ -508,7 +552,7 @@ impl Session {
                 mailbox,
                 item_names,
             } => {
-                let sel = sel.as_deref();
+                let sel = sel.map(|s| &**s);
                 blocking(|| {
                     cmd::status::status(io, login, sel, tag, &mbox(&mailbox, utf8), &item_names)
                 })
@@ -564,6 +608,92 @@ impl Session {
         blocking(|| cmd::append::append(io, state, a, buf))
     }
 
+    /// With NOTIFY on, wait for the client's next command while telling it
+    /// of changes as they are heard; returns when input is there (or the
+    /// server is stopping).
+    async fn between_commands(
+        &mut self,
+        timeout: Duration,
+        drain: &crate::drain::Drain,
+    ) -> std::io::Result<()> {
+        use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+        enum Heard {
+            Input,
+            Changes(Vec<Arc<PathBuf>>),
+            Poll,
+            Overflow,
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let Session { io, state } = self;
+            let Some(w) = io.notify.as_mut() else {
+                return Ok(());
+            };
+            let poll = state.selected().is_some()
+                && w.spec.selected().is_some_and(|g| g.events.messages());
+            let heard = tokio::select! {
+                biased;
+                r = io.r.fill_buf() => {
+                    r?;
+                    Heard::Input
+                }
+                c = w.rx.recv() => match c {
+                    Ok(p) => {
+                        let mut v = vec![p];
+                        // Whatever else is waiting, in one go (bounded).
+                        while v.len() < 256 {
+                            match w.rx.try_recv() {
+                                Ok(p) => v.push(p),
+                                Err(TryRecvError::Lagged(_)) => break,
+                                Err(_) => break,
+                            }
+                        }
+                        Heard::Changes(v)
+                    }
+                    Err(RecvError::Lagged(_)) => Heard::Overflow,
+                    Err(RecvError::Closed) => Heard::Input,
+                },
+                _ = tokio::time::sleep(cmd::notify::POLL), if poll => Heard::Poll,
+                _ = drain.reached(crate::drain::Phase::Draining) => return Ok(()),
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Err(std::io::ErrorKind::TimedOut.into());
+                }
+            };
+            let (login, sel) = match state {
+                State::Selected(l, s) => (&*l, Some(&mut **s)),
+                State::Authenticated(l) => (&*l, None),
+                State::NotAuthenticated => return Ok(()),
+            };
+            match heard {
+                Heard::Input => return Ok(()),
+                // RFC 5465 5.8: fallen behind; the client resynchronizes.
+                Heard::Overflow => {
+                    io.push(
+                        "* OK [NOTIFICATIONOVERFLOW] Too many changes, notifications stopped\r\n",
+                    );
+                    io.notify = None;
+                }
+                Heard::Changes(paths) => {
+                    cmd::notify::deliver(io, login, sel, &paths, false).await?;
+                }
+                Heard::Poll => cmd::notify::deliver(io, login, sel, &[], true).await?,
+            }
+            self.context_updates();
+            self.io.flush().await?;
+        }
+    }
+
+    /// After each command: what changed in the searches kept up to date
+    /// (RFC 5267 UPDATE).
+    fn context_updates(&mut self) {
+        if let State::Selected(_, sel) = &mut self.state {
+            if !sel.contexts.is_empty() {
+                let io = &mut self.io;
+                blocking(|| cmd::context::updates(io, sel));
+            }
+        }
+    }
+
     /// SETMETADATA and GETMETADATA (RFC 5464).
     fn metadata(&mut self, m: metadata::Command) {
         let Session { io, state } = self;
@@ -604,6 +734,10 @@ impl Session {
                 }
             }
             (ext::Ext::UidExpunge(tag, _), _) => io.tagged(&tag, "BAD", "No mailbox selected"),
+            (ext::Ext::CancelUpdate(tag, tags), State::Selected(_, sel)) => {
+                cmd::context::cancel(io, sel, &tag, &tags)
+            }
+            (ext::Ext::CancelUpdate(tag, _), _) => io.tagged(&tag, "BAD", "No mailbox selected"),
             (ext::Ext::List(tag, l), State::Authenticated(login) | State::Selected(login, _)) => {
                 blocking(|| cmd::list::list(io, login, &tag, &l.reference, &l.patterns, l.opts))
             }
@@ -634,6 +768,8 @@ struct Extras {
     cond: Parts,
     /// The command was SORT or THREAD.
     order: Option<Order>,
+    /// The command as decoded, when a search is to be kept up to date.
+    command: Option<Vec<u8>>,
 }
 
 /// Selected-state commands (RFC 3501 6.4).
@@ -664,6 +800,7 @@ async fn selected(
                 key: &criteria,
                 uid,
                 order,
+                command: x.command,
             };
             blocking(|| cmd::sort::ordered(io, sel, req))?
         }
@@ -682,6 +819,7 @@ async fn selected(
                     uid,
                     ret: x.ret,
                     modseq: x.cond.search_modseq,
+                    command: x.command,
                 },
             )
         })?,

@@ -251,17 +251,11 @@ pub fn take(buf: &[u8]) -> Option<(Vec<u8>, Order)> {
             let mut ret = None;
             if is(buf, top.get(k), "RETURN") {
                 let list = top.get(k + 1).filter(|s| s.kind == Kind::List)?;
-                let opts: Vec<String> = spans(buf, inner(list))?
+                let words: Vec<String> = spans(buf, inner(list))?
                     .iter()
                     .map(|s| text(buf, s).to_ascii_uppercase())
                     .collect();
-                if !opts
-                    .iter()
-                    .all(|o| ["MIN", "MAX", "ALL", "COUNT"].contains(&o.as_str()))
-                {
-                    return None;
-                }
-                ret = Some(opts);
+                ret = Some(super::ext::return_options(&words, false)?);
                 k += 2;
             }
             let list = top.get(k).filter(|s| s.kind == Kind::List)?;

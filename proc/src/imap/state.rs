@@ -17,7 +17,9 @@ pub struct Login {
 pub enum State {
     NotAuthenticated,
     Authenticated(Login),
-    Selected(Login, Selected),
+    /// Boxed: the view is the biggest part of a session, and most idle
+    /// sessions have none.
+    Selected(Login, Box<Selected>),
 }
 
 impl State {
@@ -37,7 +39,7 @@ impl State {
 
     /// Back to the authenticated state (CLOSE, UNSELECT, any SELECT, the
     /// selected mailbox deleted); the view left, if there was one.
-    pub fn deselect(&mut self) -> Option<Selected> {
+    pub fn deselect(&mut self) -> Option<Box<Selected>> {
         match std::mem::replace(self, State::NotAuthenticated) {
             State::Selected(l, s) => {
                 *self = State::Authenticated(l);
@@ -54,7 +56,7 @@ impl State {
     pub fn select(&mut self, sel: Selected) {
         self.deselect();
         if let State::Authenticated(l) = std::mem::replace(self, State::NotAuthenticated) {
-            *self = State::Selected(l, sel);
+            *self = State::Selected(l, Box::new(sel));
         }
     }
 }

@@ -28,12 +28,42 @@ pub struct Selected {
     pub recent: HashSet<u32>,
     /// RFC 5182: the UIDs `SEARCH RETURN (SAVE)` saved, for `$`.
     pub saved: Vec<u32>,
+    /// RFC 5267: searches kept up to date (UPDATE), at most MAX_CONTEXTS.
+    pub contexts: Vec<Context>,
     pub(super) generation: u64,
     pub(super) keywords: usize,
     pub(super) sid: u64,
 }
 
+/// Searches one session may keep up to date at once (RFC 5267 4.3.1: at
+/// least one; each is run again whenever the mailbox changes).
+pub const MAX_CONTEXTS: usize = 5;
+
+/// A UID SEARCH or UID SORT kept up to date (RFC 5267 UPDATE).
+pub struct Context {
+    pub tag: String,
+    /// The command as decoded (`tag UID SEARCH ...`), run again on changes.
+    pub command: Vec<u8>,
+    /// SORT's criteria; None for SEARCH.
+    pub sort: Option<Vec<super::sort::Criterion>>,
+    /// The UIDs the client holds, in result order.
+    pub results: Vec<u32>,
+    /// The state they were computed in (`Selected::state_key`).
+    pub seen: (u64, usize, u64),
+}
+
 impl Selected {
+    /// Changes when the folder's flags or messages change (its highest
+    /// mod-sequence) or the view does (told of new or expunged messages).
+    pub fn state_key(&self) -> (u64, usize, u64) {
+        let highest = self
+            .folder
+            .lock()
+            .map(|st| st.highest_modseq())
+            .unwrap_or(0);
+        (highest, self.uids.len(), self.generation)
+    }
+
     pub fn open(folder: Arc<Folder>, sid: u64, read_only: bool) -> std::io::Result<Selected> {
         let mut st = folder.lock()?;
         let mut s = Selected {
@@ -44,6 +74,7 @@ impl Selected {
             modseqs: Vec::new(),
             recent: HashSet::new(),
             saved: Vec::new(),
+            contexts: Vec::new(),
             generation: st.generation,
             keywords: st.keywords.len(),
             sid,

@@ -83,6 +83,8 @@ pub fn create(io: &mut Io, state: &State, tag: &str, name: &str, uses: &[String]
             // RFC 8474 4.1: CREATE tells the new mailbox's MAILBOXID.
             let id =
                 Folder::open(&path).and_then(|f| f.lock().and_then(|mut st| f.mailbox_id(&mut st)));
+            // For NOTIFY's MailboxName in other sessions.
+            io.changed(&path);
             match id {
                 Ok(id) => io.tagged(tag, "OK", &format!("[MAILBOXID ({id})] CREATE completed")),
                 Err(_) => io.tagged(tag, "OK", "CREATE completed"),
@@ -171,7 +173,11 @@ pub fn rename(io: &mut Io, state: &State, tag: &str, from: &str, to: &str) {
         let _ = names::rename_special_uses(&login.account, from, to);
     }
     match result {
-        Ok(()) => io.tagged(tag, "OK", "RENAME completed"),
+        Ok(()) => {
+            io.changed(&src);
+            io.changed(&dst);
+            io.tagged(tag, "OK", "RENAME completed")
+        }
         Err(e) => {
             log::warn!("{}: rename {from} -> {to}: {e}", io.service.name());
             io.tagged(tag, "NO", "[CANNOT] Cannot rename mailbox")

@@ -42,7 +42,11 @@ pub fn metadata(io: &mut Io, login: &Login, cmd: Command) {
                 return;
             };
             match metadata::write(&path, &entries) {
-                Ok(Ok(())) => io.tagged(&tag, "OK", "SETMETADATA completed"),
+                Ok(Ok(())) => {
+                    // For NOTIFY's metadata events in other sessions.
+                    io.changed(&path);
+                    io.tagged(&tag, "OK", "SETMETADATA completed")
+                }
                 Ok(Err(Refused::MaxSize(n))) => io.tagged(
                     &tag,
                     "NO",

@@ -21,6 +21,61 @@ pub struct Search<'a, 'b> {
     /// RFC 7162 3.1.5: a MODSEQ key was used; the answer gives the highest
     /// mod-sequence of what matched.
     pub modseq: bool,
+    /// The command as decoded, kept when RETURN has UPDATE (RFC 5267).
+    pub command: Option<Vec<u8>>,
+}
+
+/// A search to keep up to date, as `keep` takes it.
+pub struct Kept {
+    pub command: Option<Vec<u8>>,
+    pub sort: Option<Vec<crate::imap::sort::Criterion>>,
+    /// UIDs, in result order.
+    pub results: Vec<u32>,
+}
+
+/// RFC 5267 4.3: UPDATE with the tag of a context still kept is BAD.
+pub fn tag_free(io: &mut Io, sel: &Selected, tag: &str) -> bool {
+    if sel.contexts.iter().any(|c| c.tag == tag) {
+        io.tagged(
+            tag,
+            "BAD",
+            "Tag reuse: a search with this tag is kept updated",
+        );
+        return false;
+    }
+    true
+}
+
+/// Keep a search up to date (RFC 5267 4.3), or say why not with an untagged
+/// NO [NOUPDATE]: only UID searches are kept (updates by sequence number
+/// would have to be ordered around every EXPUNGE; RFC 5267 4.3.1 lets a
+/// server refuse), and at most MAX_CONTEXTS per session. The search itself
+/// is answered either way.
+pub fn keep(io: &mut Io, sel: &mut Selected, tag: &str, uid: bool, k: Kept) {
+    let refused = if !uid {
+        Some("Updates are kept for UID SEARCH and UID SORT only")
+    } else if sel.contexts.len() >= crate::imap::view::MAX_CONTEXTS {
+        Some("Too many contexts")
+    } else {
+        None
+    };
+    match (refused, k.command) {
+        (None, Some(command)) => {
+            let seen = sel.state_key();
+            sel.contexts.push(crate::imap::view::Context {
+                tag: tag.to_string(),
+                command,
+                sort: k.sort,
+                results: k.results,
+                seen,
+            });
+        }
+        (why, _) => io.push(&format!(
+            "* NO [NOUPDATE {}] {}\r\n",
+            crate::imap::respond::quote(tag),
+            why.unwrap_or("Cannot keep this search")
+        )),
+    }
 }
 
 /// A message a search program matched.
@@ -96,7 +151,14 @@ pub fn search(io: &mut Io, sel: &mut Selected, cmd: Search<'_, '_>) -> std::io::
         uid,
         ret,
         modseq,
+        command,
     } = cmd;
+    let update = ret
+        .as_ref()
+        .is_some_and(|o| o.iter().any(|x| x == "UPDATE"));
+    if update && !tag_free(io, sel, tag) {
+        return Ok(());
+    }
     if !charset_ok(io, tag, charset) {
         // A failed SAVE empties the saved result (RFC 5182 2.1).
         if ret.as_ref().is_some_and(|o| o.iter().any(|x| x == "SAVE")) {
@@ -114,6 +176,15 @@ pub fn search(io: &mut Io, sel: &mut Selected, cmd: Search<'_, '_>) -> std::io::
         .map(|h| if uid { h.uid } else { h.seq })
         .collect();
     let highest = (modseq && !found.is_empty()).then_some(highest);
+    if update {
+        let results = hits.iter().map(|h| h.uid).collect();
+        let kept = Kept {
+            command,
+            sort: None,
+            results,
+        };
+        keep(io, sel, tag, uid, kept);
+    }
     let line = match ret {
         Some(opts) if opts.iter().any(|o| o == "SAVE") => {
             save(sel, &opts, &found, uid);

@@ -6,7 +6,7 @@
 
 use super::search::{charset_ok, matching};
 use crate::imap::io::Io;
-use crate::imap::respond::{quote, uid_ranges};
+use crate::imap::respond::esearch;
 use crate::imap::sort::{self, Algorithm, Facts, Order};
 use crate::imap::thread;
 use crate::imap::view::Selected;
@@ -20,22 +20,13 @@ pub struct Ordered<'a, 'b> {
     pub key: &'a SearchKey<'b>,
     pub uid: bool,
     pub order: Order,
+    /// The command as decoded, kept when RETURN has UPDATE (RFC 5267).
+    pub command: Option<Vec<u8>>,
 }
 
-pub fn ordered(io: &mut Io, sel: &mut Selected, req: Ordered<'_, '_>) -> std::io::Result<()> {
-    let Ordered {
-        tag,
-        charset,
-        key,
-        uid,
-        order,
-    } = req;
-    if !charset_ok(io, tag, charset) {
-        return Ok(());
-    }
-    // Answers name messages by number: no EXPUNGE may shift them now.
-    let updates = sel.sync(io.enabled, uid);
-    io.push(&updates);
+/// What SORT and THREAD know of each message `key` matches, in mailbox
+/// order.
+pub fn facts(sel: &Selected, key: &SearchKey<'_>) -> std::io::Result<Vec<Facts>> {
     let mut facts: Vec<Facts> = Vec::new();
     for h in matching(sel, key)? {
         let header = h
@@ -55,13 +46,46 @@ pub fn ordered(io: &mut Io, sel: &mut Selected, req: Ordered<'_, '_>) -> std::io
             h.meta.size,
         ));
     }
+    Ok(facts)
+}
+
+pub fn ordered(io: &mut Io, sel: &mut Selected, req: Ordered<'_, '_>) -> std::io::Result<()> {
+    let Ordered {
+        tag,
+        charset,
+        key,
+        uid,
+        order,
+        command,
+    } = req;
+    if !charset_ok(io, tag, charset) {
+        return Ok(());
+    }
+    let update =
+        matches!(&order, Order::Sort { ret: Some(o), .. } if o.iter().any(|x| x == "UPDATE"));
+    if update && !super::search::tag_free(io, sel, tag) {
+        return Ok(());
+    }
+    // Answers name messages by number: no EXPUNGE may shift them now.
+    let updates = sel.sync(io.enabled, uid);
+    io.push(&updates);
+    let mut facts = facts(sel, key)?;
     let name = |f: &Facts| if uid { f.uid } else { f.seq };
     match order {
         Order::Sort { criteria, ret } => {
             sort::sort(&mut facts, &criteria);
             let found: Vec<u32> = facts.iter().map(name).collect();
+            if update {
+                let results = facts.iter().map(|f| f.uid).collect();
+                let kept = super::search::Kept {
+                    command,
+                    sort: Some(criteria.clone()),
+                    results,
+                };
+                super::search::keep(io, sel, tag, uid, kept);
+            }
             match ret {
-                Some(opts) => io.push(&esort(tag, uid, &opts, &found)),
+                Some(opts) => io.push(&esearch(tag, uid, &opts, &found, None)),
                 None => {
                     let mut line = String::from("* SORT");
                     for n in found {
@@ -83,28 +107,4 @@ pub fn ordered(io: &mut Io, sel: &mut Selected, req: Ordered<'_, '_>) -> std::io
         }
     }
     Ok(())
-}
-
-/// RFC 5267 4.2: ESEARCH for a SORT; MIN and MAX are the first and last in
-/// sort order, ALL keeps that order (runs only where numbers ascend by one).
-fn esort(tag: &str, uid: bool, opts: &[String], found: &[u32]) -> String {
-    let mut line = format!("* ESEARCH (TAG {})", quote(tag));
-    if uid {
-        line.push_str(" UID");
-    }
-    let want = |o: &str| opts.iter().any(|x| x == o) || (opts.is_empty() && o == "ALL");
-    if let (true, Some(min)) = (want("MIN"), found.first()) {
-        line.push_str(&format!(" MIN {min}"));
-    }
-    if let (true, Some(max)) = (want("MAX"), found.last()) {
-        line.push_str(&format!(" MAX {max}"));
-    }
-    if want("COUNT") {
-        line.push_str(&format!(" COUNT {}", found.len()));
-    }
-    if want("ALL") && !found.is_empty() {
-        // uid_ranges joins runs in the order given: the sort order is kept.
-        line.push_str(&format!(" ALL {}", uid_ranges(found)));
-    }
-    line + "\r\n"
 }

@@ -19,7 +19,11 @@ pub fn subscribe(io: &mut Io, login: &Login, tag: &str, name: &str, on: bool) {
         }
     }
     match names::set_subscribed(&login.account, name, on) {
-        Ok(()) => io.tagged(tag, "OK", "Completed"),
+        Ok(()) => {
+            // For NOTIFY's SubscriptionChange in other sessions.
+            io.changed(&login.account.join(names::SUBSCRIPTIONS));
+            io.tagged(tag, "OK", "Completed")
+        }
         Err(e) => {
             log::warn!("{}: subscriptions: {e}", io.service.name());
             io.tagged(tag, "NO", "[SERVERBUG] Cannot update subscriptions")

@@ -6,6 +6,8 @@ mod rfc3502;
 mod rfc4978;
 mod rfc5182;
 mod rfc5256;
+mod rfc5267;
+mod rfc5465;
 mod rfc7162;
 mod rfc8474;
 mod rfc9051;

@@ -80,7 +80,8 @@ async fn sort_by_each_key_and_esort() {
         .await,
     );
     assert!(
-        out.contains(" SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES"),
+        out.contains(" SORT SORT=DISPLAY ESORT ")
+            && out.contains(" THREAD=ORDEREDSUBJECT THREAD=REFERENCES "),
         "{out}"
     );
     // Base subjects: alpha (3, 5), beta (4, 6, 7), first (1), second (2);
