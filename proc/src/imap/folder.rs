@@ -422,6 +422,14 @@ impl Folder {
         st.record(&self.path, &records, &gone);
     }
 
+    /// The MAILBOXID recorded in `folder`, read without opening it (None
+    /// when none is recorded yet).
+    pub fn recorded_mailbox_id(folder: &Path) -> Option<String> {
+        let t = fs::read_to_string(folder.join(MAILBOXID)).ok()?;
+        let id = t.lines().next()?.strip_prefix("SXMB 1 ")?;
+        is_object_id(id).then(|| id.to_string())
+    }
+
     /// RFC 8474 MAILBOXID: `F` and 24 random hex digits, kept in the folder.
     pub fn mailbox_id(&self, st: &mut State) -> io::Result<String> {
         if let Some(id) = &st.mailbox_id {

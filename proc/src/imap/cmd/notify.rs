@@ -335,9 +335,8 @@ fn folder_ids(account: &Path) -> BTreeMap<String, String> {
         let Ok(path) = names::folder(account, &name) else {
             continue;
         };
-        let id = Folder::open(&path)
-            .and_then(|f| f.lock().and_then(|mut st| f.mailbox_id(&mut st)))
-            .unwrap_or_else(|_| format!("?{name}"));
+        // Read, not opened: a folder's index is built only when used.
+        let id = Folder::recorded_mailbox_id(&path).unwrap_or_else(|| format!("?{name}"));
         out.insert(id, name);
     }
     out
