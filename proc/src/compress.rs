@@ -219,25 +219,33 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Deflate<S> {
     }
 }
 
+/// The peer's side, for tests: a whole buffer deflated (ending in a sync
+/// flush) or inflated (up to 8 MB).
 #[cfg(test)]
-mod tests {
+pub mod peer {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    fn deflate_all(data: &[u8]) -> Vec<u8> {
+    pub fn deflate_all(data: &[u8]) -> Vec<u8> {
         let mut c = Compress::new(Compression::default(), false);
         let mut out = Vec::with_capacity(data.len() + 1024);
         c.compress_vec(data, &mut out, FlushCompress::Sync).unwrap();
         out
     }
 
-    fn inflate_all(data: &[u8]) -> Vec<u8> {
+    pub fn inflate_all(data: &[u8]) -> Vec<u8> {
         let mut d = Decompress::new(false);
         let mut out = Vec::with_capacity(8 << 20);
         d.decompress_vec(data, &mut out, FlushDecompress::Sync)
             .unwrap();
         out
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::peer::{deflate_all, inflate_all};
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[tokio::test]
     async fn both_ways_with_pending_input_and_flushes_the_peer_can_read() {

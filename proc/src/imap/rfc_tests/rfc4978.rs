@@ -3,23 +3,8 @@
 //! the server says after its tagged OK.
 
 use super::text;
+use crate::compress::peer::{deflate_all as deflate, inflate_all as inflate};
 use crate::inprocess::Imap;
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
-
-fn deflate(data: &[u8]) -> Vec<u8> {
-    let mut c = Compress::new(Compression::default(), false);
-    let mut out = Vec::with_capacity(data.len() + 1024);
-    c.compress_vec(data, &mut out, FlushCompress::Sync).unwrap();
-    out
-}
-
-fn inflate(data: &[u8]) -> Vec<u8> {
-    let mut d = Decompress::new(false);
-    let mut out = Vec::with_capacity(8 << 20);
-    d.decompress_vec(data, &mut out, FlushDecompress::Sync)
-        .unwrap();
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compress_deflate_both_ways_after_the_ok() {
