@@ -37,6 +37,12 @@ pub enum Ext {
     Create(String, String, Vec<String>),
     /// RFC 5267 CANCELUPDATE: the tags of the searches to stop updating.
     CancelUpdate(String, Vec<String>),
+    /// RFC 4467 GENURLAUTH: (URL, mechanism) pairs.
+    GenUrlAuth(String, Vec<(String, String)>),
+    /// RFC 4467 URLFETCH: the URLs.
+    UrlFetch(String, Vec<String>),
+    /// RFC 4467 RESETKEY: a mailbox (all when None) and mechanisms.
+    ResetKey(String, Option<String>, Vec<String>),
 }
 
 /// STATUS items this server answers.
@@ -273,6 +279,36 @@ pub fn parse(buf: &[u8]) -> Option<Ext> {
             Some(Ext::UidExpunge(tag, set))
         }
         "LIST" => list(tag, &toks[2..]),
+        "GENURLAUTH" if toks.len() > 2 && toks.len() % 2 == 0 => {
+            let pairs = toks[2..]
+                .chunks(2)
+                .map(|p| Some((p[0].text()?.to_string(), p[1].text()?.to_string())))
+                .collect::<Option<Vec<_>>>()?;
+            Some(Ext::GenUrlAuth(tag, pairs))
+        }
+        "URLFETCH" if toks.len() > 2 => {
+            let urls = toks[2..]
+                .iter()
+                .map(|t| t.text().map(str::to_string))
+                .collect::<Option<Vec<_>>>()?;
+            Some(Ext::UrlFetch(tag, urls))
+        }
+        "RESETKEY" => {
+            let mut rest = toks[2..].iter().map(|t| t.text().map(str::to_string));
+            let mailbox = match rest.next() {
+                None => None,
+                Some(m) => {
+                    let m = m?;
+                    Some(if super::names::is_inbox(&m) {
+                        "INBOX".to_string()
+                    } else {
+                        m
+                    })
+                }
+            };
+            let mechs = rest.collect::<Option<Vec<_>>>()?;
+            Some(Ext::ResetKey(tag, mailbox, mechs))
+        }
         "CANCELUPDATE" if toks.len() > 2 => {
             let tags = toks[2..]
                 .iter()

@@ -32,6 +32,7 @@ mod sort;
 mod thread;
 mod tokens;
 mod url;
+mod urlauth;
 mod utf8;
 pub(crate) use session::serve_conn;
 mod state;

@@ -738,6 +738,22 @@ impl Session {
                 cmd::context::cancel(io, sel, &tag, &tags)
             }
             (ext::Ext::CancelUpdate(tag, _), _) => io.tagged(&tag, "BAD", "No mailbox selected"),
+            (
+                ext::Ext::GenUrlAuth(tag, _)
+                | ext::Ext::UrlFetch(tag, _)
+                | ext::Ext::ResetKey(tag, ..),
+                State::NotAuthenticated,
+            ) => io.tagged(&tag, "BAD", "Log in first"),
+            (ext::Ext::GenUrlAuth(tag, urls), State::Authenticated(l) | State::Selected(l, _)) => {
+                blocking(|| cmd::urlauth::genurlauth(io, l, &tag, &urls))
+            }
+            (ext::Ext::UrlFetch(tag, urls), State::Authenticated(l) | State::Selected(l, _)) => {
+                blocking(|| cmd::urlauth::urlfetch(io, l, &tag, &urls))
+            }
+            (
+                ext::Ext::ResetKey(tag, mbox, mechs),
+                State::Authenticated(l) | State::Selected(l, _),
+            ) => blocking(|| cmd::urlauth::resetkey(io, l, &tag, mbox.as_deref(), &mechs)),
             (ext::Ext::List(tag, l), State::Authenticated(login) | State::Selected(login, _)) => {
                 blocking(|| cmd::list::list(io, login, &tag, &l.reference, &l.patterns, l.opts))
             }

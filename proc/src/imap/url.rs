@@ -41,23 +41,35 @@ fn pct_decode(s: &str) -> Option<String> {
 
 pub fn parse(url: &str) -> Option<Target> {
     // `imap://user;AUTH=*@host:port/path`: only the path matters here.
-    let path = match url.strip_prefix("imap://") {
+    let path = match strip_prefix_ci(url, "imap://") {
         Some(rest) => &rest[rest.find('/')?..],
         None => url,
     };
     let path = path.strip_prefix('/')?;
-    let (mbox, rest) = path.split_once("/;UID=")?;
-    let (mbox, uidvalidity) = match mbox.split_once(";UIDVALIDITY=") {
-        Some((m, v)) => (m, Some(v.parse().ok().filter(|v| *v > 0)?)),
+    // Keywords are matched without case (RFC 5092 is ABNF: `;UID=` is
+    // `;uid=` too); an ASCII lower-cased copy keeps every offset.
+    let lower = path.to_ascii_lowercase();
+    let at = lower.find("/;uid=")?;
+    let (mbox, rest) = (&path[..at], &path[at + "/;uid=".len()..]);
+    let (mbox, uidvalidity) = match mbox.to_ascii_lowercase().find(";uidvalidity=") {
+        Some(i) => (
+            &mbox[..i],
+            Some(
+                mbox[i + ";uidvalidity=".len()..]
+                    .parse()
+                    .ok()
+                    .filter(|v| *v > 0)?,
+            ),
+        ),
         None => (mbox, None),
     };
     let mut parts = rest.split("/;");
     let uid: u32 = parts.next()?.parse().ok().filter(|u| *u > 0)?;
     let (mut section, mut partial) = (None, None);
     for p in parts {
-        if let Some(s) = p.strip_prefix("SECTION=") {
+        if let Some(s) = strip_prefix_ci(p, "SECTION=") {
             section = Some(pct_decode(s)?);
-        } else if let Some(r) = p.strip_prefix("PARTIAL=") {
+        } else if let Some(r) = strip_prefix_ci(p, "PARTIAL=") {
             let (o, l) = r.split_once('.').unwrap_or((r, ""));
             let l = if l.is_empty() {
                 usize::MAX
@@ -76,6 +88,12 @@ pub fn parse(url: &str) -> Option<Target> {
         section,
         partial,
     })
+}
+
+pub(super) fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
 }
 
 /// `f` of the section text as imap-codec reads it from `BODY[...]`; None
@@ -99,7 +117,12 @@ fn with_section<R>(s: &str, f: impl FnOnce(&Option<Section<'_>>) -> R) -> Option
 /// The bytes `url` names in `account`, or None when it names nothing here.
 pub fn fetch(account: &Path, url: &str) -> Option<Vec<u8>> {
     let t = parse(url)?;
-    let dir = names::folder(account, &t.mailbox).ok()?;
+    // RFC 5092 names mailboxes in UTF-8; older clients (RFC 2192) in
+    // modified UTF-7, which is how they are stored.
+    let dir = [super::utf8::encode(&t.mailbox), t.mailbox.clone()]
+        .into_iter()
+        .filter_map(|m| names::folder(account, &m).ok())
+        .find(|d| d.join("cur").is_dir())?;
     let folder = Folder::open(&dir).ok()?;
     let file = {
         let st = folder.lock().ok()?;
@@ -146,6 +169,9 @@ mod tests {
             Some(true)
         );
         assert_eq!(with_section("BOGUS", |_| ()), None);
+        // RFC 4467's examples are lower case.
+        let t = parse("imap://joe@example.com/INBOX/;uid=20/;section=1.2").unwrap();
+        assert_eq!((t.uid, t.section.as_deref()), (20, Some("1.2")));
         assert!(parse("/INBOX/;UID=0").is_none());
         assert!(parse("INBOX/;UID=1").is_none());
         assert!(parse("/INBOX/;UID=1/;BOGUS=1").is_none());

@@ -23,6 +23,7 @@ pub mod sort;
 pub mod status;
 pub mod store;
 pub mod subscribe;
+pub mod urlauth;
 
 use super::folder::Folder;
 use super::io::Io;

@@ -3,6 +3,7 @@
 //! RFC's text and examples.
 
 mod rfc3502;
+mod rfc4467;
 mod rfc4978;
 mod rfc5182;
 mod rfc5256;
