@@ -161,7 +161,7 @@ impl Session {
             }
             // NOTIFY (RFC 5465): changes are told between commands too.
             if self.io.notify.is_some() {
-                match self.between_commands(timeout, drain).await {
+                match Box::pin(self.between_commands(timeout, drain)).await {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                         self.io.push("* BYE Autologout; idle for too long\r\n");

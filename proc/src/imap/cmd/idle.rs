@@ -68,7 +68,7 @@ async fn idle_on(
             c = changes.recv() => match c {
                 Ok(p) if notifying => {
                     if let Some(login) = login {
-                        super::notify::deliver(io, login, sel.as_deref_mut(), &[p], false).await?;
+                        Box::pin(super::notify::deliver(io, login, sel.as_deref_mut(), &[p], false)).await?;
                         io.flush().await?;
                     }
                     false
@@ -91,7 +91,14 @@ async fn idle_on(
         };
         if look && notifying {
             if let Some(login) = login {
-                super::notify::deliver(io, login, sel.as_deref_mut(), &[], true).await?;
+                Box::pin(super::notify::deliver(
+                    io,
+                    login,
+                    sel.as_deref_mut(),
+                    &[],
+                    true,
+                ))
+                .await?;
                 io.flush().await?;
             }
         } else if let (true, Some(s)) = (look, sel.as_deref_mut()) {
