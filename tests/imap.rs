@@ -232,6 +232,71 @@ fn compress_deflate_with_imaplib_and_zlib_over_tls() {
     s.stop();
 }
 
+/// BURL (RFC 4468) with URLAUTH (RFC 4467), both sides real: imaplib saves a
+/// draft and has GENURLAUTH authorize a `submit+` URL for it; smtplib sends
+/// the message by that URL (BURL ... LAST) over submission; bob finds it in
+/// his INBOX. A tampered URL gets 554 5.6.6 and nothing is sent.
+const BURL_PY: &str = r#"
+import imaplib, re, smtplib, ssl, sys, time
+imaps, cafile, sub = int(sys.argv[1]), sys.argv[4], int(sys.argv[5])
+ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
+imaplib.Commands['GENURLAUTH'] = ('AUTH', 'SELECTED')
+m = imaplib.IMAP4_SSL('127.0.0.1', imaps, ssl_context=ctx)
+assert 'URLAUTH' in m.capabilities, m.capabilities
+assert m.login('alice@a.test', 'alice-pw-1')[0] == 'OK'
+draft = b'From: alice@a.test\r\nTo: bob@a.test\r\nSubject: burl draft\r\n\r\nwritten once, sent by reference\r\n'
+typ, data = m.append('Drafts', None, None, draft)
+assert typ == 'OK', data
+uid = re.search(rb'APPENDUID \d+ (\d+)', data[0]).group(1).decode()
+url = 'imap://alice%40a.test@mail.a.test/Drafts/;uid=' + uid + ';urlauth=submit+alice%40a.test'
+typ, data = m._simple_command('GENURLAUTH', '"%s"' % url, 'INTERNAL')
+assert typ == 'OK', data
+authorized = m.untagged_responses['GENURLAUTH'][0].decode().strip('"')
+assert authorized.startswith(url + ':internal:'), authorized
+# The submit URL is for the submission server, not for IMAP sessions.
+imaplib.Commands['URLFETCH'] = ('AUTH', 'SELECTED')
+typ, data = m._simple_command('URLFETCH', '"%s"' % authorized)
+assert typ == 'OK' and m.untagged_responses['URLFETCH'][0].endswith(b' NIL'), m.untagged_responses
+m.logout()
+
+s = smtplib.SMTP('127.0.0.1', sub, timeout=30)
+s.starttls(context=ctx)
+s.ehlo()
+assert 'burl' in s.esmtp_features, s.esmtp_features
+s.login('alice@a.test', 'alice-pw-1')
+s.mail('alice@a.test')
+s.rcpt('bob@a.test')
+bad = authorized[:-1] + ('1' if authorized[-1] == '0' else '0')
+code, msg = s.docmd('BURL', bad + ' LAST')
+assert code == 554 and b'5.6.6' in msg, (code, msg)
+code, msg = s.docmd('BURL', authorized + ' LAST')
+assert code == 250, (code, msg)
+s.quit()
+
+b = imaplib.IMAP4_SSL('127.0.0.1', imaps, ssl_context=ctx)
+assert b.login('bob@a.test', 'bob-pw-1')[0] == 'OK'
+for _ in range(100):
+    b.select('INBOX')
+    typ, data = b.search(None, 'SUBJECT', '"burl draft"')
+    if data[0].split():
+        break
+    time.sleep(0.1)
+n = data[0].split()
+assert len(n) == 1, data
+typ, data = b.fetch(n[0], '(BODY.PEEK[TEXT])')
+assert b'written once, sent by reference' in data[0][1], data
+print(b.logout()[0])
+"#;
+
+#[test]
+fn burl_sends_a_draft_by_its_urlauth_url() {
+    let mut s = server();
+    let sub = s.ports.submission.to_string();
+    assert_eq!(run_py(&s, BURL_PY, &[&sub]), "BYE", "{}", s.log());
+    assert!(s.log().contains("BURL user=alice@a.test"), "{}", s.log());
+    s.stop();
+}
+
 /// Found by fuzz/imap_message: a 595-byte message whose MIME parts (as parsed)
 /// point back at each other made BODYSTRUCTURE walk exponentially many parts
 /// (gigabytes of memory). Now every part is rendered once, at most 1000 in all.

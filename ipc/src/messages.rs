@@ -529,6 +529,21 @@ pub enum DeliveryToQueue {
     PermFail(String),
 }
 
+/// smtp -> imap: BURL (RFC 4468) asks for what a URLAUTH URL (RFC 4467)
+/// names, for a message `user` (authenticated on submission) is sending.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum SmtpToImap {
+    UrlFetch { user: String, url: String },
+}
+
+/// imap -> smtp: the URL's bytes are `len` bytes from `start` of the file
+/// whose fd comes with the frame; or it names nothing this user may send.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ImapToSmtp {
+    Fetched { start: u64, len: u64 },
+    Refused,
+}
+
 /// delivery -> imap: a mailbox changed on disk.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum DeliveryToImap {

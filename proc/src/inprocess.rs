@@ -191,6 +191,12 @@ impl Smtp {
                 "smtp->in-process queue",
                 Duration::from_secs(10),
             ),
+            // No imap here: BURL's fetches fail (554 5.6.6).
+            imap: PeerRpc::new(
+                Channel::new(ipc::seqpacket_pair()?.0)?,
+                "smtp->no imap",
+                Duration::from_secs(1),
+            ),
             resolver: RwLock::new(None),
             domain_slots: Mutex::new(HashMap::new()),
             idle: Mutex::new(HashMap::new()),

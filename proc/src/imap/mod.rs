@@ -6,11 +6,13 @@
 //! certificate chain and a RemoteSigningKey (signatures by keyholder).
 //!
 //! Talks to: keyholder (TlsSign, CheckPassword); hears delivery's `Changed`
-//! and passes it to IDLE sessions. Answers from the parent: Reload (new
-//! certificate), NewEdge (keyholder, delivery or signer edge of a restarted
-//! peer), Ping, Stats, Shutdown.
+//! and passes it to IDLE and NOTIFY sessions; answers smtp's `UrlFetch`
+//! (BURL, burl.rs) with an unnamed file of the URL's bytes. Answers from the
+//! parent: Reload (new certificate), NewEdge (keyholder, delivery, smtp or
+//! signer edge of a restarted peer), Ping, Stats, Shutdown.
 
 mod appends;
+mod burl;
 mod cmd;
 mod ext;
 pub mod flags;
@@ -83,6 +85,12 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
+    match startup::peer(&mut ctx, Role::Smtp) {
+        Ok(c) => {
+            tokio::spawn(burl::serve(c));
+        }
+        Err(code) => return code,
+    }
     let (changes, _) = tokio::sync::broadcast::channel(1024);
     tokio::spawn(hear_delivery(delivery, changes.clone()));
     let shared = Arc::new(Shared {
@@ -138,6 +146,12 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
                             tokio::spawn(hear_delivery(c, shared.changes.clone()));
                         }
                         Err(e) => log::error!("new delivery edge: {e}"),
+                    },
+                    FdName::Peer(Role::Smtp) => match ipc::Channel::new(fd) {
+                        Ok(c) => {
+                            tokio::spawn(burl::serve(c));
+                        }
+                        Err(e) => log::error!("new smtp edge: {e}"),
                     },
                     FdName::TlsSigner => tls.replace_signer(fd),
                     other => log::warn!("ipc parent: no use for a new {other:?} edge"),

@@ -198,16 +198,22 @@ pub fn authorize(account: &Path, user: &str, u: &Url) -> Result<String, &'static
 /// key, the URL must not have expired, and its access must let this user
 /// fetch it. Only URLs of the session's own account are served (a session
 /// reads only its account); `submit+` URLs are for the submission server
-/// alone, so never served here.
+/// alone (`fetch_as`), so never served to a session.
 pub fn fetch(account: &Path, user: &str, u: &Url, now: i64) -> Option<Vec<u8>> {
+    fetch_as(account, user, u, now, false)
+}
+
+/// As `fetch`, for the submission server's BURL (RFC 4468) when `submit`:
+/// then `submit+<user>` URLs are served, `user+` ones are not.
+pub fn fetch_as(account: &Path, user: &str, u: &Url, now: i64, submit: bool) -> Option<Vec<u8>> {
     let (mech, token) = u.token.as_ref()?;
     if !mech.eq_ignore_ascii_case("internal") || u.expire.is_some_and(|e| e <= now) {
         return None;
     }
     let allowed = match &u.access {
         Access::Anonymous | Access::AuthUser => true,
-        Access::User(x) => x.eq_ignore_ascii_case(user),
-        Access::Submit(_) => false,
+        Access::User(x) => !submit && x.eq_ignore_ascii_case(user),
+        Access::Submit(x) => submit && x.eq_ignore_ascii_case(user),
     };
     if !allowed || !u.owner.eq_ignore_ascii_case(user) {
         return None;

@@ -13,8 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// Peer edges of DESIGN.md §2 (each a request/reply socketpair).
-const PEERS: [(Role, Role); 6] = [
+const PEERS: [(Role, Role); 7] = [
     (Role::Smtp, Role::Queue),
+    (Role::Smtp, Role::Imap),
     (Role::Smtp, Role::Keyholder),
     (Role::Imap, Role::Keyholder),
     (Role::Queue, Role::Delivery),

@@ -6,9 +6,10 @@
 //! aliases, no secrets). Message bodies are written into fds handed over by queue.
 //!
 //! Talks to: keyholder (TlsSign on the signer edge, CheckPassword), queue (Create,
-//! Commit, Abort). Answers queue's `Send` on the outbound edge. Answers from the
-//! parent: Reload (certificate, directory), NewEdge (queue, keyholder, outbound
-//! or signer edge of a restarted peer), Ping, Stats, Shutdown.
+//! Commit, Abort), imap (UrlFetch, for BURL). Answers queue's `Send` on the
+//! outbound edge. Answers from the parent: Reload (certificate, directory),
+//! NewEdge (queue, keyholder, imap, outbound or signer edge of a restarted
+//! peer), Ping, Stats, Shutdown.
 
 mod auth;
 mod data;
@@ -24,7 +25,8 @@ use crate::directory::Dir;
 use crate::net::{self, TlsState};
 use crate::startup::{self, ChildCtx};
 use ipc::messages::{
-    ChildSettings, FdName, KeyReply, KeyRequest, ParentToChild, QueueToSmtp, Role, SmtpToQueue,
+    ChildSettings, FdName, ImapToSmtp, KeyReply, KeyRequest, ParentToChild, QueueToSmtp, Role,
+    SmtpToImap, SmtpToQueue,
 };
 use ipc::PeerRpc;
 use std::collections::HashMap;
@@ -37,6 +39,8 @@ pub(crate) struct Shared {
     pub tls: Arc<TlsState>,
     pub keyholder: PeerRpc<KeyRequest, KeyReply>,
     pub queue: PeerRpc<SmtpToQueue, QueueToSmtp>,
+    /// BURL (RFC 4468): what a URLAUTH URL names, from imap.
+    pub imap: PeerRpc<SmtpToImap, ImapToSmtp>,
     pub dir: RwLock<Arc<Dir>>,
     /// DNS for MX lookups, rebuilt when the servers change on reload.
     pub resolver: RwLock<Option<Arc<hickory_resolver::TokioResolver>>>,
@@ -103,6 +107,10 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         Ok(c) => PeerRpc::new(c, "smtp->queue", Duration::from_secs(60)),
         Err(code) => return code,
     };
+    let imap = match startup::peer(&mut ctx, Role::Imap) {
+        Ok(c) => PeerRpc::new(c, "smtp->imap", Duration::from_secs(60)),
+        Err(code) => return code,
+    };
     let Some(dir) = load_dir(ctx.take(&FdName::Directory), &settings) else {
         log::error!("no account directory was handed down");
         return 70;
@@ -112,6 +120,7 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         tls: tls.clone(),
         keyholder,
         queue,
+        imap,
         dir: RwLock::new(Arc::new(dir)),
         resolver: RwLock::new(route::resolver(&settings.dns_servers).map(Arc::new)),
         domain_slots: Mutex::new(HashMap::new()),
@@ -172,6 +181,10 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
                     FdName::Peer(Role::Keyholder) => match ipc::Channel::new(fd) {
                         Ok(c) => shared.keyholder.replace(c),
                         Err(e) => log::error!("new keyholder edge: {e}"),
+                    },
+                    FdName::Peer(Role::Imap) => match ipc::Channel::new(fd) {
+                        Ok(c) => shared.imap.replace(c),
+                        Err(e) => log::error!("new imap edge: {e}"),
                     },
                     FdName::Outbound => match ipc::Channel::new(fd) {
                         Ok(c) => {
