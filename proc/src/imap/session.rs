@@ -624,6 +624,12 @@ impl Session {
             Overflow,
         }
         let deadline = tokio::time::Instant::now() + timeout;
+        // Its own beat, however often news wakes the loop (as IDLE's).
+        let mut poll_tick = tokio::time::interval_at(
+            tokio::time::Instant::now() + cmd::notify::POLL,
+            cmd::notify::POLL,
+        );
+        poll_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let Session { io, state } = self;
             let Some(w) = io.notify.as_mut() else {
@@ -653,7 +659,7 @@ impl Session {
                     Err(RecvError::Lagged(_)) => Heard::Overflow,
                     Err(RecvError::Closed) => Heard::Input,
                 },
-                _ = tokio::time::sleep(cmd::notify::POLL), if poll => Heard::Poll,
+                _ = poll_tick.tick(), if poll => Heard::Poll,
                 _ = drain.reached(crate::drain::Phase::Draining) => return Ok(()),
                 _ = tokio::time::sleep_until(deadline) => {
                     return Err(std::io::ErrorKind::TimedOut.into());

@@ -159,3 +159,45 @@ async fn refusals() {
     assert!(out.contains("c NO [BADEVENT (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange MailboxMetadataChange ServerMetadataChange)]"), "{out}");
     assert!(out.contains("g OK") && out.contains("h OK"), "{out}");
 }
+
+/// Changes by other programs (no news on the change channel) are found by
+/// a poll that keeps its own beat while news of other mailboxes keeps
+/// waking the session (regression: the poll restarted with every wake-up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_poll_fires_while_other_mailboxes_get_mail() {
+    let h = Imap::new().unwrap();
+    let inbox = h.reset().unwrap();
+    let mut a = h.client();
+    a.until("* PREAUTH").await;
+    a.send("a SELECT INBOX\r\nb NOTIFY SET (selected (MessageNew MessageExpunge)) (personal (MessageNew MessageExpunge))\r\n")
+        .await;
+    a.until("b OK").await;
+    // Another program delivers into INBOX behind the server's back.
+    std::fs::write(
+        inbox.join("new").join("1800000000.other.test"),
+        "Subject: behind the back\r\n\r\nx\r\n",
+    )
+    .unwrap();
+    // Meanwhile Sent gets mail every 0.5 s through the server.
+    let feeder = {
+        let mut n = 0;
+        let h = &h;
+        async move {
+            loop {
+                n += 1;
+                let cmd = format!(
+                    "x APPEND Sent {{12}}\r\nSubject: {}\r\n\r\nx LOGOUT\r\n",
+                    n % 10
+                );
+                h.session(true, cmd.as_bytes()).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
+    let out = tokio::select! {
+        out = a.until("* 3 EXISTS") => out,
+        _ = feeder => unreachable!(),
+    };
+    assert!(out.contains("* 3 EXISTS"), "{out}");
+    assert!(out.contains("* STATUS \"Sent\""), "{out}");
+}
