@@ -22,7 +22,9 @@ pub struct Target {
     pub partial: Option<(usize, usize)>,
 }
 
-fn pct_decode(s: &str) -> Option<String> {
+/// `%xx` escapes undone; None when one is malformed or the result is not
+/// UTF-8.
+pub(super) fn pct_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -50,7 +50,7 @@ pub fn parse(s: &str) -> Option<Url> {
     // `user;AUTH=mech`: the user alone.
     let userinfo = &rest[..at];
     let user = userinfo.split(';').next()?;
-    let owner = pct(user)?;
+    let owner = super::url::pct_decode(user)?;
     let lower = s.to_ascii_lowercase();
     let u = lower.find(";urlauth=")?;
     let after = &s[u + ";urlauth=".len()..];
@@ -65,8 +65,12 @@ pub fn parse(s: &str) -> Option<Url> {
         "anonymous" => Access::Anonymous,
         "authuser" => Access::AuthUser,
         a => match a.split_once('+') {
-            Some(("submit", _)) => Access::Submit(pct(access_text.split_once('+')?.1)?),
-            Some(("user", _)) => Access::User(pct(access_text.split_once('+')?.1)?),
+            Some(("submit", _)) => {
+                Access::Submit(super::url::pct_decode(access_text.split_once('+')?.1)?)
+            }
+            Some(("user", _)) => {
+                Access::User(super::url::pct_decode(access_text.split_once('+')?.1)?)
+            }
             _ => return None,
         },
     };
@@ -90,23 +94,6 @@ pub fn parse(s: &str) -> Option<Url> {
         expire,
         token,
     })
-}
-
-fn pct(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// The path part of a URL (what url.rs resolves): without EXPIRE and

@@ -862,27 +862,12 @@ impl Session<'_> {
             data::read_chunk::<_, tokio::fs::File>(&mut self.r, None, len, &mut o, 0, t).await?;
             return self.error(r).await;
         }
-        let has = self.tx.as_ref().is_some_and(|t| t.bdat.is_some());
-        if !has {
-            match self.open_spool().await {
-                Ok((id, w)) => {
-                    if let Some(tx) = self.tx.as_mut() {
-                        tx.bdat = Some((id, w, Outcome::default()));
-                    }
-                }
-                Err(e) => {
-                    log::error!("queue unavailable: {e}");
-                    let mut o = Outcome::default();
-                    let t = self.timeout();
-                    data::read_chunk::<_, tokio::fs::File>(&mut self.r, None, len, &mut o, 0, t)
-                        .await?;
-                    self.reply("451 4.3.0 Queue unavailable, try again later\r\n");
-                    return Ok(Flow::Continue);
-                }
-            }
-        }
-        let Some((id, mut w, mut out)) = self.tx.as_mut().and_then(|t| t.bdat.take()) else {
-            return Ok(Flow::Close);
+        let Some((id, mut w, mut out)) = self.chunk_spool().await else {
+            let mut o = Outcome::default();
+            let t = self.timeout();
+            data::read_chunk::<_, tokio::fs::File>(&mut self.r, None, len, &mut o, 0, t).await?;
+            self.reply("451 4.3.0 Queue unavailable, try again later\r\n");
+            return Ok(Flow::Continue);
         };
         let (max, t) = (self.st.max_message_size, self.timeout());
         if let Err(e) = data::read_chunk(&mut self.r, Some(&mut w), len, &mut out, max, t).await {
@@ -899,6 +884,22 @@ impl Session<'_> {
         }
         out.finish_chunks();
         self.finish(id, w, out).await
+    }
+
+    /// The spool file and running outcome a BDAT or BURL chunk goes into:
+    /// the transaction's, or a new one from queue at its first chunk; None
+    /// (logged) when queue cannot give one.
+    async fn chunk_spool(&mut self) -> Option<(String, BufWriter<tokio::fs::File>, Outcome)> {
+        if let Some(open) = self.tx.as_mut().and_then(|t| t.bdat.take()) {
+            return Some(open);
+        }
+        match self.open_spool().await {
+            Ok((id, w)) => Some((id, w, Outcome::default())),
+            Err(e) => {
+                log::error!("queue unavailable: {e}");
+                None
+            }
+        }
     }
 
     /// BURL (RFC 4468): a chunk of the message from a URLAUTH URL, which
@@ -933,23 +934,9 @@ impl Session<'_> {
             self.reply("554 5.6.6 IMAP URL resolution failed\r\n");
             return Ok(Flow::Continue);
         };
-        let has = self.tx.as_ref().is_some_and(|t| t.bdat.is_some());
-        if !has {
-            match self.open_spool().await {
-                Ok((id, w)) => {
-                    if let Some(tx) = self.tx.as_mut() {
-                        tx.bdat = Some((id, w, Outcome::default()));
-                    }
-                }
-                Err(e) => {
-                    log::error!("queue unavailable: {e}");
-                    self.reply("451 4.3.0 Queue unavailable, try again later\r\n");
-                    return Ok(Flow::Continue);
-                }
-            }
-        }
-        let Some((id, mut w, mut out)) = self.tx.as_mut().and_then(|t| t.bdat.take()) else {
-            return Ok(Flow::Close);
+        let Some((id, mut w, mut out)) = self.chunk_spool().await else {
+            self.reply("451 4.3.0 Queue unavailable, try again later\r\n");
+            return Ok(Flow::Continue);
         };
         let mut src = {
             use std::io::Seek;
