@@ -30,6 +30,9 @@ use tokio::net::TcpStream;
 
 /// One command line (literals excluded); RFC 7162 asks for at least 8192.
 const MAX_LINE: usize = 64 * 1024;
+/// How much of an over-long command line is read and dropped before the
+/// session ends (an endless line, or a deflate stream that inflates to one).
+const MAX_DROPPED: usize = 16 << 20;
 /// Bad commands in a row before the session is closed.
 const MAX_BAD: u32 = 20;
 /// Before login a whole command (lines and literals) is at most this big:
@@ -349,6 +352,10 @@ impl Session {
                 // Over the limit: drop the rest of the line (bounded by the
                 // same deadline) and refuse the command.
                 let tag = ext::tag_of(&buf);
+                // At most this much more is read and dropped: past it (a
+                // line without end, or a deflate stream of one) the session
+                // ends rather than spend its time on it.
+                let mut dropped = 0usize;
                 loop {
                     let mut rest = Vec::new();
                     let m = tokio::time::timeout_at(
@@ -359,6 +366,13 @@ impl Session {
                     .map_err(|_| timed_out())??;
                     if m == 0 || rest.ends_with(b"\n") {
                         break;
+                    }
+                    dropped += m;
+                    if dropped > MAX_DROPPED {
+                        self.io.tagged(&tag, "BAD", "Command line too long");
+                        self.io.push("* BYE Command line without end\r\n");
+                        self.io.flush().await?;
+                        return Ok(Input::Eof);
                     }
                 }
                 self.io.tagged(&tag, "BAD", "Command line too long");

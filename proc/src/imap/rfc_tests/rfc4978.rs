@@ -49,3 +49,23 @@ async fn compress_deflate_both_ways_after_the_ok() {
     );
     assert!(out.contains("a BAD") && out.contains("b BAD"), "{out}");
 }
+
+/// A deflate stream that inflates to an endless command line ends the
+/// session after a bounded amount, not after the autologout half an hour on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_without_end_in_a_deflate_stream_ends_the_session() {
+    let h = Imap::new().unwrap();
+    h.reset().unwrap();
+    let mut input = b"a COMPRESS DEFLATE\r\n".to_vec();
+    input.extend(deflate(&vec![b'x'; 20 << 20]));
+    let t = std::time::Instant::now();
+    let out = h.session(true, &input).await;
+    let ok = b"a OK DEFLATE active\r\n";
+    let at = out.windows(ok.len()).position(|w| w == ok).unwrap() + ok.len();
+    let after = text(&inflate(&out[at..]));
+    assert!(
+        after.contains("BAD Command line too long\r\n* BYE Command line without end"),
+        "{after}"
+    );
+    assert!(t.elapsed() < std::time::Duration::from_secs(20));
+}
