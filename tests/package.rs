@@ -218,15 +218,24 @@ fn debian_package_installs_serves_mail_and_purges_keeping_mail() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let status = run(
-        Command::new("sx").args([
-            "server-email",
-            "--config",
-            "/etc/scorpiox/scorpiox-env.txt",
+    // The file is in new/ a moment before delivery's report reaches the
+    // counters: wait for the count, not a fixed time.
+    let t = Instant::now();
+    let status = loop {
+        let status = run(
+            Command::new("sx").args([
+                "server-email",
+                "--config",
+                "/etc/scorpiox/scorpiox-env.txt",
+                "--status",
+            ]),
             "--status",
-        ]),
-        "--status",
-    );
+        );
+        if status.contains("1 delivered") || t.elapsed() > Duration::from_secs(10) {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert!(status.contains("1 delivered"), "{status}");
 
     nix::sys::signal::kill(
