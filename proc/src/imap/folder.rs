@@ -65,6 +65,8 @@ pub struct Meta {
     pub body: OnceLock<Arc<[u8]>>,
     /// The header block, for header searches.
     pub header: OnceLock<Arc<[u8]>>,
+    /// Its most searched fields, decoded.
+    pub header_text: OnceLock<Arc<super::header_text::HeaderText>>,
 }
 
 type Stamp = (i64, i64, i64, i64);

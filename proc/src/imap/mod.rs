@@ -19,6 +19,7 @@ pub mod flags;
 mod folder;
 #[doc(hidden)]
 pub mod fuzz;
+mod header_text;
 mod io;
 mod metadata;
 pub mod mime;

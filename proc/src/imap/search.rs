@@ -5,11 +5,12 @@
 use super::flags::{self, Bits};
 use super::folder::now_secs;
 use super::folder::Meta;
+use super::header_text::{values, HeaderText};
 use super::search_keys::Marked;
 use imap_codec::imap_types::search::SearchKey;
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
-use mail_parser::{HeaderValue, Message, MessageParser, PartType};
-use std::path::PathBuf;
+use mail_parser::{MessageParser, PartType};
+use std::path::Path;
 use std::sync::Arc;
 
 /// Whether `v` is in `set`, `*` being `largest` (ranges in either order).
@@ -34,7 +35,10 @@ pub struct Item<'a> {
     pub flags: Bits,
     pub recent: bool,
     pub meta: Arc<Meta>,
-    pub path: PathBuf,
+    /// The folder's cur/ and the message's file name in it (joined only
+    /// when the file is read: most searches never read it).
+    cur: &'a Path,
+    file: &'a str,
     pub keywords: &'a [String],
     pub max_seq: u32,
     pub max_uid: u32,
@@ -53,7 +57,7 @@ impl<'a> Item<'a> {
         flags: Bits,
         recent: bool,
         meta: Arc<Meta>,
-        path: PathBuf,
+        (cur, file): (&'a Path, &'a str),
         keywords: &'a [String],
         max: (u32, u32),
     ) -> Self {
@@ -63,7 +67,8 @@ impl<'a> Item<'a> {
             flags,
             recent,
             meta,
-            path,
+            cur,
+            file,
             keywords,
             max_seq: max.0,
             max_uid: max.1,
@@ -78,16 +83,24 @@ impl<'a> Item<'a> {
         self.meta
             .header
             .get_or_init(|| {
-                super::folder::read_header(&self.path)
+                super::folder::read_header(&self.cur.join(self.file))
                     .unwrap_or_default()
                     .into()
             })
             .clone()
     }
 
+    /// The decoded fields searched most, cached with the message's metadata.
+    fn header_text(&self) -> Arc<HeaderText> {
+        self.meta
+            .header_text
+            .get_or_init(|| HeaderText::of(&self.header()).into())
+            .clone()
+    }
+
     fn raw(&mut self) -> &[u8] {
         if self.raw.is_none() {
-            self.raw = Some(std::fs::read(&self.path).unwrap_or_default());
+            self.raw = Some(std::fs::read(self.cur.join(self.file)).unwrap_or_default());
         }
         self.raw.as_deref().unwrap_or_default()
     }
@@ -97,65 +110,16 @@ fn lower(s: &str) -> String {
     s.to_lowercase()
 }
 
-fn value_text(v: &HeaderValue<'_>, out: &mut String) {
-    match v {
-        HeaderValue::Text(t) => out.push_str(t),
-        HeaderValue::TextList(l) => {
-            for t in l {
-                out.push_str(t);
-                out.push(' ');
-            }
-        }
-        HeaderValue::Address(a) => {
-            for x in a.iter() {
-                if let Some(n) = &x.name {
-                    out.push_str(n);
-                    out.push(' ');
-                }
-                if let Some(e) = &x.address {
-                    out.push('<');
-                    out.push_str(e);
-                    out.push_str("> ");
-                }
-            }
-        }
-        HeaderValue::ContentType(c) => {
-            out.push_str(&c.c_type);
-            if let Some(s) = &c.c_subtype {
-                out.push('/');
-                out.push_str(s);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Every `name:` header of `m`: decoded text and the raw value, lower-cased.
-fn header_values(m: &Message<'_>, name: &str) -> Vec<String> {
-    let raw = m.raw_message.as_ref();
-    m.headers()
-        .iter()
-        .filter(|h| h.name.as_str().eq_ignore_ascii_case(name))
-        .map(|h| {
-            let mut s = String::new();
-            value_text(&h.value, &mut s);
-            s.push(' ');
-            s.push_str(&String::from_utf8_lossy(
-                raw.get(h.offset_start as usize..h.offset_end as usize)
-                    .unwrap_or_default(),
-            ));
-            lower(&s)
-        })
-        .collect()
-}
-
 fn header_has(it: &mut Item<'_>, name: &str, needle: &str) -> bool {
     let needle = lower(needle);
+    if let Some(values) = it.header_text().field(name) {
+        return values.iter().any(|v| v.contains(&needle));
+    }
     let header = it.header();
     let Some(m) = MessageParser::default().parse_headers(&header[..]) else {
         return false;
     };
-    header_values(&m, name).iter().any(|v| v.contains(&needle))
+    values(&m, name).iter().any(|v| v.contains(&needle))
 }
 
 fn body_has(it: &mut Item<'_>, needle: &str, with_header: bool) -> bool {
@@ -180,10 +144,7 @@ fn day(secs: i64) -> Option<chrono::NaiveDate> {
 }
 
 fn sent_day(it: &mut Item<'_>) -> Option<chrono::NaiveDate> {
-    let header = it.header();
-    let m = MessageParser::default().parse_headers(&header[..])?;
-    let d = m.date()?;
-    chrono::NaiveDate::from_ymd_opt(d.year as i32, d.month as u32, d.day as u32)
+    it.header_text().sent
 }
 
 fn text(a: &imap_codec::imap_types::core::AString<'_>) -> String {
@@ -243,10 +204,7 @@ pub fn matches(key: &SearchKey<'_>, it: &mut Item<'_>) -> bool {
             Some(Marked::Younger) => text(s)
                 .parse::<i64>()
                 .is_ok_and(|n| it.meta.internal >= now_secs() - n),
-            Some(Marked::EmailId) => it
-                .path
-                .file_name()
-                .is_some_and(|f| super::folder::email_id(&f.to_string_lossy()) == text(s)),
+            Some(Marked::EmailId) => super::folder::email_id(it.file) == text(s),
             // No threads are kept: THREADID is NIL, nothing has one.
             Some(Marked::ThreadId) => false,
             Some(Marked::SaveDateSupported) => true,

@@ -4,13 +4,12 @@
 //! client's back (RFC 3501 7.4.1: no EXPUNGE during FETCH, STORE or SEARCH).
 
 use super::flags;
-use super::flags::Bits;
 use super::folder::{self, Folder};
 use super::io::Enabled;
 use super::respond::{flags_lines, uid_ranges};
 use super::search::in_set;
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// A session's view of its selected mailbox.
@@ -19,12 +18,15 @@ pub struct Selected {
     pub read_only: bool,
     /// Sequence number - 1 -> UID.
     pub uids: Vec<u32>,
-    /// The flags the client was last told, per sequence number.
-    pub flags: Vec<Bits>,
-    /// The mod-sequences it was last told (or would have been), likewise;
-    /// kept only once CONDSTORE is on (empty until then: most sessions never
-    /// ask, and an idle session should stay small).
-    pub modseqs: Vec<u64>,
+    /// The client knows the flags of every message whose mod-sequence is at
+    /// most this (every flag change takes a new one, ours or another
+    /// program's), so a sync tells only those above it: no per-message copy
+    /// of the flags, which was 8 bytes a message for each idle session.
+    pub told: u64,
+    /// Messages above `told` whose flags this session has told already
+    /// (its own STORE and FETCH), at the mod-sequence it told; emptied at
+    /// each sync.
+    pub told_above: HashMap<u32, u64>,
     pub recent: HashSet<u32>,
     /// RFC 5182: the UIDs `SEARCH RETURN (SAVE)` saved, for `$`.
     pub saved: Vec<u32>,
@@ -70,8 +72,8 @@ impl Selected {
             folder: folder.clone(),
             read_only,
             uids: Vec::with_capacity(st.msgs.len()),
-            flags: Vec::with_capacity(st.msgs.len()),
-            modseqs: Vec::new(),
+            told: st.highest_modseq(),
+            told_above: HashMap::new(),
             recent: HashSet::new(),
             saved: Vec::new(),
             contexts: Vec::new(),
@@ -82,7 +84,6 @@ impl Selected {
         for m in st.msgs.iter_mut() {
             s.claim_recent(m);
             s.uids.push(m.uid);
-            s.flags.push(m.flags);
         }
         drop(st);
         Ok(s)
@@ -185,45 +186,32 @@ impl Selected {
             self.keywords = st.keywords.len();
             out.push_str(&flags_lines(&st.keywords, self.read_only));
         }
-        if en.condstore && self.modseqs.len() != self.uids.len() {
-            // CONDSTORE just came on: what the client knows starts here.
-            self.modseqs = self
-                .uids
-                .iter()
-                .map(|u| match st.msgs.binary_search_by_key(u, |m| m.uid) {
-                    Ok(j) => st.msgs[j].modseq,
-                    Err(_) => 0,
-                })
-                .collect();
-        }
-        let tracked = en.condstore;
+        let told = std::mem::take(&mut self.told_above);
         for i in 0..self.uids.len() {
             match st.msgs.binary_search_by_key(&self.uids[i], |m| m.uid) {
                 Ok(j)
-                    if st.msgs[j].flags != self.flags[i]
-                        || (tracked && Some(&st.msgs[j].modseq) != self.modseqs.get(i)) =>
+                    if st.msgs[j].modseq > self.told
+                        && told.get(&self.uids[i]) != Some(&st.msgs[j].modseq) =>
                 {
-                    self.flags[i] = st.msgs[j].flags;
-                    if let Some(x) = self.modseqs.get_mut(i) {
-                        *x = st.msgs[j].modseq;
-                    }
-                    let recent = self.recent.contains(&self.uids[i]);
+                    let m = &st.msgs[j];
+                    let recent = self.recent.contains(&m.uid);
                     let modseq = if en.condstore {
-                        format!(" MODSEQ ({})", st.msgs[j].modseq)
+                        format!(" MODSEQ ({})", m.modseq)
                     } else {
                         String::new()
                     };
                     out.push_str(&format!(
                         "* {} FETCH (UID {} FLAGS {}{modseq})\r\n",
                         i + 1,
-                        self.uids[i],
-                        flags::imap_list(self.flags[i], &st.keywords, recent)
+                        m.uid,
+                        flags::imap_list(m.flags, &st.keywords, recent)
                     ));
                 }
                 Ok(_) => {}
                 Err(_) => pending = true,
             }
         }
+        self.told = st.highest_modseq();
         let last = self.max_uid();
         let start = st.msgs.partition_point(|m| m.uid <= last);
         let mut added = false;
@@ -231,11 +219,7 @@ impl Selected {
             let mut m = st.msgs[j].clone();
             self.claim_recent(&mut m);
             st.msgs[j].recent_to = m.recent_to;
-            if tracked {
-                self.modseqs.push(m.modseq);
-            }
             self.uids.push(m.uid);
-            self.flags.push(m.flags);
             added = true;
         }
         if added {
@@ -251,6 +235,13 @@ impl Selected {
         out
     }
 
+    /// The client now knows message `uid`'s flags as of `modseq`.
+    pub fn told(&mut self, uid: u32, modseq: u64) {
+        if modseq > self.told {
+            self.told_above.insert(uid, modseq);
+        }
+    }
+
     /// Drop these UIDs (ascending) from the view: one `* n EXPUNGE` each, in
     /// an order whose numbers stay right as each takes effect; or, once
     /// QRESYNC is on, one `* VANISHED` for all (RFC 7162 3.2.10).
@@ -264,10 +255,6 @@ impl Selected {
                 }
                 vanished.push(*uid);
                 self.uids.remove(i);
-                self.flags.remove(i);
-                if i < self.modseqs.len() {
-                    self.modseqs.remove(i);
-                }
                 self.recent.remove(uid);
             }
         }

@@ -377,11 +377,8 @@ pub async fn fetch(
         }
         out.extend_from_slice(b")\r\n");
         // FETCH does not renumber: `seq` still names this message.
-        if let Some(f) = sel.flags.get_mut(seq as usize - 1) {
-            *f = m.flags;
-        }
-        if let Some(x) = sel.modseqs.get_mut(seq as usize - 1) {
-            *x = m.modseq;
+        if flags_changed || names.contains(&MessageDataItemName::Flags) {
+            sel.told(u, m.modseq);
         }
         io.out.extend_from_slice(&out);
         io.flush_if_big().await?;

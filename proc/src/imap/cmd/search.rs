@@ -93,6 +93,7 @@ pub fn matching(sel: &Selected, key: &SearchKey<'_>) -> std::io::Result<Vec<Hit>
     let keywords = st.keywords.clone();
     let max = (sel.uids.len() as u32, sel.max_uid());
     let mut found = Vec::new();
+    let cur = sel.folder.path.join("cur");
     for (i, &u) in sel.uids.iter().enumerate() {
         let Ok(j) = st.msgs.binary_search_by_key(&u, |m| m.uid) else {
             continue;
@@ -101,14 +102,13 @@ pub fn matching(sel: &Selected, key: &SearchKey<'_>) -> std::io::Result<Vec<Hit>
             continue;
         };
         let m = &st.msgs[j];
-        let path = sel.folder.file_path(m);
         let mut it = search::Item::new(
             i as u32 + 1,
             u,
             m.flags,
             sel.recent.contains(&u),
             meta.clone(),
-            path.clone(),
+            (&cur, &m.file),
             &keywords,
             max,
         );
@@ -120,7 +120,7 @@ pub fn matching(sel: &Selected, key: &SearchKey<'_>) -> std::io::Result<Vec<Hit>
                 uid: u,
                 modseq: m.modseq,
                 meta,
-                path,
+                path: cur.join(&*m.file),
             });
         }
     }

@@ -54,17 +54,24 @@ pub fn select(
             return;
         }
     };
-    let (uidvalidity, uidnext, keywords, highest, id) = match sel.folder.lock() {
-        Ok(mut st) => (
-            st.uidvalidity,
-            st.uidnext,
-            st.keywords.clone(),
-            st.highest_modseq(),
-            sel.folder.mailbox_id(&mut st).ok(),
-        ),
-        Err(_) => (0, 1, Vec::new(), 1, None),
+    let (uidvalidity, uidnext, keywords, highest, id, unseen) = match sel.folder.lock() {
+        Ok(mut st) => {
+            let unseen = sel.uids.iter().position(|u| {
+                st.msgs
+                    .binary_search_by_key(u, |m| m.uid)
+                    .is_ok_and(|j| st.msgs[j].flags & flags::SEEN == 0)
+            });
+            (
+                st.uidvalidity,
+                st.uidnext,
+                st.keywords.clone(),
+                st.highest_modseq(),
+                sel.folder.mailbox_id(&mut st).ok(),
+                unseen,
+            )
+        }
+        Err(_) => (0, 1, Vec::new(), 1, None, None),
     };
-    let unseen = sel.flags.iter().position(|f| f & flags::SEEN == 0);
     io.push(&flags_lines(&keywords, read_only));
     io.push(&format!("* {} EXISTS\r\n", sel.uids.len()));
     // IMAP4rev2 (RFC 9051 6.3.2) drops RECENT and UNSEEN and tells the

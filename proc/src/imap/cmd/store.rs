@@ -114,12 +114,7 @@ pub fn store(
                 }
             }
             let modseq = st.msgs[j].modseq;
-            if let Some(f) = sel.flags.get_mut(seq as usize - 1) {
-                *f = new;
-            }
-            if let Some(m) = sel.modseqs.get_mut(seq as usize - 1) {
-                *m = modseq;
-            }
+            sel.told(u, modseq);
             let uid_part = if uid {
                 format!("UID {u} ")
             } else {

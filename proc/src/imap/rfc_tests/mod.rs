@@ -2,6 +2,7 @@
 //! RFC (or family): what each extension must answer, checked against the
 //! RFC's text and examples.
 
+mod rfc3501;
 mod rfc3502;
 mod rfc4467;
 mod rfc4978;
