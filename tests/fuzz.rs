@@ -95,6 +95,7 @@ fn encoded_seeds(target: &str, dir: &Path) {
                 client_ip: "192.0.2.1".into(),
                 auth: None,
                 warned: false,
+                junk: false,
             };
             write("env", sxproc::queue::envelope_file::encode(&env));
             // Release 0.1's bincode form, as its spool holds it.

@@ -90,7 +90,7 @@ fn a_spool_written_by_release_0_1_is_delivered_and_later_versions_are_kept() {
     let later = [
         (
             "0640A1B2C3D4E0060006",
-            future_file(body, b"SXENV3\nid 0640A1B2C3D4E0060006\n", b"SXENVT1\n"),
+            future_file(body, b"SXENV4\nid 0640A1B2C3D4E0060006\n", b"SXENVT1\n"),
         ),
         (
             "0640A1B2C3D4E0070007",

@@ -161,6 +161,31 @@ impl std::fmt::Debug for Redacted {
     }
 }
 
+/// What a DMARC failure under a domain's policy leads to (EMAIL_DMARC_REJECT,
+/// EMAIL_DMARC_QUARANTINE let an operator soften the domain's word).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DmarcAction {
+    /// 550 5.7.1 at the end of DATA.
+    Reject,
+    /// Delivered to the recipient's Junk folder.
+    Quarantine,
+    /// Delivered as any other message (the result is still recorded).
+    Deliver,
+}
+
+/// Checks of who sent mail arriving on port 25 (smtp).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundChecks {
+    /// SPF, DKIM, DMARC and ARC on port 25 (EMAIL_AUTH_CHECKS).
+    pub enabled: bool,
+    /// The authserv-id of our Authentication-Results (RFC 8601).
+    pub authserv_id: String,
+    /// For a failing domain with p=reject.
+    pub on_reject: DmarcAction,
+    /// For a failing domain with p=quarantine.
+    pub on_quarantine: DmarcAction,
+}
+
 /// Settings every child gets; role-specific parts are optional.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChildSettings {
@@ -209,6 +234,8 @@ pub struct ChildSettings {
     pub queue_warn: u64,
     /// Seconds a successful password check is remembered by keyholder.
     pub auth_cache_ttl: u64,
+    /// SPF, DKIM, DMARC and ARC on port 25 (smtp).
+    pub checks: InboundChecks,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -436,6 +463,8 @@ pub struct Envelope {
     pub auth: Option<String>,
     /// A delay warning (EMAIL_QUEUE_WARN) was sent to the sender.
     pub warned: bool,
+    /// DMARC says quarantine: local recipients get it in their Junk folder.
+    pub junk: bool,
 }
 
 /// smtp <-> queue: message handoff.
@@ -519,6 +548,8 @@ pub enum QueueToDelivery {
         return_path: String,
         original: String,
         size: u64,
+        /// Into the account's Junk folder (DMARC quarantine), not INBOX.
+        junk: bool,
     },
 }
 

@@ -51,6 +51,12 @@ fn settings() -> ChildSettings {
         queue_lifetime: 3600,
         queue_warn: 0,
         auth_cache_ttl: 0,
+        checks: ipc::messages::InboundChecks {
+            enabled: false,
+            authserv_id: "mail.a.test".into(),
+            on_reject: ipc::messages::DmarcAction::Reject,
+            on_quarantine: ipc::messages::DmarcAction::Quarantine,
+        },
     }
 }
 
@@ -135,7 +141,14 @@ async fn queue_end(
             SmtpToQueue::Create => {
                 n += 1;
                 let id = format!("{n:020}");
-                match std::fs::File::create(dir.join(&id)) {
+                // Read and write, as queue's spool.rs opens it (smtp reads
+                // a message back for its checks).
+                match std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .open(dir.join(&id))
+                {
                     Ok(f) => {
                         let _ = chan
                             .send(r.id, &QueueToSmtp::Created { id }, &[f.as_fd()])
@@ -172,6 +185,12 @@ pub struct Smtp {
 impl Smtp {
     /// Must be called inside a tokio runtime (it starts the peers' loops).
     pub fn new() -> std::io::Result<Smtp> {
+        Smtp::with_settings(|_| {})
+    }
+
+    /// As [`Smtp::new`], with `edit` applied to the settings first (its DNS
+    /// servers get a resolver, as smtp would build).
+    pub fn with_settings(edit: impl FnOnce(&mut ChildSettings)) -> std::io::Result<Smtp> {
         let spool = Scratch::new("smtp")?;
         let (mine, theirs) = ipc::seqpacket_pair()?;
         let committed = Arc::new(Mutex::new(Vec::new()));
@@ -180,7 +199,9 @@ impl Smtp {
             spool.0.clone(),
             committed.clone(),
         ));
-        let st = settings();
+        let mut st = settings();
+        edit(&mut st);
+        let resolver = crate::smtp::resolver_for(&st.dns_servers).map(Arc::new);
         let sh = Arc::new(crate::smtp::Shared {
             dir: RwLock::new(Arc::new(Dir::new(directory(), &st.domains))),
             settings: RwLock::new(st),
@@ -197,7 +218,7 @@ impl Smtp {
                 "smtp->no imap",
                 Duration::from_secs(1),
             ),
-            resolver: RwLock::new(None),
+            resolver: RwLock::new(resolver),
             domain_slots: Mutex::new(HashMap::new()),
             idle: Mutex::new(HashMap::new()),
         });

@@ -86,6 +86,10 @@ pub const SERVER_KEYS: &[KeyDef] = &[
     k("EMAIL_QUEUE_RETRY", "1m,5m,10m,30m,1h,2h,4h", "Waits between delivery attempts (s, m, h, d suffixes); the last one repeats. Each gets up to 10% jitter."),
     k("EMAIL_QUEUE_WARN", "4h", "After this long undelivered, the sender gets a delay warning (once); 0 disables."),
     k("EMAIL_QUEUE_LIFETIME", "5d", "How long a message is retried before it is returned to the sender."),
+    k("EMAIL_AUTH_CHECKS", "auto", "on: mail on port 25 gets SPF (RFC 7208), DKIM (RFC 6376), DMARC (RFC 7489) and ARC (RFC 8617) checks, an Authentication-Results field, and the sending domain's DMARC policy; a DNS failure that could change the answer gives 451 4.7.5. off: none of these (a server behind a filter that does them). auto: on unless every EMAIL_LISTEN_ADDR is loopback."),
+    k("EMAIL_AUTHSERV_ID", "", "The authserv-id of the Authentication-Results fields this server adds (and removes from incoming mail); empty means EMAIL_HOSTNAME."),
+    k("EMAIL_DMARC_REJECT", "reject", "What mail failing DMARC for a domain with p=reject gets: reject (550 5.7.1 at the end of DATA), quarantine (the recipient's Junk folder) or deliver."),
+    k("EMAIL_DMARC_QUARANTINE", "quarantine", "What mail failing DMARC for a domain with p=quarantine gets: quarantine (the recipient's Junk folder) or deliver."),
     k("EMAIL_AUTH_CACHE_TTL", "300", "Seconds a successful password check is cached by keyholder (0 disables)."),
 ];
 

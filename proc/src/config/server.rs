@@ -72,6 +72,7 @@ pub struct ServerConfig {
     pub queue_lifetime: u64,
     pub queue_warn: u64,
     pub auth_cache_ttl: u64,
+    pub checks: ipc::messages::InboundChecks,
 }
 
 /// `host:port` with a numeric port.
@@ -92,6 +93,65 @@ fn valid_domain(d: &str) -> bool {
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         })
+}
+
+/// EMAIL_AUTH_CHECKS and the DMARC keys. `auto` checks whenever mail can
+/// come from elsewhere: a server listening on loopback alone (the embedded
+/// default, a test) hears only its own host.
+fn inbound_checks(
+    raw: &RawConfig,
+    hostname: &str,
+    listen: &[IpAddr],
+) -> Result<ipc::messages::InboundChecks, ConfigError> {
+    use ipc::messages::DmarcAction;
+    let enabled = match raw.string("EMAIL_AUTH_CHECKS").as_str() {
+        "on" => true,
+        "off" => false,
+        "auto" => listen.iter().any(|a| !a.is_loopback()),
+        other => {
+            return Err(raw.error(
+                "EMAIL_AUTH_CHECKS",
+                format!("{other:?} is not auto, on or off"),
+            ))
+        }
+    };
+    let mut authserv_id = raw.string("EMAIL_AUTHSERV_ID").to_ascii_lowercase();
+    if authserv_id.is_empty() {
+        authserv_id = hostname.to_string();
+    }
+    if !valid_domain(&authserv_id) {
+        return Err(raw.error(
+            "EMAIL_AUTHSERV_ID",
+            format!("{authserv_id:?} is not a host name"),
+        ));
+    }
+    let on_reject = match raw.string("EMAIL_DMARC_REJECT").as_str() {
+        "reject" => DmarcAction::Reject,
+        "quarantine" => DmarcAction::Quarantine,
+        "deliver" => DmarcAction::Deliver,
+        other => {
+            return Err(raw.error(
+                "EMAIL_DMARC_REJECT",
+                format!("{other:?} is not reject, quarantine or deliver"),
+            ))
+        }
+    };
+    let on_quarantine = match raw.string("EMAIL_DMARC_QUARANTINE").as_str() {
+        "quarantine" => DmarcAction::Quarantine,
+        "deliver" => DmarcAction::Deliver,
+        other => {
+            return Err(raw.error(
+                "EMAIL_DMARC_QUARANTINE",
+                format!("{other:?} is not quarantine or deliver"),
+            ))
+        }
+    };
+    Ok(ipc::messages::InboundChecks {
+        enabled,
+        authserv_id,
+        on_reject,
+        on_quarantine,
+    })
 }
 
 impl ServerConfig {
@@ -276,7 +336,9 @@ impl ServerConfig {
                 ))
             }
         };
+        let checks = inbound_checks(&raw, &hostname, &listen)?;
         Ok(ServerConfig {
+            checks,
             relay_auth,
             outbound_tls_required,
             dkim_keys,
@@ -346,5 +408,55 @@ impl ServerConfig {
     /// The empty directory keyholder and smtp are chrooted into.
     pub fn empty_dir(&self) -> PathBuf {
         self.data_dir.join("empty")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ipc::messages::DmarcAction;
+    use std::path::Path;
+
+    fn checks(text: &str, listen: &[&str]) -> Result<ipc::messages::InboundChecks, String> {
+        let raw = RawConfig::parse(Path::new("/e/env.txt"), text).map_err(|e| e.to_string())?;
+        let listen: Vec<IpAddr> = listen.iter().filter_map(|a| a.parse().ok()).collect();
+        inbound_checks(&raw, "mx.a.test", &listen).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn auth_checks_are_on_where_mail_comes_from_elsewhere() {
+        let c = checks("", &["0.0.0.0"]).unwrap();
+        assert!(c.enabled);
+        assert_eq!(c.authserv_id, "mx.a.test");
+        assert_eq!(
+            (c.on_reject, c.on_quarantine),
+            (DmarcAction::Reject, DmarcAction::Quarantine)
+        );
+        assert!(!checks("", &["127.0.0.1", "::1"]).unwrap().enabled);
+        assert!(checks("EMAIL_AUTH_CHECKS=on\n", &["127.0.0.1"]).unwrap().enabled);
+        assert!(!checks("EMAIL_AUTH_CHECKS=off\n", &["192.0.2.1"]).unwrap().enabled);
+        let c = checks(
+            "EMAIL_AUTHSERV_ID=Auth.A.Test\nEMAIL_DMARC_REJECT=quarantine\nEMAIL_DMARC_QUARANTINE=deliver\n",
+            &["0.0.0.0"],
+        )
+        .unwrap();
+        assert_eq!(c.authserv_id, "auth.a.test");
+        assert_eq!(
+            (c.on_reject, c.on_quarantine),
+            (DmarcAction::Quarantine, DmarcAction::Deliver)
+        );
+    }
+
+    #[test]
+    fn bad_check_keys_name_file_line_and_key() {
+        for (text, key) in [
+            ("\nEMAIL_AUTH_CHECKS=maybe\n", "EMAIL_AUTH_CHECKS"),
+            ("\nEMAIL_DMARC_REJECT=bounce\n", "EMAIL_DMARC_REJECT"),
+            ("\nEMAIL_DMARC_QUARANTINE=reject\n", "EMAIL_DMARC_QUARANTINE"),
+            ("\nEMAIL_AUTHSERV_ID=not a host\n", "EMAIL_AUTHSERV_ID"),
+        ] {
+            let e = checks(text, &["0.0.0.0"]).unwrap_err();
+            assert!(e.starts_with(&format!("/e/env.txt:2: {key}:")), "{e}");
+        }
     }
 }

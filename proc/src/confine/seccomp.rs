@@ -120,6 +120,10 @@ const SERVE: &[Call] = calls![accept4];
 /// smtp's MTA side: TCP to other mail servers, UDP/TCP to the DNS servers.
 const CONNECT: &[Call] = calls![socket if 0 in INET, connect, bind];
 
+/// smtp shortens a spool file whose header it rewrote (a forged
+/// Authentication-Results removed); the fd is queue's, handed over.
+const SPOOL: &[Call] = calls![ftruncate];
+
 /// queue, delivery and imap: their files under their chroot.
 const FILES: &[Call] = calls![
     pwrite64,
@@ -187,6 +191,11 @@ pub const GROUPS: &[Group] = &[
         name: "connect",
         roles: &[Role::Smtp],
         calls: CONNECT,
+    },
+    Group {
+        name: "spool",
+        roles: &[Role::Smtp],
+        calls: SPOOL,
     },
     Group {
         name: "files",

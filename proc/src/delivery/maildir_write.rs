@@ -81,9 +81,12 @@ pub struct Job<'a> {
     pub original: &'a str,
     pub size: u64,
     pub quota: u64,
+    /// Into the Junk folder rather than INBOX.
+    pub junk: bool,
 }
 
-/// Deliver `msg` to `mailbox`'s INBOX; returns the path in new/ and the open file.
+/// Deliver `msg` to `mailbox`'s INBOX (or Junk folder); returns the path in
+/// new/ and the open file.
 pub fn deliver(job: &Job<'_>, mut msg: impl std::io::Read) -> Result<Delivered, Failure> {
     let Job {
         id,
@@ -93,14 +96,21 @@ pub fn deliver(job: &Job<'_>, mut msg: impl std::io::Read) -> Result<Delivered, 
         original,
         size,
         quota,
+        junk,
     } = *job;
-    let dir = crate::maildir::account_dir(Path::new("."), mailbox)
+    let account = crate::maildir::account_dir(Path::new("."), mailbox)
         .ok_or_else(|| Failure::Perm(format!("{mailbox}: not a valid mailbox")))?;
+    let dir = if junk {
+        account.join(".Junk")
+    } else {
+        account.clone()
+    };
     if !dir.join("new").is_dir() {
-        // Account added while the server ran without its Maildir: make it.
+        // Account added while the server ran without its Maildir, or its
+        // Junk folder deleted: make what is missing.
         crate::maildir::create_account(Path::new("."), mailbox, None).map_err(temp)?;
     }
-    if quota > 0 && usage(&dir, mailbox).saturating_add(size) > quota {
+    if quota > 0 && usage(&account, mailbox).saturating_add(size) > quota {
         return Err(Failure::Temp(format!(
             "4.2.2 mailbox full: {mailbox} is over its quota of {quota} bytes"
         )));

@@ -119,6 +119,7 @@ async fn serve_queue(queue: Arc<Channel<DeliveryToQueue, QueueToDelivery>>, w: A
                 return_path,
                 original,
                 size,
+                junk,
             } = r.msg;
             let Some(fd) = r.fds.into_iter().next() else {
                 let _ = queue
@@ -143,6 +144,7 @@ async fn serve_queue(queue: Arc<Channel<DeliveryToQueue, QueueToDelivery>>, w: A
                         original: &original,
                         size,
                         quota,
+                        junk,
                     };
                     Ok(maildir_write::deliver(
                         &job,
@@ -189,12 +191,13 @@ async fn serve_queue(queue: Arc<Channel<DeliveryToQueue, QueueToDelivery>>, w: A
                         .file_name()
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_default();
-                    log::info!("{id}: delivered to {mailbox} as {name}");
+                    let folder = if junk { "Junk" } else { "INBOX" };
+                    log::info!("{id}: delivered to {mailbox} folder={folder} as {name}");
                     // A hint for IDLE only (it also polls): a stuck imap must
                     // not hold up the delivery, so the wait is short.
                     let changed = DeliveryToImap::Changed {
                         account: mailbox.clone(),
-                        mailbox: "INBOX".into(),
+                        mailbox: folder.into(),
                     };
                     let _ = tokio::time::timeout(
                         std::time::Duration::from_secs(1),

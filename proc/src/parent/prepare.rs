@@ -309,6 +309,7 @@ impl Prepared {
             queue_lifetime: cfg.queue_lifetime,
             queue_warn: cfg.queue_warn,
             auth_cache_ttl: cfg.auth_cache_ttl,
+            checks: cfg.checks.clone(),
         }
     }
 

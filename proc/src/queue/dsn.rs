@@ -339,6 +339,7 @@ mod tests {
             client_ip: String::new(),
             auth: None,
             warned: false,
+            junk: false,
         };
         let rep = Reporter {
             hostname: "mail.a.test",

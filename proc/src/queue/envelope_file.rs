@@ -2,7 +2,11 @@
 //! IPC `Envelope` (whose bincode layout changes whenever a field is added).
 //! Touches no files itself: spool.rs frames it into the spool files.
 //!
-//! Version 2 (written): UTF-8 text, one `key value` per line, first line
+//! Version 3 (written): as version 2, first line `SXENV3`, and one more
+//! envelope key, `junk` (DMARC said quarantine: local recipients get it in
+//! their Junk folder).
+//!
+//! Version 2 (read only): UTF-8 text, one `key value` per line, first line
 //! `SXENV2`. A value is the rest of the line with `%`, controls, DEL and
 //! non-UTF-8 bytes escaped as `%XX`. Envelope keys: `id from arrived size ret
 //! envid body smtputf8 helo client-ip auth warned` (`ret`, `envid` and `auth`
@@ -20,7 +24,7 @@ use smtp_proto::{RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE, RCPT_NOTIFY_NEVER, RCPT
 use std::fmt::Write as _;
 
 /// The version [`encode`] writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 const MAX_V1: usize = 16 << 20;
 
 pub enum Decoded {
@@ -39,7 +43,7 @@ pub fn version(bytes: &[u8]) -> Option<u32> {
 pub fn decode(bytes: &[u8]) -> Result<Decoded, String> {
     match version(bytes) {
         Some(1) => v1::decode(bytes).map(Decoded::Envelope),
-        Some(2) => decode_v2(bytes).map(Decoded::Envelope),
+        Some(v @ (2 | 3)) => decode_text(bytes, v).map(Decoded::Envelope),
         Some(n) if n > VERSION => Ok(Decoded::Future(n)),
         _ => Err("not a queue envelope".into()),
     }
@@ -101,7 +105,7 @@ const NOTIFY: [(u64, &str); 4] = [
     (RCPT_NOTIFY_NEVER, "never"),
 ];
 
-/// Version 2 bytes of `env`. Every field is named here on purpose: a field
+/// Version 3 bytes of `env`. Every field is named here on purpose: a field
 /// added to the IPC type does not compile until this format says how it is kept.
 pub fn encode(env: &Envelope) -> Vec<u8> {
     let Envelope {
@@ -118,6 +122,7 @@ pub fn encode(env: &Envelope) -> Vec<u8> {
         client_ip,
         auth,
         warned,
+        junk,
     } = env;
     let mut o = format!("SXENV{VERSION}\n");
     line(&mut o, "id", id);
@@ -138,6 +143,7 @@ pub fn encode(env: &Envelope) -> Vec<u8> {
         line(&mut o, "auth", a);
     }
     line(&mut o, "warned", yes(*warned));
+    line(&mut o, "junk", yes(*junk));
     for r in recipients {
         let Recipient {
             address,
@@ -246,7 +252,8 @@ fn flag(key: &str, v: &str) -> Result<bool, String> {
     }
 }
 
-fn decode_v2(bytes: &[u8]) -> Result<Envelope, String> {
+/// Versions 2 and 3 (which adds `junk`).
+fn decode_text(bytes: &[u8], version: u32) -> Result<Envelope, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "envelope is not UTF-8")?;
     let mut lines = text.split_terminator('\n');
     lines.next();
@@ -264,6 +271,7 @@ fn decode_v2(bytes: &[u8]) -> Result<Envelope, String> {
         client_ip: String::new(),
         auth: None,
         warned: false,
+        junk: false,
     };
     let (mut seen_id, mut seen_size) = (false, false);
     let mut rcpt: Option<RcptLines> = None;
@@ -345,6 +353,7 @@ fn decode_v2(bytes: &[u8]) -> Result<Envelope, String> {
             "client-ip" => env.client_ip = v,
             "auth" => env.auth = Some(v),
             "warned" => env.warned = flag(key, &v)?,
+            "junk" if version >= 3 => env.junk = flag(key, &v)?,
             _ => return Err(format!("unknown key {key:.40}")),
         }
     }
@@ -462,6 +471,7 @@ pub mod v1 {
             client_ip: e.client_ip,
             auth: e.auth,
             warned: e.warned,
+            junk: false,
         })
     }
 }
@@ -471,6 +481,7 @@ mod tests {
     use super::*;
 
     const GOLDEN_V2: &[u8] = include_bytes!("../../../tests/data/spool-v2/envelope");
+    const GOLDEN_V3: &[u8] = include_bytes!("../../../tests/data/spool-v3/envelope");
     const V1_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/spool-v1");
 
     /// Every field and every recipient state set, with values that need escaping.
@@ -537,6 +548,7 @@ mod tests {
             client_ip: "2001:db8::25".into(),
             auth: Some("bob@a.test".into()),
             warned: true,
+            junk: true,
         }
     }
 
@@ -549,7 +561,7 @@ mod tests {
     }
 
     #[test]
-    fn version_2_round_trips_every_field_and_state() {
+    fn version_3_round_trips_every_field_and_state() {
         let env = sample();
         assert_eq!(decoded(&encode(&env)), env);
         let mut bare = env.clone();
@@ -565,12 +577,18 @@ mod tests {
     /// `Envelope` that would alter what is on disk fails here (and adding a
     /// field does not compile until `encode` keeps it).
     #[test]
-    fn version_2_bytes_are_the_golden_file() {
+    fn version_3_bytes_are_the_golden_file_and_version_2_is_read() {
         assert_eq!(
             String::from_utf8_lossy(&encode(&sample())),
-            String::from_utf8_lossy(GOLDEN_V2)
+            String::from_utf8_lossy(GOLDEN_V3)
         );
-        assert_eq!(decoded(GOLDEN_V2), sample());
+        assert_eq!(decoded(GOLDEN_V3), sample());
+        // Version 2 had no junk: the same envelope without it.
+        let v2 = Envelope {
+            junk: false,
+            ..sample()
+        };
+        assert_eq!(decoded(GOLDEN_V2), v2);
     }
 
     /// The env/ override written by release 0.1 (tests/data/spool-v1).
@@ -600,18 +618,29 @@ mod tests {
                 last_error: "451 4.3.0 try later".into()
             }
         );
-        // Re-encoded as version 2, nothing is lost.
+        // Re-encoded as version 3, nothing is lost.
         assert_eq!(decoded(&encode(&env)), env);
+        let junk = Envelope { junk: true, ..env };
+        let bytes = encode(&junk);
+        assert!(
+            bytes.starts_with(b"SXENV3\n"),
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
+        assert_eq!(decoded(&bytes), junk);
     }
 
     #[test]
     fn later_versions_are_future_and_damage_is_an_error() {
         assert!(matches!(
-            decode(b"SXENV3\nid X\nnew-key y\n"),
-            Ok(Decoded::Future(3))
+            decode(b"SXENV4\nid X\nnew-key y\n"),
+            Ok(Decoded::Future(4))
         ));
         for bad in [
             &b"SXENV2\nid X\n"[..],
+            // Version 3's key in a version 2 file.
+            b"SXENV2\nid X\nsize 1\njunk yes\n",
+            b"SXENV3\nid X\nsize 1\njunk maybe\n",
             b"SXENV2\nid X\nsize 1\nnew-key y\n",
             b"SXENV2\nid X\nsize 1\nrcpt a@b\n",
             b"SXENV2\nid X\nsize 1\nrcpt a@b\ndest local a@b\nstate deferred\n",

@@ -573,6 +573,7 @@ impl Inner {
             return_path: env.from.clone(),
             original: r.address.clone(),
             size,
+            junk: env.junk,
         };
         let reply = self.delivery.call(&req, &[file.as_fd()]).await;
         let delay = started.elapsed().as_secs_f64();
@@ -902,6 +903,7 @@ impl Inner {
             client_ip: "127.0.0.1".into(),
             auth: Some(ipc::messages::LOCAL_ORIGIN.into()),
             warned: false,
+            junk: false,
         };
         let e2 = benv.clone();
         let written =

@@ -276,6 +276,7 @@ mod tests {
             client_ip: "127.0.0.1".into(),
             auth: None,
             warned: false,
+            junk: false,
         };
         place(&f, &env).unwrap();
         let (e, body) = read_message(&p).unwrap();

@@ -12,6 +12,7 @@
 //! peer), Ping, Stats, Shutdown.
 
 mod auth;
+mod checks;
 mod data;
 mod outbound;
 mod received;
@@ -19,6 +20,7 @@ mod route;
 
 pub use received::rfc5322_date;
 mod session;
+mod spool_edit;
 pub(crate) use session::serve_conn;
 
 use crate::directory::Dir;
@@ -48,6 +50,11 @@ pub(crate) struct Shared {
     pub domain_slots: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     /// Outbound sessions kept open for the next message to the same address.
     pub idle: outbound::Pool,
+}
+
+/// The resolver for these DNS servers (`ip:port`), as smtp builds it.
+pub(crate) fn resolver_for(servers: &[String]) -> Option<hickory_resolver::TokioResolver> {
+    route::resolver(servers)
 }
 
 impl Shared {

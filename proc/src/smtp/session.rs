@@ -4,6 +4,7 @@
 //! a spool fd from queue, and 250 only after queue has committed to disk.
 
 use super::auth::{self, parse_plain};
+use super::checks;
 use super::data::{self, Outcome};
 use super::received::Trace;
 use super::Shared;
@@ -967,6 +968,26 @@ impl Session<'_> {
     }
 
     /// End of a message: refuse it, or have queue commit it and only then say 250.
+    /// Port 25: who sent it (`checks/spool.rs`), on owned values: the
+    /// session is not Sync.
+    fn check(&self, file: &std::fs::File, tx: &Tx) -> Result<checks::Job, String> {
+        Ok(checks::Job {
+            file: file
+                .try_clone()
+                .map_err(|_| String::from(checks::READ_FAILED))?,
+            trace_len: tx.trace_len,
+            dir: self.sh.dir(),
+            resolver: self.sh.resolver(),
+            cfg: self.st.checks.clone(),
+            hostname: self.st.hostname.clone(),
+            ip: self.peer.ip(),
+            helo: self.helo.clone().unwrap_or_default(),
+            from: tx.from.clone(),
+        })
+    }
+}
+
+impl Session<'_> {
     async fn finish(
         &mut self,
         id: String,
@@ -1028,18 +1049,41 @@ impl Session<'_> {
             });
             return Ok(Flow::Continue);
         }
+        let mut size = out.size;
+        let mut junk = false;
+        let mut summary = None;
+        if self.auth.is_none() && self.service == Service::Smtp && self.st.checks.enabled {
+            let checked = match self.check(&file, &tx) {
+                Ok(job) => checks::run(job).await,
+                Err(r) => Err(r),
+            };
+            match checked {
+                Ok(c) => {
+                    size = (size as i64 + c.grew).max(0) as u64;
+                    junk = c.junk;
+                    summary = Some(c.summary);
+                }
+                Err(reply) => {
+                    let _ = self.sh.queue.notify(&SmtpToQueue::Abort { id }, &[]).await;
+                    self.reject_log("END-OF-MESSAGE", &reply);
+                    self.reply(&reply);
+                    return Ok(Flow::Continue);
+                }
+            }
+        }
         // RFC 6409 8.2, 8.3: a submission server adds what the client left out,
         // before anything is signed (a next hop adding them breaks DKIM).
-        let mut size = out.size;
         if self.auth.is_some() && out.head.complete {
             let add = missing_fields(&out.head.bytes, &id, &self.st.hostname, now());
             if !add.is_empty() {
                 let (at, ins) = (tx.trace_len, add.clone().into_bytes());
                 let res = match file.try_clone() {
-                    Ok(f) => tokio::task::spawn_blocking(move || insert_at(&f, at, &ins))
-                        .await
-                        .map_err(std::io::Error::other)
-                        .and_then(|r| r),
+                    Ok(f) => tokio::task::spawn_blocking(move || {
+                        super::spool_edit::splice(&f, at, 0, &ins)
+                    })
+                    .await
+                    .map_err(std::io::Error::other)
+                    .and_then(|r| r),
                     Err(e) => Err(e),
                 };
                 if res.is_err() {
@@ -1066,6 +1110,7 @@ impl Session<'_> {
             client_ip: self.peer.ip().to_string(),
             auth: self.auth.clone(),
             warned: false,
+            junk,
         };
         let nrcpt = envelope.recipients.len();
         match self
@@ -1076,8 +1121,13 @@ impl Session<'_> {
         {
             Ok((QueueToSmtp::Committed { id: cid }, _)) if cid == id => {
                 let tls = self.r.get_ref().tls_info();
+                let checks = match &summary {
+                    Some(c) if junk => format!(" {c} folder=Junk"),
+                    Some(c) => format!(" {c}"),
+                    None => String::new(),
+                };
                 log::info!(
-                    "{id}: from=<{}> size={} nrcpt={nrcpt} proto={} tls={} auth={} client=[{}] helo=<{}>",
+                    "{id}: from=<{}> size={} nrcpt={nrcpt} proto={} tls={} auth={} client=[{}] helo=<{}>{checks}",
                     tx.from,
                     out.size,
                     self.proto(),
@@ -1169,33 +1219,6 @@ fn missing_fields(head: &[u8], id: &str, hostname: &str, t: u64) -> String {
         add.push_str(&format!("Message-ID: <{id}@{hostname}>\r\n"));
     }
     add
-}
-
-/// Insert `ins` at offset `at` of the file, moving what follows up, from the
-/// end backwards in bounded chunks (no copy of the message in memory). Writes
-/// by lseek + write: smtp's seccomp list has no pwrite.
-fn insert_at(f: &std::fs::File, at: u64, ins: &[u8]) -> std::io::Result<()> {
-    use std::io::{Seek, SeekFrom, Write};
-    use std::os::unix::fs::FileExt;
-    let write_at = |bytes: &[u8], off: u64| -> std::io::Result<()> {
-        let mut w = f;
-        w.seek(SeekFrom::Start(off))?;
-        w.write_all(bytes)
-    };
-    let k = ins.len() as u64;
-    let mut end = f.metadata()?.len();
-    let mut buf = vec![0u8; 64 * 1024];
-    while end > at {
-        let n = (end - at).min(buf.len() as u64);
-        let start = end - n;
-        let chunk = buf
-            .get_mut(..n as usize)
-            .ok_or_else(|| std::io::Error::other("chunk"))?;
-        f.read_exact_at(chunk, start)?;
-        write_at(chunk, start + k)?;
-        end = start;
-    }
-    write_at(ins, at)
 }
 
 /// The domain lower-cased, the local part as given: only the receiving
