@@ -130,6 +130,16 @@ fn debian_package_installs_serves_mail_and_purges_keeping_mail() {
             cmd.env(k, v);
         }
     }
+    // The packaged defaults listen on every address, so port 25 checks who
+    // sent each message: DNS for the test's sender domain comes from a
+    // dnsmasq of its own (the machine may have no resolver that answers).
+    let dns_port = free_port();
+    let _dns = dnsmasq(
+        "127.0.0.1",
+        dns_port,
+        &["--txt-record=b.test,v=spf1 ip4:127.0.0.1 -all".to_string()],
+    );
+    cmd.env("EMAIL_DNS_SERVER", format!("127.0.0.1:{dns_port}"));
     let log = out.path().join("server.log");
     let mut server = cmd
         .stdin(Stdio::null())
@@ -218,6 +228,16 @@ fn debian_package_installs_serves_mail_and_purges_keeping_mail() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    let delivered = std::fs::read_dir(&inbox)
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .next()
+        .unwrap_or_default();
+    assert!(
+        delivered.contains("Authentication-Results: ") && delivered.contains("spf=pass"),
+        "{delivered}"
+    );
     // The file is in new/ a moment before delivery's report reaches the
     // counters: wait for the count, not a fixed time.
     let t = Instant::now();

@@ -433,8 +433,16 @@ mod tests {
             (DmarcAction::Reject, DmarcAction::Quarantine)
         );
         assert!(!checks("", &["127.0.0.1", "::1"]).unwrap().enabled);
-        assert!(checks("EMAIL_AUTH_CHECKS=on\n", &["127.0.0.1"]).unwrap().enabled);
-        assert!(!checks("EMAIL_AUTH_CHECKS=off\n", &["192.0.2.1"]).unwrap().enabled);
+        assert!(
+            checks("EMAIL_AUTH_CHECKS=on\n", &["127.0.0.1"])
+                .unwrap()
+                .enabled
+        );
+        assert!(
+            !checks("EMAIL_AUTH_CHECKS=off\n", &["192.0.2.1"])
+                .unwrap()
+                .enabled
+        );
         let c = checks(
             "EMAIL_AUTHSERV_ID=Auth.A.Test\nEMAIL_DMARC_REJECT=quarantine\nEMAIL_DMARC_QUARANTINE=deliver\n",
             &["0.0.0.0"],
@@ -452,7 +460,10 @@ mod tests {
         for (text, key) in [
             ("\nEMAIL_AUTH_CHECKS=maybe\n", "EMAIL_AUTH_CHECKS"),
             ("\nEMAIL_DMARC_REJECT=bounce\n", "EMAIL_DMARC_REJECT"),
-            ("\nEMAIL_DMARC_QUARANTINE=reject\n", "EMAIL_DMARC_QUARANTINE"),
+            (
+                "\nEMAIL_DMARC_QUARANTINE=reject\n",
+                "EMAIL_DMARC_QUARANTINE",
+            ),
             ("\nEMAIL_AUTHSERV_ID=not a host\n", "EMAIL_AUTHSERV_ID"),
         ] {
             let e = checks(text, &["0.0.0.0"]).unwrap_err();

@@ -3,7 +3,9 @@
 //! May touch: no files at all. Holds the listening sockets for 25, 587 and 465
 //! (handed down by the parent), the public TLS certificate chain, a
 //! RemoteSigningKey (signatures by keyholder) and the account directory (names and
-//! aliases, no secrets). Message bodies are written into fds handed over by queue.
+//! aliases, no secrets). Message bodies are written into fds handed over by
+//! queue, and on port 25 read back from them for the sender checks (`checks/`:
+//! SPF, DKIM, DMARC, ARC over DNS).
 //!
 //! Talks to: keyholder (TlsSign on the signer edge, CheckPassword), queue (Create,
 //! Commit, Abort), imap (UrlFetch, for BURL). Answers queue's `Send` on the
