@@ -126,3 +126,89 @@ fn quarantine_lands_in_junk_reject_is_refused_and_forged_results_go() {
         "{log}"
     );
 }
+
+/// EHLO and MAIL FROM only; the reply to MAIL.
+fn mail_only(srv: &Server, from: &str) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", srv.ports.smtp)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut line = String::new();
+    let mut read_reply = |r: &mut BufReader<std::net::TcpStream>| loop {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        if line.len() < 4 || line.as_bytes()[3] != b'-' {
+            return line.clone();
+        }
+    };
+    read_reply(&mut r);
+    s.write_all(b"EHLO mx.sender.test\r\n").unwrap();
+    read_reply(&mut r);
+    s.write_all(format!("MAIL FROM:<{from}>\r\n").as_bytes())
+        .unwrap();
+    read_reply(&mut r)
+}
+
+#[test]
+fn dnsbl_listed_client_gets_554_and_rate_limit_421_both_logged() {
+    let dns_port = free_port();
+    let _dns = dnsmasq(
+        "127.0.0.1",
+        dns_port,
+        &["--host-record=1.0.0.127.bl.test,127.0.0.2".to_string()],
+    );
+    let srv = Server::prepare(&format!(
+        "EMAIL_DNS_SERVER=127.0.0.1:{dns_port}\nEMAIL_DNSBL=bl.test\nEMAIL_RATE_SENDER=1/1h"
+    ))
+    .start();
+    srv.add_account("bob@a.test", "pw-bob");
+    srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    let r = send(&srv, "a@elsewhere.test", "Subject: x\r\n\r\nx");
+    assert!(
+        r[2].starts_with("554 5.7.1 Service unavailable; client [127.0.0.1] blocked using bl.test"),
+        "{r:?}"
+    );
+    // The second message of that sender: 421, and the server hangs up.
+    let r = mail_only(&srv, "a@elsewhere.test");
+    assert!(r.starts_with("421 4.7.0 "), "{r}");
+    let log = srv.log();
+    assert!(
+        log.contains("reject: MAIL from [127.0.0.1]: 554 5.7.1 Service unavailable; client [127.0.0.1] blocked using bl.test"),
+        "{log}"
+    );
+    assert!(
+        log.contains("reject: MAIL from [127.0.0.1]: 421 4.7.0 Too many messages from this sender"),
+        "{log}"
+    );
+    assert!(files_in(&srv.path("mail/a.test/bob/new")).is_empty());
+}
+
+#[test]
+fn greylisting_state_survives_a_restart() {
+    let mut srv = Server::prepare("EMAIL_GREYLIST=on\nEMAIL_GREYLIST_DELAY=2s").start();
+    srv.add_account("bob@a.test", "pw-bob");
+    srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    let r = send(&srv, "a@elsewhere.test", "Subject: x\r\n\r\nx");
+    assert!(
+        r[3].starts_with(
+            "451 4.7.1 <bob@a.test>: Recipient address rejected: Greylisted, try again in "
+        ),
+        "{r:?}"
+    );
+    let t = Instant::now();
+    assert_eq!(srv.stop(), Some(0));
+    srv.launch();
+    // The retry, after the delay and a restart: taken, and delivered.
+    std::thread::sleep(Duration::from_secs(2).saturating_sub(t.elapsed()));
+    let r = send(&srv, "a@elsewhere.test", "Subject: retried\r\n\r\nx");
+    assert!(r[3].starts_with("250 "), "{r:?}\n{}", srv.log());
+    assert!(r[5].starts_with("250 2.0.0 "), "{r:?}");
+    let greylist = std::fs::read_to_string(srv.path("queue/greylist")).unwrap_or_default();
+    assert!(greylist.starts_with("SXGREY1\n"), "{greylist}");
+    assert!(
+        srv.log()
+            .contains("reject: RCPT from [127.0.0.1]: 451 4.7.1"),
+        "{}",
+        srv.log()
+    );
+}

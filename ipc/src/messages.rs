@@ -186,6 +186,21 @@ pub struct InboundChecks {
     pub on_quarantine: DmarcAction,
 }
 
+/// Who may send at all (smtp): DNS lists, rate limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbuseSettings {
+    /// DNSBL zones for port 25 clients (EMAIL_DNSBL).
+    pub dnsbl: Vec<String>,
+    /// DNSWL zones: a client listed here skips the DNSBLs (EMAIL_DNSWL).
+    pub dnswl: Vec<String>,
+    /// Messages per period (seconds) per client address; 0 messages: none.
+    pub rate_client: (u32, u64),
+    /// Messages per period per sender (MAIL FROM, or the AUTH user).
+    pub rate_sender: (u32, u64),
+    /// Greylisting of port 25 recipients: (delay, expire) in seconds.
+    pub greylist: Option<(u64, u64)>,
+}
+
 /// Settings every child gets; role-specific parts are optional.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChildSettings {
@@ -236,6 +251,8 @@ pub struct ChildSettings {
     pub auth_cache_ttl: u64,
     /// SPF, DKIM, DMARC and ARC on port 25 (smtp).
     pub checks: InboundChecks,
+    /// DNS lists and rate limits (smtp).
+    pub abuse: AbuseSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -476,6 +493,13 @@ pub enum SmtpToQueue {
     Commit { envelope: Envelope },
     /// Drop a spool file that will not be committed.
     Abort { id: String },
+    /// Greylisting: may this triplet (`net sender recipient`) pass now?
+    Greylist {
+        net: String,
+        triplet: String,
+        delay: u64,
+        expire: u64,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -487,6 +511,10 @@ pub enum QueueToSmtp {
     /// On disk (file and envelope fsynced): now 250 may be sent.
     Committed {
         id: String,
+    },
+    /// Seconds the greylisted triplet must still wait; 0: it passes.
+    Greylisted {
+        wait: u64,
     },
     Error(String),
 }

@@ -57,6 +57,13 @@ fn settings() -> ChildSettings {
             on_reject: ipc::messages::DmarcAction::Reject,
             on_quarantine: ipc::messages::DmarcAction::Quarantine,
         },
+        abuse: ipc::messages::AbuseSettings {
+            dnsbl: Vec::new(),
+            dnswl: Vec::new(),
+            rate_client: (0, 0),
+            rate_sender: (0, 0),
+            greylist: None,
+        },
     }
 }
 
@@ -169,6 +176,20 @@ async fn queue_end(
                 let _ = std::fs::remove_file(dir.join(id));
                 continue;
             }
+            SmtpToQueue::Greylist {
+                net,
+                triplet,
+                delay,
+                expire,
+            } => {
+                // queue's own greylist, its file in this spool directory.
+                let mut g = crate::queue::greylist::Greylist::load(
+                    &dir.join(crate::queue::greylist::FILE),
+                    crate::queue::epoch_now(),
+                );
+                let wait = g.check(&net, &triplet, delay, expire, crate::queue::epoch_now());
+                QueueToSmtp::Greylisted { wait }
+            }
         };
         let _ = chan.send(r.id, &reply, &[]).await;
     }
@@ -202,6 +223,7 @@ impl Smtp {
         let mut st = settings();
         edit(&mut st);
         let resolver = crate::smtp::resolver_for(&st.dns_servers).map(Arc::new);
+        let limits = crate::smtp::Limits::new(&st.abuse);
         let sh = Arc::new(crate::smtp::Shared {
             dir: RwLock::new(Arc::new(Dir::new(directory(), &st.domains))),
             settings: RwLock::new(st),
@@ -221,6 +243,7 @@ impl Smtp {
             resolver: RwLock::new(resolver),
             domain_slots: Mutex::new(HashMap::new()),
             idle: Mutex::new(HashMap::new()),
+            limits: RwLock::new(Arc::new(limits)),
         });
         Ok(Smtp {
             sh,

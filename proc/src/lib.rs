@@ -11,6 +11,8 @@ pub mod contain;
 pub mod counter;
 pub mod delivery;
 pub mod directory;
+#[cfg(test)]
+mod dns_fixture;
 pub mod drain;
 pub mod fsworker;
 pub mod groupsync;

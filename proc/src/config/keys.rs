@@ -90,6 +90,13 @@ pub const SERVER_KEYS: &[KeyDef] = &[
     k("EMAIL_AUTHSERV_ID", "", "The authserv-id of the Authentication-Results fields this server adds (and removes from incoming mail); empty means EMAIL_HOSTNAME."),
     k("EMAIL_DMARC_REJECT", "reject", "What mail failing DMARC for a domain with p=reject gets: reject (550 5.7.1 at the end of DATA), quarantine (the recipient's Junk folder) or deliver."),
     k("EMAIL_DMARC_QUARANTINE", "quarantine", "What mail failing DMARC for a domain with p=quarantine gets: quarantine (the recipient's Junk folder) or deliver."),
+    k("EMAIL_DNSBL", "", "DNS block lists (RFC 5782) asked about each port 25 client at MAIL, comma separated zones; a listed client gets 554 5.7.1. A list that does not answer lists nobody."),
+    k("EMAIL_DNSWL", "", "DNS allow lists, comma separated zones: a client listed in one is not looked up in EMAIL_DNSBL."),
+    k("EMAIL_RATE_CLIENT", "0", "Most messages one client address (IPv6: its /64) may send, as N/period (e.g. 200/1h); over it, 421 4.7.0. 0 means no limit."),
+    k("EMAIL_RATE_SENDER", "0", "Most messages one sender (MAIL FROM address, or the AUTH user on submission) may send, as N/period (e.g. 500/1d); over it, 421 4.7.0. 0 means no limit."),
+    k("EMAIL_GREYLIST", "off", "on: a port 25 recipient of a (client network, sender, recipient) triplet not seen before gets 451 4.7.1 until the sender retries after EMAIL_GREYLIST_DELAY; then the triplet and the client network pass. State kept by queue, across restarts."),
+    k("EMAIL_GREYLIST_DELAY", "5m", "How long a new triplet must wait before its retry is accepted."),
+    k("EMAIL_GREYLIST_EXPIRE", "35d", "How long after its last message a passed triplet or client network keeps passing."),
     k("EMAIL_AUTH_CACHE_TTL", "300", "Seconds a successful password check is cached by keyholder (0 disables)."),
 ];
 

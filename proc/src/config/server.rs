@@ -73,6 +73,7 @@ pub struct ServerConfig {
     pub queue_warn: u64,
     pub auth_cache_ttl: u64,
     pub checks: ipc::messages::InboundChecks,
+    pub abuse: ipc::messages::AbuseSettings,
 }
 
 /// `host:port` with a numeric port.
@@ -93,6 +94,52 @@ fn valid_domain(d: &str) -> bool {
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         })
+}
+
+/// `N/period` (`200/1h`), or `0` for no limit.
+fn rate(raw: &RawConfig, key: &str) -> Result<(u32, u64), ConfigError> {
+    let v = raw.string(key);
+    if v == "0" || v.is_empty() {
+        return Ok((0, 0));
+    }
+    v.split_once('/')
+        .and_then(|(n, p)| {
+            let n = n.trim().parse::<u32>().ok()?;
+            let p = super::parse_duration(p.trim()).filter(|p| *p > 0)?;
+            Some((n, p))
+        })
+        .ok_or_else(|| raw.error(key, format!("{v:?} is not N/period (e.g. 200/1h) or 0")))
+}
+
+/// The DNS lists and rate limits.
+fn abuse(raw: &RawConfig) -> Result<ipc::messages::AbuseSettings, ConfigError> {
+    let zones = |key: &str| -> Result<Vec<String>, ConfigError> {
+        raw.list(key)
+            .into_iter()
+            .map(|z| {
+                let z = z.trim_matches('.').to_ascii_lowercase();
+                if valid_domain(&z) {
+                    Ok(z)
+                } else {
+                    Err(raw.error(key, format!("{z:?} is not a DNS zone")))
+                }
+            })
+            .collect()
+    };
+    Ok(ipc::messages::AbuseSettings {
+        dnsbl: zones("EMAIL_DNSBL")?,
+        dnswl: zones("EMAIL_DNSWL")?,
+        rate_client: rate(raw, "EMAIL_RATE_CLIENT")?,
+        rate_sender: rate(raw, "EMAIL_RATE_SENDER")?,
+        greylist: if raw.boolean("EMAIL_GREYLIST")? {
+            Some((
+                raw.duration("EMAIL_GREYLIST_DELAY")?,
+                raw.duration("EMAIL_GREYLIST_EXPIRE")?,
+            ))
+        } else {
+            None
+        },
+    })
 }
 
 /// EMAIL_AUTH_CHECKS and the DMARC keys. `auto` checks whenever mail can
@@ -337,8 +384,10 @@ impl ServerConfig {
             }
         };
         let checks = inbound_checks(&raw, &hostname, &listen)?;
+        let abuse = abuse(&raw)?;
         Ok(ServerConfig {
             checks,
+            abuse,
             relay_auth,
             outbound_tls_required,
             dkim_keys,
@@ -453,6 +502,28 @@ mod tests {
             (c.on_reject, c.on_quarantine),
             (DmarcAction::Quarantine, DmarcAction::Deliver)
         );
+    }
+
+    #[test]
+    fn lists_and_rates() {
+        let raw = RawConfig::parse(
+            Path::new("/e/env.txt"),
+            "EMAIL_DNSBL=zen.spamhaus.org., bl.Test\nEMAIL_RATE_CLIENT=200/1h\nEMAIL_RATE_SENDER=5/90s\n",
+        )
+        .unwrap();
+        let a = abuse(&raw).unwrap();
+        assert_eq!(a.dnsbl, ["zen.spamhaus.org", "bl.test"]);
+        assert!(a.dnswl.is_empty());
+        assert_eq!((a.rate_client, a.rate_sender), ((200, 3600), (5, 90)));
+        for (text, key) in [
+            ("\nEMAIL_RATE_CLIENT=200\n", "EMAIL_RATE_CLIENT"),
+            ("\nEMAIL_RATE_SENDER=x/1h\n", "EMAIL_RATE_SENDER"),
+            ("\nEMAIL_DNSWL=not a zone\n", "EMAIL_DNSWL"),
+        ] {
+            let raw = RawConfig::parse(Path::new("/e/env.txt"), text).unwrap();
+            let e = abuse(&raw).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("/e/env.txt:2: {key}:")), "{e}");
+        }
     }
 
     #[test]

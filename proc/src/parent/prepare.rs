@@ -310,6 +310,7 @@ impl Prepared {
             queue_warn: cfg.queue_warn,
             auth_cache_ttl: cfg.auth_cache_ttl,
             checks: cfg.checks.clone(),
+            abuse: cfg.abuse.clone(),
         }
     }
 

@@ -1,9 +1,11 @@
 //! queue — user `_sxqueue` (EMAIL_USER_QUEUE), chrooted in EMAIL_QUEUE_DIR.
 //!
-//! May touch: the spool (tmp/ msg/ env/ corrupt/) under its chroot, nothing else.
+//! May touch: the spool (tmp/ msg/ env/ corrupt/) and `greylist` under its
+//! chroot, nothing else.
 //!
 //! Answers smtp: `Create` (a new O_EXCL spool file, fd handed back), `Commit`
-//! (fsync body, write envelope, fsync dirs, then `Committed`), `Abort`.
+//! (fsync body, write envelope, fsync dirs, then `Committed`), `Abort`,
+//! `Greylist` (greylist.rs: the triplet state, kept in `greylist`).
 //! Asks delivery to `Deliver` local recipients (read-only fd of the body),
 //! keyholder to `DkimSign`, smtp's MTA side to `Send`. Answers from the parent:
 //! Queue (admin commands), Reload (directory), NewEdge (an edge of a restarted
@@ -11,6 +13,7 @@
 
 mod dsn;
 pub mod envelope_file;
+pub mod greylist;
 mod schedule;
 pub mod spool;
 
@@ -129,12 +132,17 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
     crate::stats::gauges(move || counted.counts());
     let smtp = Arc::new(smtp);
     let open: Open = Arc::new(Mutex::new(HashMap::new()));
+    let grey = Arc::new(Mutex::new(greylist::Greylist::load(
+        std::path::Path::new(greylist::FILE),
+        epoch_now(),
+    )));
     tokio::spawn(serve_smtp(
         smtp,
         open.clone(),
         sched.clone(),
         committer.clone(),
         fs.clone(),
+        grey.clone(),
     ));
     startup::ready(&ctx.parent).await;
     while let Some(r) = startup::next_from_parent(&ctx.parent).await {
@@ -150,6 +158,7 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
                         sched.clone(),
                         committer.clone(),
                         fs.clone(),
+                        grey.clone(),
                     ));
                 }),
                 FdName::Peer(Role::Delivery) => Channel::new(fd).map(|c| delivery.replace(c)),
@@ -193,12 +202,21 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
     0
 }
 
+/// Seconds since the epoch.
+pub fn epoch_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 async fn serve_smtp(
     smtp: Arc<Channel<QueueToSmtp, SmtpToQueue>>,
     open: Open,
     sched: schedule::Scheduler,
     committer: crate::groupsync::GroupSync,
     fs: crate::fsworker::FsWorker,
+    grey: Arc<Mutex<greylist::Greylist>>,
 ) {
     // Files this smtp process opened: when it dies they will never be
     // committed, so they are removed when its edge closes.
@@ -217,13 +235,14 @@ async fn serve_smtp(
             }
             return;
         };
-        let (smtp, open, sched, committer, fs, mine) = (
+        let (smtp, open, sched, committer, fs, mine, grey) = (
             smtp.clone(),
             open.clone(),
             sched.clone(),
             committer.clone(),
             fs.clone(),
             mine.clone(),
+            grey.clone(),
         );
         tokio::spawn(async move {
             match r.msg {
@@ -302,6 +321,25 @@ async fn serve_smtp(
                     if ok {
                         sched.submit(envelope);
                     }
+                }
+                SmtpToQueue::Greylist {
+                    net,
+                    triplet,
+                    delay,
+                    expire,
+                } => {
+                    let now = epoch_now();
+                    // Off the runtime threads: a compaction rewrites the file.
+                    let wait = tokio::task::spawn_blocking(move || {
+                        grey.lock()
+                            .map(|mut g| g.check(&net, &triplet, delay, expire, now))
+                            .unwrap_or(0)
+                    })
+                    .await
+                    .unwrap_or(0);
+                    let _ = smtp
+                        .send(r.id, &QueueToSmtp::Greylisted { wait }, &[])
+                        .await;
                 }
                 SmtpToQueue::Abort { id } => {
                     if let Ok(mut m) = mine.lock() {

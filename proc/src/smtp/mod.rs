@@ -13,6 +13,7 @@
 //! NewEdge (queue, keyholder, imap, outbound or signer edge of a restarted
 //! peer), Ping, Stats, Shutdown.
 
+mod abuse;
 mod auth;
 mod checks;
 mod data;
@@ -52,6 +53,26 @@ pub(crate) struct Shared {
     pub domain_slots: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     /// Outbound sessions kept open for the next message to the same address.
     pub idle: outbound::Pool,
+    /// Rate limits (EMAIL_RATE_CLIENT, EMAIL_RATE_SENDER), new when they change.
+    pub limits: RwLock<Arc<Limits>>,
+}
+
+/// Message counts per client address and per sender.
+pub struct Limits {
+    pub client: abuse::rate::Limiter,
+    pub sender: abuse::rate::Limiter,
+    /// The settings they were made from.
+    made_of: ((u32, u64), (u32, u64)),
+}
+
+impl Limits {
+    pub fn new(a: &ipc::messages::AbuseSettings) -> Limits {
+        Limits {
+            client: abuse::rate::Limiter::new(a.rate_client.0, a.rate_client.1),
+            sender: abuse::rate::Limiter::new(a.rate_sender.0, a.rate_sender.1),
+            made_of: (a.rate_client, a.rate_sender),
+        }
+    }
 }
 
 /// The resolver for these DNS servers (`ip:port`), as smtp builds it.
@@ -69,6 +90,13 @@ impl Shared {
 
     pub fn resolver(&self) -> Option<Arc<hickory_resolver::TokioResolver>> {
         self.resolver.read().ok().and_then(|r| r.clone())
+    }
+
+    pub fn limits(&self) -> Arc<Limits> {
+        match self.limits.read() {
+            Ok(l) => l.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
     }
 
     pub fn dir(&self) -> Arc<Dir> {
@@ -134,6 +162,7 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         resolver: RwLock::new(route::resolver(&settings.dns_servers).map(Arc::new)),
         domain_slots: Mutex::new(HashMap::new()),
         idle: Mutex::new(HashMap::new()),
+        limits: RwLock::new(Arc::new(Limits::new(&settings.abuse))),
     });
     match startup::edge(&mut ctx, &FdName::Outbound) {
         Ok(ch) => {
@@ -168,6 +197,12 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
                 }
                 if let Ok(mut r) = shared.resolver.write() {
                     *r = route::resolver(&s.dns_servers).map(Arc::new);
+                }
+                if let Ok(mut l) = shared.limits.write() {
+                    // Counts so far stay unless the limits themselves changed.
+                    if l.made_of != (s.abuse.rate_client, s.abuse.rate_sender) {
+                        *l = Arc::new(Limits::new(&s.abuse));
+                    }
                 }
                 if let Ok(mut cur) = shared.settings.write() {
                     *cur = s;

@@ -68,6 +68,7 @@ pub async fn serve_conn(sh: Arc<Shared>, service: Service, conn: Conn, peer: Soc
         errors: 0,
         idle: 0,
         out: Vec::new(),
+        allowlisted: false,
     };
     let _counted = crate::drain::global().session();
     match crate::drain::contained(s.serve()).await {
@@ -140,6 +141,8 @@ struct Session<'a> {
     idle: u32,
     /// Replies queued by the handlers, written by `flush`.
     out: Vec<u8>,
+    /// A DNSWL lists the client: no greylisting.
+    allowlisted: bool,
 }
 
 impl Session<'_> {
@@ -592,6 +595,77 @@ impl Session<'_> {
         }
     }
 
+    /// Before a transaction: the rate limits (421 4.7.0, the session ends),
+    /// then on port 25 the DNS lists (554 5.7.1). The reply, if refused.
+    async fn screen(&mut self, from: &str) -> Option<String> {
+        use super::abuse::{dnsbl, rate};
+        let ip = self.peer.ip();
+        let now = std::time::Instant::now();
+        let limits = self.sh.limits();
+        if !limits.client.take(&rate::client_key(ip), now) {
+            return Some(format!(
+                "421 4.7.0 [{ip}] Too many messages from your address, try again later\r\n"
+            ));
+        }
+        // The null sender (bounces) is nobody's to limit.
+        let sender = match &self.auth {
+            Some(user) => user.to_ascii_lowercase(),
+            None => from.to_ascii_lowercase(),
+        };
+        if !sender.is_empty() && !limits.sender.take(&sender, now) {
+            return Some(
+                "421 4.7.0 Too many messages from this sender, try again later\r\n".into(),
+            );
+        }
+        let ab = &self.st.abuse;
+        if self.auth.is_some() || self.service != Service::Smtp || ab.dnsbl.is_empty() {
+            return None;
+        }
+        let resolver = self.sh.resolver()?;
+        let (bl, wl) = (ab.dnsbl.clone(), ab.dnswl.clone());
+        if !wl.is_empty() && dnsbl::first_listing(&resolver, ip, &wl).await.is_some() {
+            self.allowlisted = true;
+            return None;
+        }
+        let zone = dnsbl::first_listing(&resolver, ip, &bl).await?;
+        Some(format!(
+            "554 5.7.1 Service unavailable; client [{ip}] blocked using {zone}\r\n"
+        ))
+    }
+
+    /// Port 25 greylisting (EMAIL_GREYLIST): the 451 for a triplet (client
+    /// network, sender, recipient) not yet seen long enough ago. queue keeps
+    /// the state; when it cannot answer, the recipient passes.
+    async fn greylisted(&mut self, rcpt: &str) -> Option<String> {
+        let (delay, expire) = self.st.abuse.greylist?;
+        if self.auth.is_some() || self.service != Service::Smtp || self.allowlisted {
+            return None;
+        }
+        let net = super::abuse::rate::network_key(self.peer.ip());
+        let from = self.tx.as_ref().map(|t| t.from.to_ascii_lowercase())?;
+        let triplet = format!("{net} <{from}> <{}>", rcpt.to_ascii_lowercase());
+        let ask = SmtpToQueue::Greylist {
+            net,
+            triplet,
+            delay,
+            expire,
+        };
+        match tokio::time::timeout(Duration::from_secs(5), self.sh.queue.call(&ask, &[])).await {
+            Ok(Ok((QueueToSmtp::Greylisted { wait }, _))) if wait > 0 => Some(format!(
+                "451 4.7.1 <{rcpt}>: Recipient address rejected: Greylisted, try again in {wait} seconds\r\n"
+            )),
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => {
+                log::info!("greylist: queue did not answer: {e}");
+                None
+            }
+            Err(_) => {
+                log::info!("greylist: queue did not answer in 5 s");
+                None
+            }
+        }
+    }
+
     async fn mail(&mut self, from: smtp_proto::MailFrom<String>) -> std::io::Result<Flow> {
         if self.helo.is_none() {
             return self.error("503 5.5.1 Send EHLO or HELO first\r\n").await;
@@ -638,6 +712,14 @@ impl Session<'_> {
                 .is_none_or(|(l, d)| l.is_empty() || d.is_empty())
         {
             return self.error("501 5.1.7 Bad sender address syntax\r\n").await;
+        }
+        if let Some(r) = self.screen(&addr).await {
+            self.reject_log("MAIL", &r);
+            if r.starts_with("421") {
+                self.reply(&r);
+                return Ok(Flow::Close);
+            }
+            return self.error(&r).await;
         }
         if let Some(user) = &self.auth {
             if addr.is_empty() || !self.sh.dir().owns(user, &addr) {
@@ -741,6 +823,11 @@ impl Session<'_> {
                 remote_mta: None,
             })
             .collect();
+        if let Some(r) = self.greylisted(&addr).await {
+            self.reject_log("RCPT", &r);
+            self.reply(&r);
+            return Ok(Flow::Continue);
+        }
         let bytes = ipc::frame::encoded_len(&new);
         // RFC 5321 4.5.3.1.10: a client sends the rest in another transaction.
         // Aliases with many targets count by what they expand to.
