@@ -110,11 +110,12 @@ fn quarantine_lands_in_junk_reject_is_refused_and_forged_results_go() {
 
     let log = srv.log();
     assert!(
-        log.contains("spf=fail dkim=none dmarc=fail arc=none folder=Junk"),
+        log.contains("spf=fail dkim=none dmarc=fail arc=none iprev="),
         "{log}"
     );
+    assert!(log.contains(" folder=Junk"), "{log}");
     assert!(
-        log.contains("spf=pass dkim=none dmarc=none arc=none"),
+        log.contains("spf=pass dkim=none dmarc=none arc=none iprev="),
         "{log}"
     );
     assert!(

@@ -115,6 +115,8 @@ async fn run_checks(
         mail_auth::SpfOutput::new(helo.to_string())
     };
     let spf_helo = strict(auth, spf_helo).await;
+    // Forward-confirmed reverse DNS of the client (RFC 8601 3: iprev).
+    let iprev = auth.verify_iprev(ip).await;
     let spf_mail = if input.mail_from.is_empty() {
         spf_helo.clone()
     } else {
@@ -139,7 +141,8 @@ async fn run_checks(
     let mut ar = AuthenticationResults::new(&cfg.authserv_id);
     let Some(msg) = AuthenticatedMessage::parse(input.message) else {
         // Nothing to find signatures or a From in: SPF alone.
-        ar = spf_field(ar, &spf_helo, &spf_mail, input, helo);
+        ar = spf_field(ar, &spf_helo, &spf_mail, input, helo, helo_is_name);
+        ar = ar.with_iprev_result(&iprev, ip);
         let findings = Findings {
             spf: spf_mail.result(),
             spf_domain: mail_domain,
@@ -175,7 +178,8 @@ async fn run_checks(
         .filter_map(|o| o.signature().map(|s| s.d.to_ascii_lowercase()))
         .collect();
     ar = ar.with_dkim_results(&dkim, msg.from());
-    ar = spf_field(ar, &spf_helo, &spf_mail, input, helo);
+    ar = spf_field(ar, &spf_helo, &spf_mail, input, helo, helo_is_name);
+    ar = ar.with_iprev_result(&iprev, ip);
     if arc.result() != &DkimResult::None {
         ar = ar.with_arc_result(&arc, ip);
     }
@@ -186,11 +190,12 @@ async fn run_checks(
         _ => Dmarc::NoAction,
     };
     let summary = format!(
-        "spf={} dkim={} dmarc={} arc={}",
+        "spf={} dkim={} dmarc={} arc={} iprev={}",
         spf_word(spf_mail.result()),
         dkim_words(&dkim),
         dmarc_word(&dmarc),
         dkim_word(arc.result()),
+        iprev_word(iprev.result()),
     );
     let findings = Findings {
         spf: spf_mail.result(),
@@ -221,18 +226,36 @@ async fn strict(auth: &MessageAuthenticator, out: mail_auth::SpfOutput) -> mail_
     out
 }
 
-/// SPF as RFC 8601 2.7.2 has it: the MAIL FROM identity, or HELO's for `<>`.
+/// SPF as RFC 8601 2.7.2 has it: the MAIL FROM identity (what DMARC uses),
+/// and the HELO identity when HELO gave a name (RFC 7208 2.3), as its own
+/// result with smtp.helo.
 fn spf_field<'x>(
     ar: AuthenticationResults<'x>,
     spf_helo: &mail_auth::SpfOutput,
     spf_mail: &mail_auth::SpfOutput,
     input: &Input<'_>,
     helo: &str,
+    helo_is_name: bool,
 ) -> AuthenticationResults<'x> {
-    if input.mail_from.is_empty() {
-        ar.with_spf_ehlo_result(spf_helo, input.ip, helo)
+    let ar = if input.mail_from.is_empty() {
+        ar
     } else {
         ar.with_spf_mailfrom_result(spf_mail, input.ip, input.mail_from, helo)
+    };
+    if helo_is_name || input.mail_from.is_empty() {
+        ar.with_spf_ehlo_result(spf_helo, input.ip, helo)
+    } else {
+        ar
+    }
+}
+
+fn iprev_word(r: &mail_auth::IprevResult) -> &'static str {
+    match r {
+        mail_auth::IprevResult::Pass => "pass",
+        mail_auth::IprevResult::Fail(_) => "fail",
+        mail_auth::IprevResult::TempError(_) => "temperror",
+        mail_auth::IprevResult::PermError(_) => "permerror",
+        mail_auth::IprevResult::None => "none",
     }
 }
 

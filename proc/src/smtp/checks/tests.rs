@@ -198,6 +198,12 @@ async fn spf_results_match_python_spf_for_the_same_dns() {
             field.contains(&format!("smtp.mailfrom=x@{domain}")),
             "{field}"
         );
+        // HELO's own SPF result, and the client's forward-confirmed reverse name.
+        assert!(field.contains("smtp.helo=mx.pass.test"), "{field}");
+        assert!(
+            field.contains("iprev=pass policy.iprev=192.0.2.1"),
+            "{field}"
+        );
     }
 }
 
