@@ -9,6 +9,15 @@
 # and no connection may be refused.
 #
 #   benches/smtp-throughput.sh [SESSIONS] [MESSAGES] [SIZE]     (default 50 5000 4096)
+#
+# CHECKS=1: scorpiox-email checks every message as an MX on the internet does
+# (EMAIL_AUTH_CHECKS=on: SPF, DKIM, DMARC, ARC, iprev), with a dnsmasq on
+# loopback serving the sender domain's SPF, DKIM key and DMARC p=reject (with
+# a TTL of 300 s, as published records have: dnsmasq's default for its own
+# records is 0, which no real domain uses, and would make every check ask
+# again); the
+# message both servers get is one DKIM-signed by dkimpy (smtp-source -F), and
+# Postfix runs as before, without checks.
 set -euo pipefail
 SESSIONS=${1:-50}
 MESSAGES=${2:-5000}
@@ -20,8 +29,10 @@ cargo build --release -q
 SX=$PWD/target/release/sx
 T=$(mktemp -d /tmp/sx-bench.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+DNS_PID=""
 cleanup() {
     [ -f "$T/sx.pid" ] && kill "$(cat "$T/sx.pid")" 2>/dev/null || true
+    [ -n "$DNS_PID" ] && kill "$DNS_PID" 2>/dev/null || true
     postfix stop >/dev/null 2>&1 || true
     sleep 0.5
     rm -rf "$T"
@@ -29,6 +40,30 @@ cleanup() {
 trap cleanup EXIT
 
 count_new() { find "$1" -type f 2>/dev/null | wc -l; }
+
+SOURCE_ARGS=(-l "$SIZE" -f bench@source.test)
+SX_CHECKS=""
+if [ "${CHECKS:-0}" = 1 ]; then
+    /usr/bin/python3 tests/checks/dkim_sign.py "$T"
+    # smtp-source ends each line with CRLF itself.
+    tr -d '\r' < "$T/rsa.eml" > "$T/signed.txt"
+    DNSPORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    DNSARGS=(--keep-in-foreground --no-resolv --no-hosts --bind-interfaces --listen-address=127.0.0.1
+        "--port=$DNSPORT" --local=/test/ --pid-file --local-ttl=300
+        "--txt-record=signed.test,v=spf1 ip4:127.0.0.1 -all"
+        "--txt-record=_dmarc.signed.test,v=DMARC1; p=reject"
+        --host-record=mail.client.test,127.0.0.1)
+    while IFS=$'\t' read -r name text; do
+        # 255 bytes at most per character-string: split the key.
+        DNSARGS+=("--txt-record=$name,$(python3 -c 'import sys; t=sys.argv[1]; print(",".join(t[i:i+250] for i in range(0, len(t), 250)))' "$text")")
+    done < "$T/records"
+    /usr/sbin/dnsmasq "${DNSARGS[@]}" &
+    DNS_PID=$!
+    sleep 0.5
+    SOURCE_ARGS=(-F "$T/signed.txt" -f alice@signed.test)
+    SX_CHECKS="EMAIL_AUTH_CHECKS=on
+EMAIL_DNS_SERVER=127.0.0.1:$DNSPORT"
+fi
 
 # Wait until N messages are in maildir new/ (delivery caught up), at most 120 s.
 wait_delivered() {
@@ -44,7 +79,7 @@ run_source() {
     # Start each run with nothing dirty from earlier runs waiting to be written.
     sync
     t0=$(date +%s.%N)
-    smtp-source -s "$SESSIONS" -m "$MESSAGES" -l "$SIZE" -f bench@source.test -t "$to" "127.0.0.1:$port"
+    smtp-source -s "$SESSIONS" -m "$MESSAGES" "${SOURCE_ARGS[@]}" -t "$to" "127.0.0.1:$port"
     t1=$(date +%s.%N)
     wait_delivered "$dir" "$MESSAGES"
     t2=$(date +%s.%N)
@@ -71,6 +106,7 @@ EMAIL_ACCOUNTS_FILE=$T/accounts
 EMAIL_PID_FILE=$T/sx.pid
 EMAIL_CONTROL_SOCKET=$T/control.sock
 EMAIL_LOG=stderr
+$SX_CHECKS
 CONF
 echo bench-password | "$SX" server-email --config "$T/env.txt" --add-account bench@sx.test >/dev/null
 # Foreground with its log in a file, as Postfix logs to a file below.
@@ -97,7 +133,10 @@ PF_DELIVERED=$(count_new /home/pfbench/Maildir/new)
 PF_LAT=$(python3 benches/latency.py 25 pfbench@pf.test /home/pfbench/Maildir/new "$((PF_RATE / 2))" 2000 || true)
 postfix stop >/dev/null 2>&1 || true
 
-echo "smtp-source -s $SESSIONS -m $MESSAGES -l $SIZE (new connection per message), $(nproc) cores"
+echo "smtp-source -s $SESSIONS -m $MESSAGES ${SOURCE_ARGS[*]} (new connection per message), $(nproc) cores"
+if [ "${CHECKS:-0}" = 1 ]; then
+    echo "scorpiox-email with sender checks on: $(grep -c 'spf=pass dkim=pass:signed.test dmarc=pass' "$T/sx.log" || true) messages logged spf=pass dkim=pass dmarc=pass"
+fi
 echo "scorpiox-email: $SX_RATE msg/s accepted, $SX_E2E msg/s end to end; delivered $SX_DELIVERED/$MESSAGES; refused connections $SX_REFUSED; children RSS after run ${SX_RSS} KiB"
 echo "postfix:        $PF_RATE msg/s accepted, $PF_E2E msg/s end to end; delivered $PF_DELIVERED/$MESSAGES"
 python3 -c "print(f'ratio: {$SX_RATE / $PF_RATE:.2f}x accepted, {$SX_E2E / $PF_E2E:.2f}x end to end')"

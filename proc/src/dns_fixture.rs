@@ -64,6 +64,7 @@ pub fn dnsmasq(port: u16, txt: &[(String, String)], extra: &[&str]) -> (Dns, Dns
         "--listen-address=127.0.0.1".into(),
         format!("--port={port}"),
         "--local=/test/".into(),
+        "--local-ttl=300".into(),
         format!("--server=/temp.test/127.0.0.1#{refuser_port}"),
         "--pid-file".into(),
     ];
