@@ -272,6 +272,47 @@ fn check_dkim(r: &mut Report, cfg: &ServerConfig) -> Vec<String> {
     records
 }
 
+/// What port 25 checks of who sends, and what it needs for that.
+fn check_inbound(r: &mut Report, cfg: &ServerConfig) {
+    use ipc::messages::DmarcAction;
+    let c = &cfg.checks;
+    if !c.enabled {
+        r.ok("sender checks on port 25: off (EMAIL_AUTH_CHECKS; auto is off when every EMAIL_LISTEN_ADDR is loopback)");
+    } else {
+        let act = |a: DmarcAction| match a {
+            DmarcAction::Reject => "550 5.7.1",
+            DmarcAction::Quarantine => "the Junk folder",
+            DmarcAction::Deliver => "delivered",
+        };
+        r.ok(format!(
+            "sender checks on port 25: SPF, DKIM, DMARC, ARC and iprev, as Authentication-Results {}; DMARC p=reject fails get {}, p=quarantine fails {}",
+            c.authserv_id,
+            act(c.on_reject),
+            act(c.on_quarantine)
+        ));
+        if cfg.dns_servers.is_empty() {
+            r.warn("sender checks are on but there is no DNS server (EMAIL_DNS_SERVER, /etc/resolv.conf): mail on port 25 will get 451 4.7.5");
+        }
+    }
+    let a = &cfg.abuse;
+    if !a.dnsbl.is_empty() {
+        r.ok(format!("DNS block lists: {}", a.dnsbl.join(", ")));
+    }
+    if !a.dnswl.is_empty() {
+        r.ok(format!("DNS allow lists: {}", a.dnswl.join(", ")));
+    }
+    for (what, (n, per)) in [("client address", a.rate_client), ("sender", a.rate_sender)] {
+        if n > 0 {
+            r.ok(format!("rate limit per {what}: {n} messages per {per} s"));
+        }
+    }
+    if let Some((delay, expire)) = a.greylist {
+        r.ok(format!(
+            "greylisting: a new triplet waits {delay} s; passed ones pass for {expire} s"
+        ));
+    }
+}
+
 pub fn run(cfg: &ServerConfig) -> i32 {
     let mut r = Report::default();
     match &cfg.raw.file {
@@ -285,6 +326,7 @@ pub fn run(cfg: &ServerConfig) -> i32 {
     let accounts = check_files(&mut r, cfg);
     let dkim_records = check_dkim(&mut r, cfg);
     check_dirs(&mut r, cfg, &accounts);
+    check_inbound(&mut r, cfg);
 
     println!();
     println!("DNS records to publish:");
