@@ -5,6 +5,7 @@
 //! under one deadline. The outcome is an Authentication-Results field (RFC
 //! 8601) to add, a verdict (`verdict.rs`) and a one-line summary for the log.
 
+mod bounded;
 mod results_field;
 mod spf_syntax;
 mod spool;
@@ -139,7 +140,8 @@ async fn run_checks(
         local_claims.push(mail_domain.clone());
     }
     let mut ar = AuthenticationResults::new(&cfg.authserv_id);
-    let Some(msg) = AuthenticatedMessage::parse(input.message) else {
+    let looked_at = bounded::for_checks(input.message);
+    let Some(msg) = AuthenticatedMessage::parse(&looked_at) else {
         // Nothing to find signatures or a From in: SPF alone.
         ar = spf_field(ar, &spf_helo, &spf_mail, input, helo, helo_is_name);
         ar = ar.with_iprev_result(&iprev, ip);

@@ -22,7 +22,7 @@ pub fn strip_ours(head: &[u8], ours: &str) -> Option<Vec<u8>> {
 /// The fields of a header block, each with its folded continuation lines
 /// and line ends; whatever does not start a field (the empty line, a stray
 /// continuation at the top) is a piece of its own.
-fn fields(head: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(super) fn fields(head: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = head;
     std::iter::from_fn(move || {
         if rest.is_empty() {

@@ -68,7 +68,10 @@ pub async fn run(job: Job) -> Result<Checked, String> {
     let all = if len <= INLINE {
         read().ok()
     } else {
-        tokio::task::spawn_blocking(read).await.ok().and_then(|r| r.ok())
+        tokio::task::spawn_blocking(read)
+            .await
+            .ok()
+            .and_then(|r| r.ok())
     }
     .ok_or_else(|| String::from(READ_FAILED))?;
     let trace_len = (trace_len as usize).min(all.len());
@@ -106,7 +109,10 @@ pub async fn run(job: Job) -> Result<Checked, String> {
     let edited = if len <= INLINE {
         edit().ok()
     } else {
-        tokio::task::spawn_blocking(edit).await.ok().and_then(|r| r.ok())
+        tokio::task::spawn_blocking(edit)
+            .await
+            .ok()
+            .and_then(|r| r.ok())
     };
     edited.ok_or_else(|| String::from("451 4.3.0 Error writing message, try again later\r\n"))?;
     Ok(Checked {
