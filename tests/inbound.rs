@@ -213,3 +213,114 @@ fn greylisting_state_survives_a_restart() {
         srv.log()
     );
 }
+
+/// dkimpy's ARC verification of a message, with A's key record as its DNS.
+const ARC_VERIFY_PY: &str = r#"
+import sys, dkim
+record = open(sys.argv[1]).read().strip()
+name, rest = record.split(' IN TXT ', 1)
+value = ''.join(rest.split('"')[1::2])
+msg = open(sys.argv[2], 'rb').read()
+def dns(qname, timeout=5):
+    q = qname.decode() if isinstance(qname, bytes) else qname
+    return value.encode() if q.rstrip('.') == name.rstrip('.') else None
+cv, results, reason = dkim.arc_verify(msg, dnsfunc=dns)
+print(cv.decode() if isinstance(cv, bytes) else cv, reason)
+"#;
+
+/// Issue 17: mail forwarded by an alias leaves with an ARC set (A's key),
+/// which dkimpy accepts and which B, checking on its own port 25, finds
+/// `arc=pass`.
+#[test]
+fn mail_forwarded_by_an_alias_leaves_arc_sealed_and_the_next_server_trusts_it() {
+    let dns_port = free_port();
+    let b = Server::prepare(&format!(
+        "EMAIL_DOMAIN=b.test\nEMAIL_HOSTNAME=mail.b.test\nEMAIL_AUTH_CHECKS=on\nEMAIL_DNS_SERVER=127.0.0.1:{dns_port}"
+    ));
+    let a = Server::prepare(&format!(
+        "EMAIL_AUTH_CHECKS=on\nEMAIL_DNS_SERVER=127.0.0.1:{dns_port}\nEMAIL_ROUTES=b.test=127.0.0.1:{}",
+        b.ports.smtp
+    ));
+    let gen = a.sx(&["--dkim-keygen"], "");
+    assert_ok(&gen, "dkim-keygen");
+    let record = String::from_utf8_lossy(&gen.stdout).trim().to_string();
+    let record_file = a.path("record.txt");
+    std::fs::write(&record_file, &record).unwrap();
+    std::fs::write(a.path("aliases"), "fwd@a.test: carol@b.test\n").unwrap();
+    let (name, rest) = record.split_once(" IN TXT ").expect("a TXT record");
+    let value: String = rest.split('"').skip(1).step_by(2).collect();
+    let chunks: Vec<String> = value
+        .as_bytes()
+        .chunks(250)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    let _dns = dnsmasq(
+        "127.0.0.1",
+        dns_port,
+        &[
+            "--txt-record=orig.test,v=spf1 ip4:127.0.0.1 -all".to_string(),
+            format!(
+                "--txt-record={},{}",
+                name.trim_end_matches('.'),
+                chunks.join(",")
+            ),
+        ],
+    );
+    let b = b.start();
+    b.add_account("carol@b.test", "pw-carol");
+    b.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    let a = a.start();
+    let r = smtp_dialog_at(
+        "127.0.0.1",
+        a.ports.smtp,
+        &[
+            "EHLO mx.orig.test",
+            "MAIL FROM:<alice@orig.test>",
+            "RCPT TO:<fwd@a.test>",
+            "DATA",
+            "From: alice@orig.test\r\nTo: fwd@a.test\r\nSubject: forwarded\r\n\r\nhello\r\n.",
+            "QUIT",
+        ],
+    );
+    assert!(r[5].starts_with("250 "), "{r:?}\n{}", a.log());
+    let inbox = b.path("mail/b.test/carol/new");
+    let t = Instant::now();
+    let file = loop {
+        if let Some(f) = std::fs::read_dir(&inbox)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+        {
+            break f.path();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "nothing at B:\nA:\n{}\nB:\n{}",
+            a.log(),
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("ARC-Seal: i=1; a=rsa-sha256; t="), "{text}");
+    assert!(text.contains("cv=none"), "{text}");
+    assert!(
+        text.contains("ARC-Authentication-Results: i=1; mail.a.test;"),
+        "{text}"
+    );
+    // B's own results: it verified A's set.
+    let b_results = text
+        .split("\r\n")
+        .skip_while(|l| !l.starts_with("Authentication-Results: mail.b.test;"))
+        .take_while(|l| l.starts_with("Authentication-Results") || l.starts_with('\t'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(b_results.contains("arc=pass"), "{b_results}\n{text}");
+    let out = python(
+        ARC_VERIFY_PY,
+        &[&record_file.to_string_lossy(), &file.to_string_lossy()],
+    );
+    assert_ok(&out, "dkimpy arc_verify");
+    let verdict = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(verdict.starts_with("pass"), "dkimpy: {verdict}\n{text}");
+}

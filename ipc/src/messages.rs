@@ -399,6 +399,13 @@ pub enum KeyRequest {
     },
     /// DKIM-sign the first `size` bytes (all when None) of the attached read-only fd.
     DkimSign { domain: String, size: Option<u64> },
+    /// ARC-seal (RFC 8617) the message of the attached fd, forwarded mail
+    /// whose top field is our Authentication-Results under `authserv_id`.
+    ArcSeal {
+        domain: String,
+        authserv_id: String,
+        size: Option<u64>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -148,6 +148,31 @@ impl DkimKeys {
     }
 }
 
+impl DkimKeys {
+    /// An ARC set (`arc.rs`) for `message` under `domain`'s first key.
+    pub fn arc_seal(
+        &self,
+        domain: &str,
+        authserv_id: &str,
+        message: &[u8],
+        now: u64,
+    ) -> Result<String, String> {
+        let domain = domain.to_ascii_lowercase();
+        let e = self
+            .keys
+            .iter()
+            .find(|e| e.domain == domain)
+            .ok_or_else(|| format!("no DKIM key for {domain}"))?;
+        let h = headers_for(message);
+        match &e.key {
+            Key::Rsa(k) => super::arc::seal(k, &domain, &e.selector, authserv_id, message, &h, now),
+            Key::Ed25519(k) => {
+                super::arc::seal(k, &domain, &e.selector, authserv_id, message, &h, now)
+            }
+        }
+    }
+}
+
 fn signer<T: SigningKey<Hasher = Sha256>>(
     key: T,
     domain: &str,

@@ -10,9 +10,11 @@
 //!   failed logins per address and per account both services are held to);
 //! - `KeyRequest::DkimSign` (+ message fd) from queue, and `ParentToChild::DkimSign`
 //!   from the parent (control socket);
+//! - `KeyRequest::ArcSeal` (+ message fd) from queue, for forwarded mail (arc.rs);
 //! - `ParentToChild::Reload` (+ new Secrets fd) and `NewEdge` (a restarted
 //!   peer's edge) from the parent.
 
+mod arc;
 mod dkim;
 mod password;
 
@@ -119,6 +121,36 @@ impl State {
         };
         match self.keys.read() {
             Ok(k) => match k.dkim.sign(domain, &msg) {
+                Ok(h) => KeyReply::DkimHeader(h),
+                Err(e) => KeyReply::Error(e),
+            },
+            Err(_) => KeyReply::Error("key store unavailable".into()),
+        }
+    }
+}
+
+impl State {
+    fn arc_seal(
+        &self,
+        domain: &str,
+        authserv_id: &str,
+        fd: Option<OwnedFd>,
+        max: u64,
+        size: Option<u64>,
+    ) -> KeyReply {
+        let Some(fd) = fd else {
+            return KeyReply::Error("ArcSeal needs a message fd".into());
+        };
+        let msg = match dkim::read_message(fd, max, size) {
+            Ok(m) => m,
+            Err(e) => return KeyReply::Error(e),
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        match self.keys.read() {
+            Ok(k) => match k.dkim.arc_seal(domain, authserv_id, &msg, now) {
                 Ok(h) => KeyReply::DkimHeader(h),
                 Err(e) => KeyReply::Error(e),
             },
@@ -297,6 +329,22 @@ async fn serve(edge: Edge, chan: Arc<Channel<KeyReply, KeyRequest>>, state: Arc<
                         .await
                         .unwrap_or_else(|_| KeyReply::Error("signing task failed".into()))
                 }
+                (
+                    Edge::Queue,
+                    KeyRequest::ArcSeal {
+                        domain,
+                        authserv_id,
+                        size,
+                    },
+                ) => {
+                    let fd = r.fds.into_iter().next();
+                    let st = state.clone();
+                    tokio::task::spawn_blocking(move || {
+                        st.arc_seal(&domain, &authserv_id, fd, max, size)
+                    })
+                    .await
+                    .unwrap_or_else(|_| KeyReply::Error("sealing task failed".into()))
+                }
                 (edge, req) => {
                     // A request this edge has no business making: possibly a compromised peer.
                     log::warn!("ipc {edge:?}: refused request {}", request_name(&req));
@@ -315,5 +363,6 @@ fn request_name(r: &KeyRequest) -> &'static str {
         KeyRequest::TlsSign { .. } => "TlsSign",
         KeyRequest::CheckPassword { .. } => "CheckPassword",
         KeyRequest::DkimSign { .. } => "DkimSign",
+        KeyRequest::ArcSeal { .. } => "ArcSeal",
     }
 }

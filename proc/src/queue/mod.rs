@@ -7,7 +7,8 @@
 //! (fsync body, write envelope, fsync dirs, then `Committed`), `Abort`,
 //! `Greylist` (greylist.rs: the triplet state, kept in `greylist`).
 //! Asks delivery to `Deliver` local recipients (read-only fd of the body),
-//! keyholder to `DkimSign`, smtp's MTA side to `Send`. Answers from the parent:
+//! keyholder to `DkimSign` (mail of our users) or `ArcSeal` (mail forwarded
+//! by an alias), smtp's MTA side to `Send`. Answers from the parent:
 //! Queue (admin commands), Reload (directory), NewEdge (an edge of a restarted
 //! peer), Ping, Stats, Shutdown.
 
@@ -115,6 +116,7 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
             .first()
             .cloned()
             .unwrap_or_else(|| st.hostname.clone()),
+        arc_authserv_id: st.checks.enabled.then(|| st.checks.authserv_id.clone()),
     };
     let sched = schedule::Scheduler::start(
         delivery.clone(),

@@ -59,6 +59,9 @@ pub struct Bounces {
     pub sync: crate::groupsync::GroupSync,
     pub hostname: String,
     pub domain: String,
+    /// Our authserv-id when port 25 checks are on: forwarded mail carrying
+    /// our Authentication-Results leaves ARC-sealed (RFC 8617) by `domain`.
+    pub arc_authserv_id: Option<String>,
 }
 
 /// One queued message's handle, for the admin commands.
@@ -654,13 +657,20 @@ impl Inner {
             }
         };
         let sender_domain = dkim_domain(env, &self.bounces.domain);
-        let dkim = if sender_domain.is_empty() {
-            None
-        } else {
-            let req = KeyRequest::DkimSign {
+        let sign = match (&self.bounces.arc_authserv_id, sender_domain.is_empty()) {
+            (_, false) => Some(KeyRequest::DkimSign {
                 domain: sender_domain,
                 size: Some(size),
-            };
+            }),
+            // Arrived on port 25 and leaves again: an alias forwards it.
+            (Some(id), true) if env.auth.is_none() => Some(KeyRequest::ArcSeal {
+                domain: self.bounces.domain.clone(),
+                authserv_id: id.clone(),
+                size: Some(size),
+            }),
+            _ => None,
+        };
+        let dkim = if let Some(req) = sign {
             // A file of its own: readers never share an offset.
             let own = spool::open_msg(&env.id).map(|(f, _)| f);
             let Ok(own) = own else {
@@ -672,7 +682,7 @@ impl Inner {
             match self.keyholder.call(&req, &[own.as_fd()]).await {
                 Ok((KeyReply::DkimHeader(h), _)) => Some(h),
                 Ok((KeyReply::Error(e), _)) => {
-                    log::info!("{}: not DKIM-signed: {e}", env.id);
+                    log::info!("{}: not signed: {e}", env.id);
                     None
                 }
                 Ok(_) => None,
@@ -681,6 +691,8 @@ impl Inner {
                     return Vec::new();
                 }
             }
+        } else {
+            None
         };
         let rcpt_dsn = idx
             .iter()
