@@ -186,6 +186,17 @@ pub struct InboundChecks {
     pub on_quarantine: DmarcAction,
 }
 
+/// One milter of EMAIL_MILTERS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MilterSpec {
+    /// `host:port` (inet:).
+    pub address: String,
+    /// Seconds for each step of the conversation.
+    pub timeout: u64,
+    /// Unreachable or broken: skip it (true) or 451 (false).
+    pub fail_open: bool,
+}
+
 /// Who may send at all (smtp): DNS lists, rate limits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AbuseSettings {
@@ -199,6 +210,8 @@ pub struct AbuseSettings {
     pub rate_sender: (u32, u64),
     /// Greylisting of port 25 recipients: (delay, expire) in seconds.
     pub greylist: Option<(u64, u64)>,
+    /// Milters every port 25 message goes through, in order.
+    pub milters: Vec<MilterSpec>,
 }
 
 /// Settings every child gets; role-specific parts are optional.

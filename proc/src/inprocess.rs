@@ -63,6 +63,7 @@ fn settings() -> ChildSettings {
             rate_client: (0, 0),
             rate_sender: (0, 0),
             greylist: None,
+            milters: Vec::new(),
         },
     }
 }

@@ -111,6 +111,44 @@ fn rate(raw: &RawConfig, key: &str) -> Result<(u32, u64), ConfigError> {
         .ok_or_else(|| raw.error(key, format!("{v:?} is not N/period (e.g. 200/1h) or 0")))
 }
 
+/// EMAIL_MILTERS: `inet:host:port[?timeout=30s&fail=open|closed]`, ...
+fn milters(raw: &RawConfig) -> Result<Vec<ipc::messages::MilterSpec>, ConfigError> {
+    let key = "EMAIL_MILTERS";
+    raw.list(key)
+        .into_iter()
+        .map(|m| {
+            let bad = |why: &str| raw.error(key, format!("{m:?}: {why}"));
+            let (addr, opts) = m.split_once('?').unwrap_or((&m, ""));
+            let Some(hp) = addr.strip_prefix("inet:") else {
+                return Err(bad(
+                    "not inet:host:port (smtp runs in an empty chroot: unix sockets cannot be reached)",
+                ));
+            };
+            if !host_port(hp) {
+                return Err(bad("not inet:host:port"));
+            }
+            let mut spec = ipc::messages::MilterSpec {
+                address: hp.to_string(),
+                timeout: 30,
+                fail_open: true,
+            };
+            for o in opts.split('&').filter(|o| !o.is_empty()) {
+                match o.split_once('=') {
+                    Some(("timeout", v)) => {
+                        spec.timeout = super::parse_duration(v)
+                            .filter(|t| *t > 0)
+                            .ok_or_else(|| bad("timeout is not a duration"))?
+                    }
+                    Some(("fail", "open")) => spec.fail_open = true,
+                    Some(("fail", "closed")) => spec.fail_open = false,
+                    _ => return Err(bad("options are timeout=<duration> and fail=open|closed")),
+                }
+            }
+            Ok(spec)
+        })
+        .collect()
+}
+
 /// The DNS lists and rate limits.
 fn abuse(raw: &RawConfig) -> Result<ipc::messages::AbuseSettings, ConfigError> {
     let zones = |key: &str| -> Result<Vec<String>, ConfigError> {
@@ -131,6 +169,7 @@ fn abuse(raw: &RawConfig) -> Result<ipc::messages::AbuseSettings, ConfigError> {
         dnswl: zones("EMAIL_DNSWL")?,
         rate_client: rate(raw, "EMAIL_RATE_CLIENT")?,
         rate_sender: rate(raw, "EMAIL_RATE_SENDER")?,
+        milters: milters(raw)?,
         greylist: if raw.boolean("EMAIL_GREYLIST")? {
             Some((
                 raw.duration("EMAIL_GREYLIST_DELAY")?,
@@ -515,10 +554,26 @@ mod tests {
         assert_eq!(a.dnsbl, ["zen.spamhaus.org", "bl.test"]);
         assert!(a.dnswl.is_empty());
         assert_eq!((a.rate_client, a.rate_sender), ((200, 3600), (5, 90)));
+        let raw = RawConfig::parse(
+            Path::new("/e/env.txt"),
+            "EMAIL_MILTERS=inet:127.0.0.1:11332, inet:localhost:8891?timeout=5s&fail=closed\n",
+        )
+        .unwrap();
+        let m = abuse(&raw).unwrap().milters;
+        assert_eq!(
+            (m[0].address.as_str(), m[0].timeout, m[0].fail_open),
+            ("127.0.0.1:11332", 30, true)
+        );
+        assert_eq!(
+            (m[1].address.as_str(), m[1].timeout, m[1].fail_open),
+            ("localhost:8891", 5, false)
+        );
         for (text, key) in [
             ("\nEMAIL_RATE_CLIENT=200\n", "EMAIL_RATE_CLIENT"),
             ("\nEMAIL_RATE_SENDER=x/1h\n", "EMAIL_RATE_SENDER"),
             ("\nEMAIL_DNSWL=not a zone\n", "EMAIL_DNSWL"),
+            ("\nEMAIL_MILTERS=unix:/run/rspamd.sock\n", "EMAIL_MILTERS"),
+            ("\nEMAIL_MILTERS=inet:h:1?fail=maybe\n", "EMAIL_MILTERS"),
         ] {
             let raw = RawConfig::parse(Path::new("/e/env.txt"), text).unwrap();
             let e = abuse(&raw).unwrap_err().to_string();

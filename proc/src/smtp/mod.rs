@@ -17,6 +17,7 @@ mod abuse;
 mod auth;
 mod checks;
 mod data;
+mod milter;
 mod outbound;
 mod received;
 mod route;

@@ -1158,6 +1158,51 @@ impl Session<'_> {
                 }
             }
         }
+        if self.auth.is_none() && self.service == Service::Smtp && !self.st.abuse.milters.is_empty()
+        {
+            let job = match file.try_clone() {
+                Ok(f) => Some(super::milter::Job {
+                    file: f,
+                    milters: self.st.abuse.milters.clone(),
+                    queue_id: id.clone(),
+                    hostname: self.st.hostname.clone(),
+                    client: self.peer,
+                    helo: self.helo.clone().unwrap_or_default(),
+                    from: tx.from.clone(),
+                    rcpts: tx.rcpts.iter().map(|r| r.address.clone()).collect(),
+                    max_size: self.st.max_message_size,
+                }),
+                Err(_) => None,
+            };
+            let filtered = match job {
+                Some(job) => super::milter::filter(job).await,
+                None => super::milter::Filtered::Refuse(
+                    "451 4.3.0 Error reading message back, try again later\r\n".into(),
+                ),
+            };
+            match filtered {
+                super::milter::Filtered::Go { grew, junk: j } => {
+                    size = (size as i64 + grew).max(0) as u64;
+                    junk |= j;
+                }
+                super::milter::Filtered::Refuse(reply) => {
+                    let _ = self.sh.queue.notify(&SmtpToQueue::Abort { id }, &[]).await;
+                    self.reject_log("END-OF-MESSAGE", &reply);
+                    self.reply(&reply);
+                    return Ok(Flow::Continue);
+                }
+                super::milter::Filtered::Discard => {
+                    let _ = self
+                        .sh
+                        .queue
+                        .notify(&SmtpToQueue::Abort { id: id.clone() }, &[])
+                        .await;
+                    log::info!("{id}: from=<{}> discarded by a milter", tx.from);
+                    self.reply(&format!("250 2.0.0 Ok: queued as {id}\r\n"));
+                    return Ok(Flow::Continue);
+                }
+            }
+        }
         // RFC 6409 8.2, 8.3: a submission server adds what the client left out,
         // before anything is signed (a next hop adding them breaks DKIM).
         if self.auth.is_some() && out.head.complete {

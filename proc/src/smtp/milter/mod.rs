@@ -1,0 +1,588 @@
+//! Milter client (the Sendmail milter protocol, version 6) so the filters
+//! operators run (rspamd, OpenDKIM, OpenDMARC, spamass-milter, clamav-milter)
+//! see each message that arrives on port 25 and say what becomes of it.
+//! Each milter of EMAIL_MILTERS gets, at the end of DATA and after our own
+//! checks, one connection per message: the client, HELO, MAIL, RCPT, the
+//! header fields, the body, end of message; every read has the milter's
+//! timeout. What it says: reject (its reply or 550 5.7.1), tempfail (451
+//! 4.7.1), discard (250 and dropped), accept, or continue with header and
+//! body changes and a quarantine (the Junk folder). A milter that cannot be
+//! reached or breaks the protocol is skipped (fail=open) or gives 451 4.7.1
+//! (fail=closed).
+
+pub mod wire;
+
+use ipc::messages::MilterSpec;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use wire::*;
+
+/// What one message is, for the milters.
+pub struct Txn<'a> {
+    pub queue_id: &'a str,
+    pub hostname: &'a str,
+    pub client: std::net::SocketAddr,
+    pub helo: &'a str,
+    pub from: &'a str,
+    pub rcpts: &'a [String],
+    /// The whole message as spooled.
+    pub message: &'a [u8],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Go on (with any changes).
+    Continue,
+    /// The whole reply line.
+    Reject(String),
+    Tempfail(String),
+    Discard,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Append a header field.
+    Add(String, String),
+    /// Insert at this position among the fields (0 is the top).
+    Insert(usize, String, String),
+    /// The n-th (from 1) field of this name gets this value; empty deletes it.
+    Set(usize, String, String),
+}
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub changes: Vec<Change>,
+    /// The replacement body, when a milter sent one.
+    pub body: Option<Vec<u8>>,
+    pub quarantine: bool,
+}
+
+/// Changes one milter may send (header changes, body chunks).
+const MAX_CHANGES: usize = 1000;
+
+/// Every milter in turn; the first verdict that is not Continue ends it.
+pub async fn run_all(milters: &[MilterSpec], t: &Txn<'_>, max_body: u64) -> (Verdict, Outcome) {
+    let mut all = Outcome::default();
+    for m in milters {
+        match tokio::time::timeout(
+            Duration::from_secs(m.timeout.max(1) * 4),
+            one(m, t, max_body, &mut all),
+        )
+        .await
+        {
+            Ok(Ok(Verdict::Continue)) => {}
+            Ok(Ok(v)) => return (v, all),
+            Ok(Err(e)) => {
+                if let Some(v) = failed(m, &e) {
+                    return (v, all);
+                }
+            }
+            Err(_) => {
+                if let Some(v) = failed(m, "no end of message in time") {
+                    return (v, all);
+                }
+            }
+        }
+    }
+    (Verdict::Continue, all)
+}
+
+/// A milter that failed: nothing (fail=open) or 451 (fail=closed).
+fn failed(m: &MilterSpec, e: &str) -> Option<Verdict> {
+    log::warn!(
+        "milter {}: {}; {}",
+        m.address,
+        crate::log::cut(e, 200),
+        if m.fail_open {
+            "skipped (fail=open)"
+        } else {
+            "451 (fail=closed)"
+        }
+    );
+    (!m.fail_open)
+        .then(|| Verdict::Tempfail("451 4.7.1 Service unavailable - try again later\r\n".into()))
+}
+
+async fn one(
+    m: &MilterSpec,
+    t: &Txn<'_>,
+    max_body: u64,
+    all: &mut Outcome,
+) -> Result<Verdict, String> {
+    let step = Duration::from_secs(m.timeout.max(1));
+    let io = |e: std::io::Error| e.to_string();
+    let mut s = tokio::time::timeout(step, TcpStream::connect(&m.address))
+        .await
+        .map_err(|_| "connect timed out".to_string())?
+        .map_err(io)?;
+    macro_rules! send {
+        ($cmd:expr, $data:expr) => {
+            tokio::time::timeout(step, write_packet(&mut s, $cmd, $data))
+                .await
+                .map_err(|_| "write timed out".to_string())?
+                .map_err(io)?
+        };
+    }
+    send!(
+        b'O',
+        &[
+            VERSION.to_be_bytes(),
+            ACTIONS.to_be_bytes(),
+            PROTOCOL.to_be_bytes()
+        ]
+        .concat()
+    );
+    let (cmd, data) = read(&mut s, step).await?;
+    if cmd != b'O' {
+        return Err(format!("negotiation answered with {:?}", cmd as char));
+    }
+    let (_, _, proto) = optneg(&data).ok_or("short negotiation reply")?;
+    let skip = |f: u32| proto & f != 0;
+
+    // Each step: macros, the command, and unless told otherwise its answer.
+    let ip = t.client.ip();
+    let steps: Vec<(u8, Vec<u8>, u32, u32)> = vec![
+        (
+            b'C',
+            [
+                strings(&[format!("[{ip}]").as_bytes()]),
+                vec![if ip.is_ipv4() { b'4' } else { b'6' }],
+                t.client.port().to_be_bytes().to_vec(),
+                strings(&[ip.to_string().as_bytes()]),
+            ]
+            .concat(),
+            P_NOCONNECT,
+            P_NR_CONN,
+        ),
+        (b'H', strings(&[t.helo.as_bytes()]), P_NOHELO, P_NR_HELO),
+        (
+            b'M',
+            strings(&[format!("<{}>", t.from).as_bytes()]),
+            P_NOMAIL,
+            P_NR_MAIL,
+        ),
+    ];
+    let macros = |cmd: u8| -> Vec<u8> {
+        let mut d = vec![cmd];
+        let pairs: Vec<(String, String)> = match cmd {
+            b'C' => vec![
+                ("j".into(), t.hostname.into()),
+                ("{daemon_name}".into(), "scorpiox".into()),
+                ("{client_addr}".into(), ip.to_string()),
+            ],
+            b'M' => vec![
+                ("i".into(), t.queue_id.into()),
+                ("{mail_addr}".into(), t.from.into()),
+            ],
+            _ => Vec::new(),
+        };
+        for (k, v) in pairs {
+            d.extend(strings(&[k.as_bytes(), v.as_bytes()]));
+        }
+        d
+    };
+    for (cmd, data, no, no_reply) in steps {
+        if skip(no) {
+            continue;
+        }
+        send!(b'D', &macros(cmd));
+        send!(cmd, &data);
+        if !skip(no_reply) {
+            if let Some(v) = answer(&mut s, step).await? {
+                return Ok(v);
+            }
+        }
+    }
+    if !skip(P_NORCPT) {
+        for r in t.rcpts {
+            send!(b'R', &strings(&[format!("<{r}>").as_bytes()]));
+            if !skip(P_NR_RCPT) {
+                if let Some(v) = answer(&mut s, step).await? {
+                    return Ok(v);
+                }
+            }
+        }
+    }
+    if !skip(P_NODATA) {
+        send!(b'T', &[]);
+        if !skip(P_NR_DATA) {
+            if let Some(v) = answer(&mut s, step).await? {
+                return Ok(v);
+            }
+        }
+    }
+    let head = crate::imap::mime::header_block(t.message);
+    let body = t.message.get(head.len()..).unwrap_or_default();
+    if !skip(P_NOHDRS) {
+        for (name, value) in header_fields(head) {
+            let value = if skip(P_HDR_LEADSPC) {
+                value
+            } else {
+                value.trim_start().to_string()
+            };
+            send!(b'L', &strings(&[name.as_bytes(), value.as_bytes()]));
+            if !skip(P_NR_HDR) {
+                if let Some(v) = answer(&mut s, step).await? {
+                    return Ok(v);
+                }
+            }
+        }
+    }
+    if !skip(P_NOEOH) {
+        send!(b'N', &[]);
+        if !skip(P_NR_EOH) {
+            if let Some(v) = answer(&mut s, step).await? {
+                return Ok(v);
+            }
+        }
+    }
+    if !skip(P_NOBODY) {
+        for chunk in body.chunks(CHUNK) {
+            send!(b'B', chunk);
+            if !skip(P_NR_BODY) {
+                match read(&mut s, step).await? {
+                    (b'c', _) => {}
+                    (b's', _) => break,
+                    (cmd, data) => {
+                        if let Some(v) = verdict(cmd, &data)? {
+                            return Ok(v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    send!(b'E', &[]);
+    // Changes, then the verdict; progress packets keep the milter alive.
+    let mut body_out: Option<Vec<u8>> = None;
+    let mut n = 0usize;
+    let v = loop {
+        let (cmd, data) = read(&mut s, step).await?;
+        n += 1;
+        if n > MAX_CHANGES {
+            return Err("too many changes".into());
+        }
+        let strs = || {
+            split_strings(&data)
+                .into_iter()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect::<Vec<_>>()
+        };
+        let index = || {
+            data.get(..4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_be_bytes)
+                .unwrap_or(0) as usize
+        };
+        match cmd {
+            b'p' => {}
+            b'h' => {
+                let s = strs();
+                if let [name, value, ..] = s.as_slice() {
+                    all.changes.push(Change::Add(name.clone(), value.clone()));
+                }
+            }
+            b'i' | b'm' => {
+                let i = index();
+                let rest = split_strings(data.get(4..).unwrap_or_default())
+                    .into_iter()
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect::<Vec<_>>();
+                if let [name, value, ..] = rest.as_slice() {
+                    all.changes.push(if cmd == b'i' {
+                        Change::Insert(i, name.clone(), value.clone())
+                    } else {
+                        Change::Set(i.max(1), name.clone(), value.clone())
+                    });
+                }
+            }
+            b'b' => {
+                let b = body_out.get_or_insert_with(Vec::new);
+                if (b.len() + data.len()) as u64 > max_body {
+                    return Err("replacement body over the size limit".into());
+                }
+                b.extend_from_slice(&data);
+            }
+            b'q' => all.quarantine = true,
+            b'+' | b'-' | b'2' | b'e' => {
+                // Not offered in the negotiation: a milter that does it anyway.
+                log::info!("milter {}: ignored change {:?}", m.address, cmd as char);
+            }
+            b'a' | b'c' => break Verdict::Continue,
+            other => match verdict(other, &data)? {
+                Some(v) => break v,
+                None => return Err(format!("unexpected {:?} at end of message", other as char)),
+            },
+        }
+    };
+    if body_out.is_some() {
+        all.body = body_out;
+    }
+    let _ = tokio::time::timeout(step, write_packet(&mut s, b'Q', &[])).await;
+    Ok(v)
+}
+
+async fn read(s: &mut TcpStream, step: Duration) -> Result<(u8, Vec<u8>), String> {
+    tokio::time::timeout(step, read_packet(s))
+        .await
+        .map_err(|_| "no answer in time".to_string())?
+        .map_err(|e| e.to_string())
+}
+
+/// The answer to one step: None to go on.
+async fn answer(s: &mut TcpStream, step: Duration) -> Result<Option<Verdict>, String> {
+    loop {
+        let (cmd, data) = read(s, step).await?;
+        match cmd {
+            b'c' => return Ok(None),
+            // Accept: this milter wants nothing more of this message.
+            b'a' => return Ok(Some(Verdict::Continue)),
+            b'p' => continue,
+            other => return verdict(other, &data),
+        }
+    }
+}
+
+/// reject / tempfail / discard / a reply of its own.
+fn verdict(cmd: u8, data: &[u8]) -> Result<Option<Verdict>, String> {
+    Ok(Some(match cmd {
+        b'r' => Verdict::Reject("550 5.7.1 Command rejected\r\n".into()),
+        b't' => Verdict::Tempfail("451 4.7.1 Service unavailable - try again later\r\n".into()),
+        b'd' => Verdict::Discard,
+        b'y' => {
+            let text =
+                String::from_utf8_lossy(split_strings(data).first().copied().unwrap_or_default())
+                    .replace(['\r', '\n'], " ");
+            let text = crate::log::cut(text.trim(), 400).to_string();
+            match text.as_bytes().first() {
+                Some(b'4') => Verdict::Tempfail(format!("{text}\r\n")),
+                Some(b'5') => Verdict::Reject(format!("{text}\r\n")),
+                _ => return Err(format!("reply {text:?} is not 4xx or 5xx")),
+            }
+        }
+        other => return Err(format!("unexpected answer {:?}", other as char)),
+    }))
+}
+
+/// (name, value) of each field of a header block, the value unfolded as
+/// libmilter passes it (continuation lines joined with "\n").
+pub fn header_fields(head: &[u8]) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(head);
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in text.split("\r\n") {
+        if line.is_empty() {
+            break;
+        }
+        if line.starts_with([' ', '\t']) {
+            if let Some((_, v)) = out.last_mut() {
+                v.push('\n');
+                v.push_str(line);
+            }
+            continue;
+        }
+        if let Some((n, v)) = line.split_once(':') {
+            out.push((n.trim_end().to_string(), v.to_string()));
+        }
+    }
+    out
+}
+
+/// The message with the milters' changes made.
+pub fn apply(message: &[u8], o: &Outcome) -> Vec<u8> {
+    let head = crate::imap::mime::header_block(message);
+    let mut fields = header_fields(head);
+    // A milter's value stays one field: every line after the first folded.
+    let clean = |s: &str| {
+        s.replace('\r', "")
+            .split('\n')
+            .map(|l| l.trim_start_matches([' ', '\t']).to_string())
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n\t")
+    };
+    // RFC 5322 2.2: printable ASCII but the colon.
+    let field_name = |n: &str| !n.is_empty() && n.bytes().all(|b| (33..=126).contains(&b) && b != b':');
+    for c in &o.changes {
+        let name = match c {
+            Change::Add(n, _) | Change::Insert(_, n, _) | Change::Set(_, n, _) => n,
+        };
+        if !field_name(name) {
+            log::info!("milter: header change with a bad field name ignored");
+            continue;
+        }
+        match c {
+            Change::Add(n, v) => fields.push((n.clone(), format!(" {}", clean(v).trim_start()))),
+            Change::Insert(i, n, v) => {
+                let at = (*i).min(fields.len());
+                fields.insert(at, (n.clone(), format!(" {}", clean(v).trim_start())));
+            }
+            Change::Set(k, n, v) => {
+                let pos = fields
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (name, _))| name.eq_ignore_ascii_case(n))
+                    .nth(k - 1)
+                    .map(|(j, _)| j);
+                match (pos, v.is_empty()) {
+                    (Some(j), true) => {
+                        fields.remove(j);
+                    }
+                    (Some(j), false) => fields[j].1 = format!(" {}", clean(v).trim_start()),
+                    (None, false) => {
+                        fields.push((n.clone(), format!(" {}", clean(v).trim_start())))
+                    }
+                    (None, true) => {}
+                }
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(message.len() + 256);
+    for (n, v) in &fields {
+        out.extend_from_slice(n.as_bytes());
+        out.push(b':');
+        out.extend_from_slice(v.replace("\n", "\r\n").replace("\r\r\n", "\r\n").as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    match &o.body {
+        Some(b) => out.extend_from_slice(b),
+        None => out.extend_from_slice(message.get(head.len()..).unwrap_or_default()),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_are_made_where_the_protocol_says() {
+        let m = b"Received: x\r\n\ty\r\nSubject: a\r\nX-Spam: old\r\n\r\nbody\r\n";
+        let o = Outcome {
+            changes: vec![
+                Change::Add("X-Spamd-Result".into(), "default: False".into()),
+                Change::Insert(0, "X-Top".into(), "t".into()),
+                Change::Set(1, "X-Spam".into(), String::new()),
+                Change::Set(1, "Subject".into(), "b".into()),
+            ],
+            body: None,
+            quarantine: false,
+        };
+        let out = String::from_utf8(apply(m, &o)).unwrap();
+        assert_eq!(
+            out,
+            "X-Top: t\r\nReceived: x\r\n\ty\r\nSubject: b\r\nX-Spamd-Result: default: False\r\n\r\nbody\r\n"
+        );
+        let o = Outcome {
+            body: Some(b"new\r\n".to_vec()),
+            ..Outcome::default()
+        };
+        assert!(String::from_utf8(apply(m, &o))
+            .unwrap()
+            .ends_with("\r\n\r\nnew\r\n"));
+    }
+
+    #[test]
+    fn a_milter_cannot_add_lines_or_bad_names() {
+        let m = b"Subject: a\r\n\r\nbody\r\n";
+        let o = Outcome {
+            changes: vec![
+                Change::Add("X-A".into(), "one\nEvil: two\r\n".into()),
+                Change::Add("Bad Name".into(), "x".into()),
+                Change::Add("X-B:".into(), "x".into()),
+            ],
+            body: None,
+            quarantine: false,
+        };
+        let out = String::from_utf8(apply(m, &o)).unwrap();
+        assert_eq!(out, "Subject: a\r\nX-A: one\r\n\tEvil: two\r\n\r\nbody\r\n");
+    }
+
+    #[test]
+    fn replies_of_a_milter_are_checked() {
+        assert_eq!(
+            verdict(b'y', b"554 5.7.1 Gtube pattern\0").unwrap(),
+            Some(Verdict::Reject("554 5.7.1 Gtube pattern\r\n".into()))
+        );
+        assert!(verdict(b'y', b"250 ok\0").is_err());
+        assert!(verdict(b'x', b"").is_err());
+    }
+}
+
+/// What the milters made of a spooled message.
+pub enum Filtered {
+    /// Go on; the file grew by this much (changes), and maybe to Junk.
+    Go { grew: i64, junk: bool },
+    /// The reply line (4xx or 5xx).
+    Refuse(String),
+    /// Say 250 and keep nothing.
+    Discard,
+}
+
+/// What one filtering needs, owned (the session is not Sync).
+pub struct Job {
+    pub file: std::fs::File,
+    pub milters: Vec<MilterSpec>,
+    pub queue_id: String,
+    pub hostname: String,
+    pub client: std::net::SocketAddr,
+    pub helo: String,
+    pub from: String,
+    pub rcpts: Vec<String>,
+    pub max_size: u64,
+}
+
+/// The spooled message through every milter; changes written back.
+pub async fn filter(job: Job) -> Filtered {
+    use std::os::unix::fs::FileExt;
+    let unreadable =
+        || Filtered::Refuse("451 4.3.0 Error reading message back, try again later\r\n".into());
+    let len = job.file.metadata().map(|m| m.len()).unwrap_or(0);
+    let Ok(f) = job.file.try_clone() else {
+        return unreadable();
+    };
+    let read = tokio::task::spawn_blocking(move || {
+        let mut b = vec![0u8; len as usize];
+        f.read_exact_at(&mut b, 0).map(|()| b)
+    })
+    .await;
+    let Ok(Ok(message)) = read else {
+        return unreadable();
+    };
+    let t = Txn {
+        queue_id: &job.queue_id,
+        hostname: &job.hostname,
+        client: job.client,
+        helo: &job.helo,
+        from: &job.from,
+        rcpts: &job.rcpts,
+        message: &message,
+    };
+    let (v, outcome) = run_all(&job.milters, &t, job.max_size).await;
+    match v {
+        Verdict::Continue => {}
+        Verdict::Reject(r) | Verdict::Tempfail(r) => return Filtered::Refuse(r),
+        Verdict::Discard => return Filtered::Discard,
+    }
+    if outcome.changes.is_empty() && outcome.body.is_none() {
+        return Filtered::Go {
+            grew: 0,
+            junk: outcome.quarantine,
+        };
+    }
+    let changed = apply(&message, &outcome);
+    let grew = changed.len() as i64 - message.len() as i64;
+    let Ok(f) = job.file.try_clone() else {
+        return unreadable();
+    };
+    let written =
+        tokio::task::spawn_blocking(move || crate::smtp::spool_edit::splice(&f, 0, len, &changed))
+            .await;
+    match written {
+        Ok(Ok(())) => Filtered::Go {
+            grew,
+            junk: outcome.quarantine,
+        },
+        _ => Filtered::Refuse("451 4.3.0 Error writing message, try again later\r\n".into()),
+    }
+}
