@@ -67,6 +67,10 @@ pub fn resolver(servers: &[String]) -> Option<TokioResolver> {
     );
     b.options_mut().timeout = Duration::from_secs(5);
     b.options_mut().attempts = 2;
+    // A "no such name" without an SOA (some servers leave it out) would
+    // otherwise not be kept at all: DMARC's walk up to the public suffix asks
+    // the same missing name for every message.
+    b.options_mut().negative_min_ttl = Some(Duration::from_secs(60));
     // Plain DNS only. hickory would otherwise load the system CA store for
     // encrypted transports, which does not exist inside smtp's empty chroot.
     if let Ok(v) = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
