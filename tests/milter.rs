@@ -210,7 +210,121 @@ fn rspamd_as_a_milter_rejects_gtube_tags_clean_mail_and_fails_open_or_closed() {
     assert!(r[5].starts_with("250 "), "{r:?}");
     wait_inbox(&open, 2);
     assert!(open.log().contains("skipped (fail=open)"), "{}", open.log());
+    // The milter is asked from MAIL on: unreachable there, MAIL gets the 451.
     let r = send(&closed, "rspamd is gone: deferred (fail=closed)");
-    assert!(r[5].starts_with("451 4.7.1 "), "{r:?}");
+    assert!(r[2].starts_with("451 4.7.1 "), "{r:?}");
     assert!(inbox(&closed).is_empty());
+}
+
+/// Issue 17: a milter's word counts at the step it gives it: MAIL refused at
+/// MAIL, one recipient refused at its RCPT while the other goes on, and the
+/// end-of-message changes (a header field, the quarantine) applied. The
+/// milter is Sendmail's libmilter, through Debian's python3-milter.
+#[test]
+fn a_libmilter_milter_is_answered_at_mail_rcpt_and_end_of_message() {
+    let port = free_port();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/checks/test_milter.py");
+    let mut milter = python_cmd()
+        .arg(script)
+        .arg(port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 (apt-get install python3-milter)");
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(st)) = milter.try_wait() {
+            panic!("test_milter.py exited {st} (apt-get install python3-milter)");
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "test milter on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let srv = Server::prepare(&format!("EMAIL_MILTERS=inet:127.0.0.1:{port}?fail=closed")).start();
+    srv.add_account("bob@a.test", "pw-bob");
+    srv.add_account("carol@a.test", "pw-carol");
+    srv.wait_log("directory: 2 account(s)", 1, Duration::from_secs(5));
+
+    let r = smtp_dialog_at(
+        "127.0.0.1",
+        srv.ports.smtp,
+        &[
+            "EHLO mx.sender.test",
+            "MAIL FROM:<blocked@sender.test>",
+            "QUIT",
+        ],
+    );
+    assert!(
+        r[2].starts_with("550 5.7.1 sender blocked by test milter"),
+        "{r:?}"
+    );
+
+    let msg = |subject: &str| {
+        format!("From: ok@sender.test\r\nTo: bob@a.test\r\nSubject: {subject}\r\n\r\nhello\r\n.")
+    };
+    let plain = msg("hello");
+    let r = smtp_dialog_at(
+        "127.0.0.1",
+        srv.ports.smtp,
+        &[
+            "EHLO mx.sender.test",
+            "MAIL FROM:<ok@sender.test>",
+            "RCPT TO:<carol@a.test>",
+            "RCPT TO:<bob@a.test>",
+            "DATA",
+            &plain,
+            "QUIT",
+        ],
+    );
+    assert!(
+        r[3].starts_with("550 5.7.1 recipient refused by test milter"),
+        "{r:?}"
+    );
+    assert!(r[4].starts_with("250 "), "{r:?}");
+    assert!(r[6].starts_with("250 2.0.0 "), "{r:?}");
+    let quarantined = msg("please quarantine me");
+    let r = smtp_dialog_at(
+        "127.0.0.1",
+        srv.ports.smtp,
+        &[
+            "EHLO mx.sender.test",
+            "MAIL FROM:<ok@sender.test>",
+            "RCPT TO:<bob@a.test>",
+            "DATA",
+            &quarantined,
+            "QUIT",
+        ],
+    );
+    assert!(r[5].starts_with("250 2.0.0 "), "{r:?}");
+
+    let got = wait_inbox(&srv, 1);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].contains("X-Test-Milter: seen"), "{}", got[0]);
+    assert!(got[0].contains("Subject: hello"), "{}", got[0]);
+    let t = Instant::now();
+    let junk = loop {
+        let j: Vec<String> = std::fs::read_dir(srv.path("mail/a.test/bob/.Junk/new"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !j.is_empty() {
+            break j;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "{}", srv.log());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(junk[0].contains("please quarantine me"), "{}", junk[0]);
+    assert!(
+        std::fs::read_dir(srv.path("mail/a.test/carol/new"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+            == 0
+    );
+    let _ = milter.kill();
+    let _ = milter.wait();
 }

@@ -112,6 +112,10 @@ struct Tx {
     bdat: Option<(String, BufWriter<tokio::fs::File>, Outcome)>,
     /// Bytes of our Received field at the top of the spool file.
     trace_len: u64,
+    /// Milter connections of this transaction (port 25).
+    milters: Vec<super::milter::Live>,
+    /// A milter said discard: 250 at the end, nothing kept.
+    discard: bool,
 }
 
 impl Tx {
@@ -737,6 +741,32 @@ impl Session<'_> {
         } else {
             None
         };
+        let mut milters = Vec::new();
+        let mut discard = false;
+        if self.auth.is_none() && self.service == Service::Smtp && !self.st.abuse.milters.is_empty()
+        {
+            let specs = self.st.abuse.milters.clone();
+            let hostname = self.st.hostname.clone();
+            let helo = self.helo.clone().unwrap_or_default();
+            let begin = super::milter::Begin {
+                hostname: &hostname,
+                client: self.peer,
+                helo: &helo,
+                from: &addr,
+            };
+            let (lives, verdict) = super::milter::begin(&specs, &begin).await;
+            match verdict {
+                super::milter::Verdict::Continue => milters = lives,
+                super::milter::Verdict::Discard => {
+                    milters = lives;
+                    discard = true;
+                }
+                super::milter::Verdict::Reject(r) | super::milter::Verdict::Tempfail(r) => {
+                    self.reject_log("MAIL", &r);
+                    return self.error(&r).await;
+                }
+            }
+        }
         self.tx = Some(Tx {
             from: lower_domain(&addr),
             ret_full,
@@ -748,6 +778,8 @@ impl Session<'_> {
             rcpt_bytes: 0,
             bdat: None,
             trace_len: 0,
+            milters,
+            discard,
         });
         self.reply("250 2.1.0 Ok\r\n");
         Ok(Flow::Continue)
@@ -827,6 +859,24 @@ impl Session<'_> {
             self.reject_log("RCPT", &r);
             self.reply(&r);
             return Ok(Flow::Continue);
+        }
+        if let Some(tx) = self.tx.as_mut() {
+            if !tx.milters.is_empty() {
+                let mut lives = std::mem::take(&mut tx.milters);
+                let verdict = super::milter::rcpt(&mut lives, &addr).await;
+                if let Some(tx) = self.tx.as_mut() {
+                    tx.milters = lives;
+                    match verdict {
+                        super::milter::Verdict::Continue => {}
+                        super::milter::Verdict::Discard => tx.discard = true,
+                        super::milter::Verdict::Reject(r) | super::milter::Verdict::Tempfail(r) => {
+                            self.reject_log("RCPT", &r);
+                            self.reply(&r);
+                            return Ok(Flow::Continue);
+                        }
+                    }
+                }
+            }
         }
         let bytes = ipc::frame::encoded_len(&new);
         // RFC 5321 4.5.3.1.10: a client sends the rest in another transaction.
@@ -1081,7 +1131,7 @@ impl Session<'_> {
         mut w: BufWriter<tokio::fs::File>,
         out: Outcome,
     ) -> std::io::Result<Flow> {
-        let Some(tx) = self.tx.take() else {
+        let Some(mut tx) = self.tx.take() else {
             return Ok(Flow::Close);
         };
         if out.ended_bare {
@@ -1158,18 +1208,23 @@ impl Session<'_> {
                 }
             }
         }
-        if self.auth.is_none() && self.service == Service::Smtp && !self.st.abuse.milters.is_empty()
-        {
+        if tx.discard {
+            let _ = self
+                .sh
+                .queue
+                .notify(&SmtpToQueue::Abort { id: id.clone() }, &[])
+                .await;
+            log::info!("{id}: from=<{}> discarded by a milter", tx.from);
+            self.reply(&format!("250 2.0.0 Ok: queued as {id}\r\n"));
+            return Ok(Flow::Continue);
+        }
+        if !tx.milters.is_empty() {
+            let lives = std::mem::take(&mut tx.milters);
             let job = match file.try_clone() {
                 Ok(f) => Some(super::milter::Job {
                     file: f,
-                    milters: self.st.abuse.milters.clone(),
+                    lives,
                     queue_id: id.clone(),
-                    hostname: self.st.hostname.clone(),
-                    client: self.peer,
-                    helo: self.helo.clone().unwrap_or_default(),
-                    from: tx.from.clone(),
-                    rcpts: tx.rcpts.iter().map(|r| r.address.clone()).collect(),
                     max_size: self.st.max_message_size,
                 }),
                 Err(_) => None,

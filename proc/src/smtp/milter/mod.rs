@@ -1,14 +1,16 @@
 //! Milter client (the Sendmail milter protocol, version 6) so the filters
 //! operators run (rspamd, OpenDKIM, OpenDMARC, spamass-milter, clamav-milter)
 //! see each message that arrives on port 25 and say what becomes of it.
-//! Each milter of EMAIL_MILTERS gets, at the end of DATA and after our own
-//! checks, one connection per message: the client, HELO, MAIL, RCPT, the
-//! header fields, the body, end of message; every read has the milter's
-//! timeout. What it says: reject (its reply or 550 5.7.1), tempfail (451
-//! 4.7.1), discard (250 and dropped), accept, or continue with header and
+//! Each milter of EMAIL_MILTERS gets one connection per transaction, opened
+//! at MAIL: the client, HELO and MAIL then (its answer is MAIL's), each RCPT
+//! as it comes (its answer is that RCPT's), and after DATA and our own checks
+//! the header fields, the body and end of message; every read has the
+//! milter's timeout. What it says: reject (its reply or 550 5.7.1), tempfail
+//! (451 4.7.1), discard (250, nothing kept), accept, or at the end header and
 //! body changes and a quarantine (the Junk folder). A milter that cannot be
-//! reached or breaks the protocol is skipped (fail=open) or gives 451 4.7.1
-//! (fail=closed).
+//! reached or breaks the protocol is dropped (fail=open) or gives 451 4.7.1
+//! (fail=closed). A transaction that ends otherwise (RSET, QUIT, a refusal)
+//! closes the connections.
 
 pub mod wire;
 
@@ -17,16 +19,12 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use wire::*;
 
-/// What one message is, for the milters.
-pub struct Txn<'a> {
-    pub queue_id: &'a str,
+/// Who is sending, for the opening steps.
+pub struct Begin<'a> {
     pub hostname: &'a str,
     pub client: std::net::SocketAddr,
     pub helo: &'a str,
     pub from: &'a str,
-    pub rcpts: &'a [String],
-    /// The whole message as spooled.
-    pub message: &'a [u8],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,34 +58,16 @@ pub struct Outcome {
 /// Changes one milter may send (header changes, body chunks).
 const MAX_CHANGES: usize = 1000;
 
-/// Every milter in turn; the first verdict that is not Continue ends it.
-pub async fn run_all(milters: &[MilterSpec], t: &Txn<'_>, max_body: u64) -> (Verdict, Outcome) {
-    let mut all = Outcome::default();
-    for m in milters {
-        match tokio::time::timeout(
-            Duration::from_secs(m.timeout.max(1) * 4),
-            one(m, t, max_body, &mut all),
-        )
-        .await
-        {
-            Ok(Ok(Verdict::Continue)) => {}
-            Ok(Ok(v)) => return (v, all),
-            Ok(Err(e)) => {
-                if let Some(v) = failed(m, &e) {
-                    return (v, all);
-                }
-            }
-            Err(_) => {
-                if let Some(v) = failed(m, "no end of message in time") {
-                    return (v, all);
-                }
-            }
-        }
-    }
-    (Verdict::Continue, all)
+/// One milter's connection for one transaction.
+pub struct Live {
+    spec: MilterSpec,
+    s: TcpStream,
+    /// The steps it asked to leave out or not to answer.
+    proto: u32,
+    step: Duration,
 }
 
-/// A milter that failed: nothing (fail=open) or 451 (fail=closed).
+/// A milter that failed: dropped (fail=open) or 451 (fail=closed).
 fn failed(m: &MilterSpec, e: &str) -> Option<Verdict> {
     log::warn!(
         "milter {}: {}; {}",
@@ -103,223 +83,338 @@ fn failed(m: &MilterSpec, e: &str) -> Option<Verdict> {
         .then(|| Verdict::Tempfail("451 4.7.1 Service unavailable - try again later\r\n".into()))
 }
 
-async fn one(
-    m: &MilterSpec,
-    t: &Txn<'_>,
-    max_body: u64,
-    all: &mut Outcome,
-) -> Result<Verdict, String> {
-    let step = Duration::from_secs(m.timeout.max(1));
-    let io = |e: std::io::Error| e.to_string();
-    let mut s = tokio::time::timeout(step, TcpStream::connect(&m.address))
-        .await
-        .map_err(|_| "connect timed out".to_string())?
-        .map_err(io)?;
-    macro_rules! send {
-        ($cmd:expr, $data:expr) => {
-            tokio::time::timeout(step, write_packet(&mut s, $cmd, $data))
-                .await
-                .map_err(|_| "write timed out".to_string())?
-                .map_err(io)?
-        };
+/// At MAIL: every milter connected and told the client, HELO and MAIL. The
+/// connections to go on with, or MAIL's verdict (Discard: the transaction
+/// goes on and is dropped at its end).
+pub async fn begin(milters: &[MilterSpec], b: &Begin<'_>) -> (Vec<Live>, Verdict) {
+    let mut lives = Vec::new();
+    for m in milters {
+        match Live::open(m, b).await {
+            Ok((Some(l), Verdict::Continue)) => lives.push(l),
+            Ok((_, Verdict::Continue)) => {}
+            Ok((l, v)) => {
+                lives.extend(l);
+                return (lives, v);
+            }
+            Err(e) => {
+                if let Some(v) = failed(m, &e) {
+                    return (lives, v);
+                }
+            }
+        }
     }
-    send!(
-        b'O',
-        &[
-            VERSION.to_be_bytes(),
-            ACTIONS.to_be_bytes(),
-            PROTOCOL.to_be_bytes()
-        ]
-        .concat()
-    );
-    let (cmd, data) = read(&mut s, step).await?;
-    if cmd != b'O' {
-        return Err(format!("negotiation answered with {:?}", cmd as char));
-    }
-    let (_, _, proto) = optneg(&data).ok_or("short negotiation reply")?;
-    let skip = |f: u32| proto & f != 0;
+    (lives, Verdict::Continue)
+}
 
-    // Each step: macros, the command, and unless told otherwise its answer.
-    let ip = t.client.ip();
-    let steps: Vec<(u8, Vec<u8>, u32, u32)> = vec![
-        (
-            b'C',
-            [
-                strings(&[format!("[{ip}]").as_bytes()]),
-                vec![if ip.is_ipv4() { b'4' } else { b'6' }],
-                t.client.port().to_be_bytes().to_vec(),
-                strings(&[ip.to_string().as_bytes()]),
+/// At RCPT: each milter's answer for this recipient; the first that is not
+/// Continue. A milter that fails is dropped (or 451, fail=closed).
+pub async fn rcpt(lives: &mut Vec<Live>, rcpt: &str) -> Verdict {
+    let mut i = 0;
+    while let Some(l) = lives.get_mut(i) {
+        match l.rcpt(rcpt).await {
+            Ok(None) => i += 1,
+            Ok(Some(Verdict::Continue)) => {
+                // Accept: it wants nothing more of this message.
+                lives.remove(i);
+            }
+            Ok(Some(v)) => return v,
+            Err(e) => {
+                let spec = lives.remove(i).spec;
+                if let Some(v) = failed(&spec, &e) {
+                    return v;
+                }
+            }
+        }
+    }
+    Verdict::Continue
+}
+
+/// After DATA: the message through every milter still with us.
+pub async fn end(
+    lives: Vec<Live>,
+    queue_id: &str,
+    message: &[u8],
+    max_body: u64,
+) -> (Verdict, Outcome) {
+    let mut all = Outcome::default();
+    for l in lives {
+        let spec = l.spec.clone();
+        let limit = Duration::from_secs(spec.timeout.max(1) * 4);
+        match tokio::time::timeout(limit, l.finish(queue_id, message, max_body, &mut all)).await {
+            Ok(Ok(Verdict::Continue)) => {}
+            Ok(Ok(v)) => return (v, all),
+            Ok(Err(e)) => {
+                if let Some(v) = failed(&spec, &e) {
+                    return (v, all);
+                }
+            }
+            Err(_) => {
+                if let Some(v) = failed(&spec, "no end of message in time") {
+                    return (v, all);
+                }
+            }
+        }
+    }
+    (Verdict::Continue, all)
+}
+
+impl Live {
+    async fn send(&mut self, cmd: u8, data: &[u8]) -> Result<(), String> {
+        tokio::time::timeout(self.step, write_packet(&mut self.s, cmd, data))
+            .await
+            .map_err(|_| "write timed out".to_string())?
+            .map_err(|e| e.to_string())
+    }
+
+    fn skip(&self, f: u32) -> bool {
+        self.proto & f != 0
+    }
+
+    /// Macros, the command, and unless told otherwise its answer.
+    async fn step(
+        &mut self,
+        cmd: u8,
+        data: &[u8],
+        no: u32,
+        no_reply: u32,
+        macros: &[(&str, &str)],
+    ) -> Result<Option<Verdict>, String> {
+        if self.skip(no) {
+            return Ok(None);
+        }
+        if !macros.is_empty() {
+            let mut d = vec![cmd];
+            for (k, v) in macros {
+                d.extend(strings(&[k.as_bytes(), v.as_bytes()]));
+            }
+            self.send(b'D', &d).await?;
+        }
+        self.send(cmd, data).await?;
+        if self.skip(no_reply) {
+            return Ok(None);
+        }
+        answer(&mut self.s, self.step).await
+    }
+
+    /// Connect, negotiate, then client, HELO and MAIL.
+    async fn open(m: &MilterSpec, b: &Begin<'_>) -> Result<(Option<Live>, Verdict), String> {
+        let step = Duration::from_secs(m.timeout.max(1));
+        let s = tokio::time::timeout(step, TcpStream::connect(&m.address))
+            .await
+            .map_err(|_| "connect timed out".to_string())?
+            .map_err(|e| e.to_string())?;
+        let mut l = Live {
+            spec: m.clone(),
+            s,
+            proto: 0,
+            step,
+        };
+        l.send(
+            b'O',
+            &[
+                VERSION.to_be_bytes(),
+                ACTIONS.to_be_bytes(),
+                PROTOCOL.to_be_bytes(),
             ]
             .concat(),
-            P_NOCONNECT,
-            P_NR_CONN,
-        ),
-        (b'H', strings(&[t.helo.as_bytes()]), P_NOHELO, P_NR_HELO),
-        (
-            b'M',
-            strings(&[format!("<{}>", t.from).as_bytes()]),
-            P_NOMAIL,
-            P_NR_MAIL,
-        ),
-    ];
-    let macros = |cmd: u8| -> Vec<u8> {
-        let mut d = vec![cmd];
-        let pairs: Vec<(String, String)> = match cmd {
-            b'C' => vec![
-                ("j".into(), t.hostname.into()),
-                ("{daemon_name}".into(), "scorpiox".into()),
-                ("{client_addr}".into(), ip.to_string()),
-            ],
-            b'M' => vec![
-                ("i".into(), t.queue_id.into()),
-                ("{mail_addr}".into(), t.from.into()),
-            ],
-            _ => Vec::new(),
-        };
-        for (k, v) in pairs {
-            d.extend(strings(&[k.as_bytes(), v.as_bytes()]));
+        )
+        .await?;
+        let (cmd, data) = read(&mut l.s, step).await?;
+        if cmd != b'O' {
+            return Err(format!("negotiation answered with {:?}", cmd as char));
         }
-        d
-    };
-    for (cmd, data, no, no_reply) in steps {
-        if skip(no) {
-            continue;
+        l.proto = optneg(&data).ok_or("short negotiation reply")?.2;
+        let ip = b.client.ip();
+        let connect = [
+            strings(&[format!("[{ip}]").as_bytes()]),
+            vec![if ip.is_ipv4() { b'4' } else { b'6' }],
+            b.client.port().to_be_bytes().to_vec(),
+            strings(&[ip.to_string().as_bytes()]),
+        ]
+        .concat();
+        let ip_s = ip.to_string();
+        let c_macros = [
+            ("j", b.hostname),
+            ("{daemon_name}", "scorpiox"),
+            ("{client_addr}", ip_s.as_str()),
+        ];
+        if let Some(v) = l
+            .step(b'C', &connect, P_NOCONNECT, P_NR_CONN, &c_macros)
+            .await?
+        {
+            return Ok((None, v));
         }
-        send!(b'D', &macros(cmd));
-        send!(cmd, &data);
-        if !skip(no_reply) {
-            if let Some(v) = answer(&mut s, step).await? {
-                return Ok(v);
-            }
+        if let Some(v) = l
+            .step(
+                b'H',
+                &strings(&[b.helo.as_bytes()]),
+                P_NOHELO,
+                P_NR_HELO,
+                &[],
+            )
+            .await?
+        {
+            return Ok((None, v));
         }
+        let from = format!("<{}>", b.from);
+        let m_macros = [("{mail_addr}", b.from)];
+        if let Some(v) = l
+            .step(
+                b'M',
+                &strings(&[from.as_bytes()]),
+                P_NOMAIL,
+                P_NR_MAIL,
+                &m_macros,
+            )
+            .await?
+        {
+            return Ok(match v {
+                // Accept at MAIL: nothing more of this message for it.
+                Verdict::Continue => (None, Verdict::Continue),
+                v => (Some(l), v),
+            });
+        }
+        Ok((Some(l), Verdict::Continue))
     }
-    if !skip(P_NORCPT) {
-        for r in t.rcpts {
-            send!(b'R', &strings(&[format!("<{r}>").as_bytes()]));
-            if !skip(P_NR_RCPT) {
-                if let Some(v) = answer(&mut s, step).await? {
+
+    async fn rcpt(&mut self, rcpt: &str) -> Result<Option<Verdict>, String> {
+        let r = format!("<{rcpt}>");
+        self.step(
+            b'R',
+            &strings(&[r.as_bytes()]),
+            P_NORCPT,
+            P_NR_RCPT,
+            &[("{rcpt_addr}", rcpt)],
+        )
+        .await
+    }
+
+    /// DATA, the header fields, the body, end of message; the changes it asks
+    /// for go into `all`.
+    async fn finish(
+        mut self,
+        queue_id: &str,
+        message: &[u8],
+        max_body: u64,
+        all: &mut Outcome,
+    ) -> Result<Verdict, String> {
+        let step = self.step;
+        if let Some(v) = self
+            .step(b'T', &[], P_NODATA, P_NR_DATA, &[("i", queue_id)])
+            .await?
+        {
+            return Ok(v);
+        }
+        let head = crate::imap::mime::header_block(message);
+        let body = message.get(head.len()..).unwrap_or_default();
+        if !self.skip(P_NOHDRS) {
+            for (name, value) in header_fields(head) {
+                let value = if self.skip(P_HDR_LEADSPC) {
+                    value
+                } else {
+                    value.trim_start().to_string()
+                };
+                if let Some(v) = self
+                    .step(
+                        b'L',
+                        &strings(&[name.as_bytes(), value.as_bytes()]),
+                        0,
+                        P_NR_HDR,
+                        &[],
+                    )
+                    .await?
+                {
                     return Ok(v);
                 }
             }
         }
-    }
-    if !skip(P_NODATA) {
-        send!(b'T', &[]);
-        if !skip(P_NR_DATA) {
-            if let Some(v) = answer(&mut s, step).await? {
-                return Ok(v);
-            }
+        if let Some(v) = self.step(b'N', &[], P_NOEOH, P_NR_EOH, &[]).await? {
+            return Ok(v);
         }
-    }
-    let head = crate::imap::mime::header_block(t.message);
-    let body = t.message.get(head.len()..).unwrap_or_default();
-    if !skip(P_NOHDRS) {
-        for (name, value) in header_fields(head) {
-            let value = if skip(P_HDR_LEADSPC) {
-                value
-            } else {
-                value.trim_start().to_string()
-            };
-            send!(b'L', &strings(&[name.as_bytes(), value.as_bytes()]));
-            if !skip(P_NR_HDR) {
-                if let Some(v) = answer(&mut s, step).await? {
-                    return Ok(v);
-                }
-            }
-        }
-    }
-    if !skip(P_NOEOH) {
-        send!(b'N', &[]);
-        if !skip(P_NR_EOH) {
-            if let Some(v) = answer(&mut s, step).await? {
-                return Ok(v);
-            }
-        }
-    }
-    if !skip(P_NOBODY) {
-        for chunk in body.chunks(CHUNK) {
-            send!(b'B', chunk);
-            if !skip(P_NR_BODY) {
-                match read(&mut s, step).await? {
-                    (b'c', _) => {}
-                    (b's', _) => break,
-                    (cmd, data) => {
-                        if let Some(v) = verdict(cmd, &data)? {
-                            return Ok(v);
+        if !self.skip(P_NOBODY) {
+            for chunk in body.chunks(CHUNK) {
+                self.send(b'B', chunk).await?;
+                if !self.skip(P_NR_BODY) {
+                    match read(&mut self.s, step).await? {
+                        (b'c', _) => {}
+                        (b's', _) => break,
+                        (cmd, data) => {
+                            if let Some(v) = verdict(cmd, &data)? {
+                                return Ok(v);
+                            }
                         }
                     }
                 }
             }
         }
-    }
-    send!(b'E', &[]);
-    // Changes, then the verdict; progress packets keep the milter alive.
-    let mut body_out: Option<Vec<u8>> = None;
-    let mut n = 0usize;
-    let v = loop {
-        let (cmd, data) = read(&mut s, step).await?;
-        n += 1;
-        if n > MAX_CHANGES {
-            return Err("too many changes".into());
-        }
-        let strs = || {
-            split_strings(&data)
-                .into_iter()
-                .map(|p| String::from_utf8_lossy(p).into_owned())
-                .collect::<Vec<_>>()
-        };
-        let index = || {
-            data.get(..4)
-                .and_then(|b| b.try_into().ok())
-                .map(u32::from_be_bytes)
-                .unwrap_or(0) as usize
-        };
-        match cmd {
-            b'p' => {}
-            b'h' => {
-                let s = strs();
-                if let [name, value, ..] = s.as_slice() {
-                    all.changes.push(Change::Add(name.clone(), value.clone()));
-                }
+        self.send(b'E', &[]).await?;
+        // Changes, then the verdict; progress packets keep the milter alive.
+        let mut body_out: Option<Vec<u8>> = None;
+        let mut n = 0usize;
+        let v = loop {
+            let (cmd, data) = read(&mut self.s, step).await?;
+            n += 1;
+            if n > MAX_CHANGES {
+                return Err("too many changes".into());
             }
-            b'i' | b'm' => {
-                let i = index();
-                let rest = split_strings(data.get(4..).unwrap_or_default())
+            let strs = |d: &[u8]| {
+                split_strings(d)
                     .into_iter()
                     .map(|p| String::from_utf8_lossy(p).into_owned())
-                    .collect::<Vec<_>>();
-                if let [name, value, ..] = rest.as_slice() {
-                    all.changes.push(if cmd == b'i' {
-                        Change::Insert(i, name.clone(), value.clone())
-                    } else {
-                        Change::Set(i.max(1), name.clone(), value.clone())
-                    });
+                    .collect::<Vec<_>>()
+            };
+            match cmd {
+                b'p' => {}
+                b'h' => {
+                    if let [name, value, ..] = strs(&data).as_slice() {
+                        all.changes.push(Change::Add(name.clone(), value.clone()));
+                    }
                 }
-            }
-            b'b' => {
-                let b = body_out.get_or_insert_with(Vec::new);
-                if (b.len() + data.len()) as u64 > max_body {
-                    return Err("replacement body over the size limit".into());
+                b'i' | b'm' => {
+                    let i = data
+                        .get(..4)
+                        .and_then(|b| b.try_into().ok())
+                        .map(u32::from_be_bytes)
+                        .unwrap_or(0) as usize;
+                    if let [name, value, ..] = strs(data.get(4..).unwrap_or_default()).as_slice() {
+                        all.changes.push(if cmd == b'i' {
+                            Change::Insert(i, name.clone(), value.clone())
+                        } else {
+                            Change::Set(i.max(1), name.clone(), value.clone())
+                        });
+                    }
                 }
-                b.extend_from_slice(&data);
+                b'b' => {
+                    let b = body_out.get_or_insert_with(Vec::new);
+                    if (b.len() + data.len()) as u64 > max_body {
+                        return Err("replacement body over the size limit".into());
+                    }
+                    b.extend_from_slice(&data);
+                }
+                b'q' => all.quarantine = true,
+                b'+' | b'-' | b'2' | b'e' => {
+                    // Not offered in the negotiation: a milter that does it anyway.
+                    log::info!(
+                        "milter {}: ignored change {:?}",
+                        self.spec.address,
+                        cmd as char
+                    );
+                }
+                b'a' | b'c' => break Verdict::Continue,
+                other => match verdict(other, &data)? {
+                    Some(v) => break v,
+                    None => {
+                        return Err(format!("unexpected {:?} at end of message", other as char))
+                    }
+                },
             }
-            b'q' => all.quarantine = true,
-            b'+' | b'-' | b'2' | b'e' => {
-                // Not offered in the negotiation: a milter that does it anyway.
-                log::info!("milter {}: ignored change {:?}", m.address, cmd as char);
-            }
-            b'a' | b'c' => break Verdict::Continue,
-            other => match verdict(other, &data)? {
-                Some(v) => break v,
-                None => return Err(format!("unexpected {:?} at end of message", other as char)),
-            },
+        };
+        if body_out.is_some() {
+            all.body = body_out;
         }
-    };
-    if body_out.is_some() {
-        all.body = body_out;
+        let _ = self.send(b'Q', &[]).await;
+        Ok(v)
     }
-    let _ = tokio::time::timeout(step, write_packet(&mut s, b'Q', &[])).await;
-    Ok(v)
 }
 
 async fn read(s: &mut TcpStream, step: Duration) -> Result<(u8, Vec<u8>), String> {
@@ -401,7 +496,8 @@ pub fn apply(message: &[u8], o: &Outcome) -> Vec<u8> {
             .join("\n\t")
     };
     // RFC 5322 2.2: printable ASCII but the colon.
-    let field_name = |n: &str| !n.is_empty() && n.bytes().all(|b| (33..=126).contains(&b) && b != b':');
+    let field_name =
+        |n: &str| !n.is_empty() && n.bytes().all(|b| (33..=126).contains(&b) && b != b':');
     for c in &o.changes {
         let name = match c {
             Change::Add(n, _) | Change::Insert(_, n, _) | Change::Set(_, n, _) => n,
@@ -519,16 +615,11 @@ pub enum Filtered {
     Discard,
 }
 
-/// What one filtering needs, owned (the session is not Sync).
+/// What the end of one filtering needs, owned (the session is not Sync).
 pub struct Job {
     pub file: std::fs::File,
-    pub milters: Vec<MilterSpec>,
+    pub lives: Vec<Live>,
     pub queue_id: String,
-    pub hostname: String,
-    pub client: std::net::SocketAddr,
-    pub helo: String,
-    pub from: String,
-    pub rcpts: Vec<String>,
     pub max_size: u64,
 }
 
@@ -549,16 +640,7 @@ pub async fn filter(job: Job) -> Filtered {
     let Ok(Ok(message)) = read else {
         return unreadable();
     };
-    let t = Txn {
-        queue_id: &job.queue_id,
-        hostname: &job.hostname,
-        client: job.client,
-        helo: &job.helo,
-        from: &job.from,
-        rcpts: &job.rcpts,
-        message: &message,
-    };
-    let (v, outcome) = run_all(&job.milters, &t, job.max_size).await;
+    let (v, outcome) = end(job.lives, &job.queue_id, &message, job.max_size).await;
     match v {
         Verdict::Continue => {}
         Verdict::Reject(r) | Verdict::Tempfail(r) => return Filtered::Refuse(r),
