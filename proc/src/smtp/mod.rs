@@ -8,7 +8,8 @@
 //! SPF, DKIM, DMARC, ARC over DNS).
 //!
 //! Talks to: keyholder (TlsSign on the signer edge, CheckPassword), queue (Create,
-//! Commit, Abort), imap (UrlFetch, for BURL). Answers queue's `Send` on the
+//! Commit, Abort, Greylist), imap (UrlFetch, for BURL); over the network to
+//! other MTAs, the DNS servers and the milters of EMAIL_MILTERS. Answers queue's `Send` on the
 //! outbound edge. Answers from the parent: Reload (certificate, directory),
 //! NewEdge (queue, keyholder, imap, outbound or signer edge of a restarted
 //! peer), Ping, Stats, Shutdown.
