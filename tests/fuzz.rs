@@ -172,7 +172,7 @@ fn every_fuzz_target_runs_without_a_crash() {
     let secs: u64 = std::env::var("FUZZ_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
+        .unwrap_or(12);
     let bin = build();
     let work = tempfile::Builder::new()
         .prefix("sx-fuzz-")
