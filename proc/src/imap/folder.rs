@@ -19,6 +19,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -51,6 +52,95 @@ impl Msg {
             bits: self.flags,
             saved: self.saved,
         }
+    }
+}
+
+/// Bytes of message metadata this process keeps (header blocks, ENVELOPE,
+/// BODYSTRUCTURE, the searched fields), all folders together.
+static CACHED: AtomicUsize = AtomicUsize::new(0);
+/// Past this, what is made is used for the command and not kept: a big
+/// folder searched through would otherwise keep every header block in memory.
+pub const CACHE_BUDGET: usize = 256 << 20;
+
+/// What a cached item costs.
+pub trait CacheSize {
+    fn cache_size(&self) -> usize;
+}
+
+impl CacheSize for [u8] {
+    fn cache_size(&self) -> usize {
+        self.len()
+    }
+}
+
+impl CacheSize for super::header_text::HeaderText {
+    fn cache_size(&self) -> usize {
+        self.bytes()
+    }
+}
+
+/// `cell`'s value; made if need be, and kept if the process's cache has room.
+pub fn keep<T: CacheSize + ?Sized>(
+    cell: &OnceLock<Arc<T>>,
+    make: impl FnOnce() -> Arc<T>,
+) -> Arc<T> {
+    keep_in(cell, make, &CACHED, CACHE_BUDGET)
+}
+
+fn keep_in<T: CacheSize + ?Sized>(
+    cell: &OnceLock<Arc<T>>,
+    make: impl FnOnce() -> Arc<T>,
+    counter: &AtomicUsize,
+    budget: usize,
+) -> Arc<T> {
+    if let Some(v) = cell.get() {
+        return v.clone();
+    }
+    let v = make();
+    let n = v.cache_size();
+    if counter.fetch_add(n, Ordering::Relaxed) + n > budget {
+        counter.fetch_sub(n, Ordering::Relaxed);
+        return v;
+    }
+    if cell.set(v.clone()).is_err() {
+        // Another session made it meanwhile: theirs is kept.
+        counter.fetch_sub(n, Ordering::Relaxed);
+    }
+    v
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    #[test]
+    fn past_the_budget_items_are_made_but_not_kept() {
+        let counter = AtomicUsize::new(0);
+        let a: OnceLock<Arc<[u8]>> = OnceLock::new();
+        let b: OnceLock<Arc<[u8]>> = OnceLock::new();
+        let v = keep_in(&a, || Arc::from(&[1u8; 60][..]), &counter, 100);
+        assert_eq!(v.len(), 60);
+        assert!(a.get().is_some());
+        assert_eq!(counter.load(Ordering::Relaxed), 60);
+        // Made, used, not kept: 60 + 60 is over 100.
+        let w = keep_in(&b, || Arc::from(&[2u8; 60][..]), &counter, 100);
+        assert_eq!(w.len(), 60);
+        assert!(b.get().is_none());
+        assert_eq!(counter.load(Ordering::Relaxed), 60);
+        // Kept ones are not made again.
+        let again = keep_in(&a, || unreachable!(), &counter, 100);
+        assert_eq!(again[0], 1);
+    }
+}
+
+impl Drop for Meta {
+    fn drop(&mut self) {
+        let mut n = 0;
+        for c in [&self.envelope, &self.structure, &self.body, &self.header] {
+            n += c.get().map_or(0, |v| v.len());
+        }
+        n += self.header_text.get().map_or(0, |v| v.bytes());
+        CACHED.fetch_sub(n.min(CACHED.load(Ordering::Relaxed)), Ordering::Relaxed);
     }
 }
 
@@ -468,11 +558,10 @@ impl Folder {
             return Ok(x.clone());
         }
         let md = fs::metadata(self.file_path(m))?;
-        let meta = Arc::new(Meta {
-            size: md.len(),
-            internal: md.mtime(),
-            ..Default::default()
-        });
+        let mut meta = Meta::default();
+        meta.size = md.len();
+        meta.internal = md.mtime();
+        let meta = Arc::new(meta);
         st.meta.insert(m.uid, meta.clone());
         Ok(meta)
     }

@@ -34,6 +34,16 @@ impl HeaderText {
         }
     }
 
+    /// Bytes it holds (for the cache's budget).
+    pub fn bytes(&self) -> usize {
+        [&self.from, &self.to, &self.cc, &self.bcc, &self.subject]
+            .iter()
+            .flat_map(|v| v.iter())
+            .map(|s| s.len() + 24)
+            .sum::<usize>()
+            + 64
+    }
+
     /// The kept values of field `name`, or None when it is not one kept.
     pub fn field(&self, name: &str) -> Option<&[String]> {
         let kept = [

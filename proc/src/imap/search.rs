@@ -80,22 +80,18 @@ impl<'a> Item<'a> {
 
     /// The header block, cached with the message's metadata.
     fn header(&self) -> Arc<[u8]> {
-        self.meta
-            .header
-            .get_or_init(|| {
-                super::folder::read_header(&self.cur.join(self.file))
-                    .unwrap_or_default()
-                    .into()
-            })
-            .clone()
+        super::folder::keep(&self.meta.header, || {
+            super::folder::read_header(&self.cur.join(self.file))
+                .unwrap_or_default()
+                .into()
+        })
     }
 
     /// The decoded fields searched most, cached with the message's metadata.
     fn header_text(&self) -> Arc<HeaderText> {
-        self.meta
-            .header_text
-            .get_or_init(|| HeaderText::of(&self.header()).into())
-            .clone()
+        super::folder::keep(&self.meta.header_text, || {
+            HeaderText::of(&self.header()).into()
+        })
     }
 
     fn raw(&mut self) -> &[u8] {

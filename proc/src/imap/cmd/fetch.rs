@@ -409,5 +409,5 @@ fn cached(
     make: impl FnOnce() -> std::sync::Arc<[u8]>,
 ) {
     out.extend_from_slice(label);
-    out.extend_from_slice(cell.get_or_init(make));
+    out.extend_from_slice(&crate::imap::folder::keep(cell, make));
 }

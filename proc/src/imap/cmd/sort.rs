@@ -29,15 +29,11 @@ pub struct Ordered<'a, 'b> {
 pub fn facts(sel: &Selected, key: &SearchKey<'_>) -> std::io::Result<Vec<Facts>> {
     let mut facts: Vec<Facts> = Vec::new();
     for h in matching(sel, key)? {
-        let header = h
-            .meta
-            .header
-            .get_or_init(|| {
-                crate::imap::folder::read_header(&h.path)
-                    .unwrap_or_default()
-                    .into()
-            })
-            .clone();
+        let header = crate::imap::folder::keep(&h.meta.header, || {
+            crate::imap::folder::read_header(&h.path)
+                .unwrap_or_default()
+                .into()
+        });
         facts.push(Facts::of(
             &header,
             h.seq,
