@@ -1208,54 +1208,48 @@ impl Session<'_> {
                 }
             }
         }
-        if tx.discard {
-            let _ = self
-                .sh
-                .queue
-                .notify(&SmtpToQueue::Abort { id: id.clone() }, &[])
-                .await;
-            log::info!("{id}: from=<{}> discarded by a milter", tx.from);
-            self.reply(&format!("250 2.0.0 Ok: queued as {id}\r\n"));
-            return Ok(Flow::Continue);
-        }
-        if !tx.milters.is_empty() {
+        use super::milter::Filtered;
+        let filtered = if tx.discard {
+            Some(Filtered::Discard)
+        } else if tx.milters.is_empty() {
+            None
+        } else {
             let lives = std::mem::take(&mut tx.milters);
-            let job = match file.try_clone() {
-                Ok(f) => Some(super::milter::Job {
-                    file: f,
-                    lives,
-                    queue_id: id.clone(),
-                    max_size: self.st.max_message_size,
-                }),
-                Err(_) => None,
-            };
-            let filtered = match job {
-                Some(job) => super::milter::filter(job).await,
-                None => super::milter::Filtered::Refuse(
-                    "451 4.3.0 Error reading message back, try again later\r\n".into(),
-                ),
-            };
-            match filtered {
-                super::milter::Filtered::Go { grew, junk: j } => {
-                    size = (size as i64 + grew).max(0) as u64;
-                    junk |= j;
+            Some(match file.try_clone() {
+                Ok(f) => {
+                    super::milter::filter(super::milter::Job {
+                        file: f,
+                        lives,
+                        queue_id: id.clone(),
+                        max_size: self.st.max_message_size,
+                    })
+                    .await
                 }
-                super::milter::Filtered::Refuse(reply) => {
-                    let _ = self.sh.queue.notify(&SmtpToQueue::Abort { id }, &[]).await;
-                    self.reject_log("END-OF-MESSAGE", &reply);
-                    self.reply(&reply);
-                    return Ok(Flow::Continue);
-                }
-                super::milter::Filtered::Discard => {
-                    let _ = self
-                        .sh
-                        .queue
-                        .notify(&SmtpToQueue::Abort { id: id.clone() }, &[])
-                        .await;
-                    log::info!("{id}: from=<{}> discarded by a milter", tx.from);
-                    self.reply(&format!("250 2.0.0 Ok: queued as {id}\r\n"));
-                    return Ok(Flow::Continue);
-                }
+                Err(_) => Filtered::Refuse(checks::READ_FAILED.into()),
+            })
+        };
+        match filtered {
+            None => {}
+            Some(Filtered::Go { grew, junk: j }) => {
+                size = (size as i64 + grew).max(0) as u64;
+                junk |= j;
+            }
+            Some(Filtered::Refuse(reply)) => {
+                let _ = self.sh.queue.notify(&SmtpToQueue::Abort { id }, &[]).await;
+                self.reject_log("END-OF-MESSAGE", &reply);
+                self.reply(&reply);
+                return Ok(Flow::Continue);
+            }
+            Some(Filtered::Discard) => {
+                // The client is told it was taken; nothing is kept.
+                let _ = self
+                    .sh
+                    .queue
+                    .notify(&SmtpToQueue::Abort { id: id.clone() }, &[])
+                    .await;
+                log::info!("{id}: from=<{}> discarded by a milter", tx.from);
+                self.reply(&format!("250 2.0.0 Ok: queued as {id}\r\n"));
+                return Ok(Flow::Continue);
             }
         }
         // RFC 6409 8.2, 8.3: a submission server adds what the client left out,

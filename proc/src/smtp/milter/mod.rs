@@ -626,8 +626,7 @@ pub struct Job {
 /// The spooled message through every milter; changes written back.
 pub async fn filter(job: Job) -> Filtered {
     use std::os::unix::fs::FileExt;
-    let unreadable =
-        || Filtered::Refuse("451 4.3.0 Error reading message back, try again later\r\n".into());
+    let unreadable = || Filtered::Refuse(super::checks::READ_FAILED.into());
     let len = job.file.metadata().map(|m| m.len()).unwrap_or(0);
     let Ok(f) = job.file.try_clone() else {
         return unreadable();
