@@ -283,25 +283,7 @@ fn mail_forwarded_by_an_alias_leaves_arc_sealed_and_the_next_server_trusts_it() 
         ],
     );
     assert!(r[5].starts_with("250 "), "{r:?}\n{}", a.log());
-    let inbox = b.path("mail/b.test/carol/new");
-    let t = Instant::now();
-    let file = loop {
-        if let Some(f) = std::fs::read_dir(&inbox)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| e.ok())
-        {
-            break f.path();
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(15),
-            "nothing at B:\nA:\n{}\nB:\n{}",
-            a.log(),
-            b.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let text = std::fs::read_to_string(&file).unwrap();
+    let (text, file) = first_at_b(&a, &b);
     assert!(text.contains("ARC-Seal: i=1; a=rsa-sha256; t="), "{text}");
     assert!(text.contains("cv=none"), "{text}");
     assert!(

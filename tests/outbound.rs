@@ -75,24 +75,6 @@ fn a_and_b_with_aliases(aliases: &str) -> (Server, Server, std::path::PathBuf) {
     (a.start(), b, record)
 }
 
-/// The first message in carol's INBOX at B, as text and as a file.
-fn first_at_b(a: &Server, b: &Server) -> (String, std::path::PathBuf) {
-    let inbox = b.path("mail/b.test/carol/new");
-    let t = Instant::now();
-    loop {
-        if let Some(f) = std::fs::read_dir(&inbox).unwrap().flatten().next() {
-            return (std::fs::read_to_string(f.path()).unwrap(), f.path());
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(15),
-            "nothing at B:\nA:\n{}\nB:\n{}",
-            a.log(),
-            b.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// A plain SMTP transaction on A's port 25; asserts the 250.
 fn send_on_25(a: &Server, from: &str, rcpt: &str, data: &str) {
     let (mail, to) = (format!("MAIL FROM:<{from}>"), format!("RCPT TO:<{rcpt}>"));

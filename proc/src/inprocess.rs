@@ -144,6 +144,11 @@ async fn queue_end(
     log: Arc<Mutex<Vec<Envelope>>>,
 ) {
     let mut n = 0u64;
+    // queue's own greylist, its file in this spool directory.
+    let mut grey = crate::queue::greylist::Greylist::load(
+        &dir.join(crate::queue::greylist::FILE),
+        crate::queue::epoch_now(),
+    );
     while let Some(r) = chan.recv_logged("in-process queue").await {
         let reply = match r.msg {
             SmtpToQueue::Create => {
@@ -182,15 +187,9 @@ async fn queue_end(
                 triplet,
                 delay,
                 expire,
-            } => {
-                // queue's own greylist, its file in this spool directory.
-                let mut g = crate::queue::greylist::Greylist::load(
-                    &dir.join(crate::queue::greylist::FILE),
-                    crate::queue::epoch_now(),
-                );
-                let wait = g.check(&net, &triplet, delay, expire, crate::queue::epoch_now());
-                QueueToSmtp::Greylisted { wait }
-            }
+            } => QueueToSmtp::Greylisted {
+                wait: grey.check(&net, &triplet, delay, expire, crate::queue::epoch_now()),
+            },
         };
         let _ = chan.send(r.id, &reply, &[]).await;
     }

@@ -672,6 +672,32 @@ impl Drop for Reap {
 /// dnsmasq answering for `.test` only, on `addr:port`, with `records`
 /// (`--mx-host=...`, `--host-record=...`, `--txt-record=...`), nothing else
 /// asked or forwarded. Ready when this returns.
+/// The first message file to appear in Maildir `new` of `b`'s carol (B as the
+/// outbound tests set it up), as text and path; fails after 15 s with both logs.
+pub fn first_at_b(a: &Server, b: &Server) -> (String, PathBuf) {
+    let inbox = b.path("mail/b.test/carol/new");
+    let t = Instant::now();
+    loop {
+        if let Some(f) = std::fs::read_dir(&inbox)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+        {
+            return (
+                std::fs::read_to_string(f.path()).unwrap_or_default(),
+                f.path(),
+            );
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "nothing at B:\nA:\n{}\nB:\n{}",
+            a.log(),
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 pub fn dnsmasq(addr: &str, port: u16, records: &[String]) -> Reap {
     let child = Command::new("/usr/sbin/dnsmasq")
         .args([

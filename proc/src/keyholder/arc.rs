@@ -36,11 +36,11 @@ pub fn seal<K: SigningKey<Hasher = Sha256>>(
         return Err("no Authentication-Results of ours at the top: not sealed".into());
     }
     let results = String::from_utf8_lossy(top_value);
-    let prior = prior_sets(&msg)?;
-    let i = prior.len() + 1;
-    if i > MAX_SETS {
+    if msg.as_headers.len() >= MAX_SETS {
         return Err("ARC chain at its 50 sets: not sealed".into());
     }
+    let prior = prior_sets(&msg)?;
+    let i = prior.len() + 1;
     let cv = if prior.is_empty() {
         "none"
     } else if arc_result(&results) == Some("pass") {
@@ -72,14 +72,13 @@ pub fn seal<K: SigningKey<Hasher = Sha256>>(
     let mut used = vec![false; msg.headers.len()];
     for name in h {
         // The last instance not yet taken, as DKIM selects (RFC 6376 5.4.2).
-        let found = msg
-            .headers
-            .iter()
-            .enumerate()
-            .rev()
-            .find(|(j, (n, _))| !used[*j] && n.eq_ignore_ascii_case(name.as_bytes()));
+        let found = msg.headers.iter().enumerate().rev().find(|(j, (n, _))| {
+            used.get(*j) == Some(&false) && n.eq_ignore_ascii_case(name.as_bytes())
+        });
         if let Some((j, (n, v))) = found {
-            used[j] = true;
+            if let Some(u) = used.get_mut(j) {
+                *u = true;
+            }
             Canonicalization::Relaxed.canonicalize_headers([(*n, *v)].into_iter(), &mut signed);
         }
         names_signed.push(name.clone());

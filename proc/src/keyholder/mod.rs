@@ -112,24 +112,9 @@ impl State {
         max: u64,
         size: Option<u64>,
     ) -> KeyReply {
-        let Some(fd) = fd else {
-            return KeyReply::Error("DkimSign needs a message fd".into());
-        };
-        let msg = match dkim::read_message(fd, max, size) {
-            Ok(m) => m,
-            Err(e) => return KeyReply::Error(e),
-        };
-        match self.keys.read() {
-            Ok(k) => match k.dkim.sign(domain, &msg) {
-                Ok(h) => KeyReply::DkimHeader(h),
-                Err(e) => KeyReply::Error(e),
-            },
-            Err(_) => KeyReply::Error("key store unavailable".into()),
-        }
+        self.with_message("DkimSign", fd, max, size, |k, msg| k.sign(domain, msg))
     }
-}
 
-impl State {
     fn arc_seal(
         &self,
         domain: &str,
@@ -138,19 +123,34 @@ impl State {
         max: u64,
         size: Option<u64>,
     ) -> KeyReply {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        self.with_message("ArcSeal", fd, max, size, |k, msg| {
+            k.arc_seal(domain, authserv_id, msg, now)
+        })
+    }
+
+    /// Read the message of `fd` (at most `max` bytes) and make header fields
+    /// for it with the DKIM keys.
+    fn with_message(
+        &self,
+        what: &str,
+        fd: Option<OwnedFd>,
+        max: u64,
+        size: Option<u64>,
+        make: impl FnOnce(&dkim::DkimKeys, &[u8]) -> Result<String, String>,
+    ) -> KeyReply {
         let Some(fd) = fd else {
-            return KeyReply::Error("ArcSeal needs a message fd".into());
+            return KeyReply::Error(format!("{what} needs a message fd"));
         };
         let msg = match dkim::read_message(fd, max, size) {
             Ok(m) => m,
             Err(e) => return KeyReply::Error(e),
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
         match self.keys.read() {
-            Ok(k) => match k.dkim.arc_seal(domain, authserv_id, &msg, now) {
+            Ok(k) => match make(&k.dkim, &msg) {
                 Ok(h) => KeyReply::DkimHeader(h),
                 Err(e) => KeyReply::Error(e),
             },

@@ -94,12 +94,7 @@ struct Inner {
 /// failed it (the parent restarts a dead process at once).
 const PEER_RETRY: u64 = 2;
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+use super::epoch_now as now;
 
 impl Scheduler {
     pub fn start(

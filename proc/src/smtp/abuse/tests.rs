@@ -102,43 +102,29 @@ async fn greylisting_defers_the_first_try_and_takes_the_retry() {
     })
     .expect("harness");
     let tx = |rcpt: &str| {
-        format!("EHLO mx.client.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<{rcpt}>\r\nQUIT\r\n")
+        let input =
+            format!("EHLO mx.client.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<{rcpt}>\r\nQUIT\r\n");
+        let smtp = &smtp;
+        async move {
+            String::from_utf8_lossy(&smtp.session(Service::Smtp, input.as_bytes()).await)
+                .into_owned()
+        }
     };
-    let out = String::from_utf8_lossy(
-        &smtp
-            .session(Service::Smtp, tx("bob@a.test").as_bytes())
-            .await,
-    )
-    .into_owned();
+    let out = tx("bob@a.test").await;
     assert!(
         out.contains("451 4.7.1 <bob@a.test>: Recipient address rejected: Greylisted, try again in 2 seconds"),
         "{out}"
     );
-    let out = String::from_utf8_lossy(
-        &smtp
-            .session(Service::Smtp, tx("bob@a.test").as_bytes())
-            .await,
-    )
-    .into_owned();
+    let out = tx("bob@a.test").await;
     assert!(
         out.contains("451 4.7.1 "),
         "a retry too early still waits: {out}"
     );
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let out = String::from_utf8_lossy(
-        &smtp
-            .session(Service::Smtp, tx("bob@a.test").as_bytes())
-            .await,
-    )
-    .into_owned();
+    let out = tx("bob@a.test").await;
     assert!(out.contains("250 2.1.5 Ok"), "{out}");
     // The client's network is known now: another recipient passes at once.
-    let out = String::from_utf8_lossy(
-        &smtp
-            .session(Service::Smtp, tx("carol@a.test").as_bytes())
-            .await,
-    )
-    .into_owned();
+    let out = tx("carol@a.test").await;
     assert!(out.contains("250 2.1.5 Ok"), "{out}");
     // Submission is never greylisted (nor would an authenticated user be).
     let sub = b"EHLO x\r\nMAIL FROM:<a@b.test>\r\nQUIT\r\n";

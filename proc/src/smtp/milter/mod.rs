@@ -523,7 +523,11 @@ pub fn apply(message: &[u8], o: &Outcome) -> Vec<u8> {
                     (Some(j), true) => {
                         fields.remove(j);
                     }
-                    (Some(j), false) => fields[j].1 = format!(" {}", clean(v).trim_start()),
+                    (Some(j), false) => {
+                        if let Some(f) = fields.get_mut(j) {
+                            f.1 = format!(" {}", clean(v).trim_start());
+                        }
+                    }
                     (None, false) => {
                         fields.push((n.clone(), format!(" {}", clean(v).trim_start())))
                     }
