@@ -217,31 +217,37 @@ fn rspamd_as_a_milter_rejects_gtube_tags_clean_mail_and_fails_open_or_closed() {
 }
 
 /// Issue 17: a milter's word counts at the step it gives it: MAIL refused at
+/// Start tests/checks/test_milter.py listening on `at` (a port or unix:/path)
+/// and wait until `up` says it answers.
+fn test_milter(at: &str, up: &dyn Fn() -> bool) -> std::process::Child {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/checks/test_milter.py");
+    let mut milter = python_cmd()
+        .arg(script)
+        .arg(at)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 (apt-get install python3-milter)");
+    let t = Instant::now();
+    while !up() {
+        if let Ok(Some(st)) = milter.try_wait() {
+            panic!("test_milter.py exited {st} (apt-get install python3-milter)");
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "test milter on {at}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    milter
+}
+
 /// MAIL, one recipient refused at its RCPT while the other goes on, and the
 /// end-of-message changes (a header field, the quarantine) applied. The
 /// milter is Sendmail's libmilter, through Debian's python3-milter.
 #[test]
 fn a_libmilter_milter_is_answered_at_mail_rcpt_and_end_of_message() {
     let port = free_port();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/checks/test_milter.py");
-    let mut milter = python_cmd()
-        .arg(script)
-        .arg(port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 (apt-get install python3-milter)");
-    let t = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(st)) = milter.try_wait() {
-            panic!("test_milter.py exited {st} (apt-get install python3-milter)");
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "test milter on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut milter = test_milter(&port.to_string(), &|| {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
     let srv = Server::prepare(&format!("EMAIL_MILTERS=inet:127.0.0.1:{port}?fail=closed")).start();
     srv.add_account("bob@a.test", "pw-bob");
     srv.add_account("carol@a.test", "pw-carol");
@@ -325,6 +331,50 @@ fn a_libmilter_milter_is_answered_at_mail_rcpt_and_end_of_message() {
             .unwrap_or(0)
             == 0
     );
+    let _ = milter.kill();
+    let _ = milter.wait();
+}
+
+/// A milter on a unix socket outside smtp's empty chroot (as OpenDKIM's
+/// `local:/run/opendkim/opendkim.sock`): the parent connects it for smtp.
+/// The socket is root's (mode 0600), which the smtp user could not open even
+/// without the chroot, so the delivered header shows the parent's connection.
+#[test]
+fn a_milter_on_a_unix_socket_is_reached_through_the_parent() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("milter.sock");
+    let at = format!("unix:{}", sock.display());
+    let s2 = sock.clone();
+    let mut milter = test_milter(&at, &move || {
+        std::os::unix::net::UnixStream::connect(&s2).is_ok()
+    });
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let srv = Server::prepare(&format!("EMAIL_MILTERS={at}?fail=closed")).start();
+    srv.add_account("bob@a.test", "pw-bob");
+    srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
+    let r = smtp_dialog_at(
+        "127.0.0.1",
+        srv.ports.smtp,
+        &[
+            "EHLO mx.sender.test",
+            "MAIL FROM:<blocked@sender.test>",
+            "MAIL FROM:<ok@sender.test>",
+            "RCPT TO:<bob@a.test>",
+            "DATA",
+            "From: ok@sender.test\r\nTo: bob@a.test\r\nSubject: over unix\r\n\r\nhello\r\n.",
+            "QUIT",
+        ],
+    );
+    assert!(
+        r[2].starts_with("550 5.7.1 sender blocked by test milter"),
+        "{r:?}\n{}",
+        srv.log()
+    );
+    assert!(r[6].starts_with("250 2.0.0 "), "{r:?}");
+    let got = wait_inbox(&srv, 1);
+    assert!(got[0].contains("X-Test-Milter: seen"), "{}", got[0]);
+    assert!(!srv.log().contains("broker:"), "{}", srv.log());
     let _ = milter.kill();
     let _ = milter.wait();
 }

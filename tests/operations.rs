@@ -54,6 +54,31 @@ fn check_config_passes_and_prints_the_dns_records() {
     }
 }
 
+/// What port 25 checks, as `--check-config` says it: lists, rates,
+/// greylisting and each milter, with a warning for a unix: milter whose
+/// socket is not there (yet); none of them is an error.
+#[test]
+fn check_config_reports_the_inbound_checks_and_milters() {
+    let (srv, _) = configured();
+    let cfg = std::fs::read_to_string(&srv.config).unwrap();
+    let extra = "EMAIL_DNSBL=bl.example\nEMAIL_RATE_CLIENT=100/1h\nEMAIL_GREYLIST=on\n\
+                 EMAIL_MILTERS=inet:127.0.0.1:11332, unix:/run/sx-no-such-milter.sock?fail=closed\n";
+    std::fs::write(&srv.config, format!("{cfg}{extra}")).unwrap();
+    let o = srv.sx(&["--check-config"], "");
+    let out = text(&o);
+    assert_ok(&o, &format!("--check-config\n{out}"));
+    for want in [
+        "ok: DNS block lists: bl.example",
+        "ok: rate limit per client address: 100 messages per 3600 s",
+        "ok: greylisting: a new triplet waits 300 s",
+        "ok: milter inet:127.0.0.1:11332 (timeout 30 s, fail=open)",
+        "ok: milter unix:/run/sx-no-such-milter.sock (timeout 30 s, fail=closed)",
+        "warning: milter unix:/run/sx-no-such-milter.sock: No such file",
+    ] {
+        assert!(out.contains(want), "--check-config lacks {want:?}:\n{out}");
+    }
+}
+
 #[test]
 fn check_config_catches_an_expired_certificate() {
     let (srv, _) = configured();

@@ -108,6 +108,24 @@ pub enum FdName {
     Directory,
     /// queue -> smtp: outbound deliveries (the MTA side of smtp).
     Outbound,
+    /// smtp -> parent: connections to unix sockets outside smtp's chroot
+    /// (unix: milters), as [`BrokerRequest`].
+    Broker,
+}
+
+/// smtp -> parent on the broker edge. smtp's chroot is empty, so the parent
+/// connects the unix sockets of EMAIL_MILTERS for it; only paths in the
+/// parent's own config are connected.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum BrokerRequest {
+    ConnectUnix { path: String },
+}
+
+/// The answer: `Connected` carries the connected socket as its one fd.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum BrokerReply {
+    Connected,
+    Refused(String),
 }
 
 /// What the seccomp filter does with a system call outside a child's allow-list.
@@ -189,12 +207,29 @@ pub struct InboundChecks {
 /// One milter of EMAIL_MILTERS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MilterSpec {
-    /// `host:port` (inet:).
-    pub address: String,
+    pub address: MilterAddress,
     /// Seconds for each step of the conversation.
     pub timeout: u64,
     /// Unreachable or broken: skip it (true) or 451 (false).
     pub fail_open: bool,
+}
+
+/// Where a milter listens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MilterAddress {
+    /// `host:port`.
+    Inet(String),
+    /// An absolute socket path, connected by the parent (broker edge).
+    Unix(String),
+}
+
+impl std::fmt::Display for MilterAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MilterAddress::Inet(a) => write!(f, "inet:{a}"),
+            MilterAddress::Unix(p) => write!(f, "unix:{p}"),
+        }
+    }
 }
 
 /// Who may send at all (smtp): DNS lists, rate limits.

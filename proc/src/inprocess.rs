@@ -244,6 +244,7 @@ impl Smtp {
             domain_slots: Mutex::new(HashMap::new()),
             idle: Mutex::new(HashMap::new()),
             limits: RwLock::new(Arc::new(limits)),
+            broker: None,
         });
         Ok(Smtp {
             sh,

@@ -311,6 +311,24 @@ fn check_inbound(r: &mut Report, cfg: &ServerConfig) {
             "greylisting: a new triplet waits {delay} s; passed ones pass for {expire} s"
         ));
     }
+    for m in &a.milters {
+        let fail = if m.fail_open { "open" } else { "closed" };
+        r.ok(format!(
+            "milter {} (timeout {} s, fail={fail})",
+            m.address, m.timeout
+        ));
+        if let ipc::messages::MilterAddress::Unix(p) = &m.address {
+            use std::os::unix::fs::FileTypeExt;
+            match std::fs::metadata(p) {
+                Ok(md) if md.file_type().is_socket() => {}
+                Ok(_) => r.warn(format!("milter {}: not a socket", m.address)),
+                Err(e) => r.warn(format!(
+                    "milter {}: {e} (is the milter running?)",
+                    m.address
+                )),
+            }
+        }
+    }
 }
 
 pub fn run(cfg: &ServerConfig) -> i32 {

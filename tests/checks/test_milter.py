@@ -4,7 +4,7 @@ python3-milter): refuses MAIL FROM blocked@..., RCPT carol@..., adds
 X-Test-Milter to what it lets through, quarantines a Subject of
 "quarantine me".
 
-Usage: test_milter.py PORT"""
+Usage: test_milter.py PORT | unix:/PATH"""
 import sys
 
 import Milter
@@ -40,4 +40,7 @@ class TestMilter(Milter.Base):
 
 Milter.factory = TestMilter
 Milter.set_flags(Milter.ADDHDRS | Milter.QUARANTINE)
-Milter.runmilter("sxtest", "inet:%s@127.0.0.1" % sys.argv[1], 60)
+where = sys.argv[1]
+Milter.runmilter(
+    "sxtest", where if where.startswith("unix:") else "inet:%s@127.0.0.1" % where, 60
+)

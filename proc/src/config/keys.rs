@@ -97,7 +97,7 @@ pub const SERVER_KEYS: &[KeyDef] = &[
     k("EMAIL_GREYLIST", "off", "on: a port 25 recipient of a (client network, sender, recipient) triplet not seen before gets 451 4.7.1 until the sender retries after EMAIL_GREYLIST_DELAY; then the triplet and the client network pass. State kept by queue, across restarts."),
     k("EMAIL_GREYLIST_DELAY", "5m", "How long a new triplet must wait before its retry is accepted."),
     k("EMAIL_GREYLIST_EXPIRE", "35d", "How long after its last message a passed triplet or client network keeps passing."),
-    k("EMAIL_MILTERS", "", "Milters (Sendmail milter protocol 6: rspamd, OpenDKIM, OpenDMARC, spamass-milter, clamav-milter) every port 25 message goes through, in order (asked at MAIL, at each RCPT and after DATA), comma separated: inet:host:port, optionally ?timeout=30s&fail=open|closed (default 30s and open)."),
+    k("EMAIL_MILTERS", "", "Milters (Sendmail milter protocol 6: rspamd, OpenDKIM, OpenDMARC, spamass-milter, clamav-milter) every port 25 message goes through, in order (asked at MAIL, at each RCPT and after DATA), comma separated: inet:host:port or unix:/path (the parent connects it for the chrooted smtp), optionally ?timeout=30s&fail=open|closed (default 30s and open)."),
     k("EMAIL_AUTH_CACHE_TTL", "300", "Seconds a successful password check is cached by keyholder (0 disables)."),
 ];
 

@@ -111,24 +111,37 @@ fn rate(raw: &RawConfig, key: &str) -> Result<(u32, u64), ConfigError> {
         .ok_or_else(|| raw.error(key, format!("{v:?} is not N/period (e.g. 200/1h) or 0")))
 }
 
-/// EMAIL_MILTERS: `inet:host:port[?timeout=30s&fail=open|closed]`, ...
+/// EMAIL_MILTERS: `inet:host:port` or `unix:/path` (also `local:/path`, as
+/// Sendmail and OpenDKIM write it), each `[?timeout=30s&fail=open|closed]`.
 fn milters(raw: &RawConfig) -> Result<Vec<ipc::messages::MilterSpec>, ConfigError> {
+    use ipc::messages::MilterAddress;
     let key = "EMAIL_MILTERS";
     raw.list(key)
         .into_iter()
         .map(|m| {
             let bad = |why: &str| raw.error(key, format!("{m:?}: {why}"));
             let (addr, opts) = m.split_once('?').unwrap_or((&m, ""));
-            let Some(hp) = addr.strip_prefix("inet:") else {
-                return Err(bad(
-                    "not inet:host:port (smtp runs in an empty chroot: unix sockets cannot be reached)",
-                ));
+            let address = if let Some(hp) = addr.strip_prefix("inet:") {
+                if !host_port(hp) {
+                    return Err(bad("not inet:host:port"));
+                }
+                MilterAddress::Inet(hp.to_string())
+            } else if let Some(p) = addr
+                .strip_prefix("unix:")
+                .or_else(|| addr.strip_prefix("local:"))
+            {
+                // sun_path holds 108 bytes with the terminating NUL.
+                if !p.starts_with('/') || p.len() > 107 || p.contains('\0') {
+                    return Err(bad(
+                        "unix: needs an absolute socket path of at most 107 bytes",
+                    ));
+                }
+                MilterAddress::Unix(p.to_string())
+            } else {
+                return Err(bad("not inet:host:port or unix:/path"));
             };
-            if !host_port(hp) {
-                return Err(bad("not inet:host:port"));
-            }
             let mut spec = ipc::messages::MilterSpec {
-                address: hp.to_string(),
+                address,
                 timeout: 30,
                 fail_open: true,
             };
@@ -556,23 +569,25 @@ mod tests {
         assert_eq!((a.rate_client, a.rate_sender), ((200, 3600), (5, 90)));
         let raw = RawConfig::parse(
             Path::new("/e/env.txt"),
-            "EMAIL_MILTERS=inet:127.0.0.1:11332, inet:localhost:8891?timeout=5s&fail=closed\n",
+            "EMAIL_MILTERS=inet:127.0.0.1:11332, inet:localhost:8891?timeout=5s&fail=closed, \
+             unix:/run/opendkim/opendkim.sock, local:/run/x.sock?fail=closed\n",
         )
         .unwrap();
         let m = abuse(&raw).unwrap().milters;
+        let show = |i: usize| (m[i].address.to_string(), m[i].timeout, m[i].fail_open);
+        assert_eq!(show(0), ("inet:127.0.0.1:11332".into(), 30, true));
+        assert_eq!(show(1), ("inet:localhost:8891".into(), 5, false));
         assert_eq!(
-            (m[0].address.as_str(), m[0].timeout, m[0].fail_open),
-            ("127.0.0.1:11332", 30, true)
+            show(2),
+            ("unix:/run/opendkim/opendkim.sock".into(), 30, true)
         );
-        assert_eq!(
-            (m[1].address.as_str(), m[1].timeout, m[1].fail_open),
-            ("localhost:8891", 5, false)
-        );
+        assert_eq!(show(3), ("unix:/run/x.sock".into(), 30, false));
         for (text, key) in [
             ("\nEMAIL_RATE_CLIENT=200\n", "EMAIL_RATE_CLIENT"),
             ("\nEMAIL_RATE_SENDER=x/1h\n", "EMAIL_RATE_SENDER"),
             ("\nEMAIL_DNSWL=not a zone\n", "EMAIL_DNSWL"),
-            ("\nEMAIL_MILTERS=unix:/run/rspamd.sock\n", "EMAIL_MILTERS"),
+            ("\nEMAIL_MILTERS=unix:run/rspamd.sock\n", "EMAIL_MILTERS"),
+            ("\nEMAIL_MILTERS=tcp:1.2.3.4:5\n", "EMAIL_MILTERS"),
             ("\nEMAIL_MILTERS=inet:h:1?fail=maybe\n", "EMAIL_MILTERS"),
         ] {
             let raw = RawConfig::parse(Path::new("/e/env.txt"), text).unwrap();

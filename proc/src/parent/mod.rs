@@ -7,8 +7,10 @@
 //! DKIM private keys only long enough to hand them to keyholder.
 //!
 //! Answers: children's Ready/Reloaded/DkimSigned; control requests Status, Reload,
-//! DkimSign (forwarded to keyholder).
+//! DkimSign (forwarded to keyholder); smtp's BrokerRequest (a connection to a
+//! unix: milter of the configuration, `broker.rs`).
 
+mod broker;
 mod control;
 mod listeners;
 mod pidfile;

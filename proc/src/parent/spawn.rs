@@ -36,6 +36,8 @@ pub struct Spawned {
     pub child: Child,
     /// Parent's end of the edge, still blocking.
     pub edge: OwnedFd,
+    /// smtp only: the parent's end of the broker edge (`broker::serve`).
+    pub broker: Option<OwnedFd>,
 }
 
 fn command(role: Role) -> Command {
@@ -137,7 +139,13 @@ pub fn spawn_roles(
     let blob = |what: &str, r: Result<OwnedFd, std::io::Error>| {
         r.map_err(|e| format!("{what} memfd: {e}"))
     };
+    let mut brokers: Vec<(Role, OwnedFd)> = Vec::new();
     for (role, fds) in handed.iter_mut() {
+        if *role == Role::Smtp {
+            let (ours, theirs) = pair()?;
+            fds.push((FdName::Broker, theirs));
+            brokers.push((*role, ours));
+        }
         match role {
             Role::Keyholder => fds.push((
                 FdName::Secrets,
@@ -190,10 +198,15 @@ pub fn spawn_roles(
             &ParentToChild::Start(start),
             &borrowed,
         );
+        let broker = brokers
+            .iter()
+            .position(|(r, _)| *r == role)
+            .map(|i| brokers.swap_remove(i).1);
         set.push(Spawned {
             role,
             child,
             edge: parent_end,
+            broker,
         });
         if let Err(e) = sent {
             kill_all(&mut set);

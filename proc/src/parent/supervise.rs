@@ -5,6 +5,7 @@
 //! restarted later and later (at most MAX_BACKOFF apart); the parent itself
 //! never gives up while it can serve.
 
+use super::broker;
 use super::control::{self, ChildRpc, ControlHandle, Shared};
 use super::listeners::Bound;
 use super::prepare::{self, Prepared};
@@ -59,6 +60,15 @@ fn attach_one(
             log::error!("edge of {}: {e}", s.role.title());
             None
         }
+    }
+}
+
+/// The broker's unix socket list follows the configuration in force.
+fn set_allowed(allowed: &broker::Allowed, cfg: &ServerConfig) {
+    let paths = broker::allowed_paths(&cfg.abuse);
+    match allowed.write() {
+        Ok(mut a) => *a = paths,
+        Err(p) => *p.into_inner() = paths,
     }
 }
 
@@ -164,7 +174,12 @@ pub async fn supervise(
         rpcs: Vec::new(),
         set: Vec::new(),
     };
-    for s in set {
+    let allowed: broker::Allowed =
+        Arc::new(std::sync::RwLock::new(broker::allowed_paths(&cfg.abuse)));
+    for mut s in set {
+        if let Some(b) = s.broker.take() {
+            broker::serve(b, allowed.clone());
+        }
         generation.insert(s.role, 1);
         if let Some(rpc) = attach_one(&s, &death_tx, 1) {
             run.rpcs.push((s.role, rpc));
@@ -187,6 +202,7 @@ pub async fn supervise(
             _ = hup.recv() => {
                 key_id += 1;
                 let _ = reload(&mut cfg, cfg_path.as_deref(), &mut prep, &run, key_id).await;
+                set_allowed(&allowed, &cfg);
             }
             _ = chld.recv() => check = true,
             Some((role, g)) = death_rx.recv() => check = generation.get(&role) == Some(&g),
@@ -194,6 +210,7 @@ pub async fn supervise(
                 ControlHandle::Reload(done) => {
                     key_id += 1;
                     let r = reload(&mut cfg, cfg_path.as_deref(), &mut prep, &run, key_id).await;
+                    set_allowed(&allowed, &cfg);
                     let _ = done.send(r);
                 }
             },
@@ -247,7 +264,10 @@ pub async fn supervise(
         pending.retain(|(r, _)| !due.contains(r));
         match spawn::spawn_roles(&cfg, &prep, &bound, &due) {
             Ok((set, peer_ends)) => {
-                for s in set {
+                for mut s in set {
+                    if let Some(b) = s.broker.take() {
+                        broker::serve(b, allowed.clone());
+                    }
                     let g = generation.entry(s.role).or_insert(0);
                     *g += 1;
                     if let Some(rpc) = attach_one(&s, &death_tx, *g) {

@@ -8,7 +8,8 @@
 //! SPF, DKIM, DMARC, ARC over DNS).
 //!
 //! Talks to: keyholder (TlsSign on the signer edge, CheckPassword), queue (Create,
-//! Commit, Abort, Greylist), imap (UrlFetch, for BURL); over the network to
+//! Commit, Abort, Greylist), imap (UrlFetch, for BURL), the parent (BrokerRequest:
+//! the socket of a unix: milter); over the network to
 //! other MTAs, the DNS servers and the milters of EMAIL_MILTERS. Answers queue's `Send` on the
 //! outbound edge. Answers from the parent: Reload (certificate, directory),
 //! NewEdge (queue, keyholder, imap, outbound or signer edge of a restarted
@@ -57,6 +58,9 @@ pub(crate) struct Shared {
     pub idle: outbound::Pool,
     /// Rate limits (EMAIL_RATE_CLIENT, EMAIL_RATE_SENDER), new when they change.
     pub limits: RwLock<Arc<Limits>>,
+    /// The parent, which connects unix: milters for us (None in process:
+    /// no chroot there, smtp connects them itself).
+    pub broker: Option<milter::Broker>,
 }
 
 /// Message counts per client address and per sender.
@@ -154,6 +158,10 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         log::error!("no account directory was handed down");
         return 70;
     };
+    let broker = match startup::edge(&mut ctx, &FdName::Broker) {
+        Ok(ch) => Some(milter::Broker::new(ch)),
+        Err(code) => return code,
+    };
     let shared = Arc::new(Shared {
         settings: RwLock::new(settings.clone()),
         tls: tls.clone(),
@@ -165,6 +173,7 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         domain_slots: Mutex::new(HashMap::new()),
         idle: Mutex::new(HashMap::new()),
         limits: RwLock::new(Arc::new(Limits::new(&settings.abuse))),
+        broker,
     });
     match startup::edge(&mut ctx, &FdName::Outbound) {
         Ok(ch) => {

@@ -753,6 +753,7 @@ impl Session<'_> {
                 client: self.peer,
                 helo: &helo,
                 from: &addr,
+                broker: self.sh.broker.as_ref(),
             };
             let (lives, verdict) = super::milter::begin(&specs, &begin).await;
             match verdict {

@@ -12,11 +12,13 @@
 //! (fail=closed). A transaction that ends otherwise (RSET, QUIT, a refusal)
 //! closes the connections.
 
+mod connect;
 pub mod wire;
 
+pub use connect::Broker;
+use connect::Conn;
 use ipc::messages::MilterSpec;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use wire::*;
 
 /// Who is sending, for the opening steps.
@@ -25,6 +27,8 @@ pub struct Begin<'a> {
     pub client: std::net::SocketAddr,
     pub helo: &'a str,
     pub from: &'a str,
+    /// How unix: milters are reached (None: directly).
+    pub broker: Option<&'a Broker>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +65,7 @@ const MAX_CHANGES: usize = 1000;
 /// One milter's connection for one transaction.
 pub struct Live {
     spec: MilterSpec,
-    s: TcpStream,
+    s: Conn,
     /// The steps it asked to leave out or not to answer.
     proto: u32,
     step: Duration,
@@ -199,10 +203,7 @@ impl Live {
     /// Connect, negotiate, then client, HELO and MAIL.
     async fn open(m: &MilterSpec, b: &Begin<'_>) -> Result<(Option<Live>, Verdict), String> {
         let step = Duration::from_secs(m.timeout.max(1));
-        let s = tokio::time::timeout(step, TcpStream::connect(&m.address))
-            .await
-            .map_err(|_| "connect timed out".to_string())?
-            .map_err(|e| e.to_string())?;
+        let s = connect::connect(&m.address, b.broker, step).await?;
         let mut l = Live {
             spec: m.clone(),
             s,
@@ -417,7 +418,7 @@ impl Live {
     }
 }
 
-async fn read(s: &mut TcpStream, step: Duration) -> Result<(u8, Vec<u8>), String> {
+async fn read(s: &mut Conn, step: Duration) -> Result<(u8, Vec<u8>), String> {
     tokio::time::timeout(step, read_packet(s))
         .await
         .map_err(|_| "no answer in time".to_string())?
@@ -425,7 +426,7 @@ async fn read(s: &mut TcpStream, step: Duration) -> Result<(u8, Vec<u8>), String
 }
 
 /// The answer to one step: None to go on.
-async fn answer(s: &mut TcpStream, step: Duration) -> Result<Option<Verdict>, String> {
+async fn answer(s: &mut Conn, step: Duration) -> Result<Option<Verdict>, String> {
     loop {
         let (cmd, data) = read(s, step).await?;
         match cmd {
