@@ -10,18 +10,33 @@
 #
 #   benches/smtp-throughput.sh [SESSIONS] [MESSAGES] [SIZE]     (default 50 5000 4096)
 #
+# ROUNDS=N (default 1): N rounds, the order alternating (odd rounds
+# scorpiox-email first, even rounds Postfix first); a ratio line per round and
+# the lowest and median ratios at the end.
+#
+# FS=loop (the default when root can loop-mount): each server's run gets a
+# fresh ext4 file system with a journal (Debian's default), loop-mounted, for
+# everything it writes: scorpiox-email's queue, data and Maildir; Postfix's
+# /var/spool/postfix (a copy, bind-mounted over it) and the bench user's home.
+# Both servers create and delete thousands of files, and on ext4 without a
+# journal (some virtual machines' root file system) creating a file costs
+# time for every inode deleted in the same block group in the last 1-5 minutes
+# (the kernel's recently_deleted()), so whichever server ran after the last
+# clean-up was slowed by it. FS=host runs on the host's file system as before.
+#
 # CHECKS=1: scorpiox-email checks every message as an MX on the internet does
 # (EMAIL_AUTH_CHECKS=on: SPF, DKIM, DMARC, ARC, iprev), with a dnsmasq on
 # loopback serving the sender domain's SPF, DKIM key and DMARC p=reject (with
 # a TTL of 300 s, as published records have: dnsmasq's default for its own
 # records is 0, which no real domain uses, and would make every check ask
-# again); the
-# message both servers get is one DKIM-signed by dkimpy (smtp-source -F), and
-# Postfix runs as before, without checks.
+# again); the message both servers get is one DKIM-signed by dkimpy
+# (smtp-source -F), and Postfix runs as before, without checks.
 set -euo pipefail
 SESSIONS=${1:-50}
 MESSAGES=${2:-5000}
 SIZE=${3:-4096}
+ROUNDS=${ROUNDS:-1}
+FS=${FS:-loop}
 cd "$(dirname "$0")/.."
 
 command -v smtp-source >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix >/dev/null
@@ -30,14 +45,45 @@ SX=$PWD/target/release/sx
 T=$(mktemp -d /tmp/sx-bench.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 DNS_PID=""
+SX_PID=""
+MOUNTS=()
+unmount_all() {
+    local i
+    for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
+        # A process that just exited may still hold its cwd there for a moment.
+        for _ in $(seq 50); do umount "${MOUNTS[$i]}" 2>/dev/null && break; sleep 0.1; done
+    done
+    MOUNTS=()
+}
 cleanup() {
-    [ -f "$T/sx.pid" ] && kill "$(cat "$T/sx.pid")" 2>/dev/null || true
+    [ -n "$SX_PID" ] && kill "$SX_PID" 2>/dev/null && wait "$SX_PID" 2>/dev/null || true
     [ -n "$DNS_PID" ] && kill "$DNS_PID" 2>/dev/null || true
     postfix stop >/dev/null 2>&1 || true
     sleep 0.5
+    unmount_all
     rm -rf "$T"
 }
 trap cleanup EXIT
+
+# fresh_fs DIR: a new journaled ext4 mounted on DIR (FS=loop), or just DIR.
+fresh_fs() {
+    mkdir -p "$1"
+    [ "$FS" = loop ] || return 0
+    local img
+    img="$T/fs$((${#MOUNTS[@]} + 1)).img"
+    truncate -s 4G "$img"
+    mkfs.ext4 -q -F "$img"
+    mount -o loop "$img" "$1"
+    MOUNTS+=("$1")
+}
+if [ "$FS" = loop ]; then
+    if ! fresh_fs "$T/probe" 2>/dev/null; then
+        echo "FS=loop: cannot loop-mount a file system here; running on the host's (FS=host)" >&2
+        FS=host
+    fi
+    unmount_all
+    rm -f "$T"/fs*.img
+fi
 
 count_new() { find "$1" -type f 2>/dev/null | wc -l; }
 
@@ -86,9 +132,13 @@ run_source() {
     python3 -c "print(f'{$MESSAGES / ($t1 - $t0):.0f} {$MESSAGES / ($t2 - $t0):.0f}')"
 }
 
-# --- scorpiox-email -------------------------------------------------------
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 2 -subj /CN=bench.test 2>/dev/null
-cat > "$T/env.txt" <<CONF
+
+# --- scorpiox-email: sets SX_RATE SX_E2E SX_DELIVERED SX_LAT SX_RSS SX_REFUSED --
+run_sx() {
+    local D=$T/sx-fs
+    fresh_fs "$D"
+    cat > "$T/env.txt" <<CONF
 EMAIL_LISTEN_ADDR=127.0.0.1
 EMAIL_HOSTNAME=mail.sx.test
 EMAIL_DOMAIN=sx.test
@@ -97,48 +147,90 @@ EMAIL_SUBMISSION_PORT=0
 EMAIL_SUBMISSIONS_PORT=0
 EMAIL_IMAP_PORT=0
 EMAIL_IMAP_STARTTLS_PORT=0
-EMAIL_DATA_DIR=$T/data
-EMAIL_MAILDIR=$T/mail
-EMAIL_QUEUE_DIR=$T/queue
+EMAIL_DATA_DIR=$D/data
+EMAIL_MAILDIR=$D/mail
+EMAIL_QUEUE_DIR=$D/queue
 EMAIL_TLS_CERT=$T/cert.pem
 EMAIL_TLS_KEY=$T/key.pem
-EMAIL_ACCOUNTS_FILE=$T/accounts
+EMAIL_ACCOUNTS_FILE=$D/accounts
 EMAIL_PID_FILE=$T/sx.pid
 EMAIL_CONTROL_SOCKET=$T/control.sock
 EMAIL_LOG=stderr
 $SX_CHECKS
 CONF
-echo bench-password | "$SX" server-email --config "$T/env.txt" --add-account bench@sx.test >/dev/null
-# Foreground with its log in a file, as Postfix logs to a file below.
-"$SX" server-email --config "$T/env.txt" >/dev/null 2>"$T/sx.log" &
-for _ in $(seq 100); do [ -S "$T/control.sock" ] && break; sleep 0.1; done
-read -r SX_RATE SX_E2E < <(run_source "$PORT" bench@sx.test "$T/mail/sx.test/bench/new")
-SX_DELIVERED=$(count_new "$T/mail/sx.test/bench/new")
-SX_LAT=$(python3 benches/latency.py "$PORT" bench@sx.test "$T/mail/sx.test/bench/new" "$((SX_RATE / 2))" 2000 || true)
-SX_RSS=$(ps -o rss= --ppid "$(cat "$T/sx.pid")" | awk '{s+=$1} END {print s}')
-SX_REFUSED=$(grep -c "refused: too many" "$T/sx.log" || true)
-kill "$(cat "$T/sx.pid")"
+    echo bench-password | "$SX" server-email --config "$T/env.txt" --add-account bench@sx.test >/dev/null
+    # Foreground with its log in a file, as Postfix logs to a file below.
+    "$SX" server-email --config "$T/env.txt" >/dev/null 2>"$T/sx.log" &
+    SX_PID=$!
+    for _ in $(seq 100); do [ -S "$T/control.sock" ] && break; sleep 0.1; done
+    read -r SX_RATE SX_E2E < <(run_source "$PORT" bench@sx.test "$D/mail/sx.test/bench/new")
+    SX_DELIVERED=$(count_new "$D/mail/sx.test/bench/new")
+    SX_LAT=$(python3 benches/latency.py "$PORT" bench@sx.test "$D/mail/sx.test/bench/new" "$((SX_RATE / 2))" 2000 || true)
+    SX_RSS=$(ps -o rss= --ppid "$SX_PID" | awk '{s+=$1} END {print s}')
+    SX_REFUSED=$(grep -c "refused: too many" "$T/sx.log" || true)
+    SX_CHECKED=$(grep -c 'spf=pass dkim=pass:signed.test dmarc=pass' "$T/sx.log" || true)
+    kill "$SX_PID"
+    wait "$SX_PID" 2>/dev/null || true
+    SX_PID=""
+    unmount_all
+}
 
-# --- Postfix ----------------------------------------------------------------
+# --- Postfix: sets PF_RATE PF_E2E PF_DELIVERED PF_LAT ---------------------------
 id pfbench >/dev/null 2>&1 || useradd -m pfbench
-rm -rf /home/pfbench/Maildir
 postconf -e 'inet_interfaces = loopback-only' 'inet_protocols = ipv4' 'mydestination = pf.test, localhost' \
     'home_mailbox = Maildir/' 'mynetworks = 127.0.0.0/8' 'smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination' \
     "maillog_file = /var/log/sx-bench-postfix.log" 'default_process_limit = 200'
-postfix stop >/dev/null 2>&1 || true
-postfix start >/dev/null 2>&1
-for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/25) 2>/dev/null && break; sleep 0.1; done
-read -r PF_RATE PF_E2E < <(run_source 25 pfbench@pf.test /home/pfbench/Maildir/new)
-PF_DELIVERED=$(count_new /home/pfbench/Maildir/new)
-PF_LAT=$(python3 benches/latency.py 25 pfbench@pf.test /home/pfbench/Maildir/new "$((PF_RATE / 2))" 2000 || true)
-postfix stop >/dev/null 2>&1 || true
+run_pf() {
+    postfix stop >/dev/null 2>&1 || true
+    for _ in $(seq 50); do pgrep -x master >/dev/null || break; sleep 0.1; done
+    if [ "$FS" = loop ]; then
+        local D=$T/pf-fs
+        fresh_fs "$D"
+        mkdir -p "$D/spool" "$D/home"
+        cp -a /var/spool/postfix/. "$D/spool/"
+        chown pfbench: "$D/home"
+        mount --bind "$D/spool" /var/spool/postfix
+        MOUNTS+=(/var/spool/postfix)
+        mount --bind "$D/home" /home/pfbench
+        MOUNTS+=(/home/pfbench)
+    fi
+    rm -rf /home/pfbench/Maildir
+    postfix start >/dev/null 2>&1
+    for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/25) 2>/dev/null && break; sleep 0.1; done
+    read -r PF_RATE PF_E2E < <(run_source 25 pfbench@pf.test /home/pfbench/Maildir/new)
+    PF_DELIVERED=$(count_new /home/pfbench/Maildir/new)
+    PF_LAT=$(python3 benches/latency.py 25 pfbench@pf.test /home/pfbench/Maildir/new "$((PF_RATE / 2))" 2000 || true)
+    postfix stop >/dev/null 2>&1 || true
+    for _ in $(seq 50); do pgrep -x master >/dev/null || break; sleep 0.1; done
+    unmount_all
+}
 
-echo "smtp-source -s $SESSIONS -m $MESSAGES ${SOURCE_ARGS[*]} (new connection per message), $(nproc) cores"
-if [ "${CHECKS:-0}" = 1 ]; then
-    echo "scorpiox-email with sender checks on: $(grep -c 'spf=pass dkim=pass:signed.test dmarc=pass' "$T/sx.log" || true) messages logged spf=pass dkim=pass dmarc=pass"
-fi
-echo "scorpiox-email: $SX_RATE msg/s accepted, $SX_E2E msg/s end to end; delivered $SX_DELIVERED/$MESSAGES; refused connections $SX_REFUSED; children RSS after run ${SX_RSS} KiB"
-echo "postfix:        $PF_RATE msg/s accepted, $PF_E2E msg/s end to end; delivered $PF_DELIVERED/$MESSAGES"
-python3 -c "print(f'ratio: {$SX_RATE / $PF_RATE:.2f}x accepted, {$SX_E2E / $PF_E2E:.2f}x end to end')"
-echo "latency at half load, scorpiox-email: $SX_LAT"
-echo "latency at half load, postfix:        $PF_LAT"
+echo "smtp-source -s $SESSIONS -m $MESSAGES ${SOURCE_ARGS[*]} (new connection per message), $(nproc) cores, FS=$FS"
+RATIOS=()
+for round in $(seq "$ROUNDS"); do
+    if [ $((round % 2)) = 1 ]; then
+        order="scorpiox-email first"
+        run_sx
+        run_pf
+    else
+        order="Postfix first"
+        run_pf
+        run_sx
+    fi
+    echo "round $round ($order):"
+    if [ "${CHECKS:-0}" = 1 ]; then
+        echo "  scorpiox-email with sender checks on: $SX_CHECKED messages logged spf=pass dkim=pass dmarc=pass"
+    fi
+    echo "  scorpiox-email: $SX_RATE msg/s accepted, $SX_E2E msg/s end to end; delivered $SX_DELIVERED/$MESSAGES; refused connections $SX_REFUSED; children RSS after run ${SX_RSS} KiB"
+    echo "  postfix:        $PF_RATE msg/s accepted, $PF_E2E msg/s end to end; delivered $PF_DELIVERED/$MESSAGES"
+    r=$(python3 -c "print(f'{$SX_RATE / $PF_RATE:.2f}')")
+    RATIOS+=("$r")
+    python3 -c "print(f'  ratio: {$SX_RATE / $PF_RATE:.2f}x accepted, {$SX_E2E / $PF_E2E:.2f}x end to end')"
+    echo "  latency at half load, scorpiox-email: $SX_LAT"
+    echo "  latency at half load, postfix:        $PF_LAT"
+done
+python3 -c "
+import statistics, sys
+r = sorted(float(x) for x in sys.argv[1:])
+print(f'accepted ratio over {len(r)} round(s): lowest {r[0]:.2f}x, median {statistics.median(r):.2f}x')
+" "${RATIOS[@]}"
