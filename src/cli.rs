@@ -17,9 +17,10 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run or administer the mail server (SMTP, submission, IMAP, queue, DKIM).
-    #[command(name = "server-email")]
+    #[command(name = "server-email", version)]
     ServerEmail(ServerArgs),
     /// Send mail through an SMTP server (for scripts and cron).
+    #[command(version)]
     Email(EmailArgs),
     /// sendmail-compatible interface: read a whole message on stdin and send it.
     #[command(disable_help_flag = true)]
@@ -36,7 +37,7 @@ pub struct ServerArgs {
     /// Configuration file (default: lookup order of scorpiox-env.txt(5)).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Detach: double fork, new session, pid file, stdio to /dev/null.
+    /// Detach: double fork, new session, pid file; logs to a file in the data directory when EMAIL_LOG=stderr.
     #[arg(long)]
     pub daemon: bool,
     /// Add an account; the password is prompted for (or read from stdin when not a TTY).

@@ -1,14 +1,36 @@
 //! `--daemon`: double fork before any thread or runtime exists, new session,
-//! stdio to /dev/null. The first process waits until the server reports ready
-//! (or fails) so `sx server-email --daemon && ...` is safe in scripts.
+//! stdin and stdout to /dev/null, stderr to the log file when logging to
+//! stderr (else to /dev/null once serving). The first process waits until the
+//! server reports ready (or fails) so `sx server-email --daemon && ...` is safe
+//! in scripts.
 
 use nix::unistd::{fork, setsid, ForkResult};
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 
+/// The daemon's stderr: a log file (opened before detaching, so a failure is
+/// reported on the terminal) and its path for messages.
+pub struct LogFile {
+    pub path: std::path::PathBuf,
+    pub file: std::fs::File,
+}
+
+/// `<data dir>/sx-server-email.log`, appended to, made if missing.
+pub fn open_log(data_dir: &std::path::Path) -> std::io::Result<LogFile> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::create_dir_all(data_dir)?;
+    let path = data_dir.join("sx-server-email.log");
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(&path)?;
+    Ok(LogFile { path, file })
+}
+
 /// Returns in the daemon process with the write end of the ready pipe.
 /// The calling process exits here.
-pub fn detach() -> OwnedFd {
+pub fn detach(log: Option<LogFile>) -> OwnedFd {
     let (r, w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
         Ok(p) => p,
         Err(e) => {
@@ -26,7 +48,13 @@ pub fn detach() -> OwnedFd {
             if buf.first() == Some(&b'1') {
                 std::process::exit(crate::exit::OK);
             }
-            eprintln!("sx server-email: the daemon did not start (see the log)");
+            match &log {
+                Some(l) => eprintln!(
+                    "sx server-email: the daemon did not start (see {})",
+                    l.path.display()
+                ),
+                None => eprintln!("sx server-email: the daemon did not start (see the log)"),
+            }
             std::process::exit(crate::exit::SOFTWARE);
         }
         Ok(ForkResult::Child) => {}
@@ -54,6 +82,10 @@ pub fn detach() -> OwnedFd {
             // SAFETY: dup2 onto stdio numbers.
             unsafe { libc::dup2(null.as_raw_fd(), fd) };
         }
+    }
+    if let Some(l) = log {
+        // SAFETY: dup2 onto stderr; the process and its children log there.
+        unsafe { libc::dup2(l.file.as_raw_fd(), 2) };
     }
     w
 }

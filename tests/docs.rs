@@ -84,3 +84,72 @@ fn seccomp_allow_lists_are_documented_as_they_are() {
         assert_eq!(row, want, "docs/SECURITY.md row for the {} group", g.name);
     }
 }
+
+/// Issue 18.7: what the man pages say of the exit codes and --version holds.
+#[test]
+fn documented_version_flags_and_usage_exit_code_hold() {
+    for sub in [
+        &["--version"][..],
+        &["server-email", "--version"],
+        &["email", "--version"],
+    ] {
+        let o = Command::new(SX).args(sub).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "sx {sub:?}: {o:?}");
+        assert!(String::from_utf8_lossy(&o.stdout).contains(env!("CARGO_PKG_VERSION")));
+    }
+    // 64 (EX_USAGE) for a flag that does not exist, as sysexits(3) and the pages say.
+    let o = Command::new(SX)
+        .args(["server-email", "--no-such-flag"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(64), "{o:?}");
+    let man = unroff(&read("man/sx-server-email.8"));
+    assert!(man.contains("64"), "sx-server-email.8 lacks exit code 64");
+}
+
+/// Each key's default (and embedded default) in scorpiox-env.txt(5) and the
+/// sample config is the one the code uses.
+#[test]
+fn documented_defaults_are_the_code_defaults() {
+    let man = unroff(&read("man/scorpiox-env.txt.5"));
+    let sample = read("etc/scorpiox-env.txt");
+    let quote = |v: &str| {
+        if v.is_empty() {
+            "empty".to_string()
+        } else {
+            format!("\\(lq{v}\\(rq")
+        }
+    };
+    let keys = sxproc::config::keys::SERVER_KEYS
+        .iter()
+        .chain(sxproc::config::keys::CLIENT_KEYS);
+    for k in keys {
+        let head = format!(".TP\n.B {}\n", k.name);
+        let start = man
+            .find(&head)
+            .unwrap_or_else(|| panic!("{} has no entry in the man page", k.name));
+        // The entry runs to the next .TP (the next key) or section.
+        let rest = &man[start + head.len()..];
+        let end = [rest.find("\n.TP"), rest.find("\n.SH")]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(rest.len());
+        let entry = rest[..end].replace('\n', " ");
+        let mut want = format!("Default: {}", quote(k.default));
+        if let Some(e) = k.embedded {
+            want.push_str(&format!("; embedded: {}", quote(e)));
+        }
+        assert!(
+            entry.contains(&want),
+            "{}: the man page does not say {want:?}:\n{entry}",
+            k.name
+        );
+        assert!(
+            sample.contains(&format!("#{}={}\n", k.name, k.default)),
+            "{}: etc/scorpiox-env.txt does not show the default {:?}",
+            k.name,
+            k.default
+        );
+    }
+}

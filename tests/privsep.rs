@@ -310,6 +310,12 @@ fn daemon_detaches_and_stops() {
     let again = srv.sx(&[], "");
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already running"));
+    // As documented: 75, also for a second --daemon (it used to detach first
+    // and report 70).
+    assert_eq!(again.status.code(), Some(75), "{again:?}");
+    let again = srv.sx(&["--daemon"], "");
+    assert_eq!(again.status.code(), Some(75), "{again:?}");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already running"));
     let kids = children_of(pid);
     assert_eq!(kids.len(), 5);
     nix::sys::signal::kill(

@@ -144,6 +144,9 @@ pub enum SeccompMode {
 pub enum LogTarget {
     Syslog,
     Stderr,
+    /// stderr, which a daemon has pointed at a log file: each line starts
+    /// with the time (a terminal or journald adds its own).
+    LogFile,
 }
 
 /// Who a child becomes after start-up. `None` when the server is not run as root.

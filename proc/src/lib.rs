@@ -9,6 +9,7 @@ pub mod config;
 pub mod confine;
 pub mod contain;
 pub mod counter;
+pub mod date;
 pub mod delivery;
 pub mod directory;
 #[cfg(test)]

@@ -31,6 +31,8 @@ struct Logger {
     ident: String,
     pid: u32,
     syslog: Option<Mutex<Syslog>>,
+    /// Start each stderr line with the time (a log file).
+    stamp: bool,
 }
 
 impl log::Log for Logger {
@@ -67,7 +69,16 @@ impl log::Log for Logger {
             }
         }
         // One write(2) per line so the processes sharing stderr never interleave.
-        let line = format!("{}[{}]: {}\n", self.ident, self.pid, msg);
+        let line = if self.stamp {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let t = crate::date::iso8601(now);
+            format!("{t} {}[{}]: {}\n", self.ident, self.pid, msg)
+        } else {
+            format!("{}[{}]: {}\n", self.ident, self.pid, msg)
+        };
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 
@@ -78,7 +89,7 @@ impl log::Log for Logger {
 pub fn init(ident: &str, target: LogTarget) {
     let pid = std::process::id();
     let syslog = match target {
-        LogTarget::Stderr => None,
+        LogTarget::Stderr | LogTarget::LogFile => None,
         LogTarget::Syslog => syslog::unix(syslog::Formatter3164 {
             facility: syslog::Facility::LOG_MAIL,
             hostname: None,
@@ -93,6 +104,7 @@ pub fn init(ident: &str, target: LogTarget) {
         ident: ident.to_string(),
         pid,
         syslog,
+        stamp: target == LogTarget::LogFile,
     };
     // A second init (tests, re-exec) keeps the first logger.
     if log::set_boxed_logger(Box::new(logger)).is_ok() {

@@ -75,19 +75,44 @@ pub fn server_email(a: ServerArgs) -> i32 {
     for w in &cfg.raw.warnings {
         eprintln!("sx server-email: warning: {w}");
     }
-    let (ready, on_ready): (_, Option<fn()>) = if a.daemon {
+    if let Some(pid) = sxproc::parent::running_pid(&cfg.pid_file) {
+        // Said here, before detaching, so `--daemon` exits 75 as documented.
+        eprintln!(
+            "sx server-email: already running (pid {pid}, {})",
+            cfg.pid_file.display()
+        );
+        return exit::TEMPFAIL;
+    }
+    let mut cfg = cfg;
+    let (ready, on_ready): (_, Option<fn()>) = if !a.daemon {
+        (None, None)
+    } else if cfg.log == ipc::messages::LogTarget::Stderr {
+        // A detached server logging to stderr logs to a file in its data
+        // directory (the embedded default), not to /dev/null.
+        let log = match crate::daemon::open_log(&cfg.data_dir) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!(
+                    "sx server-email: cannot open the log file in {}: {e}",
+                    cfg.data_dir.display()
+                );
+                return exit::CANTCREAT;
+            }
+        };
+        println!("sx server-email: logging to {}", log.path.display());
+        cfg.log = ipc::messages::LogTarget::LogFile;
+        (Some(crate::daemon::detach(Some(log))), None)
+    } else {
         (
-            Some(crate::daemon::detach()),
+            Some(crate::daemon::detach(None)),
             Some(crate::daemon::close_stderr),
         )
-    } else {
-        (None, None)
     };
     sxproc::parent::run(
         cfg,
         sxproc::parent::RunOpts {
-            config: a.config.clone(),
             announce: ready.is_none(),
+            stderr_is_log: on_ready.is_none(),
             ready,
             on_ready,
         },

@@ -57,6 +57,10 @@ pub struct RawConfig {
     pub file: Option<PathBuf>,
     /// No config file was found: use the embedded development defaults.
     pub embedded: bool,
+    /// The directory relative paths (keys, the config file's own) are taken
+    /// from: the working directory of the first load, so a daemon that has
+    /// since changed to `/` reloads the same files.
+    pub base: PathBuf,
     values: HashMap<String, (String, Origin)>,
     pub warnings: Vec<String>,
 }
@@ -78,11 +82,26 @@ pub fn candidate_files() -> Vec<PathBuf> {
 }
 
 impl RawConfig {
-    /// Find and parse the config file (explicit path first), then apply the environment.
+    /// Find and parse the config file (explicit path first), then apply the
+    /// environment; relative paths are taken from the working directory.
     pub fn load(explicit: Option<&Path>) -> Result<RawConfig, ConfigError> {
+        let base = std::env::current_dir().map_err(|e| ConfigError {
+            origin: Origin::Default,
+            key: String::new(),
+            msg: format!("cannot tell the working directory: {e}"),
+        })?;
+        Self::load_in(explicit, &base)
+    }
+
+    /// As `load`, relative paths taken from `base` (a reload: the first
+    /// load's base, whatever the working directory is now).
+    pub fn load_in(explicit: Option<&Path>, base: &Path) -> Result<RawConfig, ConfigError> {
         let file = match explicit {
-            Some(p) => Some(p.to_path_buf()),
-            None => candidate_files().into_iter().find(|p| p.is_file()),
+            Some(p) => Some(base.join(p)),
+            None => candidate_files()
+                .into_iter()
+                .map(|p| base.join(p))
+                .find(|p| p.is_file()),
         };
         let mut raw = match &file {
             Some(p) => {
@@ -100,6 +119,7 @@ impl RawConfig {
         };
         raw.file = file;
         raw.embedded = raw.file.is_none();
+        raw.base = base.to_path_buf();
         for def in keys::SERVER_KEYS.iter().chain(keys::CLIENT_KEYS) {
             if let Ok(v) = std::env::var(def.name) {
                 raw.values.insert(def.name.to_string(), (v, Origin::Env));
@@ -212,9 +232,13 @@ impl RawConfig {
         if p.is_absolute() {
             return Ok(p);
         }
-        let cwd = std::env::current_dir()
-            .map_err(|e| self.err(name, format!("cannot resolve relative path: {e}")))?;
-        Ok(cwd.join(p))
+        if self.base.as_os_str().is_empty() {
+            // Parsed from text alone (tests): the working directory.
+            let cwd = std::env::current_dir()
+                .map_err(|e| self.err(name, format!("cannot resolve relative path: {e}")))?;
+            return Ok(cwd.join(p));
+        }
+        Ok(self.base.join(p))
     }
 
     pub fn duration(&self, name: &str) -> Result<u64, ConfigError> {

@@ -502,6 +502,15 @@ impl ServerConfig {
         Self::from_raw(RawConfig::load(explicit)?)
     }
 
+    /// Load again as this one was (SIGHUP): the same file, or the same
+    /// search from the same directory, whatever the working directory is now.
+    pub fn reload(&self) -> Result<ServerConfig, ConfigError> {
+        Self::from_raw(RawConfig::load_in(
+            self.raw.file.as_deref(),
+            &self.raw.base,
+        )?)
+    }
+
     pub fn primary_domain(&self) -> &str {
         &self.domains[0]
     }

@@ -23,14 +23,15 @@ pub use prepare::load_dkim_key;
 
 use crate::config::{ServerConfig, EX_CONFIG};
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
 
 pub struct RunOpts {
-    pub config: Option<PathBuf>,
     /// Write one byte here once serving (`--daemon` start-up handshake).
     pub ready: Option<OwnedFd>,
     /// Print the listening summary to stdout (foreground start).
     pub announce: bool,
+    /// stderr is a log file (or the terminal): children keep it, also when
+    /// detached.
+    pub stderr_is_log: bool,
     /// Called once serving (the daemon closes its stderr here).
     pub on_ready: Option<fn()>,
 }
@@ -44,7 +45,7 @@ pub const EX_TEMPFAIL: i32 = 75;
 /// Run the server in the foreground until SIGTERM/SIGINT. Returns the exit code.
 pub fn run(cfg: ServerConfig, opts: RunOpts) -> i32 {
     crate::log::init("sx-parent", cfg.log);
-    if opts.ready.is_some() {
+    if opts.ready.is_some() && !opts.stderr_is_log {
         spawn::CHILD_STDERR_NULL.store(true, std::sync::atomic::Ordering::Relaxed);
     }
     for w in &cfg.raw.warnings {
@@ -138,7 +139,6 @@ pub fn run(cfg: ServerConfig, opts: RunOpts) -> i32 {
     }
     let code = rt.block_on(supervise::supervise(
         cfg.clone(),
-        opts.config,
         prep,
         bound,
         set,

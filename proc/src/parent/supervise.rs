@@ -15,7 +15,6 @@ use ipc::messages::{ChildToParent, ParentToChild, Role};
 use ipc::Rpc;
 use std::collections::HashMap;
 use std::os::fd::AsFd;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -152,7 +151,6 @@ impl Signals {
 #[allow(clippy::too_many_arguments)]
 pub async fn supervise(
     mut cfg: ServerConfig,
-    cfg_path: Option<PathBuf>,
     mut prep: Prepared,
     bound: Vec<Bound>,
     set: Vec<Spawned>,
@@ -201,7 +199,7 @@ pub async fn supervise(
             _ = int.recv() => break,
             _ = hup.recv() => {
                 key_id += 1;
-                let _ = reload(&mut cfg, cfg_path.as_deref(), &mut prep, &run, key_id).await;
+                let _ = reload(&mut cfg, &mut prep, &run, key_id).await;
                 set_allowed(&allowed, &cfg);
             }
             _ = chld.recv() => check = true,
@@ -209,7 +207,7 @@ pub async fn supervise(
             Some(h) = ctl_rx.recv() => match h {
                 ControlHandle::Reload(done) => {
                     key_id += 1;
-                    let r = reload(&mut cfg, cfg_path.as_deref(), &mut prep, &run, key_id).await;
+                    let r = reload(&mut cfg, &mut prep, &run, key_id).await;
                     set_allowed(&allowed, &cfg);
                     let _ = done.send(r);
                 }
@@ -307,13 +305,13 @@ pub async fn supervise(
 /// A bad new config is logged and the running one kept.
 async fn reload(
     cfg: &mut ServerConfig,
-    path: Option<&std::path::Path>,
     prep: &mut Prepared,
     run: &Running,
     key_id: u32,
 ) -> Result<(), String> {
-    let new_cfg = match ServerConfig::load(path.or(cfg.raw.file.as_deref())) {
-        Ok(c) => c,
+    let new_cfg = match cfg.reload() {
+        // Where logs go is set at start (a daemon's log file) and kept.
+        Ok(c) => ServerConfig { log: cfg.log, ..c },
         Err(e) => {
             log::error!("reload: {e}; keeping the running configuration");
             return Err(e.to_string());

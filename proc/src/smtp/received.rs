@@ -1,36 +1,6 @@
-//! The `Received:` trace header (RFC 5321 §4.4, RFC 3848 protocol names) and an
-//! RFC 5322 date, without a date library.
+//! The `Received:` trace header (RFC 5321 §4.4, RFC 3848 protocol names).
 
-/// "Tue, 24 Nov 2026 10:00:00 +0000" for a Unix time.
-pub fn rfc5322_date(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-    // Civil-from-days (proleptic Gregorian), days since 1970-01-01.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if mo <= 2 { 1 } else { 0 };
-    const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MO: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{}, {} {} {} {:02}:{:02}:{:02} +0000",
-        WD[days.rem_euclid(7) as usize],
-        d,
-        MO[(mo - 1) as usize],
-        y,
-        h,
-        m,
-        s
-    )
-}
+pub use crate::date::rfc5322_date;
 
 pub struct Trace<'a> {
     pub helo: &'a str,
