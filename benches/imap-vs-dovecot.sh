@@ -27,8 +27,8 @@ DVPORT=$(port)
 cleanup() {
     [ -f "$T/sx.pid" ] && kill "$(cat "$T/sx.pid")" 2>/dev/null || true
     [ -f "$T/dv/run/master.pid" ] && kill "$(cat "$T/dv/run/master.pid")" 2>/dev/null || true
-    pkill -f "idle-rss.py $SXPORT" 2>/dev/null || true
-    pkill -f "idle-rss.py $DVPORT" 2>/dev/null || true
+    # Only what this script started, by pid (a pattern could hit others' processes).
+    [ -f "$T/loader.pid" ] && kill "$(cat "$T/loader.pid")" 2>/dev/null || true
     sleep 1
     rm -rf "$T"
 }
@@ -76,10 +76,12 @@ idle_rss() { # port pids-command -> "kB per session"
     rm -f "$T/ready"
     python3 benches/idle-rss.py "$port" bench@a.test bench-password "$IDLERS" "$T/ready" &
     local loader=$!
+    echo "$loader" > "$T/loader.pid"
     for _ in $(seq 600); do [ -f "$T/ready" ] && break; sleep 0.2; done
     sleep 2
     after=$(rss_kb $($pidcmd))
     kill $loader; wait $loader 2>/dev/null || true
+    rm -f "$T/loader.pid"
     python3 -c "print(f'{($after - $before) / $IDLERS:.1f} kB (held $(cat "$T/ready" 2>/dev/null || echo 0) sessions; {$before} kB -> {$after} kB)')"
 }
 

@@ -14,9 +14,10 @@ T=$(mktemp -d /tmp/sx-load.XXXXXX)
 chmod 755 "$T"
 SMTP=$(port)
 IMAPS=$(port)
+LOADERS=()
 cleanup() {
-    pkill -f "hold-smtp.py $SMTP" 2>/dev/null || true
-    pkill -f "idle-rss.py $IMAPS" 2>/dev/null || true
+    # Only what this script started, by pid (a pattern could hit others' processes).
+    for p in "${LOADERS[@]}"; do kill "$p" 2>/dev/null || true; done
     [ -f "$T/sx.pid" ] && kill "$(cat "$T/sx.pid")" 2>/dev/null || true
     sleep 1
     rm -rf "$T"
@@ -41,7 +42,9 @@ pss() { local p; p=$(for c in $(pgrep -P "$(cat "$T/sx.pid")"); do grep -q "$1" 
 SMTP0=$(pss smtp); IMAP0=$(pss imap)
 START=$(date +%s.%N)
 python3 benches/hold-smtp.py "$SMTP" "$N" "$T/smtp.ready" &
+LOADERS+=($!)
 python3 benches/idle-rss.py "$IMAPS" load@a.test load-password "$N" "$T/imap.ready" &
+LOADERS+=($!)
 for _ in $(seq 1200); do [ -f "$T/smtp.ready" ] && [ -f "$T/imap.ready" ] && break; sleep 0.1; done
 OPENED=$(python3 -c "import time; print(f'{time.time() - $START:.1f}')")
 sleep 2

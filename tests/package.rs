@@ -46,9 +46,23 @@ fn debian_package_installs_serves_mail_and_purges_keeping_mail() {
         eprintln!("skipped: scorpiox-email is installed on this machine; not touching it");
         return;
     }
-    for p in ["/etc/scorpiox", "/var/lib/scorpiox", "/var/spool/scorpiox"] {
-        assert!(!Path::new(p).exists(), "{p} exists before the test");
-    }
+    // A purge keeps the mail (/var/lib/scorpiox, /var/spool/scorpiox): such
+    // leftovers are normal; the test removes only what it made.
+    assert!(
+        !Path::new("/etc/scorpiox").exists(),
+        "/etc/scorpiox exists but the package is not installed"
+    );
+    let made: Vec<&'static str> = [
+        "/var/lib/scorpiox",
+        "/var/spool/scorpiox",
+        "/etc/scorpiox",
+        "/run/scorpiox",
+    ]
+    .into_iter()
+    .filter(|p| !Path::new(p).exists())
+    .collect();
+    // An account no earlier run can have left mail for.
+    let user = format!("pkgtest{}", std::process::id());
     let sendmail_was_there = Path::new("/usr/sbin/sendmail").exists();
     let root = env!("CARGO_MANIFEST_DIR");
     let out = tempfile::Builder::new()
@@ -75,8 +89,21 @@ fn debian_package_installs_serves_mail_and_purges_keeping_mail() {
         panic!("lintian missing (apt-get install lintian)");
     }
 
-    run(Command::new("dpkg").args(["-i", deb]), "dpkg -i");
-    let cleanup = Cleanup;
+    let installed = run(Command::new("dpkg").args(["-i", deb]), "dpkg -i");
+    let mut cleanup = Cleanup {
+        server: None,
+        made,
+        mailbox: None,
+    };
+    // Issue 18.7: the package makes a DKIM key and says what to publish.
+    assert!(
+        Path::new("/etc/scorpiox/dkim/default.key").exists(),
+        "{installed}"
+    );
+    assert!(
+        installed.contains("._domainkey.") && installed.contains("v=DKIM1"),
+        "{installed}"
+    );
     for p in [
         "/usr/bin/sx",
         "/usr/share/man/man1/sx-email.1.gz",
@@ -147,6 +174,7 @@ fn debian_package_installs_serves_mail_and_purges_keeping_mail() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
+    cleanup.server = Some(server.id() as i32);
     let t = Instant::now();
     while !smtp_greets(25) {
         if let Some(st) = server.try_wait().unwrap() {
@@ -180,7 +208,7 @@ fn debian_package_installs_serves_mail_and_purges_keeping_mail() {
         .unwrap_or_else(|| panic!("no MX line:\n{text}"));
     let mut add = Command::new("sx")
         .args(["server-email", "--config", "/etc/scorpiox/scorpiox-env.txt"])
-        .args(["--add-account", &format!("pkgtest@{domain}")])
+        .args(["--add-account", &format!("{user}@{domain}")])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -194,7 +222,8 @@ fn debian_package_installs_serves_mail_and_purges_keeping_mail() {
             .unwrap();
     }
     assert!(add.wait().unwrap().success(), "--add-account");
-    let inbox = format!("/var/lib/scorpiox/mail/{domain}/pkgtest/new");
+    let inbox = format!("/var/lib/scorpiox/mail/{domain}/{user}/new");
+    cleanup.mailbox = Some(format!("/var/lib/scorpiox/mail/{domain}/{user}"));
     let t = Instant::now();
     let replies = loop {
         let r = smtp_dialog_at(
@@ -203,7 +232,7 @@ fn debian_package_installs_serves_mail_and_purges_keeping_mail() {
             &[
                 "EHLO client.test",
                 "MAIL FROM:<x@b.test>",
-                &format!("RCPT TO:<pkgtest@{domain}>"),
+                &format!("RCPT TO:<{user}@{domain}>"),
                 "DATA",
                 "Subject: packaged\r\n\r\nhello from the package test\r\n.",
                 "QUIT",
@@ -264,6 +293,7 @@ fn debian_package_installs_serves_mail_and_purges_keeping_mail() {
     )
     .unwrap();
     assert_eq!(server.wait().unwrap().code(), Some(0));
+    cleanup.server = None;
 
     run(
         Command::new("dpkg").args(["--purge", "scorpiox-email"]),
@@ -289,24 +319,48 @@ fn debian_package_installs_serves_mail_and_purges_keeping_mail() {
 
 /// Whatever happens, leave the machine as it was: package gone, our
 /// directories removed (the mail test data included).
-struct Cleanup;
+struct Cleanup {
+    /// The server the test started, stopped by its pid (never by a pattern,
+    /// which could hit a real server on the machine).
+    server: Option<i32>,
+    /// Directories that were not there before the test.
+    made: Vec<&'static str>,
+    /// The test account's Maildir (in a mail tree kept from before).
+    mailbox: Option<String>,
+}
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let _ = Command::new("pkill")
-            .args(["-f", "/usr/bin/sx server-email"])
-            .status();
+        if let Some(pid) = self.server {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            let alive = || {
+                nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG))
+                    .is_ok_and(|s| s == nix::sys::wait::WaitStatus::StillAlive)
+            };
+            let t = Instant::now();
+            while alive() && t.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            // Not reaped yet, so the pid is still ours; its children die
+            // with it (parent-death signal).
+            if alive() {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            }
+        }
         let _ = Command::new("dpkg")
             .args(["--purge", "scorpiox-email"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
-        for p in [
-            "/var/lib/scorpiox",
-            "/var/spool/scorpiox",
-            "/etc/scorpiox",
-            "/run/scorpiox",
-        ] {
+        if let Some(m) = &self.mailbox {
+            let _ = std::fs::remove_dir_all(m);
+            // Its domain's directory too, if nothing else is in it.
+            if let Some(d) = Path::new(m).parent() {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+        for p in &self.made {
             let _ = std::fs::remove_dir_all(p);
         }
     }
