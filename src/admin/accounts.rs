@@ -202,12 +202,24 @@ pub fn list(cfg: &ServerConfig) -> i32 {
     }
 }
 
-/// A running daemon re-reads accounts on SIGHUP.
+/// A running server re-reads the accounts: through the control socket,
+/// which answers once every child has them (so the next command, a client's
+/// message to the new account, finds it), or by SIGHUP when the socket is not
+/// ours to use.
 fn notify_daemon(cfg: &ServerConfig) {
-    if let Some(pid) = sxproc::parent::running_pid(&cfg.pid_file) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGHUP,
-        );
+    let Some(pid) = sxproc::parent::running_pid(&cfg.pid_file) else {
+        return;
+    };
+    match super::control::request(cfg, &ipc::messages::ControlRequest::Reload, &[]) {
+        Ok(ipc::messages::ControlReply::Ok) => {}
+        Ok(ipc::messages::ControlReply::Error(e)) => {
+            eprintln!("sx server-email: warning: the running server did not reload: {e}");
+        }
+        _ => {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGHUP,
+            );
+        }
     }
 }

@@ -337,7 +337,7 @@ pub fn build(args: &EmailArgs, config_from: Option<&str>, test: bool) -> Result<
         b = b.header(name, Text::new(value));
     }
     b = if args.html && !test {
-        let text = mail_parser::decoders::html::html_to_text(&body);
+        let text = super::html_text::html_to_text(&body);
         b.text_body(text).html_body(body)
     } else {
         b.text_body(body)

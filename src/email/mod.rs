@@ -5,6 +5,7 @@
 //! Errors are one line on stderr and a sysexits code; success is quiet unless -v.
 
 pub mod compose;
+mod html_text;
 mod outbox;
 mod report;
 pub mod sendmail;
