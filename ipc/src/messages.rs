@@ -60,15 +60,19 @@ pub enum Service {
     Imaps,
     /// IMAP with STARTTLS, port 143.
     Imap,
+    /// Local submission (sendmail on this host) over the unix socket
+    /// EMAIL_SUBMIT_SOCKET: the kernel says which user is sending.
+    Local,
 }
 
 impl Service {
-    pub const ALL: [Service; 5] = [
+    pub const ALL: [Service; 6] = [
         Service::Smtp,
         Service::Submission,
         Service::Submissions,
         Service::Imaps,
         Service::Imap,
+        Service::Local,
     ];
 
     pub fn name(self) -> &'static str {
@@ -78,12 +82,15 @@ impl Service {
             Service::Submissions => "submissions",
             Service::Imaps => "imaps",
             Service::Imap => "imap",
+            Service::Local => "local",
         }
     }
 
     pub fn owner(self) -> Role {
         match self {
-            Service::Smtp | Service::Submission | Service::Submissions => Role::Smtp,
+            Service::Smtp | Service::Submission | Service::Submissions | Service::Local => {
+                Role::Smtp
+            }
             Service::Imaps | Service::Imap => Role::Imap,
         }
     }
@@ -108,24 +115,57 @@ pub enum FdName {
     Directory,
     /// queue -> smtp: outbound deliveries (the MTA side of smtp).
     Outbound,
-    /// smtp -> parent: connections to unix sockets outside smtp's chroot
-    /// (unix: milters), as [`BrokerRequest`].
+    /// smtp -> parent: what smtp's empty chroot keeps from it (unix:
+    /// milters' sockets, local users' names, the maildrop), as [`BrokerRequest`].
     Broker,
 }
 
 /// smtp -> parent on the broker edge. smtp's chroot is empty, so the parent
-/// connects the unix sockets of EMAIL_MILTERS for it; only paths in the
-/// parent's own config are connected.
+/// connects the unix sockets of EMAIL_MILTERS for it (only paths of its own
+/// config), names local users, and hands over maildrop files.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum BrokerRequest {
-    ConnectUnix { path: String },
+    ConnectUnix {
+        path: String,
+    },
+    /// The login name of a local user (a local submission's peer uid).
+    UserName {
+        uid: u32,
+    },
+    /// The next message of the maildrop directory (written by sendmail while
+    /// the server was down), if any.
+    NextDrop,
+    /// What became of a maildrop file smtp was given.
+    DropDone {
+        file: String,
+        outcome: DropOutcome,
+    },
 }
 
-/// The answer: `Connected` carries the connected socket as its one fd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DropOutcome {
+    /// In the queue: remove the file.
+    Queued,
+    /// Refused for good (bad format, no valid recipient): keep it as `.bad`.
+    Refused,
+    /// Not now (the queue is busy): offer it again later.
+    Later,
+}
+
+/// The answer: `Connected` and `Drop` carry one fd (the socket, the file).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum BrokerReply {
     Connected,
     Refused(String),
+    User(String),
+    /// A maildrop file (open, read-only), whose owner is `uid` (`user`).
+    Drop {
+        file: String,
+        uid: u32,
+        user: String,
+    },
+    NoDrop,
+    Done,
 }
 
 /// What the seccomp filter does with a system call outside a child's allow-list.
@@ -514,6 +554,10 @@ pub struct Recipient {
 /// `Envelope::auth` of mail generated here. Not an address (no `@`), so no
 /// account can have this name.
 pub const LOCAL_ORIGIN: &str = "MAILER-DAEMON";
+
+/// `Envelope::auth` of a local submission starts with this, then the user's
+/// login name (`local:alice`): the kernel said who sent it, no password.
+pub const LOCAL_USER: &str = "local:";
 
 /// The envelope of one queued message; the queue writes it to env/<id>.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,6 +23,10 @@ pub struct Dir {
     /// Where postmaster mail goes when no alias or account says otherwise: the
     /// first account of the primary domain, else the first account listed.
     postmaster: Option<String>,
+    /// The host name (EMAIL_HOSTNAME): local submissions go out from
+    /// `user@<host>`, a bare recipient of sendmail is `name@<host>`, and mail
+    /// to such an address is for that local user of the host.
+    host: Option<String>,
 }
 
 /// Alias chains deeper than this are cut (loops, mistakes).
@@ -56,6 +60,53 @@ impl Dir {
             aliases: d.aliases.into_iter().collect(),
             domains,
             postmaster,
+            host: None,
+        }
+    }
+
+    /// The host name whose users are this machine's local users.
+    pub fn with_host(mut self, hostname: &str) -> Dir {
+        let h = hostname.trim_end_matches('.').to_ascii_lowercase();
+        self.host = (!h.is_empty()).then_some(h);
+        self
+    }
+
+    /// A recipient of a local submission (sendmail on this host). A bare
+    /// name (`root`, `www-data`, `alice`) or a name at the host name is a
+    /// local user: resolved as that name at the primary domain (aliases,
+    /// accounts), and one nothing takes goes where postmaster's mail goes
+    /// (the first account), so cron's mail to root is never lost. Anything
+    /// else resolves as usual.
+    pub fn resolve_local(&self, addr: &str) -> Result<Vec<Dest>, Refusal> {
+        let addr = addr.to_ascii_lowercase();
+        let local = match addr.rsplit_once('@') {
+            None => addr.as_str(),
+            Some((l, d)) if self.host.as_deref() == Some(d.trim_end_matches('.')) => l,
+            Some(_) => return self.resolve(&addr),
+        };
+        if !local_part_ok(local) {
+            return Err(Refusal::Syntax);
+        }
+        let primary = self.domains.first().ok_or(Refusal::Unknown)?;
+        match self.resolve_plain(&format!("{local}@{primary}")) {
+            Err(Refusal::Unknown) => match &self.postmaster {
+                Some(m) => Ok(vec![Dest::Local { mailbox: m.clone() }]),
+                None => Err(Refusal::Unknown),
+            },
+            other => other,
+        }
+    }
+
+    /// Where a bounce for `sender` goes: a local user at the host name as
+    /// `resolve_local` says, anything else as `resolve`.
+    pub fn resolve_sender(&self, sender: &str) -> Result<Vec<Dest>, Refusal> {
+        match sender.rsplit_once('@') {
+            Some((_, d))
+                if self.host.as_deref() == Some(&d.trim_end_matches('.').to_ascii_lowercase()) =>
+            {
+                self.resolve_local(sender)
+            }
+            _ => self.resolve(sender),
         }
     }
 
@@ -311,5 +362,42 @@ mod tests {
         assert!(!d.owns("bob@a.test", "carol@a.test"));
         assert!(!d.owns("bob@a.test", "bob@b.test"));
         assert!(!d.owns("bob@a.test", ""));
+    }
+
+    #[test]
+    fn local_submission_recipients() {
+        let d = Dir::new(
+            Directory {
+                accounts: vec!["bob@a.test".into(), "carol@a.test".into()],
+                aliases: vec![("root@a.test".into(), vec!["carol@a.test".into()])],
+            },
+            &["a.test".into()],
+        )
+        .with_host("Host.Example");
+        let local = |m: &str| Ok(vec![Dest::Local { mailbox: m.into() }]);
+        // Aliases first, then accounts, then the first account.
+        assert_eq!(d.resolve_local("root"), local("carol@a.test"));
+        assert_eq!(d.resolve_local("Bob"), local("bob@a.test"));
+        assert_eq!(d.resolve_local("www-data"), local("bob@a.test"));
+        assert_eq!(d.resolve_local("daemon@host.example"), local("bob@a.test"));
+        assert_eq!(d.resolve_local("carol@a.test"), local("carol@a.test"));
+        assert_eq!(d.resolve_local("a%b"), Err(Refusal::Syntax));
+        assert_eq!(d.resolve_local("x@remote.test"), Err(Refusal::Relay));
+        // Bounces to a local user at the host name come home; port 25's
+        // resolve does not take the host name.
+        assert_eq!(d.resolve_sender("alice@host.example"), local("bob@a.test"));
+        assert_eq!(d.resolve("alice@host.example"), Err(Refusal::Relay));
+        // A host name that is also a local domain: its names are the host's
+        // users all the same (there is nobody else to give them to).
+        let same = Dir::new(
+            Directory {
+                accounts: vec!["bob@a.test".into()],
+                aliases: vec![],
+            },
+            &["a.test".into()],
+        )
+        .with_host("a.test");
+        assert_eq!(same.resolve_local("x@a.test"), local("bob@a.test"));
+        assert_eq!(same.resolve("x@a.test"), Err(Refusal::Unknown));
     }
 }

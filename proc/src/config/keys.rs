@@ -56,6 +56,8 @@ pub const SERVER_KEYS: &[KeyDef] = &[
     k("EMAIL_DKIM_SELECTOR", "default", "DKIM selector published in DNS as <selector>._domainkey.<domain>."),
     ke("EMAIL_PID_FILE", "/run/scorpiox/sx-server-email.pid", "scorpiox-data/sx-server-email.pid", "Pid file of the running daemon."),
     ke("EMAIL_CONTROL_SOCKET", "/run/scorpiox/control.sock", "scorpiox-data/control.sock", "Control socket for admin commands (root and EMAIL_ADMIN_GROUP only)."),
+    ke("EMAIL_SUBMIT_SOCKET", "/run/scorpiox/submit.sock", "scorpiox-data/submit.sock", "Local submission socket for sendmail on this host (any user; the kernel says who, the sender is user@EMAIL_HOSTNAME); empty disables."),
+    ke("EMAIL_MAILDROP_DIR", "/var/lib/scorpiox/maildrop", "scorpiox-data/maildrop", "Where sendmail leaves mail while the server is down (mode 1733); picked up once it runs; empty disables."),
     k("EMAIL_ADMIN_GROUP", "", "Group, besides root, allowed on the control socket; empty means root only."),
     ke("EMAIL_LOG", "syslog", "stderr", "Where logs go: syslog (facility mail) or stderr."),
     k("EMAIL_SECCOMP", "kill", "What a child's seccomp filter does with a system call outside its allow-list: kill (the process dies with SIGSYS and is restarted), log (allowed, the kernel logs it: audit type 1326) or off."),

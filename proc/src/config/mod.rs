@@ -241,6 +241,14 @@ impl RawConfig {
         Ok(self.base.join(p))
     }
 
+    /// A path, or None when the key is set empty (the feature is off).
+    pub fn optional_path(&self, name: &str) -> Result<Option<PathBuf>, ConfigError> {
+        if self.get(name).0.trim().is_empty() {
+            return Ok(None);
+        }
+        self.path(name).map(Some)
+    }
+
     pub fn duration(&self, name: &str) -> Result<u64, ConfigError> {
         let (v, _) = self.get(name);
         parse_duration(&v).ok_or_else(|| {

@@ -43,6 +43,10 @@ pub struct ServerConfig {
     pub dkim_keys: Vec<(String, String, PathBuf)>,
     pub pid_file: PathBuf,
     pub control_socket: PathBuf,
+    /// Local submission socket (EMAIL_SUBMIT_SOCKET), None when disabled.
+    pub submit_socket: Option<PathBuf>,
+    /// Where sendmail leaves mail while the server is down (EMAIL_MAILDROP_DIR).
+    pub maildrop_dir: Option<PathBuf>,
     pub admin_group: String,
     pub log: LogTarget,
     pub seccomp: SeccompMode,
@@ -472,6 +476,8 @@ impl ServerConfig {
             dkim_selector: selector,
             pid_file: raw.path("EMAIL_PID_FILE")?,
             control_socket: raw.path("EMAIL_CONTROL_SOCKET")?,
+            submit_socket: raw.optional_path("EMAIL_SUBMIT_SOCKET")?,
+            maildrop_dir: raw.optional_path("EMAIL_MAILDROP_DIR")?,
             admin_group: raw.string("EMAIL_ADMIN_GROUP"),
             log,
             seccomp,

@@ -147,6 +147,10 @@ pub fn run(cfg: ServerConfig, opts: RunOpts) -> i32 {
     ));
     pidfile::remove(&cfg.pid_file);
     let _ = std::fs::remove_file(&cfg.control_socket);
+    if let Some(s) = &cfg.submit_socket {
+        // Gone with the server: sendmail then uses the maildrop.
+        let _ = std::fs::remove_file(s);
+    }
     code
 }
 
@@ -168,6 +172,7 @@ fn announce(cfg: &ServerConfig, bound: &[listeners::Bound]) {
             ipc::messages::Service::Submissions => "submission over TLS",
             ipc::messages::Service::Imaps => "IMAP over TLS",
             ipc::messages::Service::Imap => "IMAP (STARTTLS)",
+            ipc::messages::Service::Local => "local submission (sendmail on this host)",
         };
         let _ = writeln!(out, "  {:<22} {}", b.addr, what);
     }

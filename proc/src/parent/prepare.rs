@@ -78,6 +78,15 @@ fn ensure_dir(p: &Path, mode: u32, owner: Option<(u32, u32)>) -> Result<(), Stri
 /// Resolve users and create the directories each process is chrooted into.
 pub fn sandboxes(cfg: &ServerConfig) -> Result<Vec<(Role, Sandbox)>, String> {
     ensure_dir(&cfg.data_dir, 0o755, None)?;
+    if let Some(d) = &cfg.maildrop_dir {
+        // Anyone may leave a file (sendmail while the server is down); the
+        // sticky bit keeps each user's files theirs; nobody else may list.
+        let me = (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        );
+        ensure_dir(d, 0o1733, Some(me))?;
+    }
     let empty = cfg.empty_dir();
     if !is_root() {
         ensure_dir(&empty, 0o755, None)?;

@@ -62,12 +62,12 @@ fn attach_one(
     }
 }
 
-/// The broker's unix socket list follows the configuration in force.
-fn set_allowed(allowed: &broker::Allowed, cfg: &ServerConfig) {
-    let paths = broker::allowed_paths(&cfg.abuse);
+/// What the broker may do follows the configuration in force.
+fn set_allowed(allowed: &broker::Shared, cfg: &ServerConfig) {
+    let now = broker::Settings::of(cfg);
     match allowed.write() {
-        Ok(mut a) => *a = paths,
-        Err(p) => *p.into_inner() = paths,
+        Ok(mut a) => *a = now,
+        Err(p) => *p.into_inner() = now,
     }
 }
 
@@ -172,8 +172,7 @@ pub async fn supervise(
         rpcs: Vec::new(),
         set: Vec::new(),
     };
-    let allowed: broker::Allowed =
-        Arc::new(std::sync::RwLock::new(broker::allowed_paths(&cfg.abuse)));
+    let allowed: broker::Shared = Arc::new(std::sync::RwLock::new(broker::Settings::of(&cfg)));
     for mut s in set {
         if let Some(b) = s.broker.take() {
             broker::serve(b, allowed.clone());

@@ -81,7 +81,7 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         .take(&ipc::messages::FdName::Directory)
         .map(crate::blob::read::<ipc::messages::Directory>)
     {
-        Some(Ok(d)) => crate::directory::Dir::new(d, &st.domains),
+        Some(Ok(d)) => crate::directory::Dir::new(d, &st.domains).with_host(&st.hostname),
         Some(Err(e)) => {
             log::error!("cannot read the account directory: {e}");
             return 70;
@@ -189,7 +189,9 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
             {
                 Some(Ok(d)) => {
                     if let Ok(mut cur) = dir.write() {
-                        *cur = Arc::new(crate::directory::Dir::new(d, &new.domains));
+                        *cur = Arc::new(
+                            crate::directory::Dir::new(d, &new.domains).with_host(&new.hostname),
+                        );
                     }
                 }
                 Some(Err(e)) => log::error!("reload: cannot read the account directory: {e}"),

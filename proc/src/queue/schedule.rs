@@ -28,6 +28,8 @@ pub struct Scheduler {
 pub fn dkim_domain(env: &Envelope, local: &str) -> String {
     match env.auth.as_deref() {
         Some(ipc::messages::LOCAL_ORIGIN) => local.to_string(),
+        // A local submission: nobody checked its header From.
+        Some(a) if a.starts_with(ipc::messages::LOCAL_USER) => String::new(),
         Some(_) => env
             .from
             .rsplit_once('@')
@@ -819,7 +821,7 @@ impl Inner {
         }
         let b = &self.bounces;
         let dir = b.dir.read().map(|d| d.clone()).unwrap_or_default();
-        let dests = match dir.resolve(&env.from) {
+        let dests = match dir.resolve_sender(&env.from) {
             Ok(d) => d,
             Err(crate::directory::Refusal::Relay) => vec![Dest::Remote {
                 address: env.from.clone(),

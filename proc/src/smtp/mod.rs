@@ -1,7 +1,8 @@
 //! smtp — user `_sxsmtp` (EMAIL_USER_SMTP), chrooted in an empty directory.
 //!
 //! May touch: no files at all. Holds the listening sockets for 25, 587 and 465
-//! (handed down by the parent), the public TLS certificate chain, a
+//! and the local submit socket (handed down by the parent), maildrop files
+//! the parent opens for it (`local.rs`), the public TLS certificate chain, a
 //! RemoteSigningKey (signatures by keyholder) and the account directory (names and
 //! aliases, no secrets). Message bodies are written into fds handed over by
 //! queue, and on port 25 read back from them for the sender checks (`checks/`:
@@ -17,8 +18,10 @@
 
 mod abuse;
 mod auth;
+mod broker;
 mod checks;
 mod data;
+mod local;
 mod milter;
 mod outbound;
 mod received;
@@ -60,7 +63,7 @@ pub(crate) struct Shared {
     pub limits: RwLock<Arc<Limits>>,
     /// The parent, which connects unix: milters for us (None in process:
     /// no chroot there, smtp connects them itself).
-    pub broker: Option<milter::Broker>,
+    pub broker: Option<broker::Broker>,
 }
 
 /// Message counts per client address and per sender.
@@ -118,7 +121,7 @@ fn load_dir(fd: Option<OwnedFd>, settings: &ChildSettings) -> Option<Dir> {
                 d.accounts.len(),
                 d.aliases.len()
             );
-            Some(Dir::new(d, &settings.domains))
+            Some(Dir::new(d, &settings.domains).with_host(&settings.hostname))
         }
         Some(Err(e)) => {
             log::error!("cannot read the account directory: {e}");
@@ -159,7 +162,7 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         return 70;
     };
     let broker = match startup::edge(&mut ctx, &FdName::Broker) {
-        Ok(ch) => Some(milter::Broker::new(ch)),
+        Ok(ch) => Some(broker::Broker::new(ch)),
         Err(code) => return code,
     };
     let shared = Arc::new(Shared {
@@ -190,7 +193,18 @@ pub async fn run(mut ctx: ChildCtx) -> i32 {
         refuse_ip: b"421 4.7.0 Too many connections from your address\r\n",
         tls: tls.clone(),
     };
-    let served = net::serve_listeners(ctx.take_listeners(), adm, move |service, tcp, peer| {
+    let (local_socket, tcp): (Vec<_>, Vec<_>) = ctx
+        .take_listeners()
+        .into_iter()
+        .partition(|(s, _)| *s == ipc::messages::Service::Local);
+    for (_, fd) in local_socket {
+        if let Err(e) = local::serve(fd, shared.clone()) {
+            log::error!("local submission socket: {e}");
+            return 71;
+        }
+    }
+    local::pickup(shared.clone());
+    let served = net::serve_listeners(tcp, adm, move |service, tcp, peer| {
         session::run(sh.clone(), service, tcp, peer)
     });
     if let Err(code) = served {

@@ -10,6 +10,8 @@ pub struct Trace<'a> {
     pub id: &'a str,
     pub tls: Option<&'a str>,
     pub auth: Option<&'a str>,
+    /// A local submission's user and uid.
+    pub local: Option<(&'a str, u32)>,
     /// Named only when there is exactly one recipient (privacy of Bcc).
     pub rcpt: Option<&'a str>,
     pub time: u64,
@@ -52,6 +54,9 @@ impl Trace<'_> {
         }
         if let Some(a) = self.auth {
             h.push_str(&format!("\r\n\t(authenticated as {})", clean(a)));
+        }
+        if let Some((name, uid)) = self.local {
+            h.push_str(&format!("\r\n\t(local user {}, uid {uid})", clean(name)));
         }
         match self.rcpt {
             Some(r) => h.push_str(&format!(

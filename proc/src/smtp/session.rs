@@ -51,14 +51,40 @@ pub async fn run(sh: Arc<Shared>, service: Service, tcp: TcpStream, peer: Socket
     serve_conn(sh, service, conn, peer).await;
 }
 
+/// A local user of this host, as the kernel named them (SO_PEERCRED, or the
+/// owner of a maildrop file).
+#[derive(Debug, Clone)]
+pub struct LocalUser {
+    pub uid: u32,
+    pub name: String,
+}
+
 /// One session over an established connection (TCP, TLS, or any byte stream:
 /// in-process tests and the fuzz target come in here).
 pub async fn serve_conn(sh: Arc<Shared>, service: Service, conn: Conn, peer: SocketAddr) {
+    serve_with(sh, service, conn, peer, None).await
+}
+
+/// A local submission (the submit socket, or a maildrop file replayed):
+/// no TLS or AUTH, the sender is the user's, bare recipients are local users.
+pub async fn serve_local(sh: Arc<Shared>, conn: Conn, user: LocalUser) {
+    let peer = SocketAddr::from(([127, 0, 0, 1], 0));
+    serve_with(sh, Service::Local, conn, peer, Some(user)).await
+}
+
+async fn serve_with(
+    sh: Arc<Shared>,
+    service: Service,
+    conn: Conn,
+    peer: SocketAddr,
+    local: Option<LocalUser>,
+) {
     let st = sh.settings();
     let mut s = Session {
         sh: &sh,
         st,
         service,
+        local,
         peer,
         r: BufReader::new(conn),
         helo: None,
@@ -135,6 +161,8 @@ struct Session<'a> {
     sh: &'a Shared,
     st: ChildSettings,
     service: Service,
+    /// A local submission's user (Service::Local).
+    local: Option<LocalUser>,
     peer: SocketAddr,
     r: Reader,
     helo: Option<String>,
@@ -152,6 +180,17 @@ struct Session<'a> {
 impl Session<'_> {
     fn timeout(&self) -> Duration {
         Duration::from_secs(self.st.timeout.max(1))
+    }
+
+    /// Who vouched for the sender: the account that logged in, or for a
+    /// local submission `local:<user>` (queue does not DKIM-sign those:
+    /// nobody checked their header From).
+    fn envelope_auth(&self) -> Option<String> {
+        self.auth.clone().or_else(|| {
+            self.local
+                .as_ref()
+                .map(|u| format!("{}{}", ipc::messages::LOCAL_USER, u.name))
+        })
     }
 
     fn submission(&self) -> bool {
@@ -292,6 +331,25 @@ impl Session<'_> {
             let mut l = format!("RCPT TO:<postmaster@{domain}>").into_bytes();
             l.extend_from_slice(&line[PM.len()..]);
             line = l;
+        } else if self.local.is_some() {
+            // sendmail's bare local names (`root`, `www-data`): the host's
+            // users, at the host name (Dir::resolve_local).
+            const RCPT: &[u8] = b"RCPT TO:<";
+            if line
+                .get(..RCPT.len())
+                .is_some_and(|h| h.eq_ignore_ascii_case(RCPT))
+            {
+                if let Some(end) = line.iter().position(|b| *b == b'>') {
+                    let name = line.get(RCPT.len()..end).unwrap_or_default();
+                    if !name.is_empty() && !name.contains(&b'@') {
+                        let mut l = line[..end].to_vec();
+                        l.push(b'@');
+                        l.extend_from_slice(self.st.hostname.as_bytes());
+                        l.extend_from_slice(&line[end..]);
+                        line = l;
+                    }
+                }
+            }
         }
         line.extend_from_slice(b"\r\n");
         let parsed = Request::parse(&mut line.iter()).map(|r| r.into_owned());
@@ -416,7 +474,7 @@ impl Session<'_> {
             "CHUNKING".into(),
             "DSN".into(),
         ];
-        if !tls && self.sh.tls.acceptor().is_some() {
+        if !tls && self.sh.tls.acceptor().is_some() && self.local.is_none() {
             caps.push("STARTTLS".into());
         }
         if tls && self.submission() && self.auth.is_none() {
@@ -437,6 +495,9 @@ impl Session<'_> {
     }
 
     async fn starttls(&mut self) -> std::io::Result<Flow> {
+        if self.local.is_some() {
+            return self.error("502 5.5.1 No TLS on the local socket\r\n").await;
+        }
         if self.r.get_ref().is_tls() {
             return self.error("503 5.5.1 TLS already active\r\n").await;
         }
@@ -703,7 +764,16 @@ impl Session<'_> {
             self.reject_log("MAIL", &r);
             return self.error(&r).await;
         }
-        let addr = from.address.trim().to_string();
+        let mut addr = from.address.trim().to_string();
+        if let Some(u) = &self.local {
+            // Who sends is who the kernel says; root alone may name another
+            // sender (sendmail -f), as Postfix's trusted users may.
+            if u.uid != 0 || addr.is_empty() {
+                addr = format!("{}@{}", u.name, self.st.hostname);
+            } else if !addr.contains('@') {
+                addr = format!("{addr}@{}", self.st.hostname);
+            }
+        }
         let smtputf8 = from.flags & MAIL_SMTPUTF8 != 0;
         if !addr.is_ascii() && !smtputf8 {
             return self
@@ -807,10 +877,15 @@ impl Session<'_> {
                 .error("553 5.6.7 Non-ASCII address needs SMTPUTF8\r\n")
                 .await;
         }
-        let resolved = self.sh.dir().resolve(&addr);
+        let resolved = if self.local.is_some() {
+            self.sh.dir().resolve_local(&addr)
+        } else {
+            self.sh.dir().resolve(&addr)
+        };
+        let trusted = self.auth.is_some() || self.local.is_some();
         let dests = match resolved {
             Ok(d) => d,
-            Err(Refusal::Relay) if self.auth.is_some() && !addr.contains(['%', '!', '"']) => {
+            Err(Refusal::Relay) if trusted && !addr.contains(['%', '!', '"']) => {
                 match addr.rsplit_once('@') {
                     Some((l, d))
                         if !self.sh.dir().is_local_domain(d)
@@ -930,6 +1005,7 @@ impl Session<'_> {
             id: &id,
             tls: tls.as_deref(),
             auth: self.auth.as_deref(),
+            local: self.local.as_ref().map(|u| (u.name.as_str(), u.uid)),
             rcpt: single.map(|r| r.address.as_str()),
             time: now(),
         };
@@ -1290,7 +1366,7 @@ impl Session<'_> {
             smtputf8: tx.smtputf8,
             helo: self.helo.clone().unwrap_or_default(),
             client_ip: self.peer.ip().to_string(),
-            auth: self.auth.clone(),
+            auth: self.envelope_auth(),
             warned: false,
             junk,
         };
@@ -1314,7 +1390,7 @@ impl Session<'_> {
                     out.size,
                     self.proto(),
                     tls.as_deref().and_then(|t| t.split(' ').next()).unwrap_or("none"),
-                    self.auth.as_deref().unwrap_or("-"),
+                    self.envelope_auth().as_deref().unwrap_or("-"),
                     self.peer.ip(),
                     self.helo.as_deref().unwrap_or("")
                 );

@@ -2,7 +2,8 @@
 //! parent (smtp's chroot is empty), which hands back the connected socket on
 //! the broker edge. In process (tests, no chroot) smtp connects unix: itself.
 
-use ipc::messages::{BrokerReply, BrokerRequest, MilterAddress};
+use super::super::broker::Broker;
+use ipc::messages::MilterAddress;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -10,30 +11,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 pub type Conn = Box<dyn Io>;
-
-/// smtp's end of the broker edge.
-pub struct Broker(ipc::Rpc<BrokerRequest, BrokerReply>);
-
-impl Broker {
-    pub fn new(ch: ipc::Channel<BrokerRequest, BrokerReply>) -> Broker {
-        // The parent only connects a local socket: it answers at once or not at all.
-        let (rpc, _unsolicited) = ipc::Rpc::start(ch, "smtp->parent broker");
-        Broker(rpc.with_timeout(Duration::from_secs(5)))
-    }
-
-    async fn connect(&self, path: &str) -> Result<std::os::fd::OwnedFd, String> {
-        let req = BrokerRequest::ConnectUnix {
-            path: path.to_string(),
-        };
-        match self.0.call(&req, &[]).await.map_err(|e| e.to_string())? {
-            (BrokerReply::Connected, fds) => fds
-                .into_iter()
-                .next()
-                .ok_or_else(|| "the parent sent no socket".to_string()),
-            (BrokerReply::Refused(e), _) => Err(e),
-        }
-    }
-}
 
 /// Connect within `step`.
 pub async fn connect(
@@ -50,7 +27,7 @@ pub async fn connect(
             ),
             MilterAddress::Unix(p) => Box::new(match broker {
                 Some(b) => {
-                    let s = std::os::unix::net::UnixStream::from(b.connect(p).await?);
+                    let s = std::os::unix::net::UnixStream::from(b.connect_unix(p).await?);
                     s.set_nonblocking(true).map_err(|e| e.to_string())?;
                     tokio::net::UnixStream::from_std(s).map_err(|e| e.to_string())?
                 }

@@ -15,7 +15,6 @@
 mod connect;
 pub mod wire;
 
-pub use connect::Broker;
 use connect::Conn;
 use ipc::messages::MilterSpec;
 use std::time::Duration;
@@ -28,7 +27,7 @@ pub struct Begin<'a> {
     pub helo: &'a str,
     pub from: &'a str,
     /// How unix: milters are reached (None: directly).
-    pub broker: Option<&'a Broker>,
+    pub broker: Option<&'a super::broker::Broker>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,61 +1,10 @@
-//! The broker edge, parent side: smtp runs in an empty chroot, so the unix
-//! sockets of EMAIL_MILTERS (`unix:/run/opendkim/opendkim.sock`) are out of
-//! its reach; it asks here and gets the connected socket back as an fd, as
-//! OpenSMTPD's parent opens what its unprivileged processes may not.
-//!
-//! Only a path in the parent's current configuration is connected (a
-//! compromised smtp cannot reach any other socket through root), each connect
-//! is non-blocking (a milter with a full backlog is refused at once, never
-//! waited on) and requests are served one at a time per smtp process.
+//! Connecting a unix: milter for smtp. Only a path of the parent's own
+//! EMAIL_MILTERS is connected (a compromised smtp cannot reach any other
+//! socket through root), and non-blocking: a milter with a full backlog is
+//! refused at once, never waited on.
 
-use ipc::messages::{BrokerReply, BrokerRequest, MilterAddress};
 use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::{Arc, RwLock};
-
-/// The unix socket paths smtp may ask for, replaced on reload.
-pub type Allowed = Arc<RwLock<Vec<String>>>;
-
-/// The unix: milter paths of a configuration.
-pub fn allowed_paths(a: &ipc::messages::AbuseSettings) -> Vec<String> {
-    a.milters
-        .iter()
-        .filter_map(|m| match &m.address {
-            MilterAddress::Unix(p) => Some(p.clone()),
-            MilterAddress::Inet(_) => None,
-        })
-        .collect()
-}
-
-/// Serve one smtp process's broker edge until it closes (smtp exited).
-pub fn serve(fd: OwnedFd, allowed: Allowed) {
-    let chan = match ipc::Channel::<BrokerReply, BrokerRequest>::new(fd) {
-        Ok(c) => c,
-        Err(e) => {
-            log::error!("broker edge: {e}");
-            return;
-        }
-    };
-    tokio::spawn(async move {
-        while let Some(r) = chan.recv_logged("broker").await {
-            let BrokerRequest::ConnectUnix { path } = r.msg;
-            let list = match allowed.read() {
-                Ok(l) => l.clone(),
-                Err(p) => p.into_inner().clone(),
-            };
-            let sent = match connect_unix(&path, &list) {
-                Ok(s) => chan.send(r.id, &BrokerReply::Connected, &[s.as_fd()]).await,
-                Err(e) => {
-                    log::warn!("broker: unix:{}: {e}", crate::log::cut(&path, 120));
-                    chan.send(r.id, &BrokerReply::Refused(e), &[]).await
-                }
-            };
-            if sent.is_err() {
-                break;
-            }
-        }
-    });
-}
+use std::os::fd::{AsRawFd, OwnedFd};
 
 /// A connected, non-blocking stream socket to `path`, if `path` is allowed.
 pub fn connect_unix(path: &str, allowed: &[String]) -> Result<OwnedFd, String> {
