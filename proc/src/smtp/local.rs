@@ -316,7 +316,7 @@ mod tests {
         let (e, used) = read_envelope(&mut r).await.unwrap();
         assert_eq!(e.from, "");
         assert_eq!(e.rcpts, ["root", "a@b.test"]);
-        assert_eq!(used, 41);
+        assert_eq!(used, 39);
         let mut rest = String::new();
         r.read_to_string(&mut rest).await.unwrap();
         assert_eq!(rest, "Subject: x\r\n");
