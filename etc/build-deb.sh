@@ -22,6 +22,10 @@ install -D -m 0755 "$BIN" "$STAGE/usr/bin/sx"
 strip --strip-unneeded --remove-section=.comment --remove-section=.note "$STAGE/usr/bin/sx"
 ln -s sx "$STAGE/usr/bin/scorpiox-email"
 ln -s sx "$STAGE/usr/bin/scorpiox-server-email"
+# The MTA's names (Debian policy 11.6: every mail-transport-agent has them).
+install -d "$STAGE/usr/sbin" "$STAGE/usr/lib"
+ln -s ../bin/sx "$STAGE/usr/sbin/sendmail"
+ln -s ../sbin/sendmail "$STAGE/usr/lib/sendmail"
 install -D -m 0644 "$ROOT/etc/scorpiox-env.txt" "$STAGE/etc/scorpiox/scorpiox-env.txt"
 install -D -m 0644 "$ROOT/etc/scorpiox-email.service" "$STAGE/lib/systemd/system/scorpiox-email.service"
 for page in sx-email.1 sx-server-email.8 scorpiox-env.txt.5; do

@@ -136,7 +136,18 @@ pub fn parse_one(
 /// The sender when neither a flag nor SMTP_FROM says: the login name at this host,
 /// as sendmail does.
 pub fn default_sender() -> String {
-    let user = std::env::var("LOGNAME")
+    let user = login_name();
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| h.contains('.'))
+        .unwrap_or_else(|| "localhost".into());
+    format!("{user}@{host}")
+}
+
+/// Who is running us: LOGNAME, USER, or the name of our uid.
+pub fn login_name() -> String {
+    std::env::var("LOGNAME")
         .or_else(|_| std::env::var("USER"))
         .ok()
         .filter(|u| !u.is_empty())
@@ -146,13 +157,7 @@ pub fn default_sender() -> String {
                 .flatten()
                 .map(|u| u.name)
         })
-        .unwrap_or_else(|| "root".into());
-    let host = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .filter(|h| h.contains('.'))
-        .unwrap_or_else(|| "localhost".into());
-    format!("{user}@{host}")
+        .unwrap_or_else(|| "root".into())
 }
 
 /// Headers the flags own, or that describe the MIME structure mail-builder writes.

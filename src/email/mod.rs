@@ -6,6 +6,7 @@
 
 pub mod compose;
 mod html_text;
+mod maildrop;
 mod outbox;
 mod report;
 pub mod sendmail;
@@ -161,25 +162,41 @@ pub fn deliver(
             }
             Ok(exit::OK)
         }
-        Err(f) if f.retry && queue_on_fail => {
-            let ob = Outbox::open(&s.queue_dir, true)?;
-            let id = ob.store(env)?;
-            ob.failed(&id, &f.msg);
-            report::log(
-                s.log,
-                &format!(
-                    "{id}: {} relay={} status=queued ({})",
-                    who(env),
-                    s.server(),
-                    f.msg
-                ),
-            );
-            eprintln!(
-                "sx email: {}; queued as {id} (send it with: sx email --flush)",
-                f.msg
-            );
-            Ok(exit::OK)
+        Err(f) if f.retry && s.local.as_ref().is_some_and(|l| l.maildrop.is_some()) => {
+            // The server on this host is down: its maildrop takes the
+            // message, and the server sends it once it runs again.
+            let dir = s.local.as_ref().and_then(|l| l.maildrop.as_deref());
+            match dir.map(|d| (d, maildrop::leave(d, env))) {
+                Some((d, Ok(name))) => {
+                    report::log(
+                        s.log,
+                        &format!(
+                            "{} status=queued in {} as {name} ({})",
+                            who(env),
+                            d.display(),
+                            f.msg
+                        ),
+                    );
+                    if verbose {
+                        println!(
+                            "the server is not running; left in {} as {name}",
+                            d.display()
+                        );
+                    }
+                    Ok(exit::OK)
+                }
+                Some((d, Err(e))) if queue_on_fail => {
+                    let why = format!("{}; maildrop {}: {e}", f.msg, d.display());
+                    offline(s, env, &why)
+                }
+                Some((d, Err(e))) => Err(Failure::retry(
+                    exit::TEMPFAIL,
+                    format!("{}; maildrop {}: {e}", f.msg, d.display()),
+                )),
+                None => Err(f),
+            }
         }
+        Err(f) if f.retry && queue_on_fail => offline(s, env, &f.msg),
         Err(f) => {
             report::log(
                 s.log,
@@ -198,6 +215,23 @@ pub fn deliver(
             Err(f)
         }
     }
+}
+
+/// Keep the message in the user's offline queue for `--flush`.
+fn offline(s: &Settings, env: &Envelope, why: &str) -> Result<i32, Failure> {
+    let ob = Outbox::open(&s.queue_dir, true)?;
+    let id = ob.store(env)?;
+    ob.failed(&id, why);
+    report::log(
+        s.log,
+        &format!(
+            "{id}: {} relay={} status=queued ({why})",
+            who(env),
+            s.server()
+        ),
+    );
+    eprintln!("sx email: {why}; queued as {id} (send it with: sx email --flush)");
+    Ok(exit::OK)
 }
 
 fn test(s: &Settings, args: &EmailArgs) -> Result<i32, Failure> {

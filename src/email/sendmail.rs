@@ -157,7 +157,16 @@ fn addresses(field: &[u8]) -> Result<Vec<String>, Failure> {
     let mut out = Vec::new();
     if let Some(list) = m.to() {
         for a in list.iter() {
-            if let Some(addr) = a.address() {
+            // `To: root` (cron, the man page's example) parses as a name alone.
+            let bare = a
+                .name()
+                .filter(|n| a.address().is_none() && !n.trim().contains(char::is_whitespace));
+            if let Some(addr) = a
+                .address()
+                .or(bare)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
                 out.push(addr.to_string());
             }
         }

@@ -25,7 +25,19 @@ pub enum LogTo {
     Nowhere,
 }
 
+/// The server on this host, reached with no password, TLS or CA: its submit
+/// socket (the kernel tells it who we are) or, when it is down, its maildrop.
+pub struct Local {
+    pub socket: Option<PathBuf>,
+    pub maildrop: Option<PathBuf>,
+    /// The server's host name: what our sender and From: are at.
+    pub hostname: String,
+}
+
 pub struct Settings {
+    /// Set when SMTP_HOST and SMTP_USER are not and this host runs the
+    /// server (its submit socket or maildrop exists): local mode.
+    pub local: Option<Local>,
     pub host: String,
     pub port: u16,
     pub tls: TlsMode,
@@ -79,7 +91,7 @@ impl Settings {
                 "is none while SMTP_USER is set: the password would cross the network in clear",
             )));
         }
-        let from = Some(raw.string("SMTP_FROM").trim().to_string()).filter(|f| !f.is_empty());
+        let mut from = Some(raw.string("SMTP_FROM").trim().to_string()).filter(|f| !f.is_empty());
         let ca_file = if raw.string("SMTP_CA_FILE").trim().is_empty() {
             None
         } else {
@@ -112,7 +124,37 @@ impl Settings {
                 ))
             }
         };
+        let local = if raw.is_set("SMTP_HOST") || raw.is_set("SMTP_USER") {
+            None
+        } else {
+            let socket = raw
+                .optional_path("EMAIL_SUBMIT_SOCKET")
+                .map_err(config_failure)?;
+            let maildrop = raw
+                .optional_path("EMAIL_MAILDROP_DIR")
+                .map_err(config_failure)?;
+            let here = socket.as_deref().is_some_and(Path::exists)
+                || maildrop.as_deref().is_some_and(Path::is_dir);
+            here.then(|| Local {
+                socket,
+                maildrop,
+                hostname: Some(raw.string("EMAIL_HOSTNAME").trim().to_string())
+                    .filter(|h| !h.is_empty())
+                    .or_else(|| {
+                        nix::unistd::gethostname()
+                            .ok()
+                            .and_then(|h| h.into_string().ok())
+                    })
+                    .unwrap_or_else(|| "localhost".into())
+                    .to_ascii_lowercase(),
+            })
+        };
+        if let (Some(l), None) = (&local, &from) {
+            // What the server makes of us anyway: our login at its host name.
+            from = Some(format!("{}@{}", super::compose::login_name(), l.hostname));
+        }
         Ok(Settings {
+            local,
             host,
             port,
             tls,
@@ -170,7 +212,13 @@ impl Settings {
     }
 
     pub fn server(&self) -> String {
-        format!("{}:{}", self.host, self.port)
+        match &self.local {
+            Some(Local {
+                socket: Some(p), ..
+            }) => format!("local:{}", p.display()),
+            Some(_) => "local maildrop".into(),
+            None => format!("{}:{}", self.host, self.port),
+        }
     }
 }
 

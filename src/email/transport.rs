@@ -146,6 +146,9 @@ struct Run<'a> {
 
 /// Send `env`; on success the DATA reply (e.g. "250 2.0.0 ... queued as X").
 pub async fn send(s: &Settings, env: &Envelope, tr: &mut Transcript) -> Result<String, Failure> {
+    if let Some(l) = &s.local {
+        return send_local(s, l.socket.as_deref(), env, tr).await;
+    }
     let server = s.server();
     let mut run = Run {
         s,
@@ -229,6 +232,54 @@ pub async fn send(s: &Settings, env: &Envelope, tr: &mut Transcript) -> Result<S
             run.transaction(&mut client, &caps).await
         }
     }
+}
+
+/// Local mode: SMTP over the server's submit socket, no TLS, no AUTH (the
+/// kernel tells the server who we are).
+async fn send_local(
+    s: &Settings,
+    socket: Option<&std::path::Path>,
+    env: &Envelope,
+    tr: &mut Transcript,
+) -> Result<String, Failure> {
+    let server = s.server();
+    let Some(path) = socket else {
+        return Err(Failure::unreachable(
+            exit::TEMPFAIL,
+            "the server's submit socket is disabled (EMAIL_SUBMIT_SOCKET)".into(),
+        ));
+    };
+    let stream = match tokio::time::timeout(s.timeout, tokio::net::UnixStream::connect(path)).await
+    {
+        Err(_) => {
+            return Err(Failure::unreachable(
+                exit::TEMPFAIL,
+                format!("cannot connect to {server}: timed out"),
+            ))
+        }
+        Ok(Err(e)) => {
+            return Err(Failure::unreachable(
+                exit::UNAVAILABLE,
+                format!("cannot connect to {server}: {e}"),
+            ))
+        }
+        Ok(Ok(u)) => u,
+    };
+    tr.note(&format!("connect {server}"), "connected");
+    let mut run = Run {
+        s,
+        env,
+        server,
+        helo: "localhost".into(),
+        tr,
+    };
+    let mut client = SmtpClient {
+        stream,
+        timeout: s.timeout,
+    };
+    run.greeting(&mut client).await?;
+    let caps = run.ehlo(&mut client).await?;
+    run.transaction(&mut client, &caps).await
 }
 
 fn note_tls(tr: &mut Transcript, c: &rustls::ClientConnection, how: &str) {
