@@ -25,6 +25,8 @@ EMAIL_TLS_KEY=$1/key.pem
 EMAIL_ACCOUNTS_FILE=$1/accounts
 EMAIL_PID_FILE=$1/sx.pid
 EMAIL_CONTROL_SOCKET=$1/control.sock
+EMAIL_SUBMIT_SOCKET=$1/submit.sock
+EMAIL_MAILDROP_DIR=$1/maildrop
 EMAIL_LOG=stderr
 CONF
 }

@@ -67,9 +67,16 @@ fn bind_local(path: &Path) -> std::io::Result<OwnedFd> {
     if let Some(d) = path.parent() {
         std::fs::create_dir_all(d)?;
     }
-    // A stale socket of a crashed run (the pid file check already ran); any
-    // other kind of file there is left alone and the bind fails.
+    // A stale socket of a crashed run is replaced; one another server
+    // answers on is not taken from it; any other kind of file there is left
+    // alone and the bind fails.
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                "another server answers on it",
+            ));
+        }
         std::fs::remove_file(path)?;
     }
     let l = std::os::unix::net::UnixListener::bind(path)?;
