@@ -294,6 +294,18 @@ fn check_inbound(r: &mut Report, cfg: &ServerConfig) {
             r.warn("sender checks are on but there is no DNS server (EMAIL_DNS_SERVER, /etc/resolv.conf): mail on port 25 will get 451 4.7.5");
         }
     }
+    match (&cfg.submit_socket, &cfg.maildrop_dir) {
+        (Some(s), Some(d)) => r.ok(format!(
+            "local mail (sendmail on this host): socket {}, maildrop {} while the server is down",
+            s.display(),
+            d.display()
+        )),
+        (Some(s), None) => r.ok(format!(
+            "local mail (sendmail on this host): socket {}; no maildrop (EMAIL_MAILDROP_DIR empty)",
+            s.display()
+        )),
+        (None, _) => r.ok("local mail: no submit socket (EMAIL_SUBMIT_SOCKET empty)"),
+    }
     let a = &cfg.abuse;
     if !a.dnsbl.is_empty() {
         r.ok(format!("DNS block lists: {}", a.dnsbl.join(", ")));
