@@ -219,3 +219,59 @@ fn a_daemon_on_the_embedded_default_keeps_its_directory_and_logs_to_a_file() {
     }
     assert!(log().contains("stopped"), "{}", log());
 }
+
+/// Issue 18.5: a `./scorpiox-env.txt` with only client keys (what `sx email`
+/// reads) no longer switches server commands run beside it to the packaged
+/// defaults; they say the file was skipped, and a failure names the
+/// configuration in use.
+#[test]
+fn a_client_config_file_does_not_move_the_server() {
+    let _system = system_lock();
+    if std::path::Path::new("/etc/scorpiox/scorpiox-env.txt").exists() {
+        eprintln!("skipped: /etc/scorpiox/scorpiox-env.txt exists on this machine");
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("sx-client-cfg-")
+        .tempdir()
+        .unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("scorpiox-env.txt"),
+        "SMTP_HOST=mail.example.org\nSMTP_FROM=me@example.org\n",
+    )
+    .unwrap();
+    let sx = |args: &[&str]| {
+        Command::new(SX)
+            .arg("server-email")
+            .args(args)
+            .current_dir(d)
+            .env_remove("SCORPIOX_ENV")
+            .env("HOME", d)
+            .env("XDG_CONFIG_HOME", d.join("xdg"))
+            .output()
+            .unwrap()
+    };
+    let o = sx(&["--check-config"]);
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("no configuration file: embedded defaults"),
+        "{out}"
+    );
+    assert!(
+        out.contains("only client (SMTP_*) keys, so not the server's configuration: skipped"),
+        "{out}"
+    );
+    let o = sx(&["--status"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(69), "{err}");
+    assert!(
+        err.contains(&d.join("scorpiox-data/control.sock").display().to_string())
+            && err.contains("embedded defaults"),
+        "{err}"
+    );
+}

@@ -32,9 +32,15 @@ pub fn request(
             nix::errno::Errno::EACCES | nix::errno::Errno::EPERM => exit::NOPERM,
             _ => exit::UNAVAILABLE,
         };
+        // Which configuration said where to look: a wrong file found by the
+        // lookup is the usual reason for looking in the wrong place.
+        let from = match &cfg.raw.file {
+            Some(f) => format!("configuration {}", f.display()),
+            None => "embedded defaults: no configuration file found".into(),
+        };
         return Err((
             code,
-            format!("server not reachable at {}: {e}", path.display()),
+            format!("server not reachable at {} ({from}): {e}", path.display()),
         ));
     }
     let tv = nix::sys::time::TimeVal::new(60, 0);

@@ -65,6 +65,21 @@ pub struct RawConfig {
     pub warnings: Vec<String>,
 }
 
+/// A config file that sets client keys and no server key (`sx email`'s).
+fn client_only(p: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(p) else {
+        return false;
+    };
+    let keys: Vec<&str> = text
+        .lines()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.strip_prefix("export ").unwrap_or(l))
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim()))
+        .collect();
+    keys.iter().any(|k| k.starts_with("SMTP_")) && !keys.iter().any(|k| k.starts_with("EMAIL_"))
+}
+
 /// The lookup order of DESIGN.md §5 (after `--config`).
 pub fn candidate_files() -> Vec<PathBuf> {
     let mut v = Vec::new();
@@ -96,12 +111,38 @@ impl RawConfig {
     /// As `load`, relative paths taken from `base` (a reload: the first
     /// load's base, whatever the working directory is now).
     pub fn load_in(explicit: Option<&Path>, base: &Path) -> Result<RawConfig, ConfigError> {
+        Self::load_with(explicit, base, false)
+    }
+
+    /// The server's load: as `load_in`, but a file found by the lookup that
+    /// sets client keys (SMTP_*) and no server key is `sx email`'s, not the
+    /// server's, and the lookup goes on past it (with a warning saying so).
+    pub fn load_server_in(explicit: Option<&Path>, base: &Path) -> Result<RawConfig, ConfigError> {
+        Self::load_with(explicit, base, true)
+    }
+
+    fn load_with(
+        explicit: Option<&Path>,
+        base: &Path,
+        skip_client_files: bool,
+    ) -> Result<RawConfig, ConfigError> {
+        let mut skipped = Vec::new();
         let file = match explicit {
             Some(p) => Some(base.join(p)),
             None => candidate_files()
                 .into_iter()
                 .map(|p| base.join(p))
-                .find(|p| p.is_file()),
+                .filter(|p| p.is_file())
+                .find(|p| {
+                    let client_only = skip_client_files && client_only(p);
+                    if client_only {
+                        skipped.push(format!(
+                            "{}: only client (SMTP_*) keys, so not the server's configuration: skipped",
+                            p.display()
+                        ));
+                    }
+                    !client_only
+                }),
         };
         let mut raw = match &file {
             Some(p) => {
@@ -120,6 +161,7 @@ impl RawConfig {
         raw.file = file;
         raw.embedded = raw.file.is_none();
         raw.base = base.to_path_buf();
+        raw.warnings.extend(skipped);
         for def in keys::SERVER_KEYS.iter().chain(keys::CLIENT_KEYS) {
             if let Ok(v) = std::env::var(def.name) {
                 raw.values.insert(def.name.to_string(), (v, Origin::Env));

@@ -505,13 +505,16 @@ impl ServerConfig {
     }
 
     pub fn load(explicit: Option<&std::path::Path>) -> Result<ServerConfig, ConfigError> {
-        Self::from_raw(RawConfig::load(explicit)?)
+        let base = std::env::current_dir().map_err(|e| {
+            RawConfig::default().error("", format!("cannot tell the working directory: {e}"))
+        })?;
+        Self::from_raw(RawConfig::load_server_in(explicit, &base)?)
     }
 
     /// Load again as this one was (SIGHUP): the same file, or the same
     /// search from the same directory, whatever the working directory is now.
     pub fn reload(&self) -> Result<ServerConfig, ConfigError> {
-        Self::from_raw(RawConfig::load_in(
+        Self::from_raw(RawConfig::load_server_in(
             self.raw.file.as_deref(),
             &self.raw.base,
         )?)
