@@ -27,6 +27,7 @@ EMAIL_PID_FILE=$1/sx.pid
 EMAIL_CONTROL_SOCKET=$1/control.sock
 EMAIL_SUBMIT_SOCKET=$1/submit.sock
 EMAIL_MAILDROP_DIR=$1/maildrop
+EMAIL_DOMAINS_FILE=$1/domains
 EMAIL_LOG=stderr
 CONF
 }

@@ -29,7 +29,8 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 #[command(group(ArgGroup::new("action").multiple(false).args([
-    "add_account", "remove_account", "passwd", "list_accounts", "dkim_keygen",
+    "add_account", "remove_account", "passwd", "list_accounts", "add_domain", "remove_domain",
+    "list_domains", "dkim_keygen",
     "dkim_sign", "status", "reload", "check_config", "make_cert", "tui", "queue", "queue_show", "queue_flush",
     "queue_remove", "queue_hold", "queue_release",
 ])))]
@@ -52,6 +53,15 @@ pub struct ServerArgs {
     /// List accounts.
     #[arg(long)]
     pub list_accounts: bool,
+    /// Add a local domain (EMAIL_DOMAINS_FILE); a running server takes it at once.
+    #[arg(long, value_name = "DOMAIN")]
+    pub add_domain: Option<String>,
+    /// Remove a local domain added with --add-domain (accounts and mail are kept).
+    #[arg(long, value_name = "DOMAIN")]
+    pub remove_domain: Option<String>,
+    /// List the local domains, primary first.
+    #[arg(long)]
+    pub list_domains: bool,
     /// Generate a DKIM key and print the DNS TXT record to publish.
     #[arg(long)]
     pub dkim_keygen: bool,

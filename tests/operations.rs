@@ -262,3 +262,71 @@ fn status_reports_connections_queue_and_counters_as_text_and_json() {
     }
     drop(imap);
 }
+
+/// Issue 18.6: a domain is one command away and served at once: no restart,
+/// no edit of the configuration; a packaged host whose name has no dot is
+/// warned that it serves a dotless domain.
+#[test]
+fn a_domain_added_by_command_is_served_at_once() {
+    let srv = Server::prepare("").start();
+    srv.add_account("bob@a.test", "pw-bob");
+    let o = srv.sx(&["--add-account", "ann@new.test"], "pw-ann-1\n");
+    assert_eq!(o.status.code(), Some(65));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("sx server-email --add-domain new.test"),
+        "{err}"
+    );
+    let o = srv.sx(&["--add-domain", "New.Test"], "");
+    assert_ok(&o, "--add-domain");
+    assert!(text(&o).contains("added new.test"), "{}", text(&o));
+    let again = srv.sx(&["--add-domain", "new.test"], "");
+    assert_eq!(again.status.code(), Some(65), "{again:?}");
+    assert_ok(
+        &srv.sx(&["--add-account", "ann@new.test"], "pw-ann-1\n"),
+        "--add-account",
+    );
+    let r = smtp_dialog_at(
+        "127.0.0.1",
+        srv.ports.smtp,
+        &[
+            "EHLO client.test",
+            "MAIL FROM:<x@b.test>",
+            "RCPT TO:<ann@new.test>",
+            "QUIT",
+        ],
+    );
+    assert!(r[3].starts_with("250"), "{r:?}\n{}", srv.log());
+    let list = text(&srv.sx(&["--list-domains"], ""));
+    assert_eq!(list, "a.test (primary)\nnew.test\n");
+    assert_ok(
+        &srv.sx(&["--remove-domain", "new.test"], ""),
+        "--remove-domain",
+    );
+    let r = smtp_dialog_at(
+        "127.0.0.1",
+        srv.ports.smtp,
+        &[
+            "EHLO client.test",
+            "MAIL FROM:<x@b.test>",
+            "RCPT TO:<ann@new.test>",
+            "QUIT",
+        ],
+    );
+    assert!(r[3].starts_with("554 5.7.1"), "{r:?}");
+    let o = srv.sx(&["--remove-domain", "a.test"], "");
+    assert_eq!(o.status.code(), Some(66), "{o:?}");
+
+    // A host name without a dot: the packaged default domain is that name.
+    let dotless = Server::prepare("");
+    let cfg = std::fs::read_to_string(&dotless.config).unwrap().replace(
+        "EMAIL_HOSTNAME=mail.a.test\nEMAIL_DOMAIN=a.test\n",
+        "EMAIL_HOSTNAME=vm\n",
+    );
+    std::fs::write(&dotless.config, cfg).unwrap();
+    let out = text(&dotless.sx(&["--check-config"], ""));
+    assert!(
+        out.contains("warning: the primary domain \"vm\" has no dot"),
+        "{out}"
+    );
+}

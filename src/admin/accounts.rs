@@ -22,7 +22,7 @@ fn normalize(cfg: &ServerConfig, addr: &str) -> Result<String, (i32, String)> {
         return Err((
             exit::DATAERR,
             format!(
-                "{domain} is not a local domain (EMAIL_DOMAIN/EMAIL_DOMAINS: {})",
+                "{domain} is not a local domain ({}); add it first: sx server-email --add-domain {domain}",
                 cfg.domains.join(", ")
             ),
         ));
@@ -206,7 +206,7 @@ pub fn list(cfg: &ServerConfig) -> i32 {
 /// which answers once every child has them (so the next command, a client's
 /// message to the new account, finds it), or by SIGHUP when the socket is not
 /// ours to use.
-fn notify_daemon(cfg: &ServerConfig) {
+pub fn notify_daemon(cfg: &ServerConfig) {
     let Some(pid) = sxproc::parent::running_pid(&cfg.pid_file) else {
         return;
     };

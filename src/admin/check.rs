@@ -294,6 +294,12 @@ fn check_inbound(r: &mut Report, cfg: &ServerConfig) {
             r.warn("sender checks are on but there is no DNS server (EMAIL_DNS_SERVER, /etc/resolv.conf): mail on port 25 will get 451 4.7.5");
         }
     }
+    if !cfg.primary_domain().contains('.') && !cfg.raw.embedded {
+        r.warn(format!(
+            "the primary domain {:?} has no dot (the host name has no domain part): set EMAIL_DOMAIN, or add one with --add-domain",
+            cfg.primary_domain()
+        ));
+    }
     match (&cfg.submit_socket, &cfg.maildrop_dir) {
         (Some(s), Some(d)) => r.ok(format!(
             "local mail (sendmail on this host): socket {}, maildrop {} while the server is down",

@@ -5,6 +5,7 @@ pub mod accounts;
 mod check;
 pub mod control;
 mod dkim;
+mod domains;
 
 use crate::cli::ServerArgs;
 use crate::exit;
@@ -29,6 +30,15 @@ pub fn server_email(a: ServerArgs) -> i32 {
     }
     if a.list_accounts {
         return accounts::list(&cfg);
+    }
+    if let Some(d) = &a.add_domain {
+        return domains::add(&cfg, d);
+    }
+    if let Some(d) = &a.remove_domain {
+        return domains::remove(&cfg, d);
+    }
+    if a.list_domains {
+        return domains::list(&cfg);
     }
     if a.dkim_keygen {
         return dkim::keygen(&cfg, &a);

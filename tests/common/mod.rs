@@ -208,7 +208,7 @@ impl Server {
              EMAIL_IMAP_STARTTLS_PORT={}\nEMAIL_DATA_DIR={d}/data\nEMAIL_MAILDIR={d}/mail\nEMAIL_QUEUE_DIR={d}/queue\n\
              EMAIL_TLS_CERT={}\nEMAIL_TLS_KEY={}\nEMAIL_ACCOUNTS_FILE={d}/accounts\nEMAIL_ALIASES_FILE={d}/aliases\n\
              EMAIL_DKIM_KEY={d}/dkim.key\nEMAIL_PID_FILE={d}/sx.pid\nEMAIL_CONTROL_SOCKET={d}/control.sock\n\
-             EMAIL_SUBMIT_SOCKET={d}/submit.sock\nEMAIL_MAILDROP_DIR={d}/maildrop\n\
+             EMAIL_SUBMIT_SOCKET={d}/submit.sock\nEMAIL_MAILDROP_DIR={d}/maildrop\nEMAIL_DOMAINS_FILE={d}/domains\n\
              EMAIL_LOG=stderr\nEMAIL_DNS_SERVER=127.0.0.1:9\n{extra}\n",
             ports.smtp,
             ports.submission,

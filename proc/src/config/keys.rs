@@ -39,6 +39,7 @@ pub const SERVER_KEYS: &[KeyDef] = &[
     k("EMAIL_HOSTNAME", "", "Name in the SMTP greeting and Received: headers; empty means the system host name."),
     ke("EMAIL_DOMAIN", "", "localhost", "Primary mail domain; empty means the host name's domain."),
     k("EMAIL_DOMAINS", "", "Further local domains, comma separated."),
+    ke("EMAIL_DOMAINS_FILE", "/etc/scorpiox/domains", "scorpiox-data/domains", "More local domains, one per line (# comments): what --add-domain and --remove-domain edit; read at start and on every reload."),
     ke("EMAIL_SMTP_PORT", "25", "2525", "MTA port (plain, STARTTLS offered); 0 disables."),
     ke("EMAIL_SUBMISSION_PORT", "587", "2587", "Submission port (STARTTLS required before AUTH); 0 disables."),
     ke("EMAIL_SUBMISSIONS_PORT", "465", "2465", "Submission over implicit TLS; 0 disables."),

@@ -5,7 +5,7 @@
 pub mod keys;
 mod server;
 
-pub use server::ServerConfig;
+pub use server::{domains_in_file, valid_domain, ServerConfig};
 
 use std::collections::HashMap;
 use std::fmt;

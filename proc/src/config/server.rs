@@ -43,6 +43,8 @@ pub struct ServerConfig {
     pub dkim_keys: Vec<(String, String, PathBuf)>,
     pub pid_file: PathBuf,
     pub control_socket: PathBuf,
+    /// EMAIL_DOMAINS_FILE (its domains are in `domains` already).
+    pub domains_file: PathBuf,
     /// Local submission socket (EMAIL_SUBMIT_SOCKET), None when disabled.
     pub submit_socket: Option<PathBuf>,
     /// Where sendmail leaves mail while the server is down (EMAIL_MAILDROP_DIR).
@@ -88,7 +90,51 @@ fn host_port(s: &str) -> bool {
     }
 }
 
-fn valid_domain(d: &str) -> bool {
+/// EMAIL_DOMAINS_FILE: a domain per line, `#` comments; a missing file is none.
+pub fn domains_in_file(path: &std::path::Path) -> Result<Vec<String>, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(ConfigError {
+                origin: super::Origin::File {
+                    path: path.to_path_buf(),
+                    line: 0,
+                },
+                key: "EMAIL_DOMAINS_FILE".into(),
+                msg: format!("cannot read: {e}"),
+            })
+        }
+    };
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let d = line
+            .split('#')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if d.is_empty() {
+            continue;
+        }
+        if !valid_domain(&d) {
+            return Err(ConfigError {
+                origin: super::Origin::File {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                },
+                key: "EMAIL_DOMAINS_FILE".into(),
+                msg: format!("{d:?} is not a domain name"),
+            });
+        }
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}
+
+pub fn valid_domain(d: &str) -> bool {
     !d.is_empty()
         && d.len() <= 253
         && d.split('.').all(|l| {
@@ -299,6 +345,11 @@ impl ServerConfig {
                 domains.push(d);
             }
         }
+        for d in domains_in_file(&raw.path("EMAIL_DOMAINS_FILE")?)? {
+            if !domains.contains(&d) {
+                domains.push(d);
+            }
+        }
         let log = match raw.string("EMAIL_LOG").as_str() {
             "syslog" => LogTarget::Syslog,
             "stderr" => LogTarget::Stderr,
@@ -476,6 +527,7 @@ impl ServerConfig {
             dkim_selector: selector,
             pid_file: raw.path("EMAIL_PID_FILE")?,
             control_socket: raw.path("EMAIL_CONTROL_SOCKET")?,
+            domains_file: raw.path("EMAIL_DOMAINS_FILE")?,
             submit_socket: raw.optional_path("EMAIL_SUBMIT_SOCKET")?,
             maildrop_dir: raw.optional_path("EMAIL_MAILDROP_DIR")?,
             admin_group: raw.string("EMAIL_ADMIN_GROUP"),
