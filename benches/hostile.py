@@ -4,7 +4,7 @@
 usage: hostile.py good  SUB_PORT IMAPS_PORT CAFILE START SECONDS OUT.json
        hostile.py attack SMTP_PORT SUB_PORT IMAP_PORT IMAPS_PORT CAFILE START WINDOW CYCLES
 
-good: bob@a.test (pw-bob) from 127.0.0.1, in a loop from START (epoch seconds)
+good: bob@a.test (pw-bob-1) from 127.0.0.1, in a loop from START (epoch seconds)
 for SECONDS: submit one message over 587 (STARTTLS, AUTH), then log in over 993
 and fetch the newest message. Each round's start, end and steps go to OUT.json
 with the number of messages sent.
@@ -20,7 +20,7 @@ password guessing on bob from many addresses, CREATE floods and 5 MB names,
 """
 import json, random, socket, ssl, sys, threading, time
 
-A_PW = 'pw-eve'
+A_PW = 'pw-eve-12'
 
 
 def ctx_for(cafile):
@@ -59,7 +59,7 @@ def good(sub, imaps, cafile, start, seconds, out):
             marks.append(time.time())
             s.starttls(context=ctx)
             marks.append(time.time())
-            s.login('bob@a.test', 'pw-bob')
+            s.login('bob@a.test', 'pw-bob-1')
             marks.append(time.time())
             s.sendmail('bob@a.test', ['bob@a.test'],
                        'From: bob@a.test\r\nSubject: good %d\r\n\r\nhello\r\n' % n)
@@ -72,7 +72,7 @@ def good(sub, imaps, cafile, start, seconds, out):
             t1 = time.time()
             m = imaplib.IMAP4_SSL('127.0.0.1', imaps, ssl_context=ctx, timeout=30)
             t2 = time.time()
-            m.login('bob@a.test', 'pw-bob')
+            m.login('bob@a.test', 'pw-bob-1')
             t3 = time.time()
             r['imap_connect'], r['imap_login'] = t2 - t1, t3 - t2
             typ, data = m.select('INBOX', readonly=True)
@@ -87,7 +87,7 @@ def good(sub, imaps, cafile, start, seconds, out):
             # the same size (not timed; the server's log counts deliveries).
             if count > 20:
                 m = imaplib.IMAP4_SSL('127.0.0.1', imaps, ssl_context=ctx, timeout=30)
-                m.login('bob@a.test', 'pw-bob')
+                m.login('bob@a.test', 'pw-bob-1')
                 m.select('INBOX')
                 m.store('1:%d' % (count - 10), '+FLAGS.SILENT', '(\\Deleted)')
                 m.expunge()

@@ -36,8 +36,8 @@ SMTP=$(port); SUB=$(port); SUBS=$(port); IMAPS=$(port); IMAP=$(port)
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 2 \
     -subj /CN=mail.a.test -addext "subjectAltName=DNS:mail.a.test,IP:127.0.0.1" 2>/dev/null
 server_config "$T" mail.a.test "$SMTP" "$SUB" "$SUBS" "$IMAPS" "$IMAP" > "$T/env.txt"
-echo pw-bob | "$SX" server-email --config "$T/env.txt" --add-account bob@a.test >/dev/null
-echo pw-eve | "$SX" server-email --config "$T/env.txt" --add-account eve@a.test >/dev/null
+echo pw-bob-1 | "$SX" server-email --config "$T/env.txt" --add-account bob@a.test >/dev/null
+echo pw-eve-12 | "$SX" server-email --config "$T/env.txt" --add-account eve@a.test >/dev/null
 # eve's 20 MB message, for the FETCH attack.
 python3 - "$T/mail/a.test/eve/new/1000.big.test" <<'PY'
 import sys

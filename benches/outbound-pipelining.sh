@@ -76,7 +76,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem
     -subj /CN=mail.a.test -addext "subjectAltName=DNS:mail.a.test,IP:127.0.0.1" 2>/dev/null
 server_config "$T" mail.a.test "$SMTP" "$SUB" "$SUBS" "$IMAPS" "$IMAP" > "$T/env.txt"
 echo "EMAIL_ROUTES=p1.test=127.0.0.1:$X1,p2.test=127.0.0.1:$X2" >> "$T/env.txt"
-echo pw-bob | "$SX" server-email --config "$T/env.txt" --add-account bob@a.test >/dev/null
+echo pw-bob-1 | "$SX" server-email --config "$T/env.txt" --add-account bob@a.test >/dev/null
 "$SX" server-email --config "$T/env.txt" >/dev/null 2>"$T/sx.log" &
 for _ in $(seq 100); do [ -S "$T/control.sock" ] && break; sleep 0.1; done
 
@@ -86,7 +86,7 @@ import re, smtplib, ssl, statistics, sys, time
 port, cafile, n, log = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
 ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
 def send(domain, i):
-    s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
+    s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob-1')
     s.sendmail('bob@a.test', ['r%d@%s' % (k, domain) for k in range(50)],
                'From: bob@a.test\r\nSubject: %s %d\r\n\r\nx\r\n' % (domain, i))
     s.quit()

@@ -22,9 +22,15 @@ pub fn read_new(prompt_for: &str) -> Result<String, String> {
     check(a)
 }
 
+/// The shortest password an account may have (NIST SP 800-63B's minimum for
+/// a password the user chose).
+pub const MIN_LEN: usize = 8;
+
 pub fn check(pw: String) -> Result<String, String> {
-    if pw.is_empty() {
-        return Err("empty password refused".into());
+    if pw.chars().count() < MIN_LEN {
+        return Err(format!(
+            "password refused: at least {MIN_LEN} characters, please"
+        ));
     }
     if pw.len() > 1024 {
         return Err("password longer than 1024 bytes refused".into());

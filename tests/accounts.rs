@@ -87,7 +87,7 @@ fn account_commands_round_trip_with_running_server() {
 #[test]
 fn malformed_accounts_line_names_file_and_line() {
     let mut srv = Server::prepare("");
-    srv.add_account("bob@a.test", "pw");
+    srv.add_account("bob@a.test", "pw-bob-1");
     let acc = srv.path("accounts");
     let mut text = std::fs::read_to_string(&acc).unwrap();
     text.push_str("carol@a.test-no-hash\n");
@@ -174,4 +174,23 @@ fn usage_errors_exit_64() {
         .unwrap();
     assert!(o.status.success());
     assert!(stdout(&o).starts_with("sx "));
+}
+
+/// Issue 18.8: a password has a minimum length, and the refusal says it.
+#[test]
+fn a_short_password_is_refused_with_the_minimum() {
+    let srv = Server::prepare("");
+    for short in ["", "x", "1234567"] {
+        let o = srv.sx(&["--add-account", "bob@a.test"], &format!("{short}\n"));
+        assert_eq!(o.status.code(), Some(65), "{short:?}: {o:?}");
+        assert!(
+            stderr(&o).contains("at least 8 characters"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    assert_ok(
+        &srv.sx(&["--add-account", "bob@a.test"], "12345678\n"),
+        "8 characters",
+    );
 }

@@ -131,7 +131,7 @@ fn forbidden_system_calls_kill_the_child_which_is_logged_and_restarted() {
         return;
     }
     let srv = Server::prepare("").start();
-    srv.add_account("bob@a.test", "pw-bob");
+    srv.add_account("bob@a.test", "pw-bob-1");
     srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     send_to_bob(&srv, 0);
     // Each is something an exploit would want and the role never needs.

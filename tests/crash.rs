@@ -60,7 +60,7 @@ fn kill(pid: i32) {
 fn kill9_of_delivery_queue_and_daemon_loses_nothing() {
     const N: usize = 60;
     let mut srv = Server::prepare("").start();
-    srv.add_account("bob@a.test", "pw-bob");
+    srv.add_account("bob@a.test", "pw-bob-1");
     srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     let mut client = python_cmd()
         .args(["-c", CLIENT_PY, &srv.ports.smtp.to_string(), &N.to_string()])
@@ -198,7 +198,7 @@ count, reconnects = 0, 0
 while not os.path.exists(stopfile):
     try:
         m = imaplib.IMAP4_SSL('127.0.0.1', port, ssl_context=ctx, timeout=10)
-        m.login('bob@a.test', 'pw-bob')
+        m.login('bob@a.test', 'pw-bob-1')
         while not os.path.exists(stopfile):
             typ, data = m.select('INBOX', readonly=True)
             count = int(data[0])
@@ -215,7 +215,7 @@ fn kill9_of_smtp_and_imap_under_load_loses_nothing() {
     const CLIENTS: usize = 4;
     const PER: usize = 25;
     let srv = Server::prepare("").start();
-    srv.add_account("bob@a.test", "pw-bob");
+    srv.add_account("bob@a.test", "pw-bob-1");
     srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     let stop = srv.path("stop-readers");
     let readers: Vec<_> = (0..3)
@@ -360,7 +360,7 @@ while i < n:
     try:
         if s is None:
             s = smtplib.SMTP('127.0.0.1', port, timeout=10)
-            s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
+            s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob-1')
         s.mail('bob@a.test'); s.rcpt('carol@b.test')
         code, msg = s.data(('Subject: m%d\r\n\r\nbody %d\r\n' % (i, i)).encode())
         if code == 250:
@@ -403,7 +403,7 @@ fn kill9_of_the_outbound_side_under_load_loses_nothing() {
         b.ports.smtp
     ))
     .start();
-    a.add_account("bob@a.test", "pw-bob");
+    a.add_account("bob@a.test", "pw-bob-1");
     a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     let inbox = b.path("mail/b.test/carol/new");
     let mut c = python_cmd()

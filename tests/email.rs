@@ -184,9 +184,9 @@ impl Mail {
         ))
         .start();
         for (a, p) in [
-            ("bob@a.test", "pw-bob"),
+            ("bob@a.test", "pw-bob-1"),
             ("carol@a.test", "pw-carol"),
-            ("dave@a.test", "pw-dave"),
+            ("dave@a.test", "pw-dave-1"),
         ] {
             srv.add_account(a, p);
         }
@@ -222,7 +222,7 @@ fn closed_port() -> String {
 fn sends_plain_html_attachments_cc_bcc_over_587_and_465() {
     let m = Mail::start();
     let c = Client::new(&m.client_config(""));
-    std::fs::write(c.path("pass"), "pw-bob\nsecond line ignored\n").unwrap();
+    std::fs::write(c.path("pass"), "pw-bob-1\nsecond line ignored\n").unwrap();
     let pdf: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
     std::fs::write(c.path("report.pdf"), &pdf).unwrap();
     std::fs::write(c.path("notes.txt"), "line one\n.\nline three\n").unwrap();
@@ -278,7 +278,7 @@ fn sends_plain_html_attachments_cc_bcc_over_587_and_465() {
             "--header",
             "X-Job: nightly",
         ],
-        &[("SMTP_PASS_CMD", "echo pw-bob")],
+        &[("SMTP_PASS_CMD", "echo pw-bob-1")],
         None,
     );
     assert_ok(&o, "html send");
@@ -303,7 +303,7 @@ fn sends_plain_html_attachments_cc_bcc_over_587_and_465() {
 
     // Implicit TLS on 465, body on stdin, Reply-To; password from SMTP_PASS.
     let cfg = m.client_config(&format!(
-        "SMTP_TLS=ssl\nSMTP_PORT={}\nSMTP_PASS=pw-bob",
+        "SMTP_TLS=ssl\nSMTP_PORT={}\nSMTP_PASS=pw-bob-1",
         m.srv.ports.submissions
     ));
     let c465 = Client::new(&cfg);
@@ -332,7 +332,7 @@ fn sends_plain_html_attachments_cc_bcc_over_587_and_465() {
     );
     let log = m.srv.log();
     assert!(log.contains("proto=ESMTPSA"), "{log}");
-    assert!(!log.contains("pw-bob"), "password in the server log");
+    assert!(!log.contains("pw-bob-1"), "password in the server log");
 }
 
 /// `python3 -m aiosmtpd` writing what it receives into a Maildir.
@@ -458,7 +458,7 @@ fn plain_sink_without_tls_and_starttls_required_but_not_offered() {
 #[test]
 fn failures_exit_with_sysexits_and_one_clear_line() {
     let m = Mail::start();
-    let c = Client::new(&m.client_config("SMTP_PASS=pw-bob"));
+    let c = Client::new(&m.client_config("SMTP_PASS=pw-bob-1"));
     let send = |env: &[(&str, &str)]| {
         c.email(
             &["--to", "carol@a.test", "--subject", "s", "--body", "b"],
@@ -628,10 +628,10 @@ fn list(c: &Client, env: &[(&str, &str)]) -> String {
 #[test]
 fn offline_queue_written_by_release_0_1_is_flushed() {
     let m = Mail::start();
-    m.srv.add_account("eve@a.test", "pw-eve");
+    m.srv.add_account("eve@a.test", "pw-eve-12");
     m.srv
         .wait_log("directory: 4 account(s)", 1, Duration::from_secs(5));
-    let c = Client::new(&m.client_config("SMTP_PASS=pw-bob"));
+    let c = Client::new(&m.client_config("SMTP_PASS=pw-bob-1"));
     let l = list(&c, &[]);
     let dir = l
         .strip_prefix("offline queue ")
@@ -707,7 +707,7 @@ fn offline_queue_written_by_release_0_1_is_flushed() {
 #[test]
 fn offline_queue_flush_clear_and_concurrent_flushes() {
     let m = Mail::start();
-    let c = Client::new(&m.client_config("SMTP_PASS=pw-bob"));
+    let c = Client::new(&m.client_config("SMTP_PASS=pw-bob-1"));
     let down_port = closed_port();
     let down = [("SMTP_PORT", down_port.as_str())];
     assert!(list(&c, &[]).contains("is empty"));
@@ -742,9 +742,15 @@ fn offline_queue_flush_clear_and_concurrent_flushes() {
         "{l}"
     );
 
-    // Server unreachable: --flush fails, keeps all three with their error.
+    // Server unreachable: --flush fails, keeps all three with their error,
+    // and says so without -v (issue 18.8).
     let o = c.email(&["--flush"], &down, None);
     assert!(!o.status.success(), "flush with the server down succeeded");
+    assert!(
+        stdout(&o).contains("0 sent, 3 kept in the queue"),
+        "{}",
+        stdout(&o)
+    );
     assert!(
         [69, 75].contains(&o.status.code().unwrap_or(0)),
         "{:?}",
@@ -795,7 +801,14 @@ fn offline_queue_flush_clear_and_concurrent_flushes() {
         assert_ok(&o, "--queue");
     }
     assert!(list(&c, &[]).contains("2 message(s)"));
-    assert_ok(&c.email(&["--clear"], &[], None), "--clear");
+    let o = c.email(&["--clear"], &[], None);
+    assert_ok(&o, "--clear");
+    // Issue 18.8: --clear says what it did.
+    assert!(
+        stdout(&o).contains("removed 2 message(s)"),
+        "{}",
+        stdout(&o)
+    );
     assert!(list(&c, &[]).contains("is empty"));
 
     // Two flushes at once send each message exactly once.
@@ -856,7 +869,7 @@ fn offline_queue_flush_clear_and_concurrent_flushes() {
 #[test]
 fn sendmail_interface_for_cron() {
     let m = Mail::start();
-    let c = Client::new(&m.client_config("SMTP_PASS=pw-bob"));
+    let c = Client::new(&m.client_config("SMTP_PASS=pw-bob-1"));
     let cfg = c.config.to_string_lossy().into_owned();
     let env = [("SCORPIOX_ENV", cfg.as_str())];
 
@@ -919,7 +932,7 @@ fn sendmail_interface_for_cron() {
 #[test]
 fn test_flag_prints_the_reply_chain_and_sends_are_logged() {
     let m = Mail::start();
-    let c = Client::new(&m.client_config("SMTP_PASS=pw-bob\nSMTP_LOG=stderr"));
+    let c = Client::new(&m.client_config("SMTP_PASS=pw-bob-1\nSMTP_LOG=stderr"));
     let before = files(&m.inbox("bob"));
     let o = c.email(&["--test"], &[], None);
     assert_ok(&o, "--test");
@@ -952,7 +965,7 @@ fn test_flag_prints_the_reply_chain_and_sends_are_logged() {
             && log.contains("status=sent (250 2.0.0 Ok: queued as"),
         "{log}"
     );
-    assert!(!log.contains("pw-bob"), "password in the log");
+    assert!(!log.contains("pw-bob-1"), "password in the log");
 
     // A failed --test still shows how far it got.
     let o = c.email(&["--test"], &[("SMTP_PASS", "nope")], None);
@@ -1007,7 +1020,7 @@ fn stalling_server() -> (u16, std::sync::mpsc::Receiver<()>) {
 #[test]
 fn flush_killed_mid_send_loses_nothing() {
     let m = Mail::start();
-    let c = Client::new(&m.client_config("SMTP_PASS=pw-bob"));
+    let c = Client::new(&m.client_config("SMTP_PASS=pw-bob-1"));
     let o = c.email(
         &[
             "--queue",
@@ -1060,7 +1073,7 @@ fn sends_are_logged_to_syslog_facility_mail() {
         return;
     }
     let m = Mail::start();
-    let c = Client::new(&m.client_config("SMTP_PASS=pw-bob"));
+    let c = Client::new(&m.client_config("SMTP_PASS=pw-bob-1"));
     let sock = c.path("log.sock");
     let log = std::os::unix::net::UnixDatagram::bind(&sock).unwrap();
     log.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -1089,5 +1102,5 @@ fn sends_are_logged_to_syslog_facility_mail() {
             && line.contains("status=sent (250 2.0.0 Ok: queued as"),
         "{line}"
     );
-    assert!(!line.contains("pw-bob"), "password in the log");
+    assert!(!line.contains("pw-bob-1"), "password in the log");
 }

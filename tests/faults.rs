@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 fn server(extra: &str) -> Server {
     let srv = Server::prepare(extra).start();
-    srv.add_account("bob@a.test", "pw-bob");
+    srv.add_account("bob@a.test", "pw-bob-1");
     srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     srv
 }
@@ -215,7 +215,7 @@ fn stalled_tls_handshakes_and_garbage_records_are_dropped() {
 import smtplib, ssl, sys
 ctx = ssl.create_default_context(cafile=sys.argv[2]); ctx.check_hostname = False
 s = smtplib.SMTP_SSL('127.0.0.1', int(sys.argv[1]), context=ctx, timeout=10)
-s.login('bob@a.test', 'pw-bob'); s.sendmail('bob@a.test', ['bob@a.test'], b'Subject: tls ok\r\n\r\nx\r\n'); s.quit()
+s.login('bob@a.test', 'pw-bob-1'); s.sendmail('bob@a.test', ['bob@a.test'], b'Subject: tls ok\r\n\r\nx\r\n'); s.quit()
 print('ok')
 "#,
         &[
@@ -292,7 +292,7 @@ fn server_with_full(extra: &str, dir: &str) -> Option<(Server, Tmpfs, std::path:
     let mut srv = Server::prepare(extra);
     let fs = Tmpfs::mount(&srv.path(dir), "1m");
     srv.launch();
-    srv.add_account("bob@a.test", "pw-bob");
+    srv.add_account("bob@a.test", "pw-bob-1");
     srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     let filler = fill(&srv.path(dir));
     Some((srv, fs, filler))

@@ -16,7 +16,7 @@ const IMAP_PY: &str = include_str!("hostile/imap.py");
 fn server(extra: &str) -> Server {
     let mut s = Server::prepare(extra);
     s.launch();
-    s.add_account("bob@a.test", "pw-bob");
+    s.add_account("bob@a.test", "pw-bob-1");
     s.add_account("carol@a.test", "pw-carol");
     s.wait_log("directory: 2 account(s)", 1, Duration::from_secs(5));
     s
@@ -98,7 +98,7 @@ fn imap_patterns_literals_floods_and_folders_cannot_take_imap_down() {
             &srv.ports.imap.to_string(),
             &srv.cert.to_string_lossy(),
             "bob@a.test",
-            "pw-bob",
+            "pw-bob-1",
         ],
     );
     assert_ok(&o, "hostile imap script");
@@ -244,12 +244,12 @@ port, cafile = int(sys.argv[1]), sys.argv[2]
 ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
 out = []
 for frm in ['ceo@a.test', 'Bob <bob@a.test>, carol@a.test', 'Bob <bob+x@a.test>']:
-    s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
+    s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob-1')
     s.mail('bob@a.test'); s.rcpt('x@remote.test')
     code, msg = s.data(('From: %s\r\nSubject: t\r\n\r\nhi\r\n' % frm).encode())
     out.append(str(code))
     s.quit()
-s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
+s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob-1')
 s.mail('bob@a.test'); s.rcpt('x@remote.test')
 code, msg = s.data(b'From: bob@a.test\r\nFrom: ceo@a.test\r\n\r\nhi\r\n')
 out.append(str(code))
@@ -305,8 +305,8 @@ out.append(imap_login('carol@a.test', 'x'))
 out.append(imap_login('carol@a.test', 'pw-carol'))
 out.append(smtp_auth('bob@a.test', 'x'))
 # ... the address is locked out on both, even with the right password.
-out.append(imap_login('bob@a.test', 'pw-bob'))
-out.append(smtp_auth('bob@a.test', 'pw-bob'))
+out.append(imap_login('bob@a.test', 'pw-bob-1'))
+out.append(smtp_auth('bob@a.test', 'pw-bob-1'))
 # Per account: 4 failures on carol from other addresses lock strangers out,
 # not the address carol logged in from before.
 out.append(imap_login('carol@a.test', 'pw-carol', '127.0.0.9'))
@@ -314,7 +314,7 @@ for src in ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']:
     imap_login('carol@a.test', 'bad', src)
 out.append(imap_login('carol@a.test', 'pw-carol', '127.0.0.6'))
 out.append(imap_login('carol@a.test', 'pw-carol', '127.0.0.9'))
-out.append(imap_login('bob@a.test', 'pw-bob', '127.0.0.6'))
+out.append(imap_login('bob@a.test', 'pw-bob-1', '127.0.0.6'))
 print(' '.join(out))
 "#;
     let o = python(
@@ -345,7 +345,7 @@ fn add_account_does_not_follow_links_in_the_maildir_tree() {
     let domain = srv.path("mail/a.test");
     std::fs::create_dir_all(&domain).unwrap();
     std::os::unix::fs::symlink(&victim, domain.join("eve")).unwrap();
-    let o = srv.sx(&["--add-account", "eve@a.test"], "pw-eve\n");
+    let o = srv.sx(&["--add-account", "eve@a.test"], "pw-eve-12\n");
     assert!(!o.status.success(), "followed the link: {o:?}");
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("symbolic link"),
@@ -453,7 +453,7 @@ ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
 ok = []
 def one(item):
     m = imaplib.IMAP4_SSL('127.0.0.1', port, ssl_context=ctx)
-    m.login('bob@a.test', 'pw-bob'); m.select('INBOX')
+    m.login('bob@a.test', 'pw-bob-1'); m.select('INBOX')
     typ, data = m.fetch('1', item)
     # Another session's BODY[] sets \Seen: an unsolicited `1 (FLAGS (\Seen))`
     # may come first, so take the response that carries the literal.
@@ -515,7 +515,7 @@ print('done')
 "#;
     let keyholder = srv.child_pid("sx-keyholder");
     // bob has logged in from here before the flood ...
-    assert_eq!(imap_login(&srv, "bob@a.test", "pw-bob"), "OK");
+    assert_eq!(imap_login(&srv, "bob@a.test", "pw-bob-1"), "OK");
     let o = python(
         PY,
         &[&srv.ports.imaps.to_string(), &srv.cert.to_string_lossy()],
@@ -525,7 +525,7 @@ print('done')
     assert!(rss < 64 * 1024, "keyholder keeps {rss} KiB after the flood");
     assert_eq!(srv.child_pid("sx-keyholder"), keyholder);
     // ... so the account, locked for strangers now, is not locked for him.
-    assert_eq!(imap_login(&srv, "bob@a.test", "pw-bob"), "OK");
+    assert_eq!(imap_login(&srv, "bob@a.test", "pw-bob-1"), "OK");
 }
 
 /// Connections over one address's limit wait for a slot only a few at a time,

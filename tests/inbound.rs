@@ -48,7 +48,7 @@ fn quarantine_lands_in_junk_reject_is_refused_and_forged_results_go() {
         "EMAIL_DNS_SERVER=127.0.0.1:{dns_port}\nEMAIL_AUTH_CHECKS=on"
     ))
     .start();
-    srv.add_account("bob@a.test", "pw-bob");
+    srv.add_account("bob@a.test", "pw-bob-1");
     srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     let inbox = srv.path("mail/a.test/bob/new");
     let junk = srv.path("mail/a.test/bob/.Junk/new");
@@ -162,7 +162,7 @@ fn dnsbl_listed_client_gets_554_and_rate_limit_421_both_logged() {
         "EMAIL_DNS_SERVER=127.0.0.1:{dns_port}\nEMAIL_DNSBL=bl.test\nEMAIL_RATE_SENDER=1/1h"
     ))
     .start();
-    srv.add_account("bob@a.test", "pw-bob");
+    srv.add_account("bob@a.test", "pw-bob-1");
     srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     let r = send(&srv, "a@elsewhere.test", "Subject: x\r\n\r\nx");
     assert!(
@@ -187,7 +187,7 @@ fn dnsbl_listed_client_gets_554_and_rate_limit_421_both_logged() {
 #[test]
 fn greylisting_state_survives_a_restart() {
     let mut srv = Server::prepare("EMAIL_GREYLIST=on\nEMAIL_GREYLIST_DELAY=2s").start();
-    srv.add_account("bob@a.test", "pw-bob");
+    srv.add_account("bob@a.test", "pw-bob-1");
     srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     let r = send(&srv, "a@elsewhere.test", "Subject: x\r\n\r\nx");
     assert!(

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 /// A with bob@a.test, its mail for `routes` (domain=host:port, ...) sent there.
 fn a_with_routes(routes: &str) -> Server {
     let a = Server::prepare(&format!("EMAIL_ROUTES={routes}")).start();
-    a.add_account("bob@a.test", "pw-bob");
+    a.add_account("bob@a.test", "pw-bob-1");
     a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     a
 }
@@ -23,7 +23,7 @@ fn submit_with(a: &Server, options: &str, rcpt: &str, message: &[u8]) -> String 
 import smtplib, ssl, sys
 port, cafile, options, rcpt, message = int(sys.argv[1]), sys.argv[2], sys.argv[3].split(), sys.argv[4], sys.argv[5]
 ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
-s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
+s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob-1')
 code, msg = s.mail('bob@a.test', options)
 if code != 250:
     print(code, msg.decode()); sys.exit(0)
@@ -213,7 +213,7 @@ fn the_next_mx_is_tried_when_the_first_greets_with_421_or_554() {
     ];
     let _dns = dnsmasq("127.0.0.1", dns_port, &records.map(String::from));
     let a = Server::prepare(&format!("EMAIL_DNS_SERVER=127.0.0.1:{dns_port}")).start();
-    a.add_account("bob@a.test", "pw-bob");
+    a.add_account("bob@a.test", "pw-bob-1");
     a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     submit_as_bob(&a, &["carol@b.test"], "Subject: via mx2 of b\r\n\r\nx\r\n");
     submit_as_bob(&a, &["dave@c.test"], "Subject: via mx2 of c\r\n\r\nx\r\n");
@@ -309,7 +309,7 @@ fn a_message_without_date_is_completed_signed_and_survives_postfix_and_a_list() 
     let record = a.path("record.txt");
     std::fs::write(&record, &gen.stdout).unwrap();
     let a = a.start();
-    a.add_account("bob@a.test", "pw-bob");
+    a.add_account("bob@a.test", "pw-bob-1");
     a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     let r = submit_with(
         &a,
@@ -405,7 +405,7 @@ fn notify_success_is_answered_here_passed_on_or_relayed() {
     };
     std::fs::write(a.path("aliases"), "team@a.test: carol@pf.test\n").unwrap();
     let a = a.start();
-    a.add_account("bob@a.test", "pw-bob");
+    a.add_account("bob@a.test", "pw-bob-1");
     a.add_account("alice@a.test", "pw-alice");
     a.wait_log(
         "directory: 2 account(s), 1 alias(es)",
@@ -415,7 +415,7 @@ fn notify_success_is_answered_here_passed_on_or_relayed() {
     const PY: &str = r#"
 import smtplib, ssl, sys
 ctx = ssl.create_default_context(cafile=sys.argv[2]); ctx.check_hostname = False
-s = smtplib.SMTP('127.0.0.1', int(sys.argv[1])); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1])); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob-1')
 s.mail('bob@a.test', ['RET=HDRS', 'ENVID=env-15-1'])
 for r in sys.argv[3:]:
     code, msg = s.rcpt(r, ['NOTIFY=SUCCESS,FAILURE'])
@@ -497,7 +497,7 @@ fn utf8_local_parts_are_delivered_in() {
         return;
     };
     let a = a.start();
-    a.add_account("jos\u{e9}@a.test", "pw-jose");
+    a.add_account("jos\u{e9}@a.test", "pw-jose-1");
     a.wait_log(
         "directory: 1 account(s), 1 alias(es)",
         1,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 fn server(extra: &str) -> Server {
     let mut s = Server::prepare(extra);
     s.launch();
-    s.add_account("bob@a.test", "pw-bob");
+    s.add_account("bob@a.test", "pw-bob-1");
     s.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     s
 }
@@ -163,7 +163,7 @@ fn kill9_of_keyholder_is_survived_and_logins_work_again_within_2s() {
     let before = srv.children();
     let keyholder = srv.child_pid("sx-keyholder");
     // A session logged in before keeps working.
-    assert_eq!(imap_login(&srv, "bob@a.test", "pw-bob"), "OK");
+    assert_eq!(imap_login(&srv, "bob@a.test", "pw-bob-1"), "OK");
     kill9(keyholder);
     let t = Instant::now();
     // Handshakes and logins meanwhile fail cleanly (or succeed), never hang.
@@ -194,7 +194,7 @@ import imaplib, ssl, sys
 ctx = ssl.create_default_context(cafile=sys.argv[2]); ctx.check_hostname = False
 try:
     m = imaplib.IMAP4_SSL('127.0.0.1', int(sys.argv[1]), ssl_context=ctx, timeout=5)
-    print(m.login('bob@a.test', 'pw-bob')[0])
+    print(m.login('bob@a.test', 'pw-bob-1')[0])
 except Exception as e:
     print('failed: %r' % e)
 "#;
@@ -210,7 +210,7 @@ fn submit_ok(srv: &Server) -> bool {
 import smtplib, ssl, sys
 ctx = ssl.create_default_context(cafile=sys.argv[2]); ctx.check_hostname = False
 s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=10); s.starttls(context=ctx)
-s.login('bob@a.test', 'pw-bob')
+s.login('bob@a.test', 'pw-bob-1')
 s.sendmail('bob@a.test', ['bob@a.test'], 'From: bob@a.test\r\nSubject: after\r\n\r\nhi\r\n')
 s.quit()
 "#;
@@ -300,10 +300,10 @@ import imaplib, socket, ssl, sys
 port, cafile = int(sys.argv[1]), sys.argv[2]
 ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
 a = imaplib.IMAP4_SSL('127.0.0.1', port, ssl_context=ctx)
-a.login('bob@a.test', 'pw-bob'); a.select('INBOX')
+a.login('bob@a.test', 'pw-bob-1'); a.select('INBOX')
 b = ctx.wrap_socket(socket.create_connection(('127.0.0.1', port), timeout=10))
 f = b.makefile('rb'); f.readline()
-b.sendall(b'x LOGIN bob@a.test pw-bob\r\n'); f.readline(); 
+b.sendall(b'x LOGIN bob@a.test pw-bob-1\r\n'); f.readline(); 
 b.sendall(b'sx-fault-panic NOOP\r\n')
 print(f.readline().decode().strip(), f.readline() == b'')
 typ, data = a.fetch('1', '(BODY[HEADER.FIELDS (SUBJECT)])')

@@ -76,7 +76,7 @@ fn wait_for(srv: &Server, user: &str, text: &str) -> String {
 /// A server nobody can reach the socket of, and run our binary from.
 fn server() -> Server {
     let srv = Server::prepare("").start();
-    srv.add_account("bob@a.test", "pw-bob");
+    srv.add_account("bob@a.test", "pw-bob-1");
     srv.add_account("carol@a.test", "pw-carol");
     std::fs::set_permissions(srv.dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
     std::fs::copy(SX, srv.path("sx")).unwrap();

@@ -174,7 +174,7 @@ fn rspamd_as_a_milter_rejects_gtube_tags_clean_mail_and_fails_open_or_closed() {
     ))
     .start();
     for s in [&open, &closed] {
-        s.add_account("bob@a.test", "pw-bob");
+        s.add_account("bob@a.test", "pw-bob-1");
         s.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     }
 
@@ -249,7 +249,7 @@ fn a_libmilter_milter_is_answered_at_mail_rcpt_and_end_of_message() {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
     let srv = Server::prepare(&format!("EMAIL_MILTERS=inet:127.0.0.1:{port}?fail=closed")).start();
-    srv.add_account("bob@a.test", "pw-bob");
+    srv.add_account("bob@a.test", "pw-bob-1");
     srv.add_account("carol@a.test", "pw-carol");
     srv.wait_log("directory: 2 account(s)", 1, Duration::from_secs(5));
 
@@ -351,7 +351,7 @@ fn a_milter_on_a_unix_socket_is_reached_through_the_parent() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600)).unwrap();
     let srv = Server::prepare(&format!("EMAIL_MILTERS={at}?fail=closed")).start();
-    srv.add_account("bob@a.test", "pw-bob");
+    srv.add_account("bob@a.test", "pw-bob-1");
     srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     let r = smtp_dialog_at(
         "127.0.0.1",

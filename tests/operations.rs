@@ -14,7 +14,7 @@ fn text(o: &std::process::Output) -> String {
 /// directories, as an installed system would have.
 fn configured() -> (Server, String) {
     let srv = Server::prepare("");
-    srv.add_account("bob@a.test", "pw-bob");
+    srv.add_account("bob@a.test", "pw-bob-1");
     let gen = srv.sx(&["--dkim-keygen"], "");
     assert_ok(&gen, "--dkim-keygen");
     for d in ["mail/a.test/bob/new", "queue"] {
@@ -181,7 +181,7 @@ fn binary_needs_no_shared_library_beyond_the_c_runtime() {
 #[test]
 fn status_reports_connections_queue_and_counters_as_text_and_json() {
     let srv = Server::prepare("").start();
-    srv.add_account("bob@a.test", "pw-bob");
+    srv.add_account("bob@a.test", "pw-bob-1");
     srv.wait_log(
         "directory: 1 account(s)",
         1,
@@ -269,7 +269,7 @@ fn status_reports_connections_queue_and_counters_as_text_and_json() {
 #[test]
 fn a_domain_added_by_command_is_served_at_once() {
     let srv = Server::prepare("").start();
-    srv.add_account("bob@a.test", "pw-bob");
+    srv.add_account("bob@a.test", "pw-bob-1");
     let o = srv.sx(&["--add-account", "ann@new.test"], "pw-ann-1\n");
     assert_eq!(o.status.code(), Some(65));
     let err = String::from_utf8_lossy(&o.stderr);

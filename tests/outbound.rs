@@ -14,7 +14,7 @@ fn assert_dkim_verified(record: &std::path::Path, file: &std::path::Path) {
 #[test]
 fn submitted_at_a_arrives_at_b_signed_over_starttls() {
     let (a, b, record) = a_and_b_with_aliases("");
-    a.add_account("bob@a.test", "pw-bob");
+    a.add_account("bob@a.test", "pw-bob-1");
     a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
 
     submit_as_bob(&a, &["carol@b.test"], "From: Bob <bob@a.test>\r\nTo: carol@b.test\r\nSubject: across\r\nMessage-ID: <x1@a.test>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\n\r\nhello b\r\n.leading dot line\r\n");
@@ -160,7 +160,7 @@ fn unknown_user_at_b_bounces_to_the_sender_and_no_route_defers() {
     )
     .unwrap();
     let a = a.start();
-    a.add_account("bob@a.test", "pw-bob");
+    a.add_account("bob@a.test", "pw-bob-1");
     a.wait_log(
         "directory: 1 account(s), 2 alias(es)",
         1,
@@ -243,7 +243,7 @@ fn b_down_a_retries_and_delivers_exactly_once() {
         b.ports.smtp
     ))
     .start();
-    a.add_account("bob@a.test", "pw-bob");
+    a.add_account("bob@a.test", "pw-bob-1");
     a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     submit_as_bob(&a, &["carol@b.test"], "Subject: retry me\r\n\r\nx\r\n");
     // Two failed attempts while B is down, one second apart.
@@ -335,7 +335,7 @@ fn mx_lookup_through_local_dns() {
     let record = a.path("record.txt");
     std::fs::write(&record, &gen.stdout).unwrap();
     let a = a.start();
-    a.add_account("bob@a.test", "pw-bob");
+    a.add_account("bob@a.test", "pw-bob-1");
     a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     submit_as_bob(
         &a,
@@ -384,7 +384,7 @@ fn connection_is_reused_for_the_next_message() {
     b.add_account("carol@b.test", "pw-carol");
     b.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     let a = Server::prepare(&format!("EMAIL_ROUTES=b.test=127.0.0.1:{}", b.ports.smtp)).start();
-    a.add_account("bob@a.test", "pw-bob");
+    a.add_account("bob@a.test", "pw-bob-1");
     a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     let inbox = b.path("mail/b.test/carol/new");
     for (n, subject) in ["first", "second"].iter().enumerate() {
@@ -438,7 +438,7 @@ fn smarthost_with_auth_over_starttls() {
     );
     std::fs::write(&a.config, cfg).unwrap();
     let a = a.start();
-    a.add_account("bob@a.test", "pw-bob");
+    a.add_account("bob@a.test", "pw-bob-1");
     a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     submit_as_bob(
         &a,

@@ -165,7 +165,7 @@ fn rustls_pki_types_der(pem: &str) -> Vec<u8> {
 fn kill9_of_any_child_is_back_within_2s() {
     for (name, _, _) in ROLES {
         let srv = Server::prepare("").start();
-        srv.add_account("bob@a.test", "pw-bob");
+        srv.add_account("bob@a.test", "pw-bob-1");
         srv.wait_log("1 account(s)", 1, Duration::from_secs(5));
         let before = srv.children();
         let victim = srv.child_pid(name);
@@ -196,7 +196,7 @@ import imaplib, ssl, sys
 port, cafile = int(sys.argv[1]), sys.argv[2]
 ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
 m = imaplib.IMAP4_SSL('127.0.0.1', port, ssl_context=ctx)
-print(m.login('bob@a.test', 'pw-bob')[0], flush=True)
+print(m.login('bob@a.test', 'pw-bob-1')[0], flush=True)
 sys.stdin.readline()          # the test reloads the server meanwhile
 print(m.noop()[0], flush=True)
 print(m.logout()[0], flush=True)
@@ -206,7 +206,7 @@ print(m.logout()[0], flush=True)
 fn sighup_reloads_cert_and_accounts_keeping_sessions() {
     use std::io::{BufRead, BufReader, Write};
     let srv = Server::prepare("").start();
-    srv.add_account("bob@a.test", "pw-bob");
+    srv.add_account("bob@a.test", "pw-bob-1");
     srv.wait_log("1 account(s)", 1, Duration::from_secs(5));
     let old_fp = file_fingerprint(&srv.cert);
     let mut held = python_cmd()

@@ -12,7 +12,7 @@ const SUBMIT_PY: &str = r#"
 import smtplib, ssl, sys
 port, cafile = int(sys.argv[1]), sys.argv[2]
 ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
-s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
+s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob-1')
 ids = []
 for subject in sys.argv[3:]:
     code, msg = (None, None)
@@ -30,7 +30,7 @@ fn list_show_hold_flush_release_remove() {
         "EMAIL_ROUTES=b.test=127.0.0.1:{b_port}\nEMAIL_QUEUE_RETRY=1h"
     ))
     .start();
-    a.add_account("bob@a.test", "pw-bob");
+    a.add_account("bob@a.test", "pw-bob-1");
     a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     let o = python(
         SUBMIT_PY,

@@ -70,7 +70,7 @@ def idle_imap():
     ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
     s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', imaps), timeout=30)); f = s.makefile('rb')
     f.readline()
-    s.sendall(b'a LOGIN bob@a.test pw-bob\r\n'); f.readline()
+    s.sendall(b'a LOGIN bob@a.test pw-bob-1\r\n'); f.readline()
     s.sendall(b'b SELECT INBOX\r\n')
     while not f.readline().startswith(b'b '): pass
     s.sendall(b'c IDLE\r\n'); f.readline()
@@ -95,7 +95,7 @@ for k in sorted(results, key=str):
 #[test]
 fn sigterm_during_20_transfers_drains_and_exits_0() {
     let mut srv = Server::prepare("EMAIL_SHUTDOWN_TIMEOUT=3").start();
-    srv.add_account("bob@a.test", "pw-bob");
+    srv.add_account("bob@a.test", "pw-bob-1");
     srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     let (ready, go) = (srv.path("ready"), srv.path("go"));
     let py = python_cmd()

@@ -37,7 +37,7 @@ fn wait_new(dir: &Path, n: usize) -> Vec<PathBuf> {
 
 fn server(extra: &str) -> Server {
     let srv = Server::prepare(extra).start();
-    srv.add_account("bob@a.test", "pw-bob");
+    srv.add_account("bob@a.test", "pw-bob-1");
     srv.add_account("carol@a.test", "pw-carol");
     srv.wait_log("2 account(s)", 1, Duration::from_secs(5));
     srv.wait_log("directory: 2 account(s)", 1, Duration::from_secs(5));
@@ -165,7 +165,7 @@ try:
     s.login('bob@a.test', 'wrong')
 except smtplib.SMTPAuthenticationError as e:
     out.append('wrong-password=%d' % e.smtp_code)
-s.login('bob@a.test', 'pw-bob')   # smtplib prefers PLAIN here
+s.login('bob@a.test', 'pw-bob-1')   # smtplib prefers PLAIN here
 out.append('as-other-user=%d' % s.docmd('MAIL FROM:<carol@a.test>')[0])
 s.docmd('RSET')
 r = s.sendmail('bob+x@a.test', ['someone@remote.test', 'carol@a.test'], 'From: bob@a.test\r\nSubject: out\r\n\r\nhi\r\n')
@@ -229,7 +229,7 @@ fn submission(implicit: bool) {
     );
     assert!(log.contains("auth failed user=bob@a.test"), "{log}");
     assert!(
-        !log.contains("pw-bob") && !log.contains("wrong"),
+        !log.contains("pw-bob-1") && !log.contains("wrong"),
         "password in log"
     );
 }
@@ -490,7 +490,7 @@ fn queue_killed_during_data_never_gives_a_false_250() {
 import smtplib, ssl, sys, socket, time
 port, cafile, flag = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
-s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
+s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob-1')
 ids = []
 for i in range(5):
     s.mail('bob@a.test'); s.rcpt('far%d@remote.test' % i)
@@ -569,7 +569,7 @@ fn dsn_parameters_are_kept_in_the_envelope() {
 import smtplib, ssl, sys
 port, cafile = int(sys.argv[1]), sys.argv[2]
 ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
-s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
+s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob-1')
 assert s.has_extn('dsn')
 s.sendmail('bob@a.test', ['far@remote.test'], 'Subject: dsn\r\n\r\nx\r\n',
            mail_options=['RET=HDRS', 'ENVID=env-42'],
@@ -630,7 +630,7 @@ fn aliases_catch_all_and_tags() {
     )
     .unwrap();
     let srv = srv.start();
-    srv.add_account("bob@a.test", "pw-bob");
+    srv.add_account("bob@a.test", "pw-bob-1");
     srv.add_account("carol@a.test", "pw-carol");
     srv.wait_log(
         "directory: 2 account(s), 3 alias(es)",

@@ -88,7 +88,7 @@ fn tui_shows_the_queue_and_holds_and_removes_a_message() {
         "EMAIL_ROUTES=b.test=127.0.0.1:{b_port}\nEMAIL_QUEUE_RETRY=1h"
     ))
     .start();
-    srv.add_account("bob@a.test", "pw-bob");
+    srv.add_account("bob@a.test", "pw-bob-1");
     srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     let id = submit_as_bob(&srv, &["carol@b.test"], "Subject: stuck\r\n\r\nbody\r\n");
     srv.wait_log("status=deferred ([127.0.0.1]:", 1, Duration::from_secs(10));
@@ -148,6 +148,19 @@ fn tui_shows_the_queue_and_holds_and_removes_a_message() {
     t.wait_for("2 account(s)");
     let l = srv.sx(&["--list-accounts"], "");
     assert!(String::from_utf8_lossy(&l.stdout).contains("dave@a.test"));
+
+    // Log: a server logging to stderr has its lines in its data directory's
+    // log file (as a daemon does); a line longer than the screen is wrapped,
+    // not cut at column 80 (issue 18.8).
+    let long = format!(
+        "2026-12-01T00:00:00Z sx-smtp[1]: {} END-OF-A-LONG-LINE",
+        "x".repeat(120)
+    );
+    std::fs::write(srv.path("data/sx-server-email.log"), format!("{long}\n")).unwrap();
+    t.keys(&["4"]);
+    let s = t.wait_for("END-OF-A-LONG-LINE");
+    assert!(s.lines().count() <= 24, "{s}");
+    assert!(s.lines().all(|l| l.chars().count() <= 80), "{s}");
 
     // Help, then quit: the session ends.
     t.keys(&["?"]);

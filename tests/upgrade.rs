@@ -76,10 +76,10 @@ fn future_file(body: &[u8], envelope: &[u8], magic: &[u8; 8]) -> Vec<u8> {
 #[test]
 fn a_spool_written_by_release_0_1_is_delivered_and_later_versions_are_kept() {
     let b = Server::prepare("EMAIL_DOMAIN=b.test\nEMAIL_HOSTNAME=mail.b.test").start();
-    b.add_account("dave@b.test", "pw-dave");
+    b.add_account("dave@b.test", "pw-dave-1");
     b.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     let mut a = Server::prepare(&format!("EMAIL_ROUTES=b.test=127.0.0.1:{}", b.ports.smtp)).start();
-    a.add_account("bob@a.test", "pw-bob");
+    a.add_account("bob@a.test", "pw-bob-1");
     a.add_account("carol@a.test", "pw-carol");
     a.wait_log("directory: 2 account(s)", 1, Duration::from_secs(5));
     a.stop();
@@ -175,7 +175,7 @@ fn a_spool_written_by_release_0_1_is_delivered_and_later_versions_are_kept() {
 #[test]
 fn a_maildir_written_by_release_0_1_keeps_its_uids_flags_and_keywords() {
     let a = Server::prepare("").start();
-    a.add_account("bob@a.test", "pw-bob");
+    a.add_account("bob@a.test", "pw-bob-1");
     a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     copy_tree(
         &Path::new(DATA).join("maildir-v1/bob"),
@@ -194,7 +194,7 @@ fn a_maildir_written_by_release_0_1_keeps_its_uids_flags_and_keywords() {
 import imaplib, ssl, sys
 ctx = ssl.create_default_context(cafile=sys.argv[2]); ctx.check_hostname = False
 m = imaplib.IMAP4_SSL('127.0.0.1', int(sys.argv[1]), ssl_context=ctx)
-m.login('bob@a.test', 'pw-bob')
+m.login('bob@a.test', 'pw-bob-1')
 print(m.status('INBOX', '(UIDVALIDITY UIDNEXT MESSAGES)')[1][0].decode())
 m.select('INBOX')
 for l in m.uid('FETCH', '1:*', '(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])')[1]:

@@ -252,6 +252,31 @@ pub fn self_signed(hostname: &str) -> Result<(String, String), String> {
         "127.0.0.1".to_string(),
         "::1".to_string(),
     ];
-    let ck = rcgen::generate_simple_self_signed(names).map_err(|e| e.to_string())?;
-    Ok((ck.cert.pem(), ck.key_pair.serialize_pem()))
+    let mut params = rcgen::CertificateParams::new(names).map_err(|e| e.to_string())?;
+    // The subject says whose it is (rcgen's default is "rcgen self signed cert").
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CommonName, hostname);
+    dn.push(
+        rcgen::DnType::OrganizationName,
+        "scorpiox-email (self-signed)",
+    );
+    params.distinguished_name = dn;
+    let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+    let cert = params.self_signed(&key).map_err(|e| e.to_string())?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+#[cfg(test)]
+mod self_signed_tests {
+    #[test]
+    fn the_subject_is_the_host_name() {
+        let (pem, _) = super::self_signed("mail.example.org").unwrap();
+        use rustls_pki_types::pem::PemObject;
+        let der = rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+        let text = format!("{:?}", der.as_ref());
+        // The CN's bytes appear in the DER; rcgen's default name does not.
+        let has = |s: &str| der.as_ref().windows(s.len()).any(|w| w == s.as_bytes());
+        assert!(has("mail.example.org"), "{text}");
+        assert!(!has("rcgen self signed cert"));
+    }
 }

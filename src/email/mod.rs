@@ -321,6 +321,10 @@ fn list(s: &Settings) -> Result<i32, Failure> {
 fn clear(s: &Settings, verbose: bool) -> Result<i32, Failure> {
     let ob = Outbox::open(&s.queue_dir, false)?;
     if !s.queue_dir.is_dir() {
+        println!(
+            "removed 0 message(s): no queue at {}",
+            s.queue_dir.display()
+        );
         return Ok(exit::OK);
     }
     let _lock = ob.lock()?;
@@ -330,9 +334,13 @@ fn clear(s: &Settings, verbose: bool) -> Result<i32, Failure> {
         report::log(s.log, &format!("{id}: status=removed (--clear)"));
     }
     ob.tidy();
-    if verbose {
-        println!("removed {} message(s)", ids.len());
-    }
+    let _ = verbose;
+    // Said whatever the count: --clear is run by hand.
+    println!(
+        "removed {} message(s) from {}",
+        ids.len(),
+        s.queue_dir.display()
+    );
     Ok(exit::OK)
 }
 
@@ -407,7 +415,9 @@ fn flush(s: &Settings, verbose: bool) -> Result<i32, Failure> {
             }
         }
     }
-    if verbose {
+    // Silent when there was nothing to send (a flush from cron mails its
+    // output), one line when there was.
+    if verbose || sent + failed > 0 {
         println!("{sent} sent, {failed} kept in the queue");
     }
     Ok(worst.unwrap_or(exit::OK))

@@ -123,7 +123,7 @@ impl App {
         }
         // journalctl is a process to start: only while its lines are on screen.
         if self.tab == Tab::Log {
-            self.log = recent_log(LOG_LINES);
+            self.log = recent_log(&self.cfg, LOG_LINES);
         }
         self.sel_queue = self.sel_queue.min(self.queue.len().saturating_sub(1));
         self.sel_account = self.sel_account.min(self.accounts.len().saturating_sub(1));
@@ -224,7 +224,7 @@ impl App {
     fn show(&mut self, tab: Tab) {
         self.tab = tab;
         if tab == Tab::Log {
-            self.log = recent_log(LOG_LINES);
+            self.log = recent_log(&self.cfg, LOG_LINES);
         }
     }
 
@@ -339,9 +339,14 @@ impl App {
     }
 }
 
-/// The newest mail log lines: the systemd journal (facility mail) when there is
-/// one, else /var/log/mail.log.
-fn recent_log(n: usize) -> Vec<String> {
+/// The newest mail log lines: a server logging to stderr has them in its
+/// data directory's log file (`--daemon`); else the systemd journal (facility
+/// mail) when there is one, else /var/log/mail.log.
+fn recent_log(cfg: &ServerConfig, n: usize) -> Vec<String> {
+    let own = cfg.data_dir.join("sx-server-email.log");
+    if cfg.log != ipc::messages::LogTarget::Syslog && own.is_file() {
+        return tail(&own.to_string_lossy(), n);
+    }
     let journal = std::path::Path::new("/run/systemd/journal").exists();
     if journal {
         if let Ok(o) = std::process::Command::new("journalctl")

@@ -207,15 +207,39 @@ fn accounts(f: &mut Frame, app: &App, area: Rect) {
 
 fn log(f: &mut Frame, app: &App, area: Rect) {
     let height = area.height.saturating_sub(2) as usize;
-    let start = app.log.len().saturating_sub(height);
-    let lines: Vec<Line> = app.log[start..]
-        .iter()
-        .map(|l| Line::from(l.as_str()))
-        .collect();
+    let width = area.width.saturating_sub(2) as usize;
+    // Wrapped, not cut at the edge (a log line is often 150 columns); the
+    // newest rows that fit, at the bottom.
+    let mut rows: Vec<String> = Vec::new();
+    for l in app.log.iter().rev() {
+        let mut wrapped = wrap(l, width);
+        wrapped.reverse();
+        rows.extend(wrapped);
+        if rows.len() >= height {
+            break;
+        }
+    }
+    rows.truncate(height);
+    rows.reverse();
+    let lines: Vec<Line> = rows.into_iter().map(Line::from).collect();
     f.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(" recent mail log ")),
         area,
     );
+}
+
+/// `line` in rows of at most `width` characters, the rows after the first
+/// indented by two.
+pub fn wrap(line: &str, width: usize) -> Vec<String> {
+    let chars: Vec<char> = line.chars().collect();
+    if width < 4 || chars.len() <= width {
+        return vec![line.to_string()];
+    }
+    let mut out = vec![chars[..width].iter().collect::<String>()];
+    for chunk in chars[width..].chunks(width - 2) {
+        out.push(format!("  {}", chunk.iter().collect::<String>()));
+    }
+    out
 }
 
 fn popup(f: &mut Frame, title: &str, text: &str) {
@@ -235,4 +259,16 @@ fn popup(f: &mut Frame, title: &str, text: &str) {
             .block(Block::new().borders(Borders::ALL).title(title.to_string())),
         r,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_log_lines_wrap() {
+        let line = "x".repeat(25);
+        let w = super::wrap(&line, 10);
+        assert_eq!(w, ["xxxxxxxxxx", "  xxxxxxxx", "  xxxxxxx"]);
+        assert_eq!(w.iter().map(|r| r.trim().len()).sum::<usize>(), 25);
+        assert_eq!(super::wrap("short", 10), ["short"]);
+    }
 }

@@ -582,7 +582,7 @@ pub fn smtp_dialog_at(host: &str, port: u16, cmds: &[&str]) -> Vec<String> {
     out
 }
 
-/// bob@a.test (password pw-bob) submits `message` to `rcpts` on the submission
+/// bob@a.test (password pw-bob-1) submits `message` to `rcpts` on the submission
 /// port with STARTTLS and AUTH; returns the queue id from the 250 reply.
 #[allow(dead_code)]
 pub fn submit_as_bob(srv: &Server, rcpts: &[&str], message: &str) -> String {
@@ -590,7 +590,7 @@ pub fn submit_as_bob(srv: &Server, rcpts: &[&str], message: &str) -> String {
 import smtplib, ssl, sys
 port, cafile, message, rcpts = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
 ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
-s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob')
+s = smtplib.SMTP('127.0.0.1', port); s.starttls(context=ctx); s.login('bob@a.test', 'pw-bob-1')
 s.mail('bob@a.test')
 for r in rcpts:
     code, msg = s.rcpt(r)
@@ -611,7 +611,7 @@ s.quit()
 
 /// Wait until `victim` (a role's process name) runs again with a new pid while
 /// the other four kept theirs (only the dead child is restarted), and SMTP and
-/// IMAP logins for bob@a.test (password pw-bob) are served; panics after `limit`.
+/// IMAP logins for bob@a.test (password pw-bob-1) are served; panics after `limit`.
 #[allow(dead_code)]
 pub fn wait_replaced(srv: &Server, before: &[(String, i32)], victim: &str, limit: Duration) {
     let t = Instant::now();
@@ -628,7 +628,7 @@ pub fn wait_replaced(srv: &Server, before: &[(String, i32)], victim: &str, limit
             });
         if replaced
             && smtp_greets(srv.ports.smtp)
-            && imap_login(srv, "bob@a.test", "pw-bob") == "OK"
+            && imap_login(srv, "bob@a.test", "pw-bob-1") == "OK"
         {
             return;
         }
