@@ -141,7 +141,7 @@ pub fn passwd_with(cfg: &ServerConfig, addr: &str, pw: &str) -> Outcome {
 }
 
 /// Print the outcome the CLI way: the line on stdout, or the error on stderr.
-fn report(o: Outcome) -> i32 {
+pub fn report(o: Outcome) -> i32 {
     match o {
         Ok(line) => {
             println!("{line}");

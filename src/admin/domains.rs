@@ -3,7 +3,7 @@
 //! running server reloads (as for accounts), so a new domain is served at
 //! once. EMAIL_DOMAIN and EMAIL_DOMAINS stay the configuration file's.
 
-use super::accounts::{notify_daemon, Outcome};
+use super::accounts::{notify_daemon, report, Outcome};
 use crate::exit;
 use sxproc::config::{domains_in_file, valid_domain, ServerConfig};
 
@@ -68,19 +68,6 @@ pub fn remove_with(cfg: &ServerConfig, domain: &str) -> Outcome {
         }
         Ok(format!("removed {d}; its accounts and mail are kept"))
     })
-}
-
-fn report(r: Outcome) -> i32 {
-    match r {
-        Ok(m) => {
-            println!("{m}");
-            exit::OK
-        }
-        Err((code, msg)) => {
-            eprintln!("sx server-email: {msg}");
-            code
-        }
-    }
 }
 
 pub fn add(cfg: &ServerConfig, domain: &str) -> i32 {

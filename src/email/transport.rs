@@ -157,23 +157,7 @@ pub async fn send(s: &Settings, env: &Envelope, tr: &mut Transcript) -> Result<S
         helo: helo_name(),
         tr,
     };
-    let tcp = match tokio::time::timeout(s.timeout, TcpStream::connect((s.host.as_str(), s.port)))
-        .await
-    {
-        Err(_) => {
-            return Err(Failure::unreachable(
-                exit::TEMPFAIL,
-                format!("cannot connect to {server}: timed out"),
-            ))
-        }
-        Ok(Err(e)) => {
-            return Err(Failure::unreachable(
-                exit::UNAVAILABLE,
-                format!("cannot connect to {server}: {e}"),
-            ))
-        }
-        Ok(Ok(t)) => t,
-    };
+    let tcp = connect(s, &server, TcpStream::connect((s.host.as_str(), s.port))).await?;
     let _ = tcp.set_nodelay(true);
     let peer = tcp
         .peer_addr()
@@ -234,6 +218,25 @@ pub async fn send(s: &Settings, env: &Envelope, tr: &mut Transcript) -> Result<S
     }
 }
 
+/// A connection within SMTP_TIMEOUT; failing is "unreachable" (worth a retry).
+async fn connect<T>(
+    s: &Settings,
+    server: &str,
+    how: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T, Failure> {
+    match tokio::time::timeout(s.timeout, how).await {
+        Err(_) => Err(Failure::unreachable(
+            exit::TEMPFAIL,
+            format!("cannot connect to {server}: timed out"),
+        )),
+        Ok(Err(e)) => Err(Failure::unreachable(
+            exit::UNAVAILABLE,
+            format!("cannot connect to {server}: {e}"),
+        )),
+        Ok(Ok(t)) => Ok(t),
+    }
+}
+
 /// Local mode: SMTP over the server's submit socket, no TLS, no AUTH (the
 /// kernel tells the server who we are).
 async fn send_local(
@@ -249,22 +252,7 @@ async fn send_local(
             "the server's submit socket is disabled (EMAIL_SUBMIT_SOCKET)".into(),
         ));
     };
-    let stream = match tokio::time::timeout(s.timeout, tokio::net::UnixStream::connect(path)).await
-    {
-        Err(_) => {
-            return Err(Failure::unreachable(
-                exit::TEMPFAIL,
-                format!("cannot connect to {server}: timed out"),
-            ))
-        }
-        Ok(Err(e)) => {
-            return Err(Failure::unreachable(
-                exit::UNAVAILABLE,
-                format!("cannot connect to {server}: {e}"),
-            ))
-        }
-        Ok(Ok(u)) => u,
-    };
+    let stream = connect(s, &server, tokio::net::UnixStream::connect(path)).await?;
     tr.note(&format!("connect {server}"), "connected");
     let mut run = Run {
         s,
