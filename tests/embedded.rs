@@ -6,6 +6,29 @@ use common::*;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// `cmd` as a user with no configuration anywhere runs it from `d` (no
+/// SCORPIOX_ENV, HOME and XDG there); with `ports`, SMTP and IMAPS on those
+/// (so tests can run in parallel) and the other listeners off: every other
+/// value is the embedded default.
+fn no_config<'a>(
+    cmd: &'a mut Command,
+    d: &std::path::Path,
+    ports: Option<(u16, u16)>,
+) -> &'a mut Command {
+    cmd.current_dir(d)
+        .env_remove("SCORPIOX_ENV")
+        .env("HOME", d)
+        .env("XDG_CONFIG_HOME", d.join("xdg"));
+    if let Some((smtp, imaps)) = ports {
+        cmd.env("EMAIL_SMTP_PORT", smtp.to_string())
+            .env("EMAIL_IMAP_PORT", imaps.to_string())
+            .env("EMAIL_SUBMISSION_PORT", "0")
+            .env("EMAIL_SUBMISSIONS_PORT", "0")
+            .env("EMAIL_IMAP_STARTTLS_PORT", "0");
+    }
+    cmd
+}
+
 #[test]
 fn starts_with_no_config_as_a_normal_user() {
     let _system = system_lock();
@@ -37,19 +60,8 @@ fn starts_with_no_config_as_a_normal_user() {
     };
     let out = std::fs::File::create(d.join("out.log")).unwrap();
     let err = std::fs::File::create(d.join("err.log")).unwrap();
-    // Ports come from the environment so tests can run in parallel; every other
-    // value is the embedded default.
-    let mut child = cmd
-        .arg("server-email")
-        .current_dir(d)
-        .env_remove("SCORPIOX_ENV")
-        .env("HOME", d)
-        .env("XDG_CONFIG_HOME", d.join("xdg"))
-        .env("EMAIL_SMTP_PORT", smtp.to_string())
-        .env("EMAIL_IMAP_PORT", imaps.to_string())
-        .env("EMAIL_SUBMISSION_PORT", "0")
-        .env("EMAIL_SUBMISSIONS_PORT", "0")
-        .env("EMAIL_IMAP_STARTTLS_PORT", "0")
+    cmd.arg("server-email");
+    let mut child = no_config(&mut cmd, d, Some((smtp, imaps)))
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
@@ -115,17 +127,8 @@ fn a_daemon_on_the_embedded_default_keeps_its_directory_and_logs_to_a_file() {
     let (smtp, imaps) = (free_port(), free_port());
     let sx = |args: &[&str], stdin: &str| {
         let mut c = Command::new(SX);
-        c.arg("server-email")
-            .args(args)
-            .current_dir(d)
-            .env_remove("SCORPIOX_ENV")
-            .env("HOME", d)
-            .env("XDG_CONFIG_HOME", d.join("xdg"))
-            .env("EMAIL_SMTP_PORT", smtp.to_string())
-            .env("EMAIL_IMAP_PORT", imaps.to_string())
-            .env("EMAIL_SUBMISSION_PORT", "0")
-            .env("EMAIL_SUBMISSIONS_PORT", "0")
-            .env("EMAIL_IMAP_STARTTLS_PORT", "0")
+        c.arg("server-email").args(args);
+        no_config(&mut c, d, Some((smtp, imaps)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -242,13 +245,7 @@ fn a_client_config_file_does_not_move_the_server() {
     )
     .unwrap();
     let sx = |args: &[&str]| {
-        Command::new(SX)
-            .arg("server-email")
-            .args(args)
-            .current_dir(d)
-            .env_remove("SCORPIOX_ENV")
-            .env("HOME", d)
-            .env("XDG_CONFIG_HOME", d.join("xdg"))
+        no_config(Command::new(SX).arg("server-email").args(args), d, None)
             .output()
             .unwrap()
     };
