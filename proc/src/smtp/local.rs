@@ -144,12 +144,15 @@ async fn pickup_once(sh: &Arc<Shared>) {
             uid: d.uid,
             name: d.user,
         };
-        let outcome = match replay(sh.clone(), d.fd, user.clone()).await {
-            Ok(o) => o,
-            Err(e) => {
+        // A panic while replaying one file ends only that file (kept as
+        // `.bad`), not the pickup of all later ones.
+        let outcome = match crate::contain::contain(replay(sh.clone(), d.fd, user.clone())).await {
+            Ok(Ok(o)) => o,
+            Ok(Err(e)) => {
                 log::warn!("maildrop: {} of {}: {e}", d.file, user.name);
                 DropOutcome::Refused
             }
+            Err(()) => DropOutcome::Refused,
         };
         log::info!(
             "maildrop: {} of {} (uid {}): {}",
