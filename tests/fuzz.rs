@@ -1,6 +1,6 @@
 //! Runs every fuzz target in fuzz/ (libFuzzer through libfuzzer-sys, built with
 //! the same coverage flags cargo-fuzz uses, on stable Rust) for FUZZ_SECONDS
-//! (default 10) each, two at a time, from the committed seeds plus seeds made
+//! (default 8) each, two at a time, from the committed seeds plus seeds made
 //! here from real encodings. A crash, a panic, a timeout or a leak of memory past
 //! the RSS limit fails the test and leaves the input in the run's directory.
 
@@ -172,7 +172,7 @@ fn every_fuzz_target_runs_without_a_crash() {
     let secs: u64 = std::env::var("FUZZ_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
+        .unwrap_or(8);
     let bin = build();
     let work = tempfile::Builder::new()
         .prefix("sx-fuzz-")
