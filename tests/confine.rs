@@ -131,6 +131,7 @@ fn forbidden_system_calls_kill_the_child_which_is_logged_and_restarted() {
         return;
     }
     let srv = Server::prepare("").start();
+    srv.expect_crashes();
     srv.add_account("bob@a.test", "pw-bob-1");
     srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     send_to_bob(&srv, 0);

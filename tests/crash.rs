@@ -5,6 +5,10 @@
 
 mod common;
 use common::*;
+#[path = "crash/durability.rs"]
+mod durability;
+#[path = "crash/strace.rs"]
+mod strace;
 use std::io::BufRead;
 use std::time::{Duration, Instant};
 
@@ -60,6 +64,7 @@ fn kill(pid: i32) {
 fn kill9_of_delivery_queue_and_daemon_loses_nothing() {
     const N: usize = 60;
     let mut srv = Server::prepare("").start();
+    srv.expect_crashes();
     srv.add_account("bob@a.test", "pw-bob-1");
     srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     let mut client = python_cmd()
@@ -81,10 +86,11 @@ fn kill9_of_delivery_queue_and_daemon_loses_nothing() {
             25 if line.starts_with("ok ") => kill(srv.child_pid("sx-queue")),
             40 if line.starts_with("ok ") => {
                 // The whole daemon: the children die with the parent (PDEATHSIG).
+                let kids: Vec<i32> = srv.children().into_iter().map(|(_, p)| p).collect();
                 let mut parent = srv.child.take().unwrap();
                 let _ = parent.kill();
                 let _ = parent.wait();
-                std::thread::sleep(Duration::from_millis(300));
+                wait_exited(&kids);
                 srv.launch();
             }
             _ => {}
@@ -192,7 +198,7 @@ fn corrupt_and_uncommitted_spool_files_at_start() {
 /// reconnections.
 const READER_PY: &str = r#"
 import imaplib, ssl, sys, time, os
-port, stopfile = int(sys.argv[1]), sys.argv[2]
+port, stopfile, progress = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
 count, reconnects = 0, 0
 while not os.path.exists(stopfile):
@@ -202,6 +208,8 @@ while not os.path.exists(stopfile):
         while not os.path.exists(stopfile):
             typ, data = m.select('INBOX', readonly=True)
             count = int(data[0])
+            open(progress + '.tmp', 'w').write(str(count))
+            os.rename(progress + '.tmp', progress)
             m.noop(); time.sleep(0.05)
         m.logout()
     except Exception:
@@ -215,14 +223,17 @@ fn kill9_of_smtp_and_imap_under_load_loses_nothing() {
     const CLIENTS: usize = 4;
     const PER: usize = 25;
     let srv = Server::prepare("").start();
+    srv.expect_crashes();
     srv.add_account("bob@a.test", "pw-bob-1");
     srv.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     let stop = srv.path("stop-readers");
+    let progress = |i: usize| srv.path(&format!("reader-{i}"));
     let readers: Vec<_> = (0..3)
-        .map(|_| {
+        .map(|i| {
             python_cmd()
                 .args(["-c", READER_PY, &srv.ports.imaps.to_string()])
                 .arg(&stop)
+                .arg(progress(i))
                 .stdout(std::process::Stdio::piped())
                 .spawn()
                 .unwrap()
@@ -317,7 +328,22 @@ fn kill9_of_smtp_and_imap_under_load_loses_nothing() {
         std::thread::sleep(Duration::from_millis(100));
     }
     // The readers came back after the imap restart and see every message.
-    std::thread::sleep(Duration::from_secs(1));
+    let t = Instant::now();
+    let seen = |i: usize| -> usize {
+        std::fs::read_to_string(progress(i))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    while (0..3).any(|i| seen(i) < acked.len()) {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "readers saw {:?} of {}",
+            (0..3).map(seen).collect::<Vec<_>>(),
+            acked.len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     std::fs::write(&stop, "").unwrap();
     for r in readers {
         let o = r.wait_with_output().unwrap();
@@ -403,6 +429,7 @@ fn kill9_of_the_outbound_side_under_load_loses_nothing() {
         b.ports.smtp
     ))
     .start();
+    a.expect_crashes();
     a.add_account("bob@a.test", "pw-bob-1");
     a.wait_log("directory: 1 account(s)", 1, Duration::from_secs(5));
     let inbox = b.path("mail/b.test/carol/new");
@@ -469,4 +496,258 @@ fn kill9_of_the_outbound_side_under_load_loses_nothing() {
         "{log}"
     );
     assert!(log.contains("restarted:"), "{log}");
+}
+
+/// strace attached to every thread of `pids`, writing `out`.
+struct Tracer {
+    child: std::process::Child,
+    /// Thread id -> process id of the threads there were when it attached.
+    initial: std::collections::HashMap<u32, u32>,
+}
+
+fn tasks(pid: i32) -> Vec<u32> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn tracer_of(tid: u32) -> Option<u32> {
+    std::fs::read_to_string(format!("/proc/{tid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("TracerPid:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+impl Tracer {
+    fn attach(pids: &[i32], out: &std::path::Path) -> Tracer {
+        let mut c = std::process::Command::new("strace");
+        c.args(["-f", "-ttt", "-yy", "-s", "300", "-qq", "-e"])
+            .arg(durability::TRACED)
+            .args(["-e", "signal=none", "-o"])
+            .arg(out);
+        for p in pids {
+            c.arg("-p").arg(p.to_string());
+        }
+        let child = c
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("strace (apt install strace)");
+        let me = child.id();
+        let mut tracer = Tracer {
+            child,
+            initial: Default::default(),
+        };
+        let t = Instant::now();
+        loop {
+            let all: Vec<(u32, u32)> = pids
+                .iter()
+                .flat_map(|&p| tasks(p).into_iter().map(move |t| (t, p as u32)))
+                .collect();
+            if !all.is_empty() && all.iter().all(|(t, _)| tracer_of(*t) == Some(me)) {
+                tracer.initial = all.into_iter().collect();
+                return tracer;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "strace did not attach"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Detach and wait for the trace to be complete.
+    fn finish(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Tracer {
+    /// SIGINT makes strace detach (the server goes on) and flush its output.
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        );
+        let _ = self.child.wait();
+    }
+}
+
+/// Wait until `path`'s text satisfies `ok` (the trace shows an event).
+fn wait_text(path: &std::path::Path, what: &str, ok: impl Fn(&str) -> bool) {
+    let t = Instant::now();
+    while !ok(&std::fs::read_to_string(path).unwrap_or_default()) {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "never saw {what}:\n{}",
+            std::fs::read_to_string(path)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("env") || l.contains("rename"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every acknowledgement the server and the client give follows the syncs
+/// that make it true (durability.rs has the rules). Red when any one of the
+/// spool's, the Maildir's, the envelope update's or the outbox's fdatasync or
+/// directory fsync is removed: the page cache would still hold the mail for
+/// every kill -9 test, but a power loss would not.
+#[test]
+fn every_acknowledgement_follows_the_syncs_that_make_it_true() {
+    if !is_root() {
+        eprintln!("skipped: tracing the server's unprivileged children needs root");
+        return;
+    }
+    // remote.test goes to a closed port: refused at once, deferred.
+    let srv = Server::prepare(&format!(
+        "EMAIL_ROUTES=remote.test=127.0.0.1:{}",
+        free_port()
+    ))
+    .start();
+    srv.add_account("bob@a.test", "pw-bob-1");
+    let pids: Vec<i32> = ["sx-smtp", "sx-queue", "sx-delivery"]
+        .iter()
+        .map(|n| srv.child_pid(n))
+        .collect();
+    let delivery = pids[2] as u32;
+    let out = srv.path("server.trace");
+    let tracer = Tracer::attach(&pids, &out);
+
+    // Three messages on port 25, each delivered before the next is sent.
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let body = format!("Subject: d{i}\r\n\r\nbody {i}\r\n.");
+        let r = smtp_dialog_at(
+            "127.0.0.1",
+            srv.ports.smtp,
+            &[
+                "EHLO x.test",
+                "MAIL FROM:<alice@x.test>",
+                "RCPT TO:<bob@a.test>",
+                "DATA",
+                &body,
+                "QUIT",
+            ],
+        );
+        let id = r[5]
+            .trim()
+            .strip_prefix("250 2.0.0 Ok: queued as ")
+            .unwrap_or_else(|| panic!("{r:?}"))
+            .to_string();
+        srv.wait_log(
+            &format!("{id}: delivered to bob@a.test"),
+            1,
+            Duration::from_secs(10),
+        );
+        ids.push(id);
+    }
+    // One for bob and for a remote address that cannot be reached yet: the
+    // queue records the deferral in env/<id>.
+    let id = submit_as_bob(
+        &srv,
+        &["bob@a.test", "carol@remote.test"],
+        "Subject: e\r\n\r\nx\r\n",
+    );
+    srv.wait_log(
+        &format!("{id}: delivered to bob@a.test"),
+        1,
+        Duration::from_secs(10),
+    );
+    wait_text(&out, "env/ synced after the deferral", |t| {
+        t.contains(&format!("\"env/{id}\"")) && t.contains("/queue/env>) = 0")
+    });
+    let initial = tracer.initial.clone();
+    tracer.finish();
+
+    let text = std::fs::read_to_string(&out).unwrap();
+    let calls = strace::parse(&text);
+    let pid_of = durability::processes(&calls, &initial);
+    let mut failures = Vec::new();
+    for id in &ids {
+        if let Err(e) = durability::spool(&calls, id) {
+            failures.push(format!("spool: {e}"));
+        }
+    }
+    let into_new = durability::renames(&calls, |to| to.contains("/new/"));
+    assert_eq!(
+        into_new.len(),
+        4,
+        "Maildir renames into new/: {:?}",
+        into_new.iter().map(|(_, _, to)| to).collect::<Vec<_>>()
+    );
+    for (rename, from, to) in &into_new {
+        let Some(ack) = durability::first_send(&calls, &pid_of, delivery, rename.end) else {
+            failures.push(format!(
+                "Maildir: delivery never answered after renaming {to}"
+            ));
+            continue;
+        };
+        if let Err(e) = durability::published(&calls, rename, from, to, ack) {
+            failures.push(format!("Maildir: {e}"));
+        }
+    }
+    let env = durability::renames(&calls, |to| to == format!("env/{id}"));
+    assert!(!env.is_empty(), "no env/{id} rename:\n{text}");
+    for (rename, from, to) in &env {
+        if let Err(e) = durability::published(&calls, rename, from, to, usize::MAX) {
+            failures.push(format!("envelope update: {e}"));
+        }
+    }
+
+    // The client's offline queue: "queued as" only once the file is there for good.
+    let dir = tempfile::tempdir().unwrap();
+    let client_trace = dir.path().join("client.trace");
+    let o = std::process::Command::new("strace")
+        .args(["-f", "-ttt", "-yy", "-s", "300", "-qq", "-e"])
+        .arg(durability::TRACED)
+        .arg("-o")
+        .arg(&client_trace)
+        .arg(SX)
+        .args([
+            "email",
+            "--queue",
+            "-v",
+            "--from",
+            "me@a.test",
+            "--to",
+            "you@b.test",
+        ])
+        .args(["--subject", "later", "--body", "b"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", dir.path())
+        .env("SMTP_QUEUE_DIR", dir.path().join("outbox"))
+        .env("SMTP_LOG", "none")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_ok(&o, "sx email --queue under strace");
+    let ctext = std::fs::read_to_string(&client_trace).unwrap();
+    let ccalls = strace::parse(&ctext);
+    let said = ccalls
+        .iter()
+        .find(|c| c.name == "write" && c.strings().iter().any(|s| s.contains("queued as")))
+        .unwrap_or_else(|| panic!("no \"queued as\" in the client's trace:\n{ctext}"))
+        .start;
+    let queued = durability::renames(&ccalls, |to| to.ends_with(".msg"));
+    assert_eq!(queued.len(), 1, "outbox renames:\n{ctext}");
+    for (rename, from, to) in &queued {
+        if let Err(e) = durability::published(&ccalls, rename, from, to, said) {
+            failures.push(format!("client outbox: {e}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "acknowledged before on disk:\n{}",
+        failures.join("\n")
+    );
 }

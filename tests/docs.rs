@@ -153,3 +153,32 @@ fn documented_defaults_are_the_code_defaults() {
         );
     }
 }
+
+/// SECURITY.md says release builds unwind (so a panic ends one session) and
+/// check overflow in our crates as test builds do: the profiles say so too.
+#[test]
+fn the_release_profile_unwinds_and_checks_overflow_like_the_test_build() {
+    let toml = read("Cargo.toml");
+    let section = |name: &str| -> String {
+        let head = format!("[{name}]\n");
+        let Some(start) = toml.find(&head) else {
+            return String::new();
+        };
+        let body = &toml[start + head.len()..];
+        body[..body.find("\n[").unwrap_or(body.len())].to_string()
+    };
+    for p in [
+        "profile.release",
+        "profile.dev",
+        "profile.release.package.\"*\"",
+    ] {
+        assert!(!section(p).contains("panic"), "[{p}] sets a panic strategy");
+    }
+    assert!(section("profile.release").contains("overflow-checks = true"));
+    assert!(!section("profile.dev").contains("overflow-checks = false"));
+    let deps_release = section("profile.release.package.\"*\"");
+    let deps_dev = section("profile.dev.package.\"*\"");
+    let k = "overflow-checks = false";
+    assert!(deps_release.contains(k) && deps_dev.contains(k), "{k}");
+    assert!(deps_dev.contains("debug-assertions = false"));
+}

@@ -32,7 +32,7 @@ impl Client {
         self.dir.path().join(p)
     }
 
-    fn command(&self, program: &str, env: &[(&str, &str)]) -> Command {
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>, env: &[(&str, &str)]) -> Command {
         let mut c = Command::new(program);
         c.env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
@@ -446,8 +446,8 @@ fn plain_sink_without_tls_and_starttls_required_but_not_offered() {
         &[("SMTP_TLS", "starttls")],
         None,
     );
+    // The client has exited: anything it sent the sink had answered already.
     assert_fails(&o, &[69], "does not offer STARTTLS");
-    std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         files(&sink.new_dir()),
         before,
@@ -612,7 +612,7 @@ fn failures_exit_with_sysexits_and_one_clear_line() {
     assert_fails(&o, &[69], "recipient <x@elsewhere.test> refused: 554");
 
     // Only the SMTP_TLS_VERIFY=no message went through.
-    std::thread::sleep(Duration::from_millis(300));
+    m.srv.wait_spool(0);
     assert_eq!(files(&m.inbox("carol")).len(), before.len() + 1);
 }
 
@@ -767,7 +767,9 @@ fn offline_queue_flush_clear_and_concurrent_flushes() {
     assert!(stdout(&o).contains("3 sent, 0 kept"), "{}", stdout(&o));
     wait_count(&m.inbox("carol"), 3);
     assert!(list(&c, &[]).contains("is empty"));
-    let mut got: Vec<(std::time::SystemTime, String)> = files(&m.inbox("carol"))
+    // In the order the server queued them: Maildir names carry its queue id
+    // (microseconds, then a counter), unlike mtimes, which can tie.
+    let mut got: Vec<(String, String)> = files(&m.inbox("carol"))
         .into_iter()
         .map(|p| {
             let raw = std::fs::read_to_string(&p).unwrap();
@@ -776,7 +778,10 @@ fn offline_queue_flush_clear_and_concurrent_flushes() {
                 .find_map(|l| l.strip_prefix("Subject: "))
                 .unwrap_or_default()
                 .to_string();
-            (std::fs::metadata(&p).unwrap().modified().unwrap(), subj)
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let qid = name.split('.').nth(1).unwrap_or_default().to_string();
+            assert!(qid.starts_with('Q') && qid.len() == 21, "{name}");
+            (qid, subj)
         })
         .collect();
     got.sort();
@@ -836,7 +841,7 @@ fn offline_queue_flush_clear_and_concurrent_flushes() {
         assert_ok(&o, "concurrent --flush");
     }
     wait_count(&m.inbox("dave"), 6);
-    std::thread::sleep(Duration::from_millis(500));
+    m.srv.wait_spool(0);
     assert_eq!(files(&m.inbox("dave")).len(), 6, "a message was sent twice");
     assert!(list(&c, &[]).contains("is empty"));
 
@@ -894,7 +899,7 @@ fn sendmail_interface_for_cron() {
         .map(|u| files(&m.inbox(u)))
         .collect();
     let cmd = {
-        let mut cmd = c.command(&link.to_string_lossy(), &env);
+        let mut cmd = c.command(&link, &env);
         cmd.args(["-t", "-i", "-f", "bob@a.test", "-F", "Cron Daemon"]);
         cmd
     };
@@ -978,10 +983,10 @@ fn test_flag_prints_the_reply_chain_and_sends_are_logged() {
     assert!(stderr(&o).contains("status=failed"), "{}", stderr(&o));
 }
 
-/// An SMTP server that takes a whole message and then never answers, so a
-/// client can be killed at the worst moment. Sends on `got` when the final
-/// dot has arrived.
-fn stalling_server() -> (u16, std::sync::mpsc::Receiver<()>) {
+/// An SMTP server that accepts `accept` messages, then takes a whole message
+/// and never answers, so a client can be killed at the worst moment. Sends on
+/// `got` when that message's final dot has arrived.
+fn stalling_server(accept: usize) -> (u16, std::sync::mpsc::Receiver<()>) {
     use std::io::{BufRead, BufReader, Write};
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
@@ -992,16 +997,22 @@ fn stalling_server() -> (u16, std::sync::mpsc::Receiver<()>) {
         let mut r = BufReader::new(s);
         let _ = w.write_all(b"220 stall.test ESMTP\r\n");
         let mut in_data = false;
+        let mut accepted = 0;
         let mut line = String::new();
         while r.read_line(&mut line).unwrap_or(0) > 0 {
             let reply: &[u8] = if in_data {
-                if line == ".\r\n" {
+                if line == ".\r\n" && accepted < accept {
+                    accepted += 1;
+                    in_data = false;
+                    b"250 2.0.0 Ok: queued as STALL\r\n"
+                } else if line == ".\r\n" {
                     let _ = tx.send(());
                     // Hold the connection open, never acknowledging the message.
                     std::thread::sleep(Duration::from_secs(60));
                     return;
+                } else {
+                    b""
                 }
-                b""
             } else if line.starts_with("EHLO") {
                 b"250-stall.test\r\n250 8BITMIME\r\n"
             } else if line.starts_with("DATA") {
@@ -1017,25 +1028,30 @@ fn stalling_server() -> (u16, std::sync::mpsc::Receiver<()>) {
     (port, rx)
 }
 
+/// Three queued; the flush is killed after the server acknowledged the first
+/// and while it holds the second's reply: the first is gone from the queue
+/// (sent), the other two stay, and the next flush sends each of them once.
 #[test]
 fn flush_killed_mid_send_loses_nothing() {
     let m = Mail::start();
     let c = Client::new(&m.client_config("SMTP_PASS=pw-bob-1"));
-    let o = c.email(
-        &[
-            "--queue",
-            "--to",
-            "carol@a.test",
-            "--subject",
-            "survivor",
-            "--body",
-            "b",
-        ],
-        &[],
-        None,
-    );
-    assert_ok(&o, "--queue");
-    let (port, got_data) = stalling_server();
+    for i in 1..=3 {
+        let o = c.email(
+            &[
+                "--queue",
+                "--to",
+                "carol@a.test",
+                "--subject",
+                &format!("survivor {i}"),
+                "--body",
+                "b",
+            ],
+            &[],
+            None,
+        );
+        assert_ok(&o, "--queue");
+    }
+    let (port, got_data) = stalling_server(1);
     let port = port.to_string();
     let mut flush = c.spawn_email(
         &["--flush"],
@@ -1047,20 +1063,40 @@ fn flush_killed_mid_send_loses_nothing() {
     );
     got_data
         .recv_timeout(Duration::from_secs(10))
-        .expect("the message never reached the stalling server");
+        .expect("the second message never reached the stalling server");
     flush.kill().unwrap(); // SIGKILL between the final dot and the reply
     flush.wait().unwrap();
     let l = list(&c, &[]);
     assert!(
-        l.contains("subject: survivor") && l.contains("1 message(s)"),
+        !l.contains("subject: survivor 1")
+            && l.contains("subject: survivor 2")
+            && l.contains("subject: survivor 3")
+            && l.contains("2 message(s)"),
         "{l}"
     );
-    // The dead flush's lock went with it; the next one sends the message, once.
+    // The dead flush's lock went with it; the next one sends the two, once each.
     assert_ok(&c.email(&["--flush"], &[], None), "--flush after the crash");
-    wait_count(&m.inbox("carol"), 1);
+    wait_count(&m.inbox("carol"), 2);
     assert!(list(&c, &[]).contains("is empty"));
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(files(&m.inbox("carol")).len(), 1);
+    // All the server acknowledged is delivered once its spool is empty.
+    let t = Instant::now();
+    while std::fs::read_dir(m.srv.path("queue/msg")).unwrap().count() > 0 {
+        assert!(t.elapsed() < Duration::from_secs(10), "{}", m.srv.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut subjects: Vec<String> = files(&m.inbox("carol"))
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .find_map(|l| l.strip_prefix("Subject: "))
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    subjects.sort();
+    assert_eq!(subjects, ["survivor 2", "survivor 3"]);
 }
 
 /// The default log target, syslog: as root, the client runs in a private mount
@@ -1317,7 +1353,7 @@ mod local_submission {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        std::thread::sleep(Duration::from_millis(300));
+        srv.wait_spool(0);
         assert!(
             messages(&srv, "carol")
                 .iter()

@@ -123,7 +123,7 @@ fn slowloris_on_commands_and_data_is_cut_off_while_others_are_served() {
     assert!(said.contains("421 4.4.2 Timeout in DATA"), "{said}");
     assert!(took < Duration::from_secs(8), "DATA trickle held {took:?}");
     // Only the normal message arrived; the trickled one is not acknowledged.
-    std::thread::sleep(Duration::from_millis(300));
+    srv.wait_spool(0);
     assert_eq!(inbox_count(&srv), 1);
     let log = srv.log();
     assert!(log.contains("timeout: [127.0.0.1]"), "{log}");
@@ -186,8 +186,20 @@ fn stalled_tls_handshakes_and_garbage_records_are_dropped() {
         .unwrap();
     junk.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
+    // Closed at once (not left to the timeout), with at most a TLS alert.
+    let sent = Instant::now();
     let mut buf = Vec::new();
-    let _ = junk.read_to_end(&mut buf);
+    let r = junk.read_to_end(&mut buf);
+    assert!(r.is_ok(), "junk on the TLS port: not closed: {r:?}");
+    assert!(
+        sent.elapsed() < Duration::from_secs(1),
+        "junk on the TLS port held {:?}",
+        sent.elapsed()
+    );
+    assert!(
+        buf.is_empty() || buf.starts_with(&[0x15, 0x03]),
+        "junk on the TLS port was answered {buf:?}"
+    );
     // STARTTLS, then a malformed record.
     let mut st = TcpStream::connect(("127.0.0.1", srv.ports.submission)).unwrap();
     st.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -233,8 +245,20 @@ print('ok')
         "stalled handshake held {:?}",
         t.elapsed()
     );
-    let _ = st.read_to_end(&mut rest);
+    // The malformed record's connection is closed too, by the end of the
+    // handshake timeout at the latest, with at most a TLS alert.
+    rest.clear();
+    let r = st.read_to_end(&mut rest);
+    assert!(r.is_ok(), "malformed record: not closed: {r:?}");
+    assert!(
+        rest.is_empty() || rest.starts_with(&[0x15, 0x03]),
+        "malformed record was answered {rest:?}"
+    );
     let log = srv.log();
+    assert!(
+        log.matches("TLS handshake with 127.0.0.1").count() >= 3,
+        "the stall, the junk and the bad record each logged:\n{log}"
+    );
     assert!(log.contains("TLS handshake with 127.0.0.1"), "{log}");
     assert!(
         log.contains("handshake timeout") || log.contains("timed out"),
@@ -362,7 +386,7 @@ fn disk_full_on_the_maildir_defers_and_delivers_once_there_is_room() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    std::thread::sleep(Duration::from_millis(500));
+    srv.wait_spool(0);
     assert_eq!(inbox_count(&srv), 1, "delivered twice");
     drop(srv);
 }

@@ -13,9 +13,8 @@ fn server() -> Server {
     let mut s = Server::prepare("");
     s.launch();
     s.add_account("alice@a.test", "alice-pw-1");
+    // add_account returns once the running server has the account.
     s.add_account("bob@a.test", "bob-pw-1");
-    s.signal(nix::sys::signal::Signal::SIGHUP);
-    std::thread::sleep(Duration::from_millis(500));
     s
 }
 
@@ -103,7 +102,7 @@ fn path_traversal_is_refused_and_creates_nothing() {
         &[&s.ports.smtp.to_string()],
     );
     assert_ok(&o, "smtp");
-    std::thread::sleep(Duration::from_millis(500));
+    s.wait_spool(0);
     let root = s.path("");
     let before = tree(&root);
     let out = run_py(&s, TRAVERSAL_PY, &[]);
@@ -501,8 +500,6 @@ fn limits_on_lines_literals_bad_commands_sessions_and_failed_logins() {
         Server::prepare("EMAIL_MAX_MESSAGE_SIZE=1000000\nEMAIL_IMAP_MAX_USER_CONNECTIONS=3");
     s.launch();
     s.add_account("carol@a.test", "carol-pw-1");
-    s.signal(nix::sys::signal::Signal::SIGHUP);
-    std::thread::sleep(Duration::from_millis(500));
     let out = run_py(&s, LIMITS_PY, &["carol@a.test", "carol-pw-1"]);
     assert_eq!(out, "OK", "{}", s.log());
     s.stop();
@@ -820,4 +817,49 @@ fn offlineimap_syncs_both_ways() {
     );
     let (names, flagged) = local(&inbox, 'F');
     assert_eq!((names.len(), flagged), (450, 20), "local after sync");
+}
+
+/// Commands pipelined after STARTTLS in the same packet (CVE-2011-0411's
+/// pattern) are dropped, not run inside the TLS session: the client sees no
+/// answer to them after the handshake and is not logged in by them.
+#[test]
+fn commands_injected_before_the_tls_handshake_are_not_run() {
+    let s = server();
+    let py = r#"
+import socket, ssl, sys
+port, cafile = int(sys.argv[1]), sys.argv[2]
+raw = socket.create_connection(('127.0.0.1', port), timeout=10)
+def line():
+    b = b''
+    while not b.endswith(b'\r\n'):
+        c = raw.recv(1)
+        if not c:
+            raise SystemExit('closed: %r' % b)
+        b += c
+    return b
+print(line()[:4].decode())
+raw.sendall(b'a STARTTLS\r\nb LOGIN bob@a.test bob-pw-1\r\nc CAPABILITY\r\n')
+print(line().decode().strip())
+ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
+t = ctx.wrap_socket(raw)
+t.sendall(b'd NOOP\r\ne SELECT INBOX\r\n')
+got = b''
+while b'\r\ne ' not in b'\r\n' + got or not got.endswith(b'\r\n'):
+    c = t.recv(4096)
+    if not c:
+        break
+    got += c
+for l in got.decode().split('\r\n'):
+    if l:
+        print(l.split(' ')[0] + ' ' + l.split(' ')[1])
+"#;
+    let o = python(py, &[&s.ports.imap.to_string(), &s.cert.to_string_lossy()]);
+    assert_ok(&o, "STARTTLS injection");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "* OK\na OK Begin TLS negotiation now\nd OK\ne BAD",
+        "{}",
+        s.log()
+    );
+    assert!(!s.log().contains("login user=bob@a.test"), "{}", s.log());
 }

@@ -82,7 +82,7 @@ fn quarantine_lands_in_junk_reject_is_refused_and_forged_results_go() {
         assert!(t.elapsed() < Duration::from_secs(10), "{}", srv.log());
         std::thread::sleep(Duration::from_millis(50));
     }
-    std::thread::sleep(Duration::from_millis(300));
+    srv.wait_spool(0);
     let j = files_in(&junk);
     assert_eq!(j.len(), 1, "{j:?}");
     assert!(

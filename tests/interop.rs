@@ -140,7 +140,9 @@ fn a_hop_without_smtputf8_or_8bitmime_gets_nothing_the_sender_a_bounce() {
     assert!(all.contains("Status: 5.6.7"), "{all}");
     assert!(all.contains("Status: 5.6.3"), "{all}");
     assert!(a.log().contains("dsn=5.6.7 status=bounced"), "{}", a.log());
-    std::thread::sleep(Duration::from_millis(300));
+    // A has nothing left to send: one message went to Postfix, no more.
+    a.wait_spool(0);
+    assert_eq!(a.log().matches("status=sent").count(), 1, "{}", a.log());
     assert_eq!(pf.messages().len(), 1, "{}", pf.log());
 }
 
@@ -472,7 +474,7 @@ s.quit()
         "{theirs}"
     );
     // Exactly the two notices.
-    std::thread::sleep(Duration::from_millis(500));
+    a.wait_spool(0);
     assert_eq!(inbox_of_bob(&a, 2).len(), 2, "{}", a.log());
 }
 
@@ -517,7 +519,7 @@ s.quit()
     assert!(text.contains("Subject: ol\u{e1}"), "{text}");
     // Two recipients in one transaction: one copy (the alias leads to the
     // same mailbox), no `for` clause (Bcc privacy).
-    std::thread::sleep(Duration::from_millis(500));
+    a.wait_spool(0);
     assert_eq!(std::fs::read_dir(&inbox).unwrap().count(), 1, "{}", a.log());
     // One recipient: `for <josé@a.test>`, UTF-8 kept.
     let r = smtp_dialog_at(

@@ -212,8 +212,7 @@ fn unknown_user_at_b_bounces_to_the_sender_and_no_route_defers() {
         1,
         Duration::from_secs(5),
     );
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(std::fs::read_dir(a.path("queue/msg")).unwrap().count(), 1);
+    a.wait_spool(1);
 
     // From <> (port 25, through an alias to b.test): fails at B, is not bounced.
     let py = r#"
@@ -224,7 +223,7 @@ s.quit()
 "#;
     assert_ok(&python(py, &[&a.ports.smtp.to_string()]), "null sender");
     a.wait_log("not bounced: null sender <>", 1, Duration::from_secs(10));
-    std::thread::sleep(Duration::from_millis(300));
+    a.wait_spool(1);
     assert_eq!(
         std::fs::read_dir(&inbox).unwrap().count(),
         1,
@@ -468,4 +467,148 @@ fn smarthost_with_auth_over_starttls() {
     for log in [a.log(), b.log()] {
         assert!(!log.contains("relay-secret"), "password in a log line");
     }
+}
+
+/// EMAIL_QUEUE_LIFETIME: a recipient still failing temporarily when the message
+/// is older than that is given up (logged `status=expired`), the sender gets an
+/// RFC 3464 notice with Action: failed and Status: 4.4.7, and the spool empties.
+#[test]
+fn a_message_past_its_lifetime_is_returned_to_the_sender() {
+    let a = Server::prepare("EMAIL_QUEUE_RETRY=1s\nEMAIL_QUEUE_LIFETIME=3s").start();
+    a.add_account("bob@a.test", "pw-bob-1");
+    let id = submit_as_bob(
+        &a,
+        &["carol@nowhere.test"],
+        "Subject: too late\r\n\r\nx\r\n",
+    );
+    a.wait_log(
+        &format!(
+            "{id}: to=<carol@nowhere.test> relay=none dsn=4.4.7 status=expired (gave up after "
+        ),
+        1,
+        Duration::from_secs(15),
+    );
+    let log = a.log();
+    let deferrals = log
+        .lines()
+        .filter(|l| {
+            l.contains(&format!("{id}: to=<carol@nowhere.test>")) && l.contains("status=deferred")
+        })
+        .count();
+    assert!(
+        deferrals >= 2,
+        "retried every second until the lifetime ran out:\n{log}"
+    );
+    let inbox = a.path("mail/a.test/bob/new");
+    let t = Instant::now();
+    let file = loop {
+        if let Some(f) = std::fs::read_dir(&inbox).unwrap().flatten().next() {
+            break f.path();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no notice:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let py = r#"
+import email, sys
+m = email.message_from_binary_file(open(sys.argv[1], 'rb'))
+assert m.get_content_type() == 'multipart/report', m.get_content_type()
+assert m.get_param('report-type') == 'delivery-status'
+status = [p for p in m.walk() if p.get_content_type() == 'message/delivery-status'][0]
+blocks = status.get_payload()
+rcpt = blocks[1]
+print(rcpt['Final-Recipient'], rcpt['Action'], rcpt['Status'])
+orig = [p for p in m.walk() if p.get_content_type() in ('message/rfc822', 'text/rfc822-headers')][0]
+print('too late' in orig.as_string())
+"#;
+    let v = python(py, &[&file.to_string_lossy()]);
+    assert_ok(&v, "expiry notice");
+    assert_eq!(
+        String::from_utf8_lossy(&v.stdout).trim(),
+        "rfc822;carol@nowhere.test failed 4.4.7\nTrue"
+    );
+    let t = Instant::now();
+    while std::fs::read_dir(a.path("queue/msg")).unwrap().count() > 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "expired message left in the spool"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A smarthost that offers AUTH but not STARTTLS never sees the credentials:
+/// the message is deferred with "TLS required" and the password is not sent.
+#[test]
+fn credentials_are_never_sent_to_a_smarthost_without_tls() {
+    // A plain ESMTP listener that offers AUTH and records every line it gets.
+    let py = r#"
+import socket, sys
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(('127.0.0.1', 0)); srv.listen(5)
+print(srv.getsockname()[1], flush=True)
+log = open(sys.argv[1], 'ab', buffering=0)
+srv.settimeout(30)
+while True:
+    try:
+        c, _ = srv.accept()
+    except socket.timeout:
+        break
+    c.settimeout(10)
+    f = c.makefile('rb')
+    c.sendall(b'220 plain.test ESMTP\r\n')
+    try:
+        for line in f:
+            log.write(line)
+            w = line.strip().upper()
+            if w.startswith(b'EHLO'):
+                c.sendall(b'250-plain.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n')
+            elif w == b'QUIT':
+                c.sendall(b'221 bye\r\n'); break
+            else:
+                c.sendall(b'250 ok\r\n')
+    except Exception:
+        pass
+    c.close()
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let seen = dir.path().join("seen");
+    let mut sink = python_cmd()
+        .arg("-c")
+        .arg(py)
+        .arg(&seen)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(sink.stdout.take().unwrap()),
+        &mut port,
+    )
+    .unwrap();
+    let _reap = Reap(sink);
+    let a = Server::prepare(&format!(
+        "EMAIL_RELAY_HOST=127.0.0.1:{}\nEMAIL_RELAY_USER=relay@a.test\nEMAIL_RELAY_PASS_FILE={}",
+        port.trim(),
+        dir.path().join("relay.pass").display()
+    ));
+    std::fs::write(dir.path().join("relay.pass"), "relay-secret\n").unwrap();
+    let a = a.start();
+    a.add_account("bob@a.test", "pw-bob-1");
+    submit_as_bob(&a, &["carol@far.test"], "Subject: x\r\n\r\nx\r\n");
+    a.wait_log("to=<carol@far.test>", 1, Duration::from_secs(10));
+    let log = a.log();
+    assert!(
+        log.contains("status=deferred") && log.contains("TLS required but STARTTLS not offered"),
+        "{log}"
+    );
+    let seen = std::fs::read_to_string(&seen).unwrap_or_default();
+    assert!(seen.contains("EHLO"), "the smarthost was asked: {seen}");
+    assert!(
+        !seen.to_uppercase().contains("AUTH") && !seen.contains("MAIL FROM"),
+        "sent to a smarthost without TLS: {seen}"
+    );
 }

@@ -42,6 +42,8 @@ fn debian_package_installs_serves_mail_and_purges_keeping_mail() {
         eprintln!("skipped: needs root, dpkg and unshare");
         return;
     }
+    // The package is made of the release build, as a release is.
+    let sx = release::sx();
     let _system = system_lock();
     let root = env!("CARGO_MANIFEST_DIR");
     let out = tempfile::Builder::new()
@@ -50,7 +52,7 @@ fn debian_package_installs_serves_mail_and_purges_keeping_mail() {
         .unwrap();
     let deb = run(
         Command::new(format!("{root}/etc/build-deb.sh"))
-            .arg(SX)
+            .arg(&sx)
             .arg(out.path()),
         "etc/build-deb.sh",
     );

@@ -165,6 +165,7 @@ fn rustls_pki_types_der(pem: &str) -> Vec<u8> {
 fn kill9_of_any_child_is_back_within_2s() {
     for (name, _, _) in ROLES {
         let srv = Server::prepare("").start();
+        srv.expect_crashes();
         srv.add_account("bob@a.test", "pw-bob-1");
         srv.wait_log("1 account(s)", 1, Duration::from_secs(5));
         let before = srv.children();

@@ -94,7 +94,8 @@ fn list_show_hold_flush_release_remove() {
         }
     };
     wait_count(1);
-    std::thread::sleep(Duration::from_millis(500));
+    a.wait_spool(0);
+    b.wait_spool(0);
     assert_eq!(
         std::fs::read_dir(&inbox).unwrap().count(),
         1,

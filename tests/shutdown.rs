@@ -187,6 +187,6 @@ fn sigterm_during_20_transfers_drains_and_exits_0() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    std::thread::sleep(Duration::from_millis(500));
+    srv.wait_spool(0);
     assert_eq!(std::fs::read_dir(&inbox).unwrap().count(), accepted);
 }

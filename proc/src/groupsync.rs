@@ -1,8 +1,10 @@
-//! Group commit of durability. Callers that have written (and renamed) their files
-//! hand in the files and the directories whose entries changed; one thread takes
-//! every request waiting, starts write-back of all their data at once
-//! (sync_file_range), then fdatasyncs each file and fsyncs each distinct
-//! directory. On a journaling filesystem the first fdatasync commits one journal
+//! Group commit of durability. Callers that have written their files hand in
+//! the files, the renames that publish them (done here, only once the file's
+//! data is on disk: a name in Maildir's new/ must never point at data a power
+//! loss can take back) and the directories whose entries changed; one thread
+//! takes every request waiting, starts write-back of all their data at once
+//! (sync_file_range), fdatasyncs each file, makes each job's renames, then
+//! fsyncs each distinct directory. On a journaling filesystem the first fdatasync commits one journal
 //! transaction holding the metadata of the whole batch, so the rest return almost
 //! at once: one disk flush is shared by every session that finished meanwhile,
 //! instead of several per message. queue waits for it before `Committed` (and so
@@ -18,6 +20,7 @@ use tokio::sync::oneshot;
 
 struct Job {
     files: Vec<File>,
+    renames: Vec<(PathBuf, PathBuf)>,
     dirs: Vec<PathBuf>,
     reply: oneshot::Sender<io::Result<()>>,
 }
@@ -44,7 +47,12 @@ fn sync_batch(jobs: Vec<Job>) {
     }
     let mut file_results: Vec<io::Result<()>> = jobs
         .iter()
-        .map(|j| j.files.iter().try_for_each(|f| f.sync_data()))
+        .map(|j| {
+            j.files.iter().try_for_each(|f| f.sync_data())?;
+            j.renames
+                .iter()
+                .try_for_each(|(from, to)| std::fs::rename(from, to))
+        })
         .collect();
     for (d, r) in dir_results.iter_mut() {
         *r = File::open(d)
@@ -84,9 +92,26 @@ impl GroupSync {
 
     /// Returns once `files`' data and `dirs`' entries are on disk.
     pub async fn sync(&self, files: Vec<File>, dirs: Vec<PathBuf>) -> io::Result<()> {
+        self.sync_then_rename(files, Vec::new(), dirs).await
+    }
+
+    /// Sync `files`' data, then make `renames` (each only if every file synced),
+    /// then sync `dirs`; returns once all of it is on disk. An error leaves the
+    /// renames not made or not known to be durable: the caller cleans up.
+    pub async fn sync_then_rename(
+        &self,
+        files: Vec<File>,
+        renames: Vec<(PathBuf, PathBuf)>,
+        dirs: Vec<PathBuf>,
+    ) -> io::Result<()> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Job { files, dirs, reply })
+            .send(Job {
+                files,
+                renames,
+                dirs,
+                reply,
+            })
             .map_err(|_| io::Error::other("sync thread stopped"))?;
         rx.await
             .unwrap_or_else(|_| Err(io::Error::other("sync thread stopped")))

@@ -15,6 +15,7 @@ pub mod directory;
 #[cfg(test)]
 mod dns_fixture;
 pub mod drain;
+pub mod fault;
 pub mod fsworker;
 pub mod groupsync;
 pub mod imap;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod postfix;
+pub mod release;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -10,7 +11,38 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub const SX: &str = env!("CARGO_BIN_EXE_sx");
+/// The `sx` under test: the one this `cargo test` built, or the one
+/// SX_UNDER_TEST names (tests/release.rs runs suites against the release build).
+pub const SX: SxBin = SxBin;
+
+pub struct SxBin;
+
+impl SxBin {
+    pub fn path(&self) -> &'static str {
+        static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        PATH.get_or_init(|| {
+            std::env::var("SX_UNDER_TEST").unwrap_or_else(|_| env!("CARGO_BIN_EXE_sx").into())
+        })
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for SxBin {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.path().as_ref()
+    }
+}
+
+impl AsRef<Path> for SxBin {
+    fn as_ref(&self) -> &Path {
+        self.path().as_ref()
+    }
+}
+
+impl std::fmt::Display for SxBin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.path())
+    }
+}
 pub const USERS: [&str; 4] = ["_sxkey", "_sxsmtp", "_sxqueue", "_sxmail"];
 
 pub fn is_root() -> bool {
@@ -182,6 +214,9 @@ pub struct Server {
     pub child: Option<Child>,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// The test kills children or injects panics itself: their deaths and
+    /// panics in the log are not failures.
+    crashes_expected: std::sync::atomic::AtomicBool,
 }
 
 impl Server {
@@ -228,7 +263,44 @@ impl Server {
             child: None,
             cert,
             key,
+            crashes_expected: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// This test kills children or makes them panic on purpose.
+    pub fn expect_crashes(&self) {
+        self.crashes_expected
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Fails the test (from Drop) when the daemon died on its own, or, unless
+    /// the test caused it, when a child panicked or died: a test can pass on a
+    /// restarted child while the server had a bug.
+    fn check_health(&self, died: Option<std::process::ExitStatus>) {
+        if let Some(st) = died {
+            panic!("the daemon exited on its own ({st}):\n{}", self.log());
+        }
+        if self
+            .crashes_expected
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let log = self.log();
+        let bad: Vec<&str> = log
+            .lines()
+            .filter(|l| {
+                // parent/supervise.rs's words for a child's death.
+                l.contains("panic at ")
+                    || l.contains("] exited with status ")
+                    || l.contains("] killed by signal ")
+            })
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "a child panicked or died:\n{}\n\nwhole log:\n{log}",
+            bad.join("\n")
+        );
     }
 
     pub fn path(&self, p: &str) -> PathBuf {
@@ -256,6 +328,8 @@ impl Server {
         let child = Command::new(SX)
             .args(["server-email", "--config"])
             .arg(&self.config)
+            // isolation.rs's panic test uses them (proc/src/fault.rs).
+            .env("SX_FAULT_INJECTION", "1")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -308,6 +382,27 @@ impl Server {
             "log never showed {needle:?} x{n}:\n{}\n{context}",
             self.log()
         );
+    }
+
+    /// Wait until the spool holds exactly `n` messages: every other message
+    /// it accepted has been delivered, bounced or sent on. What a test then
+    /// counts in a mailbox is final (no fixed sleep stands in for this).
+    pub fn wait_spool(&self, n: usize) {
+        let t = Instant::now();
+        loop {
+            let now = std::fs::read_dir(self.path("queue/msg"))
+                .map(|d| d.count())
+                .unwrap_or(0);
+            if now == n {
+                return;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "the spool holds {now} messages, not {n}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn wait_serving(&mut self, timeout: Duration) {
@@ -391,7 +486,15 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // Stopped first: a failed check must not leave the daemon running.
+        let died = self
+            .child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten());
         self.stop();
+        if !std::thread::panicking() {
+            self.check_health(died);
+        }
     }
 }
 
@@ -411,6 +514,27 @@ pub fn sx_with_config(config: &Path, args: &[&str], stdin: &str) -> Output {
 }
 
 /// (comm, pid) of every process whose parent is `ppid`.
+/// Wait until none of `pids` runs any more (a zombie counts as gone).
+#[allow(dead_code)]
+pub fn wait_exited(pids: &[i32]) {
+    let t = Instant::now();
+    let running = |p: &i32| {
+        std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .map(|s| {
+                s.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+            })
+            .unwrap_or(false)
+    };
+    while pids.iter().any(running) {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "still running: {pids:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 pub fn children_of(ppid: i32) -> Vec<(String, i32)> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -486,18 +610,24 @@ pub fn assert_ok(o: &Output, what: &str) {
     );
 }
 
-/// IMAP LOGIN over implicit TLS with Python's imaplib: "OK" or the error text.
+/// IMAP LOGIN over implicit TLS with Python's imaplib: "OK", "NO <the
+/// server's text>" for a refusal, "BAD ..." for a protocol error, and
+/// "DROPPED ..." when the connection broke (never mistaken for a refusal).
 pub const IMAP_LOGIN_PY: &str = r#"
 import imaplib, ssl, sys
 port, cafile, user, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 ctx = ssl.create_default_context(cafile=cafile); ctx.check_hostname = False
-m = imaplib.IMAP4_SSL('127.0.0.1', port, ssl_context=ctx)
 try:
+    m = imaplib.IMAP4_SSL('127.0.0.1', port, ssl_context=ctx, timeout=10)
     typ, _ = m.login(user, pw)
     print(typ)
     m.logout()
+except imaplib.IMAP4.abort as e:
+    print('DROPPED', e)
 except imaplib.IMAP4.error as e:
-    print('NO', e)
+    print(('BAD ' if 'command error: BAD' in str(e) else 'NO ') + str(e))
+except OSError as e:
+    print('DROPPED', e)
 "#;
 
 pub fn imap_login(srv: &Server, user: &str, pw: &str) -> String {

@@ -1,7 +1,9 @@
 //! Writing one message into a Maildir (relative to the delivery chroot):
-//! unique name, write in tmp/, rename into new/. The caller then makes it durable
-//! with a group sync (crate::groupsync) before reporting it delivered; a file that
-//! is in new/ was complete when renamed there, so a reader never sees half of it.
+//! unique name, write in tmp/. The caller then has the group sync
+//! (crate::groupsync) sync its data, rename it into new/ and sync new/ before
+//! reporting it delivered: a file in new/ was complete and on disk when renamed
+//! there, so neither a reader nor a power loss ever leaves half of it (an
+//! empty file in new/ after a crash would pass for a delivered duplicate).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -67,7 +69,8 @@ fn add_usage(mailbox: &str, n: u64) {
 }
 
 pub enum Delivered {
-    New(std::path::PathBuf, File),
+    /// Written in tmp/ (the path), to be synced and renamed to new/ (the second).
+    Written(std::path::PathBuf, std::path::PathBuf, File),
     /// Already in new/ from an attempt the queue did not hear about.
     Duplicate(std::path::PathBuf),
 }
@@ -85,8 +88,8 @@ pub struct Job<'a> {
     pub junk: bool,
 }
 
-/// Deliver `msg` to `mailbox`'s INBOX (or Junk folder); returns the path in
-/// new/ and the open file.
+/// Write `msg` for `mailbox`'s INBOX (or Junk folder) into tmp/; returns its
+/// path there, its path to be in new/ and the open file.
 pub fn deliver(job: &Job<'_>, mut msg: impl std::io::Read) -> Result<Delivered, Failure> {
     let Job {
         id,
@@ -148,10 +151,6 @@ pub fn deliver(job: &Job<'_>, mut msg: impl std::io::Read) -> Result<Delivered, 
             return Err(temp(e));
         }
     };
-    if let Err(e) = std::fs::rename(&tmp, &new) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(temp(e));
-    }
     add_usage(mailbox, size);
-    Ok(Delivered::New(new, f))
+    Ok(Delivered::Written(tmp, new, f))
 }

@@ -169,9 +169,10 @@ async fn serve_queue(queue: Arc<Channel<DeliveryToQueue, QueueToDelivery>>, w: A
                         Err(e) => Err(maildir_write::Failure::Temp(e.to_string())),
                     }
                 }
-                Ok(maildir_write::Delivered::New(path, file)) => match group
-                    .sync(
+                Ok(maildir_write::Delivered::Written(tmp, path, file)) => match group
+                    .sync_then_rename(
                         vec![file],
+                        vec![(tmp.clone(), path.clone())],
                         path.parent().map(|d| d.to_path_buf()).into_iter().collect(),
                     )
                     .await
@@ -179,6 +180,7 @@ async fn serve_queue(queue: Arc<Channel<DeliveryToQueue, QueueToDelivery>>, w: A
                     Ok(()) => Ok(path),
                     Err(e) => {
                         // Not known to be on disk: take it back, queue retries.
+                        let _ = std::fs::remove_file(&tmp);
                         let _ = std::fs::remove_file(&path);
                         Err(maildir_write::Failure::Temp(format!("sync: {e}")))
                     }

@@ -48,6 +48,9 @@ fn command(role: Role) -> Command {
         .arg(role.name())
         .env_clear()
         .stdin(Stdio::null());
+    if crate::fault::armed() {
+        cmd.env(crate::fault::VAR, "1");
+    }
     if CHILD_STDERR_NULL.load(std::sync::atomic::Ordering::Relaxed) {
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
     }

@@ -188,6 +188,12 @@ pub async fn supervise(
     // Roles waiting to be started again, and when.
     let mut pending: Vec<(Role, tokio::time::Instant)> = Vec::new();
     let mut key_id = 1u32;
+    if crate::fault::armed() {
+        log::warn!(
+            "{}=1: fault points armed (EHLO sx-fault-panic.invalid and IMAP tag sx-fault-panic panic their session); for tests only",
+            crate::fault::VAR
+        );
+    }
     log::info!("started: {} processes serving", run.set.len());
 
     loop {

@@ -551,64 +551,6 @@ pub fn apply(message: &[u8], o: &Outcome) -> Vec<u8> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn changes_are_made_where_the_protocol_says() {
-        let m = b"Received: x\r\n\ty\r\nSubject: a\r\nX-Spam: old\r\n\r\nbody\r\n";
-        let o = Outcome {
-            changes: vec![
-                Change::Add("X-Spamd-Result".into(), "default: False".into()),
-                Change::Insert(0, "X-Top".into(), "t".into()),
-                Change::Set(1, "X-Spam".into(), String::new()),
-                Change::Set(1, "Subject".into(), "b".into()),
-            ],
-            body: None,
-            quarantine: false,
-        };
-        let out = String::from_utf8(apply(m, &o)).unwrap();
-        assert_eq!(
-            out,
-            "X-Top: t\r\nReceived: x\r\n\ty\r\nSubject: b\r\nX-Spamd-Result: default: False\r\n\r\nbody\r\n"
-        );
-        let o = Outcome {
-            body: Some(b"new\r\n".to_vec()),
-            ..Outcome::default()
-        };
-        assert!(String::from_utf8(apply(m, &o))
-            .unwrap()
-            .ends_with("\r\n\r\nnew\r\n"));
-    }
-
-    #[test]
-    fn a_milter_cannot_add_lines_or_bad_names() {
-        let m = b"Subject: a\r\n\r\nbody\r\n";
-        let o = Outcome {
-            changes: vec![
-                Change::Add("X-A".into(), "one\nEvil: two\r\n".into()),
-                Change::Add("Bad Name".into(), "x".into()),
-                Change::Add("X-B:".into(), "x".into()),
-            ],
-            body: None,
-            quarantine: false,
-        };
-        let out = String::from_utf8(apply(m, &o)).unwrap();
-        assert_eq!(out, "Subject: a\r\nX-A: one\r\n\tEvil: two\r\n\r\nbody\r\n");
-    }
-
-    #[test]
-    fn replies_of_a_milter_are_checked() {
-        assert_eq!(
-            verdict(b'y', b"554 5.7.1 Gtube pattern\0").unwrap(),
-            Some(Verdict::Reject("554 5.7.1 Gtube pattern\r\n".into()))
-        );
-        assert!(verdict(b'y', b"250 ok\0").is_err());
-        assert!(verdict(b'x', b"").is_err());
-    }
-}
-
 /// What the milters made of a spooled message.
 pub enum Filtered {
     /// Go on; the file grew by this much (changes), and maybe to Junk.
@@ -669,5 +611,63 @@ pub async fn filter(job: Job) -> Filtered {
             junk: outcome.quarantine,
         },
         _ => Filtered::Refuse("451 4.3.0 Error writing message, try again later\r\n".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_are_made_where_the_protocol_says() {
+        let m = b"Received: x\r\n\ty\r\nSubject: a\r\nX-Spam: old\r\n\r\nbody\r\n";
+        let o = Outcome {
+            changes: vec![
+                Change::Add("X-Spamd-Result".into(), "default: False".into()),
+                Change::Insert(0, "X-Top".into(), "t".into()),
+                Change::Set(1, "X-Spam".into(), String::new()),
+                Change::Set(1, "Subject".into(), "b".into()),
+            ],
+            body: None,
+            quarantine: false,
+        };
+        let out = String::from_utf8(apply(m, &o)).unwrap();
+        assert_eq!(
+            out,
+            "X-Top: t\r\nReceived: x\r\n\ty\r\nSubject: b\r\nX-Spamd-Result: default: False\r\n\r\nbody\r\n"
+        );
+        let o = Outcome {
+            body: Some(b"new\r\n".to_vec()),
+            ..Outcome::default()
+        };
+        assert!(String::from_utf8(apply(m, &o))
+            .unwrap()
+            .ends_with("\r\n\r\nnew\r\n"));
+    }
+
+    #[test]
+    fn a_milter_cannot_add_lines_or_bad_names() {
+        let m = b"Subject: a\r\n\r\nbody\r\n";
+        let o = Outcome {
+            changes: vec![
+                Change::Add("X-A".into(), "one\nEvil: two\r\n".into()),
+                Change::Add("Bad Name".into(), "x".into()),
+                Change::Add("X-B:".into(), "x".into()),
+            ],
+            body: None,
+            quarantine: false,
+        };
+        let out = String::from_utf8(apply(m, &o)).unwrap();
+        assert_eq!(out, "Subject: a\r\nX-A: one\r\n\tEvil: two\r\n\r\nbody\r\n");
+    }
+
+    #[test]
+    fn replies_of_a_milter_are_checked() {
+        assert_eq!(
+            verdict(b'y', b"554 5.7.1 Gtube pattern\0").unwrap(),
+            Some(Verdict::Reject("554 5.7.1 Gtube pattern\r\n".into()))
+        );
+        assert!(verdict(b'y', b"250 ok\0").is_err());
+        assert!(verdict(b'x', b"").is_err());
     }
 }

@@ -1,8 +1,17 @@
-//! Runs every fuzz target in fuzz/ (libFuzzer through libfuzzer-sys, built with
-//! the same coverage flags cargo-fuzz uses, on stable Rust) for FUZZ_SECONDS
-//! (default 8) each, two at a time, from the committed seeds plus seeds made
-//! here from real encodings. A crash, a panic, a timeout or a leak of memory past
-//! the RSS limit fails the test and leaves the input in the run's directory.
+//! Runs every fuzz target in fuzz/ (libFuzzer through libfuzzer-sys, our crates
+//! built with the coverage flags cargo-fuzz uses, on stable Rust: see
+//! fuzz/instrument.sh) for FUZZ_SECONDS (default 8) each, two at a time, from
+//! the committed seeds plus seeds made here from real encodings. A crash, a
+//! panic, a timeout or a leak of memory past the RSS limit fails the test and
+//! leaves the input in the run's directory.
+//!
+//! It lives in scorpiox-proc's tests so it runs after the top package's
+//! suites, during which tests/build.rs had the release build (whose
+//! dependencies the fuzz targets share) and this build run in the background.
+
+#[path = "../../tests/common/release.rs"]
+#[allow(dead_code)]
+mod release;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,35 +28,8 @@ const TARGETS: [&str; 8] = [
     "ipc_frame",
 ];
 
-/// cargo-fuzz's instrumentation without a sanitizer (ASan needs nightly).
-const RUSTFLAGS: &str = "-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
-    -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
-    -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing";
-
 fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
-}
-
-fn triple() -> String {
-    format!("{}-unknown-linux-gnu", std::env::consts::ARCH)
-}
-
-fn build() -> PathBuf {
-    let dir = fuzz_dir();
-    let o = Command::new(env!("CARGO"))
-        .current_dir(&dir)
-        .args(["build", "--release", "--bins", "--target", &triple()])
-        .env("RUSTFLAGS", RUSTFLAGS)
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET_DIR")
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "building fuzz/ failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    dir.join("target").join(triple()).join("release")
+    release::workspace().join("fuzz")
 }
 
 /// Seeds that must be real encodings: written from the types themselves.
@@ -99,8 +81,7 @@ fn encoded_seeds(target: &str, dir: &Path) {
             };
             write("env", sxproc::queue::envelope_file::encode(&env));
             // Release 0.1's bincode form, as its spool holds it.
-            let v1 = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/data/spool-v1/env/0640A1B2C3D4E0020002");
+            let v1 = release::workspace().join("tests/data/spool-v1/env/0640A1B2C3D4E0020002");
             write("env-v1", std::fs::read(v1).unwrap());
         }
         "ipc_frame" => {
@@ -173,7 +154,7 @@ fn every_fuzz_target_runs_without_a_crash() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(8);
-    let bin = build();
+    let bin = release::fuzz_targets();
     let work = tempfile::Builder::new()
         .prefix("sx-fuzz-")
         .tempdir()

@@ -1,0 +1,119 @@
+//! The release build in the test step: `target/release/sx` (what the package
+//! ships; package.rs and release.rs use it) and the fuzz targets built on the
+//! same release dependencies (proc/tests/fuzz.rs). Cargo's lock on
+//! target/release makes a caller wait for a build already running, e.g. the
+//! one `start_in_background` began while the other suites ran.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The workspace's target directory (this test executable is in
+/// `<target>/debug/deps/`).
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.ancestors()
+        .nth(3)
+        .map(Path::to_path_buf)
+        .expect("test executable under <target>/debug/deps")
+}
+
+fn root() -> &'static Path {
+    // tests/common is the top package's; proc/tests reach it by path.
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR")))
+}
+
+/// The workspace root (the directory with the top Cargo.toml).
+pub fn workspace() -> PathBuf {
+    let mut d = root().to_path_buf();
+    while !d.join("fuzz").is_dir() {
+        if !d.pop() {
+            panic!("no workspace root above {}", root().display());
+        }
+    }
+    d
+}
+
+/// `cargo build --release --bin sx`.
+pub fn sx_command() -> Command {
+    let mut c = Command::new(env!("CARGO"));
+    c.current_dir(workspace())
+        .args(["build", "--release", "--bin", "sx", "--target-dir"])
+        .arg(target_dir());
+    c
+}
+
+/// The fuzz targets on the release dependencies, our crates instrumented
+/// (fuzz/instrument.sh, for workspace members only).
+pub fn fuzz_command() -> Command {
+    let ws = workspace();
+    let mut c = Command::new(env!("CARGO"));
+    c.current_dir(&ws)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "scorpiox-fuzz",
+            "--bins",
+            "--target-dir",
+        ])
+        .arg(target_dir())
+        .env("RUSTC_WORKSPACE_WRAPPER", ws.join("fuzz/instrument.sh"));
+    c
+}
+
+fn run(mut c: Command, what: &str) {
+    let o = c.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        o.status.success(),
+        "{what} failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// target/release/sx, built (or waited for) now.
+pub fn sx() -> PathBuf {
+    run(sx_command(), "cargo build --release --bin sx");
+    target_dir().join("release/sx")
+}
+
+/// The directory of the instrumented fuzz targets, built (or waited for) now.
+pub fn fuzz_targets() -> PathBuf {
+    run(fuzz_command(), "building the fuzz targets");
+    target_dir().join("release")
+}
+
+/// Start both builds, one after the other, in the background at the lowest
+/// CPU and I/O priority: they take what the suites leave idle, and the tests
+/// that need them find them built (or wait for the rest).
+pub fn start_in_background() -> std::io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let log = std::fs::File::create(target_dir().join("release-build.log"))?;
+    let mut jobs = Vec::new();
+    for c in [sx_command(), fuzz_command()] {
+        let env: Vec<String> = c
+            .get_envs()
+            .filter_map(|(k, v)| Some(format!("{}={}", k.to_str()?, v?.to_str()?)))
+            .collect();
+        let mut line = vec!["env".to_string()];
+        line.extend(env);
+        line.push(c.get_program().to_string_lossy().into_owned());
+        line.extend(c.get_args().map(|a| a.to_string_lossy().into_owned()));
+        jobs.push(
+            line.iter()
+                .map(|w| format!("'{}'", w.replace('\'', r"'\''")))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+    }
+    let script = format!("cd '{}' && {}", workspace().display(), jobs.join(" ; "));
+    let mut c = Command::new("nice");
+    c.args([
+        "-n", "19", "ionice", "-c", "3", "chrt", "--idle", "0", "sh", "-c",
+    ])
+    .arg(script)
+    .stdin(std::process::Stdio::null())
+    .stdout(log.try_clone()?)
+    .stderr(log)
+    .process_group(0);
+    c.spawn().map(drop)
+}
