@@ -126,7 +126,8 @@ fn absolute<'a>(calls: &'a [Call], rel: &str) -> Option<&'a str> {
     let tail = format!("/{}", rel.trim_start_matches('/'));
     calls
         .iter()
-        .filter_map(|c| c.fd_path())
+        .flat_map(|c| [c.fd_path(), c.ret_path()])
+        .flatten()
         .find(|p| *p == rel || p.ends_with(&tail))
 }
 
