@@ -992,37 +992,42 @@ fn stalling_server(accept: usize) -> (u16, std::sync::mpsc::Receiver<()>) {
     let port = l.local_addr().unwrap().port();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let Ok((s, _)) = l.accept() else { return };
-        let mut w = s.try_clone().unwrap();
-        let mut r = BufReader::new(s);
-        let _ = w.write_all(b"220 stall.test ESMTP\r\n");
-        let mut in_data = false;
+        // The client may open a connection per message: serve them in turn.
         let mut accepted = 0;
-        let mut line = String::new();
-        while r.read_line(&mut line).unwrap_or(0) > 0 {
-            let reply: &[u8] = if in_data {
-                if line == ".\r\n" && accepted < accept {
-                    accepted += 1;
-                    in_data = false;
-                    b"250 2.0.0 Ok: queued as STALL\r\n"
-                } else if line == ".\r\n" {
-                    let _ = tx.send(());
-                    // Hold the connection open, never acknowledging the message.
-                    std::thread::sleep(Duration::from_secs(60));
-                    return;
+        while let Ok((s, _)) = l.accept() {
+            let mut w = s.try_clone().unwrap();
+            let mut r = BufReader::new(s);
+            let _ = w.write_all(b"220 stall.test ESMTP\r\n");
+            let mut in_data = false;
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap_or(0) > 0 {
+                let reply: &[u8] = if in_data {
+                    if line == ".\r\n" && accepted < accept {
+                        accepted += 1;
+                        in_data = false;
+                        b"250 2.0.0 Ok: queued as STALL\r\n"
+                    } else if line == ".\r\n" {
+                        let _ = tx.send(());
+                        // Hold the connection open, never acknowledging the message.
+                        std::thread::sleep(Duration::from_secs(60));
+                        return;
+                    } else {
+                        b""
+                    }
+                } else if line.starts_with("EHLO") {
+                    b"250-stall.test\r\n250 8BITMIME\r\n"
+                } else if line.starts_with("DATA") {
+                    in_data = true;
+                    b"354 go ahead\r\n"
+                } else if line.starts_with("QUIT") {
+                    let _ = w.write_all(b"221 bye\r\n");
+                    break;
                 } else {
-                    b""
-                }
-            } else if line.starts_with("EHLO") {
-                b"250-stall.test\r\n250 8BITMIME\r\n"
-            } else if line.starts_with("DATA") {
-                in_data = true;
-                b"354 go ahead\r\n"
-            } else {
-                b"250 ok\r\n"
-            };
-            let _ = w.write_all(reply);
-            line.clear();
+                    b"250 ok\r\n"
+                };
+                let _ = w.write_all(reply);
+                line.clear();
+            }
         }
     });
     (port, rx)

@@ -94,7 +94,8 @@ fn list_show_hold_flush_release_remove() {
         }
     };
     wait_count(1);
-    a.wait_spool(0);
+    // A keeps only the held one; B has delivered what it took.
+    a.wait_spool(1);
     b.wait_spool(0);
     assert_eq!(
         std::fs::read_dir(&inbox).unwrap().count(),

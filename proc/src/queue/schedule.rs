@@ -1010,7 +1010,9 @@ impl Inner {
         let t = now();
         if t.saturating_sub(arrived) >= self.lifetime {
             crate::stats::count(ipc::messages::Event::Bounced);
-            log::info!("{id}: to=<{addr}> relay={relay} dsn=4.4.7 status=expired (gave up after {attempts} attempts: {e})");
+            // `attempts` counts the earlier ones; this one failed too.
+            let made = attempts + 1;
+            log::info!("{id}: to=<{addr}> relay={relay} dsn=4.4.7 status=expired (gave up after {made} attempts: {e})");
             return RcptState::Failed {
                 error: format!("{}{e}", dsn::EXPIRED),
             };
