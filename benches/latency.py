@@ -60,7 +60,8 @@ def worker(k):
         with lock:
             acked[mid] = t
 
-os.makedirs(newdir, exist_ok=True)
+if not os.path.isdir(newdir):
+    sys.exit('%s: no such directory (deliver one message first)' % newdir)
 watch = subprocess.Popen([sys.executable, __file__, '--watch', newdir],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 assert watch.stdout.readline().strip() == 'ready'
