@@ -33,9 +33,24 @@ pub fn workspace() -> PathBuf {
     d
 }
 
+/// A cargo command with none of the CARGO_* variables `cargo test` gave this
+/// test process: they differ from suite to suite (CARGO_MANIFEST_DIR is the
+/// suite's package), and a build script that watches one (ring's does) would
+/// make each suite's build of the same thing rebuild it.
+fn cargo() -> Command {
+    let mut c = Command::new(env!("CARGO"));
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if (k.starts_with("CARGO_") && k != "CARGO_HOME") || k == "OUT_DIR" {
+            c.env_remove(k.as_ref());
+        }
+    }
+    c
+}
+
 /// `cargo build --release --bin sx`.
 pub fn sx_command() -> Command {
-    let mut c = Command::new(env!("CARGO"));
+    let mut c = cargo();
     c.current_dir(workspace())
         .args(["build", "--release", "--bin", "sx", "--target-dir"])
         .arg(target_dir());
@@ -46,7 +61,7 @@ pub fn sx_command() -> Command {
 /// (fuzz/instrument.sh, for workspace members only).
 pub fn fuzz_command() -> Command {
     let ws = workspace();
-    let mut c = Command::new(env!("CARGO"));
+    let mut c = cargo();
     c.current_dir(&ws)
         .args([
             "build",
@@ -88,25 +103,32 @@ pub fn fuzz_targets() -> PathBuf {
 pub fn start_in_background() -> std::io::Result<()> {
     use std::os::unix::process::CommandExt;
     let log = std::fs::File::create(target_dir().join("release-build.log"))?;
+    let quote = |w: &str| format!("'{}'", w.replace('\'', r"'\''"));
     let mut jobs = Vec::new();
     for c in [sx_command(), fuzz_command()] {
-        let env: Vec<String> = c
-            .get_envs()
-            .filter_map(|(k, v)| Some(format!("{}={}", k.to_str()?, v?.to_str()?)))
-            .collect();
+        // What a command sets (the wrapper) goes on its line; what it removes
+        // is removed from the shell, for both.
         let mut line = vec!["env".to_string()];
-        line.extend(env);
-        line.push(c.get_program().to_string_lossy().into_owned());
-        line.extend(c.get_args().map(|a| a.to_string_lossy().into_owned()));
-        jobs.push(
-            line.iter()
-                .map(|w| format!("'{}'", w.replace('\'', r"'\''")))
-                .collect::<Vec<_>>()
-                .join(" "),
+        line.extend(
+            c.get_envs()
+                .filter_map(|(k, v)| Some(format!("{}={}", k.to_str()?, v?.to_str()?)))
+                .map(|kv| quote(&kv)),
         );
+        line.push(quote(&c.get_program().to_string_lossy()));
+        line.extend(c.get_args().map(|a| quote(&a.to_string_lossy())));
+        jobs.push(line.join(" "));
     }
-    let script = format!("cd '{}' && {}", workspace().display(), jobs.join(" ; "));
+    let script = format!(
+        "cd {} && {}",
+        quote(&workspace().to_string_lossy()),
+        jobs.join(" ; ")
+    );
     let mut c = Command::new("nice");
+    for (k, v) in cargo().get_envs() {
+        if v.is_none() {
+            c.env_remove(k);
+        }
+    }
     c.args([
         "-n", "19", "ionice", "-c", "3", "chrt", "--idle", "0", "sh", "-c",
     ])
