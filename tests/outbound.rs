@@ -290,7 +290,9 @@ fn b_down_a_retries_and_delivers_exactly_once() {
         std::thread::sleep(Duration::from_millis(50));
     }
     a.wait_log("removed", 1, Duration::from_secs(5));
-    std::thread::sleep(Duration::from_millis(1500));
+    // A has nothing left to retry and B has delivered all it took.
+    a.wait_spool(0);
+    b.wait_spool(0);
     assert_eq!(
         std::fs::read_dir(&inbox).unwrap().count(),
         1,
