@@ -62,6 +62,22 @@ fn submitted_at_a_arrives_at_b_signed_over_starttls() {
 
 /// B (b.test, mail.b.test, account carol) and A (a.test, a DKIM key, routing b.test to B,
 /// with `aliases`); returns A, B and the DKIM record A publishes.
+/// The first file to appear in `dir` (10 s at most).
+fn first_file(srv: &Server, dir: &std::path::Path, what: &str) -> std::path::PathBuf {
+    let t = Instant::now();
+    loop {
+        if let Some(f) = std::fs::read_dir(dir).unwrap().flatten().next() {
+            return f.path();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{what}:\n{}",
+            srv.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn a_and_b_with_aliases(aliases: &str) -> (Server, Server, std::path::PathBuf) {
     let b = Server::prepare("EMAIL_DOMAIN=b.test\nEMAIL_HOSTNAME=mail.b.test").start();
     b.add_account("carol@b.test", "pw-carol");
@@ -186,18 +202,7 @@ fn unknown_user_at_b_bounces_to_the_sender_and_no_route_defers() {
     );
     // The bounce lands in bob's INBOX at A, RFC 3464 shaped, with the original headers only.
     let inbox = a.path("mail/a.test/bob/new");
-    let t = Instant::now();
-    let file = loop {
-        if let Some(f) = std::fs::read_dir(&inbox).unwrap().flatten().next() {
-            break f.path();
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "no bounce:\n{}",
-            a.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let file = first_file(&a, &inbox, "no bounce");
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.starts_with("Return-Path: <>\r\n"), "{text}");
     let v = python(DSN_PY, &[&file.to_string_lossy()]);
@@ -511,18 +516,7 @@ fn a_message_past_its_lifetime_is_returned_to_the_sender() {
         "retried every second until the lifetime ran out:\n{log}"
     );
     let inbox = a.path("mail/a.test/bob/new");
-    let t = Instant::now();
-    let file = loop {
-        if let Some(f) = std::fs::read_dir(&inbox).unwrap().flatten().next() {
-            break f.path();
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "no notice:\n{}",
-            a.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let file = first_file(&a, &inbox, "no notice");
     let py = r#"
 import email, sys
 m = email.message_from_binary_file(open(sys.argv[1], 'rb'))

@@ -36,34 +36,30 @@ pub fn data_synced(calls: &[Call], path: &str, before: usize) -> Result<(), Stri
         .map(|c| c.end)
         .max()
         .ok_or_else(|| format!("no write to {path} before line {before}"))?;
+    synced_between(calls, path, last_write, before).ok_or_else(|| {
+        format!("{path}: no fsync/fdatasync between its last write (line {last_write}) and line {before}")
+    })
+}
+
+/// A successful fsync/fdatasync of `path` that started after line `after` and
+/// finished before line `before`.
+fn synced_between(calls: &[Call], path: &str, after: usize, before: usize) -> Option<()> {
     calls
         .iter()
         .find(|c| {
             SYNCS.contains(&c.name.as_str())
                 && c.ok()
                 && path_is(c.fd_path(), path)
-                && c.start > last_write
+                && c.start > after
                 && c.end < before
         })
         .map(|_| ())
-        .ok_or_else(|| {
-            format!("{path}: no fsync/fdatasync between its last write (line {last_write}) and line {before}")
-        })
 }
 
 /// `dir`'s entries are on disk: a sync of it started after line `after` and
 /// finished before line `before`.
 pub fn dir_synced(calls: &[Call], dir: &str, after: usize, before: usize) -> Result<(), String> {
-    calls
-        .iter()
-        .find(|c| {
-            SYNCS.contains(&c.name.as_str())
-                && c.ok()
-                && path_is(c.fd_path(), dir)
-                && c.start > after
-                && c.end < before
-        })
-        .map(|_| ())
+    synced_between(calls, dir, after, before)
         .ok_or_else(|| format!("directory {dir}: no fsync between lines {after} and {before}"))
 }
 
