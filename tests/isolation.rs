@@ -276,6 +276,13 @@ fn a_crashing_child_backs_off_while_the_others_serve_and_the_daemon_stays() {
             );
         }
         let (new_pid, after) = back.unwrap();
+        // Killed again only once it serves: a child killed while it starts
+        // is a failed start (retried every second), not a crash.
+        srv.wait_log(
+            &format!("restarted: sx-imap[{new_pid}] serving"),
+            1,
+            Duration::from_secs(5),
+        );
         assert!(
             after + Duration::from_millis(20) >= expected(n),
             "crash {n}: restarted after {after:?}, before its backoff of {:?}",
