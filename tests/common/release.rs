@@ -85,10 +85,30 @@ fn run(mut c: Command, what: &str) {
     );
 }
 
-/// target/release/sx, built (or waited for) now.
+/// Written by the background job once its build of `sx` succeeded.
+fn sx_built_marker() -> PathBuf {
+    target_dir().join("release-sx.built")
+}
+
+/// target/release/sx, built (or waited for) now. When this run's background
+/// job has built it (its marker is newer than this test executable and the
+/// test build's sx, so no source changed since), Cargo is not asked again:
+/// that would wait for Cargo's lock, which the background fuzz build holds.
 pub fn sx() -> PathBuf {
-    run(sx_command(), "cargo build --release --bin sx");
-    target_dir().join("release/sx")
+    let sx = target_dir().join("release/sx");
+    let newer = |a: &Path, b: &Path| -> bool {
+        let m = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        matches!((m(a), m(b)), (Some(x), Some(y)) if x > y)
+    };
+    // Newer than this executable and than the test build's sx, which Cargo
+    // relinks whenever a source of sx changed.
+    let exe = std::env::current_exe().unwrap_or_default();
+    let dev_sx = Path::new(option_env!("CARGO_BIN_EXE_sx").unwrap_or("/"));
+    let marker = sx_built_marker();
+    if !(newer(&marker, &exe) && newer(&marker, dev_sx) && sx.exists()) {
+        run(sx_command(), "cargo build --release --bin sx");
+    }
+    sx
 }
 
 /// The directory of the instrumented fuzz targets, built (or waited for) now.
@@ -118,10 +138,14 @@ pub fn start_in_background() -> std::io::Result<()> {
         line.extend(c.get_args().map(|a| quote(&a.to_string_lossy())));
         jobs.push(line.join(" "));
     }
+    let marker = sx_built_marker();
+    let _ = std::fs::remove_file(&marker);
     let script = format!(
-        "cd {} && {}",
+        "cd {} && {} && touch {} ; {}",
         quote(&workspace().to_string_lossy()),
-        jobs.join(" ; ")
+        jobs[0],
+        quote(&marker.to_string_lossy()),
+        jobs[1]
     );
     let mut c = Command::new("nice");
     for (k, v) in cargo().get_envs() {
