@@ -308,6 +308,14 @@ fn a_crashing_child_backs_off_while_the_others_serve_and_the_daemon_stays() {
         assert!(t.elapsed() < Duration::from_secs(5), "{}", srv.log());
         std::thread::sleep(Duration::from_millis(100));
     }
+    // A sixth crash waits 7.75 s. (A start that fails counts as a crash too
+    // and is logged "restart failed: ...; trying again in <the same delay>".)
+    kill9(srv.child_pid("sx-imap"));
+    srv.wait_log(
+        "6 crashes within 60 s: restarting it in 7.75 s",
+        1,
+        Duration::from_secs(2),
+    );
 }
 
 /// A panic injected into one session (a fault point in debug builds only)

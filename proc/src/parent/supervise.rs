@@ -294,8 +294,22 @@ pub async fn supervise(
                 publish(&run, &shared);
             }
             Err(e) => {
-                log::error!("restart failed: {e}; trying again in 1 s");
-                let at = tokio::time::Instant::now() + Duration::from_secs(1);
+                // A start that fails counts as a crash of the role, so a role
+                // that cannot start backs off like one that keeps dying
+                // (at least 1 s, at most MAX_BACKOFF) instead of looping.
+                let now = Instant::now();
+                let mut delay = Duration::from_secs(1);
+                for r in &due {
+                    let list = crashes.entry(*r).or_default();
+                    list.retain(|t| now.duration_since(*t) < CRASH_WINDOW);
+                    list.push(now);
+                    delay = delay.max(backoff(list.len()));
+                }
+                log::error!(
+                    "restart failed: {e}; trying again in {:.2} s",
+                    delay.as_secs_f64()
+                );
+                let at = tokio::time::Instant::now() + delay;
                 pending.extend(due.into_iter().map(|r| (r, at)));
             }
         }
