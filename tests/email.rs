@@ -50,7 +50,7 @@ impl Client {
     fn email(&self, args: &[&str], env: &[(&str, &str)], input: Option<&[u8]>) -> Output {
         let mut c = self.command(SX, env);
         c.arg("email").arg("--config").arg(&self.config).args(args);
-        run(c, input)
+        output_with_input(c, input)
     }
 
     fn spawn_email(&self, args: &[&str], env: &[(&str, &str)]) -> Child {
@@ -64,22 +64,6 @@ impl Client {
             .stderr(Stdio::piped());
         c.spawn().unwrap()
     }
-}
-
-fn run(mut c: Command, input: Option<&[u8]>) -> Output {
-    use std::io::Write;
-    c.stdin(if input.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    if let Some(i) = input {
-        let _ = child.stdin.take().unwrap().write_all(i);
-    }
-    child.wait_with_output().unwrap()
 }
 
 fn stderr(o: &Output) -> String {
@@ -502,7 +486,7 @@ fn failures_exit_with_sysexits_and_one_clear_line() {
         .arg("--config")
         .arg(c.path("bad-env.txt"))
         .args(["--to", "carol@a.test", "--subject", "s", "--body", "b"]);
-    let o = run(cmd, None);
+    let o = output_with_input(cmd, None);
     assert_fails(&o, &[78], "bad-env.txt:2: SMTP_TLS");
     let o = send(&[("SMTP_TLS", "none")]);
     assert_fails(&o, &[78], "in clear");
@@ -882,7 +866,7 @@ fn sendmail_interface_for_cron() {
     let before = files(&m.inbox("carol"));
     let mut cmd = c.command(SX, &env);
     cmd.args(["sendmail", "-t"]);
-    let o = run(cmd, Some(b"To: carol@a.test\nSubject: cron\n\nhello\n"));
+    let o = output_with_input(cmd, Some(b"To: carol@a.test\nSubject: cron\n\nhello\n"));
     assert_ok(&o, "sx sendmail -t");
     let got = one_more(&m.inbox("carol"), &before);
     check(
@@ -903,7 +887,7 @@ fn sendmail_interface_for_cron() {
         cmd.args(["-t", "-i", "-f", "bob@a.test", "-F", "Cron Daemon"]);
         cmd
     };
-    let o = run(
+    let o = output_with_input(
         cmd,
         Some(b"To: carol@a.test\nBcc: dave@a.test\nSubject: nightly\n\n.\nline after a dot\n"),
     );
@@ -919,7 +903,7 @@ fn sendmail_interface_for_cron() {
     let before = files(&m.inbox("carol"));
     let mut cmd = c.command(SX, &env);
     cmd.args(["sendmail", "carol"]);
-    let o = run(cmd, Some(b"Subject: to a bare name\n\nhi\n.\nnot sent\n"));
+    let o = output_with_input(cmd, Some(b"Subject: to a bare name\n\nhi\n.\nnot sent\n"));
     assert_ok(&o, "sx sendmail carol");
     let got = one_more(&m.inbox("carol"), &before);
     check(
@@ -930,7 +914,7 @@ fn sendmail_interface_for_cron() {
     // No recipient at all is a usage error.
     let mut cmd = c.command(SX, &env);
     cmd.args(["sendmail"]);
-    let o = run(cmd, Some(b"Subject: x\n\nx\n"));
+    let o = output_with_input(cmd, Some(b"Subject: x\n\nx\n"));
     assert_fails(&o, &[64], "no recipient");
 }
 
@@ -1130,7 +1114,7 @@ fn sends_are_logged_to_syslog_facility_mail() {
     .arg(&sock)
     .arg(SX)
     .arg(&cfg);
-    let o = run(cmd, None);
+    let o = output_with_input(cmd, None);
     assert_ok(&o, "sx email with syslog");
     let mut buf = [0u8; 2048];
     let n = log.recv(&mut buf).expect("no syslog datagram");
@@ -1155,7 +1139,7 @@ fn sends_are_logged_to_syslog_facility_mail() {
 mod local_submission {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
-    use std::process::{Command, Output, Stdio};
+    use std::process::{Command, Output};
     use std::time::{Duration, Instant};
 
     /// `sx sendmail ARGS` with the test server's config, as root or as nobody.
@@ -1168,8 +1152,7 @@ mod local_submission {
         } else {
             Command::new(SX)
         };
-        let mut ch = c
-            .arg("sendmail")
+        c.arg("sendmail")
             .arg("-C")
             .arg(&srv.config)
             .args(args)
@@ -1177,19 +1160,8 @@ mod local_submission {
             .env("PATH", "/usr/bin:/bin")
             .env("HOME", "/nonexistent")
             .env("SMTP_LOG", "none")
-            .current_dir("/")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        ch.stdin
-            .take()
-            .unwrap()
-            .write_all(message.as_bytes())
-            .unwrap();
-        ch.wait_with_output().unwrap()
+            .current_dir("/");
+        output_with_input(c, Some(message.as_bytes()))
     }
 
     fn messages(srv: &Server, user: &str) -> Vec<String> {

@@ -241,24 +241,12 @@ fn sendmail(as_nobody: bool, message: &str) -> std::process::Output {
     } else {
         Command::new("/usr/sbin/sendmail")
     };
-    let mut ch = c
-        .arg("-t")
+    c.arg("-t")
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .env("HOME", if as_nobody { "/nonexistent" } else { "/root" })
-        .current_dir("/")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    ch.stdin
-        .take()
-        .unwrap()
-        .write_all(message.as_bytes())
-        .unwrap();
-    ch.wait_with_output().unwrap()
+        .current_dir("/");
+    output_with_input(c, Some(message.as_bytes()))
 }
 
 /// The messages in a Maildir's new/ and cur/.

@@ -498,6 +498,23 @@ impl Drop for Server {
     }
 }
 
+/// Run `c` with `input` on its stdin (or /dev/null there), capturing stdout
+/// and stderr.
+pub fn output_with_input(mut c: Command, input: Option<&[u8]>) -> Output {
+    c.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    if let Some(i) = input {
+        let _ = child.stdin.take().unwrap().write_all(i);
+    }
+    child.wait_with_output().unwrap()
+}
+
 pub fn sx_with_config(config: &Path, args: &[&str], stdin: &str) -> Output {
     let mut c = Command::new(SX)
         .args(["server-email", "--config"])
