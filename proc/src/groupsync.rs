@@ -4,11 +4,13 @@
 //! loss can take back) and the directories whose entries changed; one thread
 //! takes every request waiting, starts write-back of all their data at once
 //! (sync_file_range), fdatasyncs each file, makes each job's renames, then
-//! fsyncs each distinct directory. On a journaling filesystem the first fdatasync commits one journal
-//! transaction holding the metadata of the whole batch, so the rest return almost
-//! at once: one disk flush is shared by every session that finished meanwhile,
-//! instead of several per message. queue waits for it before `Committed` (and so
-//! before smtp's 250), delivery before `Delivered`.
+//! fsyncs each distinct directory. On a journaling filesystem the first
+//! fdatasync commits one journal transaction holding the block allocations of
+//! the whole batch, and the first directory fsync one holding all its renames,
+//! so the rest return almost at once: the disk flushes are shared by every
+//! session that finished meanwhile, instead of several per message. queue
+//! waits for it before `Committed` (and so before smtp's 250), delivery before
+//! `Delivered`.
 
 use std::collections::BTreeMap;
 use std::fs::File;
